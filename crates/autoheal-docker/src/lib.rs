@@ -1,0 +1,4 @@
+//! # autoheal-docker
+//! TODO: docker work (issue 3).
+
+pub mod config;

@@ -1,0 +1,101 @@
+//! # autoheal-store: the durable record
+//!
+//! One [`Store`] trait, two implementations: SQLite (embedded, the default; a
+//! file in the data directory, WAL, `synchronous=FULL`) and PostgreSQL (when
+//! the store URL starts with `postgres://` or `postgresql://`). The same
+//! contract suite (`tests/contract.rs`) runs against both.
+//!
+//! Durability rule the supervisor relies on: every write method returns only
+//! after the write is committed. An attempt is recorded (`start_attempt`)
+//! before its action runs, so a crash mid-action is never followed by a
+//! second run of the same action.
+
+mod types;
+pub use types::*;
+
+pub mod postgres;
+pub mod sqlite;
+
+use async_trait::async_trait;
+use std::sync::Arc;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("not found: {0}")]
+    NotFound(String),
+    #[error("invalid store URL {url:?}: {why}")]
+    BadUrl { url: String, why: String },
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// Everything autoheal records. Times are Unix milliseconds (`i64`).
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Cheap round trip, for `/ready`.
+    async fn ping(&self) -> Result<()>;
+    /// Which backend: "sqlite" or "postgres".
+    fn backend(&self) -> &'static str;
+
+    // --- targets and their state -------------------------------------------
+    /// Creates or updates a target's definition (kind and spec as JSON).
+    async fn upsert_target(&self, target: &TargetDef) -> Result<()>;
+    /// Removes a target's definition and state (its history stays).
+    async fn delete_target(&self, name: &str) -> Result<()>;
+    async fn list_targets(&self) -> Result<Vec<TargetRow>>;
+    async fn get_target(&self, name: &str) -> Result<Option<TargetRow>>;
+    /// Persists the engine snapshot (JSON) and phase of a target.
+    async fn save_state(&self, name: &str, phase: &str, snapshot: &serde_json::Value, at: i64)
+        -> Result<()>;
+
+    // --- check results and uptime -------------------------------------------
+    async fn record_check(&self, result: &CheckResultRow) -> Result<()>;
+    /// Newest first.
+    async fn recent_checks(&self, target: &str, limit: u32) -> Result<Vec<CheckResultRow>>;
+    /// Counts of observations since `since` (from hourly rollups plus raw rows).
+    async fn uptime(&self, target: &str, since: i64) -> Result<Uptime>;
+
+    // --- incidents and attempts ---------------------------------------------
+    async fn open_incident(&self, target: &str, opened_at: i64, reason: &str) -> Result<i64>;
+    /// The open incident of a target, if any, with its attempts.
+    async fn open_incident_for(&self, target: &str) -> Result<Option<Incident>>;
+    async fn close_incident(&self, id: i64, closed_at: i64, resolution: &str) -> Result<()>;
+    /// Marks an incident quarantined (still open) with a reason.
+    async fn set_incident_quarantined(&self, id: i64, reason: &str) -> Result<()>;
+    async fn get_incident(&self, id: i64) -> Result<Option<Incident>>;
+    async fn list_incidents(&self, filter: &IncidentFilter) -> Result<Page<Incident>>;
+    /// Records an attempt before its action runs; returns its id.
+    async fn start_attempt(&self, attempt: &NewAttempt) -> Result<i64>;
+    async fn finish_attempt(&self, id: i64, finished_at: i64, outcome: &str, detail: &str)
+        -> Result<()>;
+
+    // --- the audit log ------------------------------------------------------
+    async fn append_event(&self, event: &NewEvent) -> Result<i64>;
+    async fn list_events(&self, filter: &EventFilter) -> Result<Page<Event>>;
+
+    // --- housekeeping -------------------------------------------------------
+    /// Deletes check results, closed incidents and events older than the
+    /// retention; returns how many rows went.
+    async fn prune(&self, retention: &Retention, now: i64) -> Result<u64>;
+}
+
+/// Opens the store named by `url`: `sqlite://PATH` (created if missing),
+/// `sqlite::memory:`, or `postgres://...`. Runs migrations.
+pub async fn open(url: &str) -> Result<Arc<dyn Store>> {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(Arc::new(postgres::PgStore::connect(url).await?))
+    } else if url.starts_with("sqlite:") {
+        Ok(Arc::new(sqlite::SqliteStore::connect(url).await?))
+    } else {
+        Err(StoreError::BadUrl {
+            url: url.to_string(),
+            why: "expected sqlite://PATH or postgres://...".into(),
+        })
+    }
+}
