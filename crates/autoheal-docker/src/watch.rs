@@ -1,0 +1,820 @@
+//! Follows the engine and turns what happens to target containers into typed
+//! [`DockerHappening`]s for the supervisor.
+//!
+//! Two paths feed it: `/events` (fast: a health_status or die event becomes
+//! an observation within milliseconds) and a reconcile (list + inspect) at
+//! start, every `interval`, and after every reconnect, so nothing that happened
+//! while the stream was down is missed. The reconcile also gives
+//! docker-autoheal's polling semantics: a container that is unhealthy at a
+//! reconcile is reported Down again.
+//!
+//! Left alone (no observation): containers Docker is restarting
+//! (`State.Restarting`), health `starting`, anything during autoheal's own
+//! `start_period` or a container's `autoheal.start_period`. A container that
+//! exits after a stop or kill we saw is [`DockerHappening::StoppedByUser`],
+//! never Down.
+//!
+//! Observations are per target: with several replicas the target is Down when
+//! any replica is Down, Up when every replica that reports is Up.
+
+use crate::client::{DockerClient, DockerError};
+use crate::config::{DockerMode, DockerSettings};
+use crate::discovery::{DockerTarget, LabelError, LabelOverrides, Selector};
+use autoheal_core::{Observation, Status};
+use bollard::models::{ContainerInspectResponse, EventMessage, HealthStatusEnum};
+use chrono::{DateTime, Utc};
+use futures::StreamExt;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+/// One container of a target, as last seen.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContainerInfo {
+    pub id: String,
+    /// Without the leading `/`.
+    pub name: String,
+    pub running: bool,
+    /// Docker's health status (`healthy`, `unhealthy`, `starting`), if the
+    /// container has a HEALTHCHECK.
+    pub health: Option<String>,
+    pub started_at: Option<DateTime<Utc>>,
+}
+
+/// What the watcher tells the supervisor.
+#[derive(Debug, Clone, PartialEq)]
+pub enum DockerHappening {
+    /// A target appeared, or its set of containers changed (re-creation,
+    /// scaling). Sent before any observation of it.
+    Discovered {
+        target: DockerTarget,
+        containers: Vec<ContainerInfo>,
+        /// From the labels of the target's first container (by name).
+        overrides: LabelOverrides,
+        /// Labels that could not be used (report them; they were ignored).
+        label_errors: Vec<LabelError>,
+    },
+    /// One observation of a target (feed as `Input::Observation`).
+    Observation {
+        target: String,
+        /// The container whose change triggered it.
+        container_id: String,
+        observation: Observation,
+    },
+    /// A container of the target started (`Input::Started`), including
+    /// starts caused by autoheal's own actions.
+    Started {
+        target: String,
+        container_id: String,
+    },
+    /// A container of the target exited after a stop or kill: a deliberate
+    /// stop, to be respected (do not heal until `Started`).
+    StoppedByUser {
+        target: String,
+        container_id: String,
+    },
+    /// The target has no container any more.
+    Gone { target: String },
+    /// The engine cannot be reached; the watcher keeps retrying.
+    EngineLost { error: String },
+    /// The engine answers again; a reconcile follows immediately.
+    EngineRegained,
+}
+
+impl DockerHappening {
+    pub fn target(&self) -> Option<&str> {
+        match self {
+            DockerHappening::Discovered { target, .. } => Some(&target.name),
+            DockerHappening::Observation { target, .. }
+            | DockerHappening::Started { target, .. }
+            | DockerHappening::StoppedByUser { target, .. }
+            | DockerHappening::Gone { target } => Some(target),
+            _ => None,
+        }
+    }
+}
+
+/// When each target was first seen Down in its current run of Downs; cleared
+/// by an Up. Shared with [`crate::actions`] so a restart can tell "already
+/// restarted since this began" without the supervisor passing the time.
+#[derive(Debug, Clone, Default)]
+pub struct DownSince(Arc<Mutex<HashMap<String, DateTime<Utc>>>>);
+
+impl DownSince {
+    pub fn get(&self, target: &str) -> Option<DateTime<Utc>> {
+        self.0.lock().ok()?.get(target).copied()
+    }
+    pub fn mark_down(&self, target: &str, at: DateTime<Utc>) {
+        if let Ok(mut m) = self.0.lock() {
+            m.entry(target.to_string()).or_insert(at);
+        }
+    }
+    pub fn clear(&self, target: &str) {
+        if let Ok(mut m) = self.0.lock() {
+            m.remove(target);
+        }
+    }
+}
+
+/// Reconnect backoff.
+#[derive(Debug, Clone, Copy)]
+pub struct Backoff {
+    pub min: Duration,
+    pub max: Duration,
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Backoff {
+            min: Duration::from_millis(500),
+            max: Duration::from_secs(30),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+struct CState {
+    target: String,
+    name: String,
+    mode: DockerMode,
+    start_period: Duration,
+    started_at: Option<DateTime<Utc>>,
+    running: bool,
+    /// Current verdict; `None` = nothing to report (starting, restarting...).
+    status: Option<(Status, String)>,
+    /// A stop or kill was seen since the last start.
+    user_stop: bool,
+    /// An oom event was seen since the last start.
+    oom: bool,
+    /// StoppedByUser already sent for this stop.
+    stop_reported: bool,
+}
+
+#[derive(Debug, Clone)]
+struct TState {
+    target: DockerTarget,
+    containers: BTreeSet<String>,
+}
+
+/// Follows one engine. Build with [`DockerWatcher::new`], run with
+/// [`DockerWatcher::run`] (or [`DockerWatcher::spawn`]).
+pub struct DockerWatcher {
+    client: DockerClient,
+    settings: DockerSettings,
+    selector: Selector,
+    backoff: Backoff,
+    down_since: DownSince,
+    born: Instant,
+    containers: HashMap<String, CState>,
+    targets: BTreeMap<String, TState>,
+}
+
+/// Why [`DockerWatcher::run`] ended.
+#[derive(Debug, PartialEq, Eq)]
+pub enum WatchEnd {
+    Shutdown,
+    /// The receiver was dropped.
+    ReceiverGone,
+}
+
+impl DockerWatcher {
+    pub fn new(
+        client: DockerClient,
+        settings: &DockerSettings,
+    ) -> Result<Self, Vec<(String, String)>> {
+        let selector = Selector::from_settings(settings)?;
+        Ok(DockerWatcher {
+            client,
+            settings: settings.clone(),
+            selector,
+            backoff: Backoff::default(),
+            down_since: DownSince::default(),
+            born: Instant::now(),
+            containers: HashMap::new(),
+            targets: BTreeMap::new(),
+        })
+    }
+
+    pub fn with_backoff(mut self, backoff: Backoff) -> Self {
+        self.backoff = backoff;
+        self
+    }
+
+    /// Shares a [`DownSince`] (give the same one to the restart actions).
+    pub fn with_down_since(mut self, d: DownSince) -> Self {
+        self.down_since = d;
+        self
+    }
+
+    pub fn down_since(&self) -> DownSince {
+        self.down_since.clone()
+    }
+
+    /// The targets known after the last reconcile or event.
+    pub fn known_targets(&self) -> Vec<DockerTarget> {
+        self.targets.values().map(|t| t.target.clone()).collect()
+    }
+
+    /// Runs on a task; happenings arrive on the returned receiver.
+    pub fn spawn(
+        self,
+        capacity: usize,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> (
+        mpsc::Receiver<DockerHappening>,
+        tokio::task::JoinHandle<WatchEnd>,
+    ) {
+        let (tx, rx) = mpsc::channel(capacity.max(1));
+        let h = tokio::spawn(self.run(tx, shutdown));
+        (rx, h)
+    }
+
+    /// Follows the engine until `shutdown` resolves or `tx` is closed.
+    pub async fn run(
+        mut self,
+        tx: mpsc::Sender<DockerHappening>,
+        shutdown: impl Future<Output = ()> + Send,
+    ) -> WatchEnd {
+        tokio::pin!(shutdown);
+        let mut delay = self.backoff.min;
+        let mut lost = false;
+        loop {
+            // Subscribe from "now" (engine clock ~ ours), then reconcile: an
+            // event in between is seen twice at worst, never missed.
+            let since = Utc::now().timestamp() - 1;
+            let mut events = Box::pin(self.client.container_events(Some(since)));
+            let mut out = Vec::new();
+            let r = tokio::select! {
+                _ = &mut shutdown => return WatchEnd::Shutdown,
+                r = self.reconcile(&mut out) => r,
+            };
+            if r.is_ok() && lost {
+                out.insert(0, DockerHappening::EngineRegained);
+                lost = false;
+            }
+            if send_all(&tx, out).await.is_err() {
+                return WatchEnd::ReceiverGone;
+            }
+            let err = match r {
+                Err(e) => e,
+                Ok(()) => {
+                    delay = self.backoff.min;
+                    let mut tick = tokio::time::interval_at(
+                        Instant::now() + self.settings.interval,
+                        self.settings.interval,
+                    );
+                    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                    loop {
+                        let mut out = Vec::new();
+                        let step: Result<(), DockerError> = tokio::select! {
+                            _ = &mut shutdown => return WatchEnd::Shutdown,
+                            ev = events.next() => match ev {
+                                Some(Ok(ev)) => { self.on_event(ev, &mut out).await; Ok(()) }
+                                Some(Err(e)) => Err(e),
+                                None => Err(DockerError::Transport("the event stream ended".into())),
+                            },
+                            _ = tick.tick() => self.reconcile(&mut out).await,
+                        };
+                        if send_all(&tx, out).await.is_err() {
+                            return WatchEnd::ReceiverGone;
+                        }
+                        if let Err(e) = step {
+                            break e;
+                        }
+                    }
+                }
+            };
+            tracing::warn!(error = %err, retry_in = ?delay, "Lost the Docker engine; reconnecting.");
+            if !lost {
+                lost = true;
+                if tx
+                    .send(DockerHappening::EngineLost {
+                        error: err.to_string(),
+                    })
+                    .await
+                    .is_err()
+                {
+                    return WatchEnd::ReceiverGone;
+                }
+            }
+            tokio::select! {
+                _ = &mut shutdown => return WatchEnd::Shutdown,
+                _ = tokio::time::sleep(delay) => {}
+            }
+            delay = (delay * 2).min(self.backoff.max);
+            // Re-negotiate: the engine behind the socket may have changed.
+            if let Ok(c) = self.client.clone().negotiate().await {
+                self.client = c;
+            }
+        }
+    }
+
+    /// Lists and inspects every target container; emits what changed and one
+    /// observation per target that has something to report.
+    pub async fn reconcile(&mut self, out: &mut Vec<DockerHappening>) -> Result<(), DockerError> {
+        let list = self
+            .client
+            .list(
+                !self.selector.only_monitor_running,
+                self.selector.list_filters(),
+            )
+            .await?;
+        let mut seen: BTreeMap<String, (DockerTarget, Vec<ContainerInspectResponse>)> =
+            BTreeMap::new();
+        for c in list {
+            let Some(id) = c.id.clone() else { continue };
+            let name = c
+                .names
+                .as_ref()
+                .and_then(|n| n.first())
+                .cloned()
+                .unwrap_or_default();
+            let labels = c.labels.clone().unwrap_or_default();
+            if !self.selector.selects(&name, &labels) {
+                continue;
+            }
+            let insp = match self.client.inspect(&id).await {
+                Ok(i) => i,
+                Err(DockerError::NotFound(_)) => continue,
+                Err(e) => return Err(e),
+            };
+            let t = DockerTarget::of_container(&name, &labels);
+            seen.entry(t.name.clone())
+                .or_insert_with(|| (t, Vec::new()))
+                .1
+                .push(insp);
+        }
+        // Gone targets.
+        let gone: Vec<String> = self
+            .targets
+            .keys()
+            .filter(|k| !seen.contains_key(*k))
+            .cloned()
+            .collect();
+        for g in gone {
+            self.forget_target(&g, out);
+        }
+        for (tname, (target, insps)) in seen {
+            let ids: BTreeSet<String> = insps.iter().filter_map(|i| i.id.clone()).collect();
+            // Containers that left this target.
+            if let Some(ts) = self.targets.get(&tname) {
+                for old in ts.containers.difference(&ids) {
+                    self.containers.remove(old);
+                }
+            }
+            let changed = self.targets.get(&tname).map(|t| &t.containers) != Some(&ids);
+            for insp in &insps {
+                self.absorb_inspect(&tname, insp, true, out);
+            }
+            if changed {
+                let d = self.discovered(&target, &insps);
+                // Discovered goes before anything about this target.
+                let pos = out
+                    .iter()
+                    .position(|h| h.target() == Some(tname.as_str()))
+                    .unwrap_or(out.len());
+                out.insert(pos, d);
+                self.targets.insert(
+                    tname.clone(),
+                    TState {
+                        target,
+                        containers: ids,
+                    },
+                );
+            }
+            if let Some((cid, obs)) = self.aggregate(&tname, None) {
+                self.emit_observation(&tname, cid, obs, out);
+            }
+        }
+        Ok(())
+    }
+
+    fn discovered(
+        &self,
+        target: &DockerTarget,
+        insps: &[ContainerInspectResponse],
+    ) -> DockerHappening {
+        let mut infos: Vec<(ContainerInfo, HashMap<String, String>)> =
+            insps.iter().map(info_of).collect();
+        infos.sort_by(|a, b| a.0.name.cmp(&b.0.name));
+        let (overrides, label_errors) = infos
+            .first()
+            .map(|(_, l)| LabelOverrides::from_labels(l))
+            .unwrap_or_default();
+        DockerHappening::Discovered {
+            target: target.clone(),
+            containers: infos.into_iter().map(|(i, _)| i).collect(),
+            overrides,
+            label_errors,
+        }
+    }
+
+    fn forget_target(&mut self, tname: &str, out: &mut Vec<DockerHappening>) {
+        if let Some(ts) = self.targets.remove(tname) {
+            for c in ts.containers {
+                self.containers.remove(&c);
+            }
+            self.down_since.clear(tname);
+            out.push(DockerHappening::Gone {
+                target: tname.to_string(),
+            });
+        }
+    }
+
+    /// Updates one container's state from an inspect; at reconcile
+    /// (`from_reconcile`), also reports starts and stops that happened while
+    /// we were not looking.
+    fn absorb_inspect(
+        &mut self,
+        tname: &str,
+        insp: &ContainerInspectResponse,
+        from_reconcile: bool,
+        out: &mut Vec<DockerHappening>,
+    ) {
+        let (info, labels) = info_of(insp);
+        let (ov, _) = LabelOverrides::from_labels(&labels);
+        let mode = ov.mode.unwrap_or(self.settings.mode);
+        let state = insp.state.clone().unwrap_or_default();
+        let restarting = state.restarting.unwrap_or(false);
+        let exit = state.exit_code.unwrap_or(0);
+        let oom = state.oom_killed.unwrap_or(false);
+        let prev = self.containers.get(&info.id).cloned();
+        let mut c = prev.clone().unwrap_or(CState {
+            target: tname.to_string(),
+            name: info.name.clone(),
+            mode,
+            start_period: ov.start_period.unwrap_or_default(),
+            started_at: info.started_at,
+            running: info.running,
+            status: None,
+            user_stop: false,
+            oom: false,
+            stop_reported: false,
+        });
+        c.target = tname.to_string();
+        c.name = info.name.clone();
+        c.mode = mode;
+        c.start_period = ov.start_period.unwrap_or_default();
+        if from_reconcile {
+            if let Some(p) = &prev {
+                if info.running && p.started_at != info.started_at {
+                    c.user_stop = false;
+                    c.oom = false;
+                    c.stop_reported = false;
+                    out.push(DockerHappening::Started {
+                        target: tname.to_string(),
+                        container_id: info.id.clone(),
+                    });
+                }
+                if !info.running
+                    && !restarting
+                    && p.running
+                    && !c.stop_reported
+                    && (c.user_stop || (!oom && (exit == 0 || exit == 143)))
+                {
+                    c.user_stop = true;
+                    c.stop_reported = true;
+                    out.push(DockerHappening::StoppedByUser {
+                        target: tname.to_string(),
+                        container_id: info.id.clone(),
+                    });
+                }
+            }
+        }
+        c.started_at = info.started_at;
+        c.running = info.running;
+        c.status = if restarting {
+            None
+        } else if info.running {
+            running_verdict(mode, info.health.as_deref(), &state)
+        } else if mode.watches_exits()
+            && info.started_at.is_some()
+            && !(c.user_stop && !(oom || c.oom))
+            && (exit != 0 || oom || c.oom)
+            && !(prev.is_none() && !oom && (exit == 143))
+        {
+            Some((Status::Down, exit_detail(exit, oom || c.oom)))
+        } else {
+            None
+        };
+        self.containers.insert(info.id.clone(), c);
+    }
+
+    async fn on_event(&mut self, ev: EventMessage, out: &mut Vec<DockerHappening>) {
+        let Some(actor) = ev.actor else { return };
+        let Some(id) = actor.id else { return };
+        let attrs = actor.attributes.unwrap_or_default();
+        let action = ev.action.unwrap_or_default();
+        let (verb, arg) = match action.split_once(':') {
+            Some((v, a)) => (v.trim(), a.trim()),
+            None => (action.trim(), ""),
+        };
+        if !self.containers.contains_key(&id) {
+            if !matches!(
+                verb,
+                "create" | "start" | "restart" | "health_status" | "die"
+            ) {
+                return;
+            }
+            // A container we do not know: is it a target?
+            let Ok(insp) = self.client.inspect(&id).await else {
+                return;
+            };
+            let (info, labels) = info_of(&insp);
+            if !self.selector.selects(&info.name, &labels) {
+                return;
+            }
+            if self.selector.only_monitor_running && !info.running {
+                return;
+            }
+            let target = DockerTarget::of_container(&info.name, &labels);
+            let tname = target.name.clone();
+            self.absorb_inspect(&tname, &insp, false, out);
+            let ts = self.targets.entry(tname.clone()).or_insert(TState {
+                target: target.clone(),
+                containers: BTreeSet::new(),
+            });
+            ts.containers.insert(id.clone());
+            // Inspect the siblings for a complete Discovered.
+            let mut insps = Vec::new();
+            for cid in ts.containers.clone() {
+                if cid == id {
+                    insps.push(insp.clone());
+                } else if let Ok(i) = self.client.inspect(&cid).await {
+                    insps.push(i);
+                }
+            }
+            out.push(self.discovered(&target, &insps));
+        }
+        let Some(c) = self.containers.get_mut(&id) else {
+            return;
+        };
+        let tname = c.target.clone();
+        match verb {
+            "kill" | "stop" => {
+                c.user_stop = true;
+            }
+            "oom" => {
+                c.oom = true;
+            }
+            "die" => {
+                c.running = false;
+                let exit: i64 = attrs
+                    .get("exitCode")
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(0);
+                if c.user_stop && !c.oom {
+                    c.status = None;
+                    if !c.stop_reported {
+                        c.stop_reported = true;
+                        out.push(DockerHappening::StoppedByUser {
+                            target: tname.clone(),
+                            container_id: id.clone(),
+                        });
+                    }
+                    return;
+                }
+                if c.mode.watches_exits() && (exit != 0 || c.oom) {
+                    let detail = exit_detail(exit, c.oom);
+                    // Docker's restart policy may already be on it.
+                    let restarting = match self.client.inspect(&id).await {
+                        Ok(i) => i.state.and_then(|s| s.restarting).unwrap_or(false),
+                        Err(_) => false,
+                    };
+                    let Some(c) = self.containers.get_mut(&id) else {
+                        return;
+                    };
+                    c.status = if restarting {
+                        None
+                    } else {
+                        Some((Status::Down, detail))
+                    };
+                } else {
+                    c.status = None;
+                }
+                if let Some((cid, obs)) = self.aggregate(&tname, Some(&id)) {
+                    self.emit_observation(&tname, cid, obs, out);
+                }
+            }
+            "start" => {
+                c.running = true;
+                c.user_stop = false;
+                c.oom = false;
+                c.stop_reported = false;
+                c.started_at = Some(Utc::now());
+                c.status = if c.mode == DockerMode::OnFailure {
+                    Some((Status::Up, "running".into()))
+                } else {
+                    None
+                };
+                out.push(DockerHappening::Started {
+                    target: tname.clone(),
+                    container_id: id.clone(),
+                });
+                if c.status.is_some() {
+                    if let Some((cid, obs)) = self.aggregate(&tname, Some(&id)) {
+                        self.emit_observation(&tname, cid, obs, out);
+                    }
+                }
+            }
+            "health_status" => {
+                if !c.running || !c.mode.watches_health() {
+                    return;
+                }
+                c.status = match arg {
+                    "healthy" => Some((Status::Up, "docker health: healthy".into())),
+                    "unhealthy" => Some((Status::Down, "docker health: unhealthy".into())),
+                    _ => None,
+                };
+                if c.status.is_some() {
+                    if let Some((cid, obs)) = self.aggregate(&tname, Some(&id)) {
+                        self.emit_observation(&tname, cid, obs, out);
+                    }
+                }
+            }
+            "destroy" => {
+                self.containers.remove(&id);
+                let empty = match self.targets.get_mut(&tname) {
+                    Some(ts) => {
+                        ts.containers.remove(&id);
+                        ts.containers.is_empty()
+                    }
+                    None => false,
+                };
+                if empty {
+                    self.forget_target(&tname, out);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// The target's verdict from its containers' verdicts, with start-period
+    /// suppression applied. `trigger` names the container that changed.
+    fn aggregate(&self, tname: &str, trigger: Option<&str>) -> Option<(String, Observation)> {
+        let ts = self.targets.get(tname)?;
+        let now = Utc::now();
+        let in_autoheal_start = self.born.elapsed() < self.settings.start_period;
+        let mut down: Option<(String, String)> = None;
+        let mut up: Option<String> = None;
+        for cid in &ts.containers {
+            let Some(c) = self.containers.get(cid) else {
+                continue;
+            };
+            match &c.status {
+                Some((Status::Down, detail)) => {
+                    let in_start = in_autoheal_start
+                        || (c.running
+                            && !c.start_period.is_zero()
+                            && c.started_at.is_some_and(|s| {
+                                now.signed_duration_since(s).to_std().unwrap_or_default()
+                                    < c.start_period
+                            }));
+                    if !in_start && (down.is_none() || Some(cid.as_str()) == trigger) {
+                        let d = if ts.containers.len() > 1 {
+                            format!("{}: {detail}", c.name)
+                        } else {
+                            detail.clone()
+                        };
+                        down = Some((cid.clone(), d));
+                    }
+                }
+                Some((Status::Up, _)) => {
+                    if up.is_none() || Some(cid.as_str()) == trigger {
+                        up = Some(cid.clone());
+                    }
+                }
+                _ => {}
+            }
+        }
+        if let Some((cid, d)) = down {
+            return Some((cid, Observation::down(d)));
+        }
+        // Up only when no replica is down (a suppressed Down is not an Up).
+        let any_down = ts.containers.iter().any(|c| {
+            matches!(
+                self.containers.get(c).and_then(|c| c.status.as_ref()),
+                Some((Status::Down, _))
+            )
+        });
+        if any_down {
+            return None;
+        }
+        up.map(|cid| (cid, Observation::up()))
+    }
+
+    fn emit_observation(
+        &self,
+        tname: &str,
+        cid: String,
+        obs: Observation,
+        out: &mut Vec<DockerHappening>,
+    ) {
+        match obs.status {
+            Status::Down => self.down_since.mark_down(tname, Utc::now()),
+            Status::Up => self.down_since.clear(tname),
+            Status::Degraded => {}
+        }
+        out.push(DockerHappening::Observation {
+            target: tname.to_string(),
+            container_id: cid,
+            observation: obs,
+        });
+    }
+}
+
+async fn send_all(tx: &mpsc::Sender<DockerHappening>, out: Vec<DockerHappening>) -> Result<(), ()> {
+    for h in out {
+        tracing::debug!(happening = ?h, "Docker happening.");
+        tx.send(h).await.map_err(|_| ())?;
+    }
+    Ok(())
+}
+
+fn exit_detail(exit: i64, oom: bool) -> String {
+    if oom {
+        format!("killed: out of memory (exit code {exit})")
+    } else {
+        format!("exited with code {exit}")
+    }
+}
+
+fn running_verdict(
+    mode: DockerMode,
+    health: Option<&str>,
+    state: &bollard::models::ContainerState,
+) -> Option<(Status, String)> {
+    let has_health = matches!(health, Some("healthy" | "unhealthy" | "starting"));
+    if mode.watches_health() && has_health {
+        return match health {
+            Some("healthy") => Some((Status::Up, "docker health: healthy".into())),
+            Some("unhealthy") => {
+                let last = state
+                    .health
+                    .as_ref()
+                    .and_then(|h| h.log.as_ref())
+                    .and_then(|l| l.last())
+                    .and_then(|r| r.output.clone())
+                    .map(|o| o.trim().chars().take(200).collect::<String>())
+                    .filter(|o| !o.is_empty());
+                Some((
+                    Status::Down,
+                    match last {
+                        Some(o) => format!("docker health: unhealthy ({o})"),
+                        None => "docker health: unhealthy".into(),
+                    },
+                ))
+            }
+            _ => None, // starting: leave alone
+        };
+    }
+    if mode.watches_exits() {
+        return Some((Status::Up, "running".into()));
+    }
+    None
+}
+
+/// A container's info and labels from an inspect.
+pub fn info_of(i: &ContainerInspectResponse) -> (ContainerInfo, HashMap<String, String>) {
+    let state = i.state.clone().unwrap_or_default();
+    let health = state
+        .health
+        .as_ref()
+        .and_then(|h| h.status)
+        .and_then(|s| match s {
+            HealthStatusEnum::HEALTHY => Some("healthy"),
+            HealthStatusEnum::UNHEALTHY => Some("unhealthy"),
+            HealthStatusEnum::STARTING => Some("starting"),
+            _ => None,
+        })
+        .map(str::to_string);
+    let started_at = state
+        .started_at
+        .as_deref()
+        .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
+        .map(|d| d.with_timezone(&Utc))
+        .filter(|d| d.timestamp() > 0);
+    let labels = i
+        .config
+        .as_ref()
+        .and_then(|c| c.labels.clone())
+        .unwrap_or_default();
+    (
+        ContainerInfo {
+            id: i.id.clone().unwrap_or_default(),
+            name: i
+                .name
+                .clone()
+                .unwrap_or_default()
+                .trim_start_matches('/')
+                .to_string(),
+            running: state.running.unwrap_or(false),
+            health,
+            started_at,
+        },
+        labels,
+    )
+}
