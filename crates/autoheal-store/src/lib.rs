@@ -10,6 +10,8 @@
 //! before its action runs, so a crash mid-action is never followed by a
 //! second run of the same action.
 
+mod common;
+mod migrations;
 mod types;
 pub use types::*;
 

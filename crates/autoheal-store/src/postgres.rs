@@ -1,1 +1,529 @@
-//! TODO: PostgreSQL store.
+//! The PostgreSQL store, chosen when the store URL starts with `postgres://`
+//! or `postgresql://`: for installations that already run PostgreSQL, and for
+//! clustered autoheal.
+//!
+//! A pool of [`POOL_SIZE`] connections; BIGSERIAL ids, BIGINT Unix-ms times,
+//! JSONB for JSON. Every write is a single statement or one transaction, and
+//! returns after commit (PostgreSQL's default `synchronous_commit=on`).
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
+use sqlx::{Postgres, QueryBuilder, Row};
+
+use crate::common::{
+    attach_attempts, clamp_limit, fk_not_found, hour_ceil, hour_of, now_ms, page,
+    status_increment, IncidentRow,
+};
+use crate::*;
+
+/// Connections in the pool.
+pub const POOL_SIZE: u32 = 5;
+/// How long to wait for a free connection (or for the server) before failing.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A [`Store`] on PostgreSQL.
+#[derive(Debug, Clone)]
+pub struct PgStore {
+    pool: PgPool,
+}
+
+impl PgStore {
+    /// Connects to `url` (`postgres://` or `postgresql://`) and runs the
+    /// migrations.
+    pub async fn connect(url: &str) -> Result<Self> {
+        let options = PgConnectOptions::from_str(url).map_err(|e| StoreError::BadUrl {
+            url: redact(url),
+            why: e.to_string(),
+        })?;
+        let pool = PgPoolOptions::new()
+            .max_connections(POOL_SIZE)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .connect_with(options)
+            .await?;
+        crate::migrations::postgres().run(&pool).await?;
+        tracing::info!(backend = "postgres", url = %redact(url), "Store opened.");
+        Ok(PgStore { pool })
+    }
+
+    /// The underlying pool, for callers that need raw access (tests, the
+    /// cluster leases).
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    async fn attempts_of(&self, ids: &[i64]) -> Result<Vec<Attempt>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows = sqlx::query(
+            "SELECT id, incident_id, rung, attempt, action, started_at, finished_at, outcome, \
+             detail, dry_run FROM attempts WHERE incident_id = ANY($1) ORDER BY id",
+        )
+        .bind(ids.to_vec())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(attempt_row).collect()
+    }
+}
+
+/// The URL without credentials, path or query: scheme and host only, so it
+/// can go into errors and logs.
+fn redact(url: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("postgres", url));
+    let authority = rest.split(['/', '?']).next().unwrap_or("");
+    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    format!("{scheme}://{host}")
+}
+
+fn target_row(row: &PgRow) -> Result<TargetRow> {
+    let phase: Option<String> = row.try_get("phase")?;
+    Ok(TargetRow {
+        name: row.try_get("name")?,
+        kind: row.try_get("kind")?,
+        spec: row.try_get("spec")?,
+        phase: phase.unwrap_or_else(|| "healthy".to_string()),
+        snapshot: row.try_get("snapshot")?,
+        state_updated_at: row.try_get("updated_at")?,
+        created_at: row.try_get("created_at")?,
+    })
+}
+
+fn check_row(row: &PgRow) -> Result<CheckResultRow> {
+    Ok(CheckResultRow {
+        target: row.try_get("target")?,
+        at: row.try_get("at")?,
+        status: row.try_get("status")?,
+        latency_ms: row.try_get("latency_ms")?,
+        detail: row.try_get("detail")?,
+    })
+}
+
+fn incident_row(row: &PgRow) -> Result<IncidentRow> {
+    Ok(IncidentRow {
+        id: row.try_get("id")?,
+        target: row.try_get("target")?,
+        opened_at: row.try_get("opened_at")?,
+        closed_at: row.try_get("closed_at")?,
+        reason: row.try_get("reason")?,
+        resolution: row.try_get("resolution")?,
+        quarantine_reason: row.try_get("quarantine_reason")?,
+    })
+}
+
+fn attempt_row(row: &PgRow) -> Result<Attempt> {
+    Ok(Attempt {
+        id: row.try_get("id")?,
+        incident_id: row.try_get("incident_id")?,
+        rung: row.try_get("rung")?,
+        attempt: row.try_get("attempt")?,
+        action: row.try_get("action")?,
+        started_at: row.try_get("started_at")?,
+        finished_at: row.try_get("finished_at")?,
+        outcome: row.try_get("outcome")?,
+        detail: row.try_get("detail")?,
+        dry_run: row.try_get("dry_run")?,
+    })
+}
+
+fn event_row(row: &PgRow) -> Result<Event> {
+    Ok(Event {
+        id: row.try_get("id")?,
+        at: row.try_get("at")?,
+        target: row.try_get("target")?,
+        incident_id: row.try_get("incident_id")?,
+        kind: row.try_get("kind")?,
+        message: row.try_get("message")?,
+        actor: row.try_get("actor")?,
+        data: row.try_get("data")?,
+    })
+}
+
+const INCIDENT_COLUMNS: &str =
+    "SELECT id, target, opened_at, closed_at, reason, resolution, quarantine_reason FROM incidents";
+
+#[async_trait]
+impl Store for PgStore {
+    async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    fn backend(&self) -> &'static str {
+        "postgres"
+    }
+
+    async fn upsert_target(&self, target: &TargetDef) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO targets (name, kind, spec, created_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (name) DO UPDATE SET kind = excluded.kind, spec = excluded.spec",
+        )
+        .bind(&target.name)
+        .bind(&target.kind)
+        .bind(&target.spec)
+        .bind(now_ms())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn delete_target(&self, name: &str) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("DELETE FROM target_state WHERE name = $1")
+            .bind(name)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM targets WHERE name = $1")
+            .bind(name)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn list_targets(&self) -> Result<Vec<TargetRow>> {
+        let rows = sqlx::query(
+            "SELECT t.name, t.kind, t.spec, t.created_at, s.phase, s.snapshot, s.updated_at \
+             FROM targets t LEFT JOIN target_state s ON s.name = t.name ORDER BY t.name",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(target_row).collect()
+    }
+
+    async fn get_target(&self, name: &str) -> Result<Option<TargetRow>> {
+        let row = sqlx::query(
+            "SELECT t.name, t.kind, t.spec, t.created_at, s.phase, s.snapshot, s.updated_at \
+             FROM targets t LEFT JOIN target_state s ON s.name = t.name WHERE t.name = $1",
+        )
+        .bind(name)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(target_row).transpose()
+    }
+
+    async fn save_state(
+        &self,
+        name: &str,
+        phase: &str,
+        snapshot: &serde_json::Value,
+        at: i64,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO target_state (name, phase, snapshot, updated_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (name) DO UPDATE SET phase = excluded.phase, \
+             snapshot = excluded.snapshot, updated_at = excluded.updated_at",
+        )
+        .bind(name)
+        .bind(phase)
+        .bind(snapshot)
+        .bind(at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn record_check(&self, result: &CheckResultRow) -> Result<()> {
+        let (up, degraded, down) = status_increment(&result.status);
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO check_results (target, at, status, latency_ms, detail) \
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(&result.target)
+        .bind(result.at)
+        .bind(&result.status)
+        .bind(result.latency_ms)
+        .bind(&result.detail)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO check_rollups (target, hour, up, degraded, down) \
+             VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (target, hour) DO UPDATE SET up = check_rollups.up + excluded.up, \
+             degraded = check_rollups.degraded + excluded.degraded, \
+             down = check_rollups.down + excluded.down",
+        )
+        .bind(&result.target)
+        .bind(hour_of(result.at))
+        .bind(up)
+        .bind(degraded)
+        .bind(down)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn recent_checks(&self, target: &str, limit: u32) -> Result<Vec<CheckResultRow>> {
+        let rows = sqlx::query(
+            "SELECT target, at, status, latency_ms, detail FROM check_results \
+             WHERE target = $1 ORDER BY at DESC, id DESC LIMIT $2",
+        )
+        .bind(target)
+        .bind(i64::from(clamp_limit(limit)))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(check_row).collect()
+    }
+
+    async fn uptime(&self, target: &str, since: i64) -> Result<Uptime> {
+        let boundary = hour_ceil(since);
+        let (up, degraded, down): (i64, i64, i64) = sqlx::query_as(
+            "SELECT COALESCE(SUM(up), 0)::BIGINT, COALESCE(SUM(degraded), 0)::BIGINT, \
+             COALESCE(SUM(down), 0)::BIGINT \
+             FROM check_rollups WHERE target = $1 AND hour >= $2",
+        )
+        .bind(target)
+        .bind(boundary)
+        .fetch_one(&self.pool)
+        .await?;
+        let mut uptime = Uptime {
+            up: up.max(0) as u64,
+            degraded: degraded.max(0) as u64,
+            down: down.max(0) as u64,
+        };
+        // The partial hour before the first whole one comes from raw rows.
+        let partial: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT status, COUNT(*) FROM check_results \
+             WHERE target = $1 AND at >= $2 AND at < $3 GROUP BY status",
+        )
+        .bind(target)
+        .bind(since)
+        .bind(boundary)
+        .fetch_all(&self.pool)
+        .await?;
+        for (status, n) in partial {
+            let n = n.max(0) as u64;
+            match status_increment(&status) {
+                (1, _, _) => uptime.up += n,
+                (_, 1, _) => uptime.degraded += n,
+                _ => uptime.down += n,
+            }
+        }
+        Ok(uptime)
+    }
+
+    async fn open_incident(&self, target: &str, opened_at: i64, reason: &str) -> Result<i64> {
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO incidents (target, opened_at, reason) VALUES ($1, $2, $3) RETURNING id",
+        )
+        .bind(target)
+        .bind(opened_at)
+        .bind(reason)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(id)
+    }
+
+    async fn open_incident_for(&self, target: &str) -> Result<Option<Incident>> {
+        let row = sqlx::query(
+            "SELECT id, target, opened_at, closed_at, reason, resolution, quarantine_reason \
+             FROM incidents WHERE target = $1 AND closed_at IS NULL ORDER BY id DESC LIMIT 1",
+        )
+        .bind(target)
+        .fetch_optional(&self.pool)
+        .await?;
+        match row {
+            None => Ok(None),
+            Some(row) => {
+                let inc = incident_row(&row)?;
+                let attempts = self.attempts_of(&[inc.id]).await?;
+                Ok(Some(inc.into_incident(attempts)))
+            }
+        }
+    }
+
+    async fn close_incident(&self, id: i64, closed_at: i64, resolution: &str) -> Result<()> {
+        let done = sqlx::query(
+            "UPDATE incidents SET closed_at = $2, resolution = $3 \
+             WHERE id = $1 AND closed_at IS NULL",
+        )
+        .bind(id)
+        .bind(closed_at)
+        .bind(resolution)
+        .execute(&self.pool)
+        .await?;
+        if done.rows_affected() == 0 {
+            // Already closed is fine (the first close wins); missing is not.
+            let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM incidents WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?;
+            if exists.is_none() {
+                return Err(StoreError::NotFound(format!("incident {id}")));
+            }
+        }
+        Ok(())
+    }
+
+    async fn set_incident_quarantined(&self, id: i64, reason: &str) -> Result<()> {
+        let done = sqlx::query("UPDATE incidents SET quarantine_reason = $2 WHERE id = $1")
+            .bind(id)
+            .bind(reason)
+            .execute(&self.pool)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound(format!("incident {id}")));
+        }
+        Ok(())
+    }
+
+    async fn get_incident(&self, id: i64) -> Result<Option<Incident>> {
+        let row = sqlx::query(
+            "SELECT id, target, opened_at, closed_at, reason, resolution, quarantine_reason \
+             FROM incidents WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        match row {
+            None => Ok(None),
+            Some(row) => {
+                let inc = incident_row(&row)?;
+                let attempts = self.attempts_of(&[inc.id]).await?;
+                Ok(Some(inc.into_incident(attempts)))
+            }
+        }
+    }
+
+    async fn list_incidents(&self, filter: &IncidentFilter) -> Result<Page<Incident>> {
+        let limit = clamp_limit(filter.limit);
+        let mut qb: QueryBuilder<Postgres> = QueryBuilder::new(INCIDENT_COLUMNS);
+        qb.push(" WHERE 1 = 1");
+        if let Some(target) = &filter.target {
+            qb.push(" AND target = ").push_bind(target.clone());
+        }
+        match filter.open {
+            Some(true) => {
+                qb.push(" AND closed_at IS NULL");
+            }
+            Some(false) => {
+                qb.push(" AND closed_at IS NOT NULL");
+            }
+            None => {}
+        }
+        if let Some(before) = filter.before {
+            qb.push(" AND id < ").push_bind(before);
+        }
+        qb.push(" ORDER BY id DESC LIMIT ")
+            .push_bind(i64::from(limit));
+        let rows = qb.build().fetch_all(&self.pool).await?;
+        let rows: Vec<IncidentRow> = rows.iter().map(incident_row).collect::<Result<_>>()?;
+        let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
+        let attempts = self.attempts_of(&ids).await?;
+        Ok(page(attach_attempts(rows, attempts), limit, |i| i.id))
+    }
+
+    async fn start_attempt(&self, attempt: &NewAttempt) -> Result<i64> {
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO attempts (incident_id, rung, attempt, action, started_at, dry_run) \
+             VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+        )
+        .bind(attempt.incident_id)
+        .bind(attempt.rung)
+        .bind(attempt.attempt)
+        .bind(&attempt.action)
+        .bind(attempt.started_at)
+        .bind(attempt.dry_run)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(|e| fk_not_found(e, || format!("incident {}", attempt.incident_id)))?;
+        Ok(id)
+    }
+
+    async fn finish_attempt(
+        &self,
+        id: i64,
+        finished_at: i64,
+        outcome: &str,
+        detail: &str,
+    ) -> Result<()> {
+        let done = sqlx::query(
+            "UPDATE attempts SET finished_at = $2, outcome = $3, detail = $4 WHERE id = $1",
+        )
+        .bind(id)
+        .bind(finished_at)
+        .bind(outcome)
+        .bind(detail)
+        .execute(&self.pool)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound(format!("attempt {id}")));
+        }
+        Ok(())
+    }
+
+    async fn append_event(&self, event: &NewEvent) -> Result<i64> {
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO events (at, target, incident_id, kind, message, actor, data) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+        )
+        .bind(event.at)
+        .bind(&event.target)
+        .bind(event.incident_id)
+        .bind(&event.kind)
+        .bind(&event.message)
+        .bind(&event.actor)
+        .bind(&event.data)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(id)
+    }
+
+    async fn list_events(&self, filter: &EventFilter) -> Result<Page<Event>> {
+        let limit = clamp_limit(filter.limit);
+        let mut qb: QueryBuilder<Postgres> = QueryBuilder::new(
+            "SELECT id, at, target, incident_id, kind, message, actor, data FROM events WHERE 1 = 1",
+        );
+        if let Some(target) = &filter.target {
+            qb.push(" AND target = ").push_bind(target.clone());
+        }
+        if let Some(incident_id) = filter.incident_id {
+            qb.push(" AND incident_id = ").push_bind(incident_id);
+        }
+        if let Some(before) = filter.before {
+            qb.push(" AND id < ").push_bind(before);
+        }
+        qb.push(" ORDER BY id DESC LIMIT ")
+            .push_bind(i64::from(limit));
+        let rows = qb.build().fetch_all(&self.pool).await?;
+        let items: Vec<Event> = rows.iter().map(event_row).collect::<Result<_>>()?;
+        Ok(page(items, limit, |e| e.id))
+    }
+
+    async fn prune(&self, retention: &Retention, now: i64) -> Result<u64> {
+        let checks_before = now.saturating_sub(retention.check_results_ms);
+        let events_before = now.saturating_sub(retention.events_ms);
+        let incidents_before = now.saturating_sub(retention.incidents_ms);
+        let mut tx = self.pool.begin().await?;
+        let mut gone = 0;
+        gone += sqlx::query("DELETE FROM check_results WHERE at < $1")
+            .bind(checks_before)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        gone += sqlx::query("DELETE FROM events WHERE at < $1")
+            .bind(events_before)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        gone += sqlx::query(
+            "DELETE FROM attempts WHERE incident_id IN \
+             (SELECT id FROM incidents WHERE closed_at IS NOT NULL AND closed_at < $1)",
+        )
+        .bind(incidents_before)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        gone += sqlx::query("DELETE FROM incidents WHERE closed_at IS NOT NULL AND closed_at < $1")
+            .bind(incidents_before)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        tx.commit().await?;
+        Ok(gone)
+    }
+}
