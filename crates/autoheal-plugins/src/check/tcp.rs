@@ -1,1 +1,126 @@
-//! TODO
+//! TCP check: can a connection be opened to `host:port` within the timeout?
+//!
+//! Connected → `Up` ("connected"); refused, unreachable, DNS failure or
+//! timeout → `Down` ("connection refused", "timeout after 5s"). The
+//! connection is closed at once; nothing is sent.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use autoheal_core::Observation;
+use serde::{Deserialize, Serialize};
+
+use super::{default_interval, default_timeout, with_latency, Check, Scheduled};
+use crate::{fmt_duration, BuildError};
+
+/// `type = "tcp"`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TcpCheckConfig {
+    /// `"host:port"` to connect to (`"db:5432"`, `"[::1]:6379"`). Required.
+    pub address: String,
+    /// Time between two probes. Default `10s`.
+    #[serde(default = "default_interval", with = "humantime_serde")]
+    pub interval: Duration,
+    /// The most one connect may take. Default `5s`.
+    #[serde(default = "default_timeout", with = "humantime_serde")]
+    pub timeout: Duration,
+}
+
+/// A built TCP check.
+#[derive(Debug, Clone)]
+pub struct TcpCheck {
+    address: String,
+    interval: Duration,
+    timeout: Duration,
+}
+
+impl TcpCheck {
+    pub fn build(cfg: &TcpCheckConfig) -> Result<Self, BuildError> {
+        super::validate_schedule(cfg.interval, cfg.timeout)?;
+        validate_address(&cfg.address).map_err(|why| BuildError::new("address", why))?;
+        Ok(Self { address: cfg.address.clone(), interval: cfg.interval, timeout: cfg.timeout })
+    }
+}
+
+fn validate_address(a: &str) -> Result<(), String> {
+    let Some((host, port)) = a.rsplit_once(':') else {
+        return Err(format!("expected \"host:port\", got {a:?}"));
+    };
+    let bracketed = host.strip_prefix('[').and_then(|h| h.strip_suffix(']'));
+    if host.is_empty() || bracketed == Some("") {
+        return Err(format!("no host in {a:?}"));
+    }
+    let ok_v6 = bracketed.is_some_and(|h| h.parse::<std::net::Ipv6Addr>().is_ok());
+    if host.contains(':') && !ok_v6 {
+        return Err(format!("{a:?}: IPv6 addresses go in brackets, \"[::1]:80\""));
+    }
+    match port.parse::<u16>() {
+        Ok(0) | Err(_) => Err(format!("port {port:?} is not a number from 1 to 65535")),
+        Ok(_) => Ok(()),
+    }
+}
+
+impl Scheduled for TcpCheckConfig {
+    fn interval(&self) -> Duration {
+        self.interval
+    }
+    fn timeout(&self) -> Duration {
+        self.timeout
+    }
+}
+
+impl Scheduled for TcpCheck {
+    fn interval(&self) -> Duration {
+        self.interval
+    }
+    fn timeout(&self) -> Duration {
+        self.timeout
+    }
+}
+
+#[async_trait]
+impl Check for TcpCheck {
+    async fn check(&self) -> Observation {
+        let start = tokio::time::Instant::now();
+        let r = tokio::time::timeout(self.timeout, tokio::net::TcpStream::connect(&self.address))
+            .await;
+        let o = match r {
+            Ok(Ok(_stream)) => {
+                let mut o = Observation::up();
+                o.detail = "connected".into();
+                o
+            }
+            Ok(Err(e)) => Observation::down(describe_io(&e)),
+            Err(_) => Observation::down(format!("timeout after {}", fmt_duration(self.timeout))),
+        };
+        with_latency(o, start.elapsed())
+    }
+}
+
+pub(crate) fn describe_io(e: &std::io::Error) -> String {
+    use std::io::ErrorKind::*;
+    match e.kind() {
+        ConnectionRefused => "connection refused".into(),
+        ConnectionReset => "connection reset".into(),
+        TimedOut => "connect timed out".into(),
+        _ => e.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses_are_validated() {
+        assert!(validate_address("db:5432").is_ok());
+        assert!(validate_address("127.0.0.1:1").is_ok());
+        assert!(validate_address("[::1]:6379").is_ok());
+        assert!(validate_address("db").is_err());
+        assert!(validate_address(":80").is_err());
+        assert!(validate_address("db:0").is_err());
+        assert!(validate_address("db:70000").is_err());
+        assert!(validate_address("::1:80").is_err());
+    }
+}
