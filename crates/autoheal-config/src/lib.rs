@@ -1,1 +1,237 @@
-//! TODO
+//! # autoheal-config: one TOML file plus environment overrides → a validated [`Config`]
+//!
+//! Raw input is parsed into domain types exactly once, here; nothing past
+//! this crate handles a raw string from the file. Every problem is a
+//! [`ConfigError`] naming the file, the dotted key path and what was expected,
+//! and a load reports all of them at once ([`ConfigErrors`]).
+//!
+//! The layers, lowest first:
+//! 1. embedded defaults (`load(None, ..)` is a working config with no targets),
+//! 2. the file ([`load`] / [`parse_str`]),
+//! 3. environment overrides (`AUTOHEAL_LISTEN`, `AUTOHEAL_DATA_DIR`,
+//!    `AUTOHEAL_STORE_URL`, `AUTOHEAL_LOG_FORMAT`, `AUTOHEAL_LOG_LEVEL`,
+//!    `AUTOHEAL_DRY_RUN`), read from the map the caller passes: no globals.
+//!
+//! Policies merge in one place ([`resolve`]'s `merge_policy`): `[defaults]`,
+//! then the target's `[groups.<name>]`, then the target's own keys, key by
+//! key. The `[docker]` section is passed through to
+//! [`autoheal_docker::config::DockerSettings`] as-is; docker-autoheal's own
+//! variables (`AUTOHEAL_CONTAINER_LABEL`, ...) are left to the docker crate,
+//! which gets the same environment map from the binary.
+//!
+//! Reading order: `raw` (the file as written), `de` (one piece at a time),
+//! `resolve` (layers → domain, semantic checks), `env`, `export`.
+
+mod de;
+mod env;
+mod error;
+mod export;
+mod plugins;
+pub mod raw;
+mod resolve;
+
+pub use env::ENV_VARS;
+pub use error::{ConfigError, ConfigErrors, ENVIRONMENT};
+pub use plugins::{ActionConfig, CheckConfig};
+pub use raw::TargetsFile;
+
+use autoheal_docker::config::DockerSettings;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// The whole validated configuration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// The file it came from; `None` for embedded defaults.
+    pub source: Option<PathBuf>,
+    pub server: ServerSettings,
+    pub store: StoreSettings,
+    pub log: LogSettings,
+    pub engine: EngineSettings,
+    /// `[docker]`, opaque here; validated by its own serde impl.
+    pub docker: DockerSettings,
+    /// Named actions, referenced by ladders.
+    pub actions: BTreeMap<String, ActionConfig>,
+    /// Sorted by name.
+    pub targets: Vec<TargetConfig>,
+}
+
+/// `[server]`: the HTTP API and dashboard.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerSettings {
+    /// Where the API listens. Default 127.0.0.1:8080.
+    pub listen: SocketAddr,
+}
+
+/// `[store]`: where incidents, events and check results are kept.
+#[derive(Clone, PartialEq, Eq)]
+pub struct StoreSettings {
+    /// `sqlite://...` or `postgres://...`. May hold a password: `Debug`
+    /// redacts it; use [`StoreSettings::redacted_url`] in logs.
+    pub url: String,
+    /// Where autoheal keeps its files (the default SQLite database lives
+    /// here). Relative paths are relative to the working directory.
+    pub data_dir: PathBuf,
+    pub retention: Retention,
+}
+
+impl StoreSettings {
+    /// The URL with any password replaced by `***`.
+    pub fn redacted_url(&self) -> String {
+        redact_url(&self.url)
+    }
+}
+
+fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    let authority = &rest[..authority_end];
+    match authority.rfind('@') {
+        Some(at) => {
+            let userinfo = &authority[..at];
+            match userinfo.split_once(':') {
+                Some((user, _)) => {
+                    format!("{scheme}://{user}:***@{}", &rest[at + 1..])
+                }
+                None => url.to_string(),
+            }
+        }
+        None => url.to_string(),
+    }
+}
+
+impl std::fmt::Debug for StoreSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoreSettings")
+            .field("url", &self.redacted_url())
+            .field("data_dir", &self.data_dir)
+            .field("retention", &self.retention)
+            .finish()
+    }
+}
+
+/// `[store.retention]`: how long records are kept before pruning.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Retention {
+    /// Default 7 days.
+    pub check_results: Duration,
+    /// Default 90 days.
+    pub events: Duration,
+    /// Default 365 days.
+    pub incidents: Duration,
+}
+
+/// `[log]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogSettings {
+    pub format: LogFormat,
+    /// A `tracing` filter: a level ("info") or directives
+    /// ("info,autoheal=debug"). Default "info".
+    pub level: String,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// JSON unless stdout is a terminal (the binary decides).
+    #[default]
+    Auto,
+    Json,
+    Text,
+}
+
+impl LogFormat {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LogFormat::Auto => "auto",
+            LogFormat::Json => "json",
+            LogFormat::Text => "text",
+        }
+    }
+}
+
+/// `[engine]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EngineSettings {
+    /// Decide and record everything, act on nothing, for every target (it is
+    /// also folded into each target's `policy.dry_run`). Default false.
+    pub dry_run: bool,
+    /// Bound on checks running at once. Default 256.
+    pub max_concurrent_checks: usize,
+    /// Bound on actions running at once. Default 8.
+    pub max_concurrent_actions: usize,
+}
+
+/// One target, its policy merged (defaults → group → target).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TargetConfig {
+    /// Unique; `^[a-z0-9][a-z0-9._-]{0,62}$`.
+    pub name: String,
+    pub group: Option<String>,
+    /// How it is observed; `None` when only alerts (or Docker) report on it.
+    pub check: Option<CheckConfig>,
+    /// The merged policy. `policy.depends_on` is left empty: engine ids are
+    /// the shell's business; the names are in [`TargetConfig::depends_on`].
+    /// `policy.dry_run` already includes `engine.dry_run`.
+    pub policy: autoheal_core::Policy,
+    /// Names of targets this one depends on (all exist, no cycles).
+    pub depends_on: Vec<String>,
+    /// A disabled target is kept in the config and not supervised. Default
+    /// true.
+    pub enabled: bool,
+}
+
+impl Config {
+    /// The target named `name`.
+    pub fn target(&self, name: &str) -> Option<&TargetConfig> {
+        self.targets
+            .binary_search_by(|t| t.name.as_str().cmp(name))
+            .ok()
+            .map(|i| &self.targets[i])
+    }
+}
+
+/// The embedded defaults as a config file (documented in
+/// docs/configuration.md).
+pub const DEFAULT_CONFIG: &str = include_str!("defaults.toml");
+
+/// Loads the config file at `path` (or the embedded defaults when `None`),
+/// then applies the environment overrides found in `env`.
+pub fn load(path: Option<&Path>, env: &BTreeMap<String, String>) -> Result<Config, ConfigErrors> {
+    match path {
+        None => {
+            let mut config = parse_str(DEFAULT_CONFIG, "<embedded defaults>", env)?;
+            config.source = None;
+            Ok(config)
+        }
+        Some(path) => {
+            let origin = path.display().to_string();
+            let text = std::fs::read_to_string(path).map_err(|e| {
+                ConfigErrors(vec![ConfigError::new(
+                    origin.clone(),
+                    "",
+                    format!("cannot read the config file: {e}"),
+                )])
+            })?;
+            let mut config = parse_str(&text, &origin, env)?;
+            config.source = Some(path.to_path_buf());
+            Ok(config)
+        }
+    }
+}
+
+/// Parses config text; `origin` names it in messages (usually the file
+/// name). `source` of the result is `None`.
+pub fn parse_str(
+    text: &str,
+    origin: &str,
+    env: &BTreeMap<String, String>,
+) -> Result<Config, ConfigErrors> {
+    resolve::resolve(text, origin, env)
+}

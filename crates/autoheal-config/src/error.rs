@@ -1,0 +1,194 @@
+//! Config errors: each names the file, the key path and what was expected,
+//! and a load collects all of them so `autoheal check` lists them at once.
+
+use std::fmt;
+
+/// The `file` of errors that come from environment variables.
+pub const ENVIRONMENT: &str = "environment";
+
+/// One problem in the configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// The file the key is in ("autoheal.toml"), or [`ENVIRONMENT`].
+    pub file: String,
+    /// Dotted key path ("targets.api.check.url"); the variable name for
+    /// environment errors; empty when the whole file is at fault (syntax,
+    /// unreadable).
+    pub key: String,
+    /// What was expected and what was found.
+    pub message: String,
+}
+
+impl ConfigError {
+    pub fn new(
+        file: impl Into<String>,
+        key: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
+        Self {
+            file: file.into(),
+            key: key.into(),
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.key.is_empty() {
+            write!(f, "{}: {}", self.file, self.message)
+        } else {
+            write!(f, "{}: {}: {}", self.file, self.key, self.message)
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// Every problem found in one load, in file order then validation order.
+/// Never empty when returned as an error.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigErrors(pub Vec<ConfigError>);
+
+impl ConfigErrors {
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+    pub fn iter(&self) -> std::slice::Iter<'_, ConfigError> {
+        self.0.iter()
+    }
+}
+
+impl fmt::Display for ConfigErrors {
+    /// One error per line.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, e) in self.0.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{e}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigErrors {}
+
+impl IntoIterator for ConfigErrors {
+    type Item = ConfigError;
+    type IntoIter = std::vec::IntoIter<ConfigError>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.into_iter()
+    }
+}
+
+/// Collects errors for one file while a load walks it.
+#[derive(Debug)]
+pub(crate) struct Errors {
+    pub file: String,
+    pub list: Vec<ConfigError>,
+}
+
+impl Errors {
+    pub fn new(file: &str) -> Self {
+        Self {
+            file: file.to_string(),
+            list: Vec::new(),
+        }
+    }
+    pub fn push(&mut self, key: impl Into<String>, message: impl Into<String>) {
+        self.list
+            .push(ConfigError::new(self.file.clone(), key, message));
+    }
+}
+
+/// Joins a key path: `join("targets.api", "cooldown")`.
+pub(crate) fn join(prefix: &str, key: &str) -> String {
+    match (prefix.is_empty(), key.is_empty()) {
+        (true, _) => key.to_string(),
+        (_, true) => prefix.to_string(),
+        _ => format!("{prefix}.{key}"),
+    }
+}
+
+/// Turns a serde error found at `path` (relative to `prefix`) into a key and
+/// a message in our wording: "expected X, found Y".
+pub(crate) fn from_serde(prefix: &str, path: &str, msg: &str) -> (String, String) {
+    let mut key = join(prefix, if path == "." { "" } else { path });
+    let msg = msg.trim();
+    // Custom messages from our own types are already in our wording.
+    for p in ["invalid type: ", "invalid value: "] {
+        if let Some(rest) = msg.strip_prefix(p) {
+            if let Some((found, expected)) = rest.split_once(", expected ") {
+                return (key, format!("expected {expected}, found {found}"));
+            }
+        }
+    }
+    if let Some(rest) = msg.strip_prefix("unknown field `") {
+        // The path already ends with the unknown key.
+        let expected = rest.split_once(", expected ").map(|(_, e)| e);
+        let message = match expected {
+            Some(e) => format!("unknown key; expected {}", e.replace('`', "")),
+            None => "unknown key; this table takes no keys".to_string(),
+        };
+        return (key, message);
+    }
+    if let Some(rest) = msg.strip_prefix("unknown variant `") {
+        if let Some((found, expected)) = rest.split_once("`, expected ") {
+            return (
+                key,
+                format!("expected {}, found {found:?}", expected.replace('`', "\"")),
+            );
+        }
+    }
+    if let Some(rest) = msg.strip_prefix("missing field `") {
+        let field = rest.trim_end_matches('`');
+        key = join(&key, field);
+        return (key, "missing; this key is required".to_string());
+    }
+    if let Some(rest) = msg.strip_prefix("invalid length ") {
+        if let Some((found, expected)) = rest.split_once(", expected ") {
+            return (key, format!("expected {expected}, found length {found}"));
+        }
+    }
+    (key, msg.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn serde_wording_becomes_expected_then_found() {
+        assert_eq!(
+            from_serde(
+                "targets.api",
+                "failure_threshold",
+                "invalid type: string \"x\", expected u32"
+            ),
+            (
+                "targets.api.failure_threshold".into(),
+                "expected u32, found string \"x\"".into()
+            )
+        );
+        assert_eq!(
+            from_serde("targets.api.check", ".", "missing field `url`"),
+            (
+                "targets.api.check.url".into(),
+                "missing; this key is required".into()
+            )
+        );
+    }
+
+    #[test]
+    fn errors_display_one_per_line() {
+        let e = ConfigErrors(vec![
+            ConfigError::new("a.toml", "x", "bad"),
+            ConfigError::new("a.toml", "", "worse"),
+        ]);
+        assert_eq!(e.to_string(), "a.toml: x: bad\na.toml: worse");
+    }
+}

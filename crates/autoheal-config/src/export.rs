@@ -1,0 +1,92 @@
+//! `autoheal export`: the targets of a [`Config`] back to TOML that
+//! [`crate::parse_str`] accepts again. Every target is written with its
+//! merged policy spelled out, so the file stands alone: no `[defaults]`, and
+//! each group a target names is written as an empty `[groups.<name>]`.
+
+use crate::plugins::to_table;
+use crate::raw::{BackoffKeys, HumanDuration, MaintenanceKeys, PolicyKeys, RungKeys, TargetKeys};
+use crate::{Config, TargetsFile};
+use autoheal_core::MaintenanceWindow;
+
+impl Config {
+    /// The `[groups]`, `[actions]` and `[targets]` sections of this config.
+    /// Note: with `engine.dry_run` on, every target's merged policy is dry
+    /// run, and is exported so.
+    pub fn to_targets_file(&self) -> Result<TargetsFile, toml::ser::Error> {
+        let mut file = TargetsFile::default();
+        for (name, action) in &self.actions {
+            file.actions.insert(name.clone(), to_table(action)?);
+        }
+        for t in &self.targets {
+            if let Some(g) = &t.group {
+                file.groups
+                    .entry(g.clone())
+                    .or_insert_with(PolicyKeys::default);
+            }
+            let p = &t.policy;
+            let d = |d: std::time::Duration| Some(HumanDuration(d));
+            let keys = TargetKeys {
+                group: t.group.clone(),
+                check: t.check.as_ref().map(to_table).transpose()?,
+                depends_on: Some(t.depends_on.clone()),
+                enabled: Some(t.enabled),
+                failure_threshold: Some(p.failure_threshold),
+                failure_window: d(p.failure_window),
+                success_threshold: Some(p.success_threshold),
+                start_period: d(p.start_period),
+                degraded_is_failure: Some(p.degraded_is_failure),
+                cooldown: d(p.cooldown),
+                max_actions: Some(p.max_actions),
+                actions_window: d(p.actions_window),
+                auto_release: Some(p.auto_release),
+                dry_run: Some(p.dry_run),
+                action: None,
+                ladder: Some(
+                    p.ladder
+                        .iter()
+                        .map(|r| RungKeys {
+                            action: r.action.clone(),
+                            verify: d(r.verify),
+                            repeat: Some(r.repeat),
+                        })
+                        .collect(),
+                ),
+                maintenance: Some(p.maintenance.iter().map(maintenance_keys).collect()),
+                backoff: Some(BackoffKeys {
+                    initial: d(p.backoff.initial),
+                    factor: Some(p.backoff.factor),
+                    max: d(p.backoff.max),
+                    jitter: Some(p.backoff.jitter),
+                    reset_after: d(p.backoff.reset_after),
+                }),
+            };
+            file.targets.insert(t.name.clone(), keys);
+        }
+        Ok(file)
+    }
+
+    /// [`Config::to_targets_file`] as TOML text.
+    pub fn to_toml_targets(&self) -> Result<String, toml::ser::Error> {
+        self.to_targets_file()?.to_toml_string()
+    }
+}
+
+fn maintenance_keys(w: &MaintenanceWindow) -> MaintenanceKeys {
+    match w {
+        MaintenanceWindow::OneOff { start, end } => MaintenanceKeys {
+            start: Some(start.to_string()),
+            end: Some(end.to_string()),
+            ..MaintenanceKeys::default()
+        },
+        MaintenanceWindow::Recurring {
+            cron,
+            timezone,
+            duration,
+        } => MaintenanceKeys {
+            cron: Some(cron.clone()),
+            timezone: Some(timezone.clone()),
+            duration: Some(HumanDuration(*duration)),
+            ..MaintenanceKeys::default()
+        },
+    }
+}

@@ -1,0 +1,137 @@
+//! The closed sets of checks and actions, tagged by `type`.
+//!
+//! Adding a plugin: one variant in the enum, one arm in its `parse` below
+//! (the compiler points at both through `TYPES`' neighbour, `type_name`).
+//! Parsing dispatches on `type` by hand instead of through serde's internally
+//! tagged enum because serde buffers the table for tagged enums and the key
+//! path of an error inside it would be lost ("targets.api.check" instead of
+//! "targets.api.check.url").
+
+use crate::de::deserialize_table;
+use crate::error::{join, Errors};
+use autoheal_plugins::action::command::CommandActionConfig;
+use autoheal_plugins::action::webhook::WebhookActionConfig;
+use autoheal_plugins::check::exec::ExecCheckConfig;
+use autoheal_plugins::check::http::HttpCheckConfig;
+use autoheal_plugins::check::tcp::TcpCheckConfig;
+use serde::{Deserialize, Serialize};
+
+/// How a target is observed: `check = { type = "http", ... }`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum CheckConfig {
+    Http(HttpCheckConfig),
+    Tcp(TcpCheckConfig),
+    Exec(ExecCheckConfig),
+}
+
+impl CheckConfig {
+    /// The `type` values, for messages and docs.
+    pub const TYPES: &'static [&'static str] = &["http", "tcp", "exec"];
+
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            CheckConfig::Http(_) => "http",
+            CheckConfig::Tcp(_) => "tcp",
+            CheckConfig::Exec(_) => "exec",
+        }
+    }
+
+    /// How often the check runs.
+    pub fn interval(&self) -> std::time::Duration {
+        match self {
+            CheckConfig::Http(c) => c.interval,
+            CheckConfig::Tcp(c) => c.interval,
+            CheckConfig::Exec(c) => c.interval,
+        }
+    }
+
+    pub(crate) fn parse(table: &toml::Table, key: &str, errs: &mut Errors) -> Option<Self> {
+        let (ty, rest) = split_type(table, key, Self::TYPES, errs)?;
+        match ty.as_str() {
+            "http" => deserialize_table(rest, key, errs).map(CheckConfig::Http),
+            "tcp" => deserialize_table(rest, key, errs).map(CheckConfig::Tcp),
+            "exec" => deserialize_table(rest, key, errs).map(CheckConfig::Exec),
+            _ => unreachable!("split_type only returns known types"),
+        }
+    }
+}
+
+/// One remediation step: `[actions.<name>]` with `type = "command"`, ...
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ActionConfig {
+    Command(CommandActionConfig),
+    Webhook(WebhookActionConfig),
+}
+
+impl ActionConfig {
+    /// The `type` values, for messages and docs.
+    pub const TYPES: &'static [&'static str] = &["command", "webhook"];
+
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            ActionConfig::Command(_) => "command",
+            ActionConfig::Webhook(_) => "webhook",
+        }
+    }
+
+    /// The longest the action may run.
+    pub fn timeout(&self) -> std::time::Duration {
+        match self {
+            ActionConfig::Command(c) => c.timeout,
+            ActionConfig::Webhook(c) => c.timeout,
+        }
+    }
+
+    pub(crate) fn parse(table: &toml::Table, key: &str, errs: &mut Errors) -> Option<Self> {
+        let (ty, rest) = split_type(table, key, Self::TYPES, errs)?;
+        match ty.as_str() {
+            "command" => deserialize_table(rest, key, errs).map(ActionConfig::Command),
+            "webhook" => deserialize_table(rest, key, errs).map(ActionConfig::Webhook),
+            _ => unreachable!("split_type only returns known types"),
+        }
+    }
+}
+
+/// Takes `type` out of a plugin table, checking it is one of `types`.
+fn split_type(
+    table: &toml::Table,
+    key: &str,
+    types: &[&str],
+    errs: &mut Errors,
+) -> Option<(String, toml::Table)> {
+    let expected = types
+        .iter()
+        .map(|t| format!("{t:?}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let tkey = join(key, "type");
+    match table.get("type") {
+        None => {
+            errs.push(tkey, format!("missing; expected one of {expected}"));
+            None
+        }
+        Some(toml::Value::String(s)) if types.contains(&s.as_str()) => {
+            let mut rest = table.clone();
+            rest.remove("type");
+            Some((s.clone(), rest))
+        }
+        Some(toml::Value::String(s)) => {
+            errs.push(tkey, format!("expected one of {expected}, found {s:?}"));
+            None
+        }
+        Some(other) => {
+            errs.push(
+                tkey,
+                format!("expected one of {expected}, found {}", other.type_str()),
+            );
+            None
+        }
+    }
+}
+
+/// A typed plugin config back to its TOML table (with `type`), for export.
+pub(crate) fn to_table<T: Serialize>(value: &T) -> Result<toml::Table, toml::ser::Error> {
+    toml::Table::try_from(value)
+}

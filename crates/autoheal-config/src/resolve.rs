@@ -1,0 +1,775 @@
+//! From the raw sections to the domain [`Config`]: layers merged, every value
+//! checked, every error collected.
+//!
+//! Policy keys are checked where they are written (a bad
+//! `defaults.cooldown` is reported once, not once per target) and turned
+//! into a typed [`PolicyLayer`]; [`merge_policy`] is the one place where
+//! layers meet: defaults, then group, then target, key by key.
+
+use crate::de::{deserialize_keywise, deserialize_table, expect_table, named_tables};
+use crate::env::Overrides;
+use crate::error::{join, ConfigErrors, Errors};
+use crate::raw::{
+    BackoffKeys, EngineKeys, HumanDuration, LogKeys, MaintenanceKeys, PolicyKeys, RungKeys,
+    ServerKeys, StoreKeys, TargetKeys,
+};
+use crate::{
+    ActionConfig, CheckConfig, Config, EngineSettings, LogFormat, LogSettings, Retention,
+    ServerSettings, StoreSettings, TargetConfig,
+};
+use autoheal_core::{MaintenanceWindow, Policy, Rung, Timestamp};
+use autoheal_docker::config::DockerSettings;
+use serde::de::DeserializeOwned;
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// The top-level sections a file may have.
+pub const SECTIONS: &[&str] = &[
+    "server", "store", "log", "engine", "docker", "defaults", "groups", "actions", "targets",
+];
+
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+pub const DEFAULT_DATA_DIR: &str = "./autoheal-data";
+pub const DEFAULT_LOG_LEVEL: &str = "info";
+pub const DEFAULT_MAX_CONCURRENT_CHECKS: usize = 256;
+pub const DEFAULT_MAX_CONCURRENT_ACTIONS: usize = 8;
+const DAY: u64 = 24 * 3600;
+pub const DEFAULT_RETENTION_CHECK_RESULTS: Duration = Duration::from_secs(7 * DAY);
+pub const DEFAULT_RETENTION_EVENTS: Duration = Duration::from_secs(90 * DAY);
+pub const DEFAULT_RETENTION_INCIDENTS: Duration = Duration::from_secs(365 * DAY);
+/// `verify` of a ladder rung when not given.
+pub const DEFAULT_RUNG_VERIFY: Duration = Duration::from_secs(30);
+/// `repeat` of a ladder rung when not given.
+pub const DEFAULT_RUNG_REPEAT: u32 = 1;
+/// `repeat` of the one rung written with the `action = "..."` shorthand.
+pub const SHORTHAND_REPEAT: u32 = 3;
+
+/// The SQLite URL used when `store.url` is not set.
+pub fn default_store_url(data_dir: &std::path::Path) -> String {
+    format!("sqlite://{}", data_dir.join("autoheal.db").display())
+}
+
+pub(crate) fn resolve(
+    text: &str,
+    origin: &str,
+    env: &BTreeMap<String, String>,
+) -> Result<Config, ConfigErrors> {
+    let mut errs = Errors::new(origin);
+    let root: toml::Table = match toml::from_str(text) {
+        Ok(t) => t,
+        Err(e) => {
+            let at = e.span().map(|s| line_col(text, s.start));
+            let message = match at {
+                Some((l, c)) => format!(
+                    "invalid TOML at line {l}, column {c}: {}",
+                    e.message().trim()
+                ),
+                None => format!("invalid TOML: {}", e.message().trim()),
+            };
+            errs.push("", message);
+            let (_, env_errs) = Overrides::from_env(env);
+            let mut list = errs.list;
+            list.extend(env_errs);
+            return Err(ConfigErrors(list));
+        }
+    };
+
+    for key in root.keys() {
+        if !SECTIONS.contains(&key.as_str()) {
+            errs.push(
+                key.clone(),
+                format!("unknown section; expected one of {}", SECTIONS.join(", ")),
+            );
+        }
+    }
+
+    let server: ServerKeys = section(&root, "server", &mut errs);
+    let store: StoreKeys = section(&root, "store", &mut errs);
+    let log: LogKeys = section(&root, "log", &mut errs);
+    let engine: EngineKeys = section(&root, "engine", &mut errs);
+    let docker: DockerSettings = match root.get("docker") {
+        None => DockerSettings::default(),
+        Some(v) => expect_table(v, "docker", "a table", &mut errs)
+            .and_then(|t| deserialize_table(t.clone(), "docker", &mut errs))
+            .unwrap_or_default(),
+    };
+    let defaults: PolicyKeys = section(&root, "defaults", &mut errs);
+
+    // A name whose table is broken is kept (as None) so ladders naming it
+    // do not add a second error.
+    let mut actions: BTreeMap<String, Option<ActionConfig>> = BTreeMap::new();
+    for (name, table) in named_tables(
+        &root,
+        "actions",
+        r#"a table like { type = "command", ... }"#,
+        &mut errs,
+    ) {
+        let key = join("actions", name);
+        check_name(name, &key, "an action", &mut errs);
+        actions.insert(
+            name.to_string(),
+            ActionConfig::parse(table, &key, &mut errs),
+        );
+    }
+
+    let mut groups = BTreeMap::new();
+    for (name, table) in named_tables(&root, "groups", "a table of policy keys", &mut errs) {
+        let key = join("groups", name);
+        check_name(name, &key, "a group", &mut errs);
+        let keys: PolicyKeys = deserialize_keywise(table, &key, &mut errs);
+        groups.insert(
+            name.to_string(),
+            policy_layer(&keys, &key, &actions, &mut errs),
+        );
+    }
+
+    let mut raw_targets = Vec::new();
+    for (name, table) in named_tables(&root, "targets", "a table of target keys", &mut errs) {
+        let key = join("targets", name);
+        check_name(name, &key, "a target", &mut errs);
+        let keys: TargetKeys = deserialize_keywise(table, &key, &mut errs);
+        raw_targets.push((name.to_string(), key, keys));
+    }
+
+    // Environment overrides are read even when the file has errors, so that
+    // every problem is listed at once.
+    let (over, env_errs) = Overrides::from_env(env);
+
+    // [server]
+    let listen_default: SocketAddr = DEFAULT_LISTEN
+        .parse()
+        .expect("the default listen address parses");
+    let mut listen = match &server.listen {
+        Some(s) => parse_listen(s).unwrap_or_else(|m| {
+            errs.push("server.listen", m);
+            listen_default
+        }),
+        None => listen_default,
+    };
+    if let Some(l) = over.listen {
+        listen = l;
+    }
+
+    // [store]
+    let data_dir = over
+        .data_dir
+        .clone()
+        .or_else(|| store.data_dir.clone())
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
+    if let Some(d) = &store.data_dir {
+        if d.as_os_str().is_empty() {
+            errs.push(
+                "store.data_dir",
+                "expected a directory path, found an empty string",
+            );
+        }
+    }
+    if let Some(u) = &store.url {
+        if let Err(m) = check_store_url(u) {
+            errs.push("store.url", m);
+        }
+    }
+    let url = over
+        .store_url
+        .clone()
+        .or_else(|| store.url.clone())
+        .unwrap_or_else(|| default_store_url(&data_dir));
+    let r = store.retention.clone().unwrap_or_default();
+    let retention = Retention {
+        check_results: positive(r.check_results, "store.retention.check_results", &mut errs)
+            .unwrap_or(DEFAULT_RETENTION_CHECK_RESULTS),
+        events: positive(r.events, "store.retention.events", &mut errs)
+            .unwrap_or(DEFAULT_RETENTION_EVENTS),
+        incidents: positive(r.incidents, "store.retention.incidents", &mut errs)
+            .unwrap_or(DEFAULT_RETENTION_INCIDENTS),
+    };
+
+    // [log]
+    if let Some(level) = &log.level {
+        if let Err(m) = check_log_level(level) {
+            errs.push("log.level", m);
+        }
+    }
+    let log = LogSettings {
+        format: over.log_format.or(log.format).unwrap_or(LogFormat::Auto),
+        level: over
+            .log_level
+            .clone()
+            .or(log.level)
+            .unwrap_or_else(|| DEFAULT_LOG_LEVEL.to_string()),
+    };
+
+    // [engine]
+    let engine = EngineSettings {
+        dry_run: over.dry_run.or(engine.dry_run).unwrap_or(false),
+        max_concurrent_checks: at_least_one_usize(
+            engine.max_concurrent_checks,
+            "engine.max_concurrent_checks",
+            &mut errs,
+        )
+        .unwrap_or(DEFAULT_MAX_CONCURRENT_CHECKS),
+        max_concurrent_actions: at_least_one_usize(
+            engine.max_concurrent_actions,
+            "engine.max_concurrent_actions",
+            &mut errs,
+        )
+        .unwrap_or(DEFAULT_MAX_CONCURRENT_ACTIONS),
+    };
+
+    // [defaults], [targets]
+    let defaults = policy_layer(&defaults, "defaults", &actions, &mut errs);
+    let names: BTreeSet<&str> = raw_targets.iter().map(|(n, _, _)| n.as_str()).collect();
+    let mut targets = Vec::new();
+    let mut graph: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (name, key, keys) in &raw_targets {
+        let own = policy_layer(&keys.policy_keys(), key, &actions, &mut errs);
+        let group_layer = match &keys.group {
+            Some(g) => match groups.get(g) {
+                Some(layer) => Some(layer),
+                None => {
+                    errs.push(
+                        join(key, "group"),
+                        unknown("group", g, groups.keys(), "[groups]"),
+                    );
+                    None
+                }
+            },
+            None => None,
+        };
+        let mut layers = vec![&defaults];
+        layers.extend(group_layer);
+        layers.push(&own);
+        let mut policy = merge_policy(&layers);
+        policy.dry_run |= engine.dry_run;
+
+        let check = keys
+            .check
+            .as_ref()
+            .and_then(|t| CheckConfig::parse(t, &join(key, "check"), &mut errs));
+
+        let mut depends_on = Vec::new();
+        for (i, dep) in keys.depends_on.iter().flatten().enumerate() {
+            let dkey = format!("{}[{i}]", join(key, "depends_on"));
+            if !names.contains(dep.as_str()) {
+                errs.push(dkey, unknown("target", dep, names.iter(), "[targets]"));
+            } else if depends_on.contains(dep) {
+                errs.push(dkey, format!("{dep:?} is listed twice"));
+            } else {
+                depends_on.push(dep.clone());
+            }
+        }
+        graph.insert(name.clone(), depends_on.clone());
+
+        targets.push(TargetConfig {
+            name: name.clone(),
+            group: keys.group.clone(),
+            check,
+            policy,
+            depends_on,
+            enabled: keys.enabled.unwrap_or(true),
+        });
+    }
+    for cycle in find_cycles(&graph) {
+        errs.push(
+            format!("targets.{}.depends_on", cycle[0]),
+            format!(
+                "dependency cycle: {} -> {}; a target cannot depend on itself, even through others",
+                cycle.join(" -> "),
+                cycle[0]
+            ),
+        );
+    }
+    targets.sort_by(|a, b| a.name.cmp(&b.name));
+
+    let mut list = errs.list;
+    list.extend(env_errs);
+    if !list.is_empty() {
+        return Err(ConfigErrors(list));
+    }
+    Ok(Config {
+        source: None,
+        server: ServerSettings { listen },
+        store: StoreSettings {
+            url,
+            data_dir,
+            retention,
+        },
+        log,
+        engine,
+        docker,
+        actions: actions
+            .into_iter()
+            .filter_map(|(k, v)| v.map(|v| (k, v)))
+            .collect(),
+        targets,
+    })
+}
+
+/// A section deserialized key by key; absent → all defaults.
+fn section<T: DeserializeOwned + Default>(root: &toml::Table, name: &str, errs: &mut Errors) -> T {
+    match root.get(name) {
+        None => T::default(),
+        Some(v) => match expect_table(v, name, "a table", errs) {
+            Some(t) => deserialize_keywise(t, name, errs),
+            None => T::default(),
+        },
+    }
+}
+
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, col)
+}
+
+/// Names of targets, groups and actions: `^[a-z0-9][a-z0-9._-]{0,62}$`.
+pub fn is_valid_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    let Some(first) = chars.next() else {
+        return false;
+    };
+    name.len() <= 63
+        && (first.is_ascii_lowercase() || first.is_ascii_digit())
+        && chars
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-'))
+}
+
+fn check_name(name: &str, key: &str, what: &str, errs: &mut Errors) {
+    if !is_valid_name(name) {
+        errs.push(
+            key,
+            format!(
+                "{name:?} is not a valid name for {what}: expected 1 to 63 characters of a-z, 0-9, '.', '_', '-', starting with a letter or digit"
+            ),
+        );
+    }
+}
+
+fn unknown<'a, S: AsRef<str> + 'a>(
+    what: &str,
+    found: &str,
+    known: impl Iterator<Item = S>,
+    section: &str,
+) -> String {
+    let known: Vec<String> = known.map(|s| format!("{:?}", s.as_ref())).collect();
+    if known.is_empty() {
+        format!("unknown {what} {found:?}; no {what}s are defined in {section}")
+    } else {
+        format!(
+            "unknown {what} {found:?}; expected one of {}",
+            known.join(", ")
+        )
+    }
+}
+
+pub(crate) fn parse_listen(s: &str) -> Result<SocketAddr, String> {
+    s.trim().parse().map_err(|_| {
+        format!(r#"expected an address like "127.0.0.1:8080" or "[::]:8080", found {s:?}"#)
+    })
+}
+
+pub(crate) fn check_store_url(u: &str) -> Result<(), String> {
+    let ok = ["sqlite:", "postgres://", "postgresql://"]
+        .iter()
+        .any(|p| u.starts_with(p));
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            r#"expected a URL like "sqlite://./autoheal-data/autoheal.db" or "postgres://user:password@host/db", found {:?}"#,
+            crate::redact_url(u)
+        ))
+    }
+}
+
+const LEVELS: &[&str] = &["trace", "debug", "info", "warn", "error", "off"];
+
+/// A `tracing` filter: comma-separated `level` or `target=level` directives.
+pub(crate) fn check_log_level(s: &str) -> Result<(), String> {
+    let expected = || {
+        format!(
+            r#"expected a level ({}) or directives like "info,autoheal=debug", found {s:?}"#,
+            LEVELS.join(", ")
+        )
+    };
+    if s.trim().is_empty() {
+        return Err(expected());
+    }
+    for directive in s.split(',') {
+        let level = match directive.rsplit_once('=') {
+            Some((target, level)) if !target.trim().is_empty() => level,
+            Some(_) => return Err(expected()),
+            None => directive,
+        };
+        if !LEVELS.contains(&level.trim().to_ascii_lowercase().as_str()) {
+            return Err(expected());
+        }
+    }
+    Ok(())
+}
+
+fn positive(d: Option<HumanDuration>, key: &str, errs: &mut Errors) -> Option<Duration> {
+    let d = d?.0;
+    if d.is_zero() {
+        errs.push(key, r#"expected a duration longer than zero, found "0s""#);
+        return None;
+    }
+    Some(d)
+}
+
+fn at_least_one(n: Option<u32>, key: &str, errs: &mut Errors) -> Option<u32> {
+    let n = n?;
+    if n == 0 {
+        errs.push(key, "expected a whole number of at least 1, found 0");
+        return None;
+    }
+    Some(n)
+}
+
+fn at_least_one_usize(n: Option<usize>, key: &str, errs: &mut Errors) -> Option<usize> {
+    let n = n?;
+    if n == 0 {
+        errs.push(key, "expected a whole number of at least 1, found 0");
+        return None;
+    }
+    Some(n)
+}
+
+/// One layer's policy keys, checked and typed; `None` = not set here (or
+/// invalid, already reported), so the layer below shows through.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct PolicyLayer {
+    failure_threshold: Option<u32>,
+    failure_window: Option<Duration>,
+    success_threshold: Option<u32>,
+    start_period: Option<Duration>,
+    degraded_is_failure: Option<bool>,
+    cooldown: Option<Duration>,
+    max_actions: Option<u32>,
+    actions_window: Option<Duration>,
+    auto_release: Option<bool>,
+    dry_run: Option<bool>,
+    ladder: Option<Vec<Rung>>,
+    maintenance: Option<Vec<MaintenanceWindow>>,
+    backoff_initial: Option<Duration>,
+    backoff_factor: Option<f64>,
+    backoff_max: Option<Duration>,
+    backoff_jitter: Option<f64>,
+    backoff_reset_after: Option<Duration>,
+}
+
+pub(crate) fn policy_layer(
+    keys: &PolicyKeys,
+    prefix: &str,
+    actions: &BTreeMap<String, Option<ActionConfig>>,
+    errs: &mut Errors,
+) -> PolicyLayer {
+    let k = |name: &str| join(prefix, name);
+    let d = |v: Option<HumanDuration>| v.map(|h| h.0);
+    let BackoffKeys {
+        initial,
+        factor,
+        max,
+        jitter,
+        reset_after,
+    } = keys.backoff.clone().unwrap_or_default();
+    let backoff_factor = factor.and_then(|f| {
+        if f.is_finite() && f >= 1.0 {
+            Some(f)
+        } else {
+            errs.push(
+                k("backoff.factor"),
+                format!("expected a number of at least 1.0, found {f}"),
+            );
+            None
+        }
+    });
+    let backoff_jitter = jitter.and_then(|j| {
+        if (0.0..=1.0).contains(&j) {
+            Some(j)
+        } else {
+            errs.push(
+                k("backoff.jitter"),
+                format!("expected a fraction from 0.0 to 1.0, found {j}"),
+            );
+            None
+        }
+    });
+
+    let ladder = match (&keys.action, &keys.ladder) {
+        (Some(_), Some(_)) => {
+            errs.push(
+                k("action"),
+                "set either action (a one-rung shorthand) or ladder, not both",
+            );
+            None
+        }
+        (Some(action), None) => {
+            check_action_ref(action, &k("action"), actions, errs);
+            Some(vec![Rung {
+                action: action.clone(),
+                verify: DEFAULT_RUNG_VERIFY,
+                repeat: SHORTHAND_REPEAT,
+            }])
+        }
+        (None, Some(rungs)) => Some(
+            rungs
+                .iter()
+                .enumerate()
+                .map(|(i, r)| rung(r, &format!("{}[{i}]", k("ladder")), actions, errs))
+                .collect(),
+        ),
+        (None, None) => None,
+    };
+
+    let maintenance = keys.maintenance.as_ref().map(|windows| {
+        windows
+            .iter()
+            .enumerate()
+            .filter_map(|(i, w)| maintenance_window(w, &format!("{}[{i}]", k("maintenance")), errs))
+            .collect()
+    });
+
+    PolicyLayer {
+        failure_threshold: at_least_one(keys.failure_threshold, &k("failure_threshold"), errs),
+        failure_window: positive(keys.failure_window, &k("failure_window"), errs),
+        success_threshold: at_least_one(keys.success_threshold, &k("success_threshold"), errs),
+        start_period: d(keys.start_period),
+        degraded_is_failure: keys.degraded_is_failure,
+        cooldown: d(keys.cooldown),
+        max_actions: at_least_one(keys.max_actions, &k("max_actions"), errs),
+        actions_window: positive(keys.actions_window, &k("actions_window"), errs),
+        auto_release: keys.auto_release,
+        dry_run: keys.dry_run,
+        ladder,
+        maintenance,
+        backoff_initial: d(initial),
+        backoff_factor,
+        backoff_max: d(max),
+        backoff_jitter,
+        backoff_reset_after: d(reset_after),
+    }
+}
+
+fn check_action_ref(
+    action: &str,
+    key: &str,
+    actions: &BTreeMap<String, Option<ActionConfig>>,
+    errs: &mut Errors,
+) {
+    if !actions.contains_key(action) {
+        errs.push(key, unknown("action", action, actions.keys(), "[actions]"));
+    }
+}
+
+fn rung(
+    r: &RungKeys,
+    key: &str,
+    actions: &BTreeMap<String, Option<ActionConfig>>,
+    errs: &mut Errors,
+) -> Rung {
+    check_action_ref(&r.action, &join(key, "action"), actions, errs);
+    Rung {
+        action: r.action.clone(),
+        verify: r.verify.map_or(DEFAULT_RUNG_VERIFY, |v| v.0),
+        repeat: at_least_one(r.repeat, &join(key, "repeat"), errs).unwrap_or(DEFAULT_RUNG_REPEAT),
+    }
+}
+
+const RFC3339_EXPECTED: &str = r#"an RFC 3339 time like "2026-12-01T00:00:00Z""#;
+
+fn timestamp(s: &str, key: &str, errs: &mut Errors) -> Option<Timestamp> {
+    match chrono::DateTime::parse_from_rfc3339(s.trim()) {
+        Ok(t) => Some(Timestamp::from_chrono(t.with_timezone(&chrono::Utc))),
+        Err(_) => {
+            errs.push(key, format!("expected {RFC3339_EXPECTED}, found {s:?}"));
+            None
+        }
+    }
+}
+
+fn maintenance_window(
+    w: &MaintenanceKeys,
+    key: &str,
+    errs: &mut Errors,
+) -> Option<MaintenanceWindow> {
+    const SHAPES: &str = r#"expected either { cron = "0 0 3 * * Sun", timezone = "UTC", duration = "1h" } or { start = "...", end = "..." }"#;
+    let window = match (&w.cron, &w.start, &w.end) {
+        (Some(cron), None, None) => {
+            let Some(duration) = w.duration else {
+                errs.push(
+                    join(key, "duration"),
+                    "missing; a recurring window needs a duration like \"1h\"",
+                );
+                return None;
+            };
+            if duration.0.is_zero() {
+                errs.push(
+                    join(key, "duration"),
+                    r#"expected a duration longer than zero, found "0s""#,
+                );
+                return None;
+            }
+            MaintenanceWindow::Recurring {
+                cron: cron.clone(),
+                timezone: w.timezone.clone().unwrap_or_else(|| "UTC".to_string()),
+                duration: duration.0,
+            }
+        }
+        (None, Some(start), Some(end)) => {
+            if w.timezone.is_some() || w.duration.is_some() {
+                errs.push(
+                    key,
+                    format!("{SHAPES}: a one-off window takes only start and end"),
+                );
+                return None;
+            }
+            let start = timestamp(start, &join(key, "start"), errs);
+            let end = timestamp(end, &join(key, "end"), errs);
+            MaintenanceWindow::OneOff {
+                start: start?,
+                end: end?,
+            }
+        }
+        _ => {
+            errs.push(key, SHAPES);
+            return None;
+        }
+    };
+    match window.validate() {
+        Ok(()) => Some(window),
+        Err(e) => {
+            let sub = match &e {
+                autoheal_core::MaintenanceError::Cron { .. } => "cron",
+                autoheal_core::MaintenanceError::TimeZone(_) => "timezone",
+                autoheal_core::MaintenanceError::EndBeforeStart => "end",
+            };
+            errs.push(join(key, sub), e.to_string());
+            None
+        }
+    }
+}
+
+/// The one place where layers meet: each key takes the value of the last
+/// layer that sets it (defaults, then group, then target); unset keys keep
+/// [`Policy::default`]. `depends_on` stays empty (names are resolved to
+/// engine ids by the shell).
+pub(crate) fn merge_policy(layers: &[&PolicyLayer]) -> Policy {
+    let mut p = Policy::default();
+    for l in layers {
+        macro_rules! take {
+            ($($field:ident => $($dest:ident).+),* $(,)?) => {
+                $( if let Some(v) = &l.$field { p.$($dest).+ = v.clone(); } )*
+            };
+        }
+        take! {
+            failure_threshold => failure_threshold,
+            failure_window => failure_window,
+            success_threshold => success_threshold,
+            start_period => start_period,
+            degraded_is_failure => degraded_is_failure,
+            cooldown => cooldown,
+            max_actions => max_actions,
+            actions_window => actions_window,
+            auto_release => auto_release,
+            dry_run => dry_run,
+            ladder => ladder,
+            maintenance => maintenance,
+            backoff_initial => backoff.initial,
+            backoff_factor => backoff.factor,
+            backoff_max => backoff.max,
+            backoff_jitter => backoff.jitter,
+            backoff_reset_after => backoff.reset_after,
+        }
+    }
+    p
+}
+
+/// Every dependency cycle, each once, starting at its smallest name.
+fn find_cycles(graph: &BTreeMap<String, Vec<String>>) -> Vec<Vec<String>> {
+    #[derive(Clone, Copy, PartialEq)]
+    enum Mark {
+        Active,
+        Done,
+    }
+    fn visit<'a>(
+        node: &'a str,
+        graph: &'a BTreeMap<String, Vec<String>>,
+        marks: &mut BTreeMap<&'a str, Mark>,
+        stack: &mut Vec<&'a str>,
+        found: &mut BTreeSet<Vec<String>>,
+    ) {
+        marks.insert(node, Mark::Active);
+        stack.push(node);
+        for next in graph.get(node).into_iter().flatten() {
+            match marks.get(next.as_str()) {
+                Some(Mark::Active) => {
+                    let pos = stack.iter().position(|n| *n == next).unwrap_or(0);
+                    let mut cycle: Vec<String> =
+                        stack[pos..].iter().map(|s| s.to_string()).collect();
+                    let min = cycle
+                        .iter()
+                        .enumerate()
+                        .min_by_key(|(_, n)| *n)
+                        .map_or(0, |(i, _)| i);
+                    cycle.rotate_left(min);
+                    found.insert(cycle);
+                }
+                Some(Mark::Done) => {}
+                None => visit(next, graph, marks, stack, found),
+            }
+        }
+        stack.pop();
+        marks.insert(node, Mark::Done);
+    }
+    let mut marks = BTreeMap::new();
+    let mut found = BTreeSet::new();
+    for node in graph.keys() {
+        if !marks.contains_key(node.as_str()) {
+            visit(node, graph, &mut marks, &mut Vec::new(), &mut found);
+        }
+    }
+    found.into_iter().collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_follow_the_documented_pattern() {
+        for ok in ["api", "db-1", "a.b_c", "0x"] {
+            assert!(is_valid_name(ok), "{ok}");
+        }
+        for bad in ["", "Api", "-api", "a b", &"a".repeat(64)] {
+            assert!(!is_valid_name(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn log_levels_accept_levels_and_directives() {
+        assert!(check_log_level("info").is_ok());
+        assert!(check_log_level("warn,autoheal=debug").is_ok());
+        assert!(check_log_level("loud").is_err());
+        assert!(check_log_level("=debug").is_err());
+    }
+
+    #[test]
+    fn cycles_are_found_once_each() {
+        let g: BTreeMap<String, Vec<String>> = [
+            ("a", vec!["b"]),
+            ("b", vec!["c"]),
+            ("c", vec!["a"]),
+            ("d", vec!["d"]),
+            ("e", vec!["a"]),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.into_iter().map(String::from).collect()))
+        .collect();
+        let cycles = find_cycles(&g);
+        assert_eq!(cycles, vec![vec!["a", "b", "c"], vec!["d"]]);
+    }
+}
