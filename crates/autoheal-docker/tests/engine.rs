@@ -1,0 +1,575 @@
+//! Contract tests against the real Docker engine (skipped with a message when
+//! none is reachable, unless AUTOHEAL_REQUIRE_DOCKER=1).
+
+mod common;
+
+use autoheal_core::{ActionOutcome, Status};
+use autoheal_docker::actions::RestartContainer;
+use autoheal_docker::{
+    Backoff, DockerClient, DockerHappening, DockerHost, DockerMode, DockerTarget, DockerWatcher,
+    StartContainer,
+};
+use autoheal_plugins::action::{Action, ActionContext};
+use common::*;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use tokio::time::Instant;
+
+const WAIT: Duration = Duration::from_secs(20);
+
+fn is_discovered(h: &DockerHappening, name: &str) -> Option<DockerTarget> {
+    match h {
+        DockerHappening::Discovered { target, .. } if target.name == name => Some(target.clone()),
+        _ => None,
+    }
+}
+
+fn is_obs(h: &DockerHappening, name: &str, status: Status) -> bool {
+    matches!(h, DockerHappening::Observation { target, observation, .. }
+        if target == name && observation.status == status)
+}
+
+#[tokio::test]
+async fn an_unhealthy_container_is_reported_down_quickly_and_a_restart_heals_it() {
+    let Some(client) = engine().await else { return };
+    let s = Scratch::new("unhealthy");
+    let label = format!("{}=true", s.label());
+    s.run("web", &["--label", &label], &[]);
+    let name = s.name("web");
+    let w = DockerWatcher::new(client.clone(), &settings(&s)).unwrap();
+    let down = w.down_since();
+    let (mut rx, task) = w.spawn(64, std::future::pending());
+
+    let h = expect(&mut rx, WAIT, "Discovered", |h| {
+        is_discovered(h, &name).is_some()
+    })
+    .await;
+    let target = is_discovered(&h, &name).unwrap();
+    expect(&mut rx, WAIT, "Up", |h| is_obs(h, &name, Status::Up)).await;
+
+    let before = started_at(&name);
+    let t0 = Instant::now();
+    docker(&["exec", &name, "touch", "/tmp/unhealthy"]);
+    let h = expect(&mut rx, WAIT, "Down", |h| is_obs(h, &name, Status::Down)).await;
+    eprintln!(
+        "figure: unhealthy detected {:?} after touching /tmp/unhealthy",
+        t0.elapsed()
+    );
+    assert!(
+        matches!(h, DockerHappening::Observation { observation, .. } if observation.detail.contains("unhealthy"))
+    );
+    assert!(down.get(&name).is_some(), "DownSince records the target");
+
+    let action = RestartContainer::new(client.clone(), target, Duration::from_secs(5))
+        .with_down_since(down.clone());
+    let t1 = Instant::now();
+    let outcome = action.run(&ActionContext::default()).await;
+    assert_eq!(outcome, ActionOutcome::Succeeded);
+    assert_ne!(started_at(&name), before, "StartedAt changes on restart");
+    expect(
+        &mut rx,
+        WAIT,
+        "Started",
+        |h| matches!(h, DockerHappening::Started { target, .. } if *target == name),
+    )
+    .await;
+    expect(&mut rx, WAIT, "Up after restart", |h| {
+        is_obs(h, &name, Status::Up)
+    })
+    .await;
+    eprintln!("figure: restart to healthy in {:?}", t1.elapsed());
+    assert_eq!(health(&name), "healthy");
+    task.abort();
+}
+
+#[tokio::test]
+async fn a_non_zero_exit_is_down_in_on_failure_mode_and_start_container_starts_it() {
+    let Some(client) = engine().await else { return };
+    let s = Scratch::new("exit");
+    let label = format!("{}=true", s.label());
+    s.run("job", &["--label", &label], &[]);
+    let name = s.name("job");
+    let mut st = settings(&s);
+    st.mode = DockerMode::OnFailure;
+    let w = DockerWatcher::new(client.clone(), &st).unwrap();
+    let (mut rx, task) = w.spawn(64, std::future::pending());
+    let h = expect(&mut rx, WAIT, "Discovered", |h| {
+        is_discovered(h, &name).is_some()
+    })
+    .await;
+    let target = is_discovered(&h, &name).unwrap();
+    expect(&mut rx, WAIT, "Up (running)", |h| {
+        is_obs(h, &name, Status::Up)
+    })
+    .await;
+
+    docker(&["exec", &name, "touch", "/tmp/crash"]);
+    let h = expect(&mut rx, WAIT, "Down", |h| {
+        assert!(
+            !matches!(h, DockerHappening::StoppedByUser { .. }),
+            "a crash is not a user stop"
+        );
+        is_obs(h, &name, Status::Down)
+    })
+    .await;
+    assert!(
+        matches!(&h, DockerHappening::Observation { observation, .. } if observation.detail == "exited with code 3"),
+        "{h:?}"
+    );
+
+    let outcome = StartContainer::new(client.clone(), target)
+        .run(&ActionContext::default())
+        .await;
+    assert_eq!(outcome, ActionOutcome::Succeeded);
+    expect(
+        &mut rx,
+        WAIT,
+        "Started",
+        |h| matches!(h, DockerHappening::Started { target, .. } if *target == name),
+    )
+    .await;
+    assert_eq!(inspect(&name, "{{.State.Running}}"), "true");
+    task.abort();
+}
+
+#[tokio::test]
+async fn docker_stop_and_docker_kill_are_stopped_by_user_never_down() {
+    let Some(client) = engine().await else { return };
+    let s = Scratch::new("stop");
+    let label = format!("{}=true", s.label());
+    s.run("svc", &["--label", &label], &[]);
+    let name = s.name("svc");
+    let mut st = settings(&s);
+    st.mode = DockerMode::Both;
+    let w = DockerWatcher::new(client.clone(), &st).unwrap();
+    let (mut rx, task) = w.spawn(64, std::future::pending());
+    expect(&mut rx, WAIT, "Up", |h| is_obs(h, &name, Status::Up)).await;
+
+    docker(&["stop", &name]);
+    expect(&mut rx, WAIT, "StoppedByUser after stop", |h| {
+        assert!(
+            !is_obs(h, &name, Status::Down),
+            "stop reported as Down: {h:?}"
+        );
+        matches!(h, DockerHappening::StoppedByUser { target, .. } if *target == name)
+    })
+    .await;
+    // Through at least one reconcile (interval 2 s): still no Down.
+    let rest = drain_for(&mut rx, Duration::from_millis(2500)).await;
+    assert!(
+        !rest.iter().any(|h| is_obs(h, &name, Status::Down)),
+        "{rest:#?}"
+    );
+
+    docker(&["start", &name]);
+    expect(
+        &mut rx,
+        WAIT,
+        "Started",
+        |h| matches!(h, DockerHappening::Started { target, .. } if *target == name),
+    )
+    .await;
+    docker(&["kill", &name]); // SIGKILL: exit 137, still a deliberate stop
+    expect(&mut rx, WAIT, "StoppedByUser after kill", |h| {
+        assert!(
+            !is_obs(h, &name, Status::Down),
+            "kill reported as Down: {h:?}"
+        );
+        matches!(h, DockerHappening::StoppedByUser { target, .. } if *target == name)
+    })
+    .await;
+    task.abort();
+}
+
+#[tokio::test]
+async fn health_starting_and_a_label_start_period_are_left_alone() {
+    let Some(client) = engine().await else { return };
+    let s = Scratch::new("starting");
+    let label = format!("{}=true", s.label());
+    // Docker's own start period: failing probes keep the status `starting`.
+    s.run(
+        "slow",
+        &[
+            "--label",
+            &label,
+            "--health-cmd",
+            "test -e /tmp/never",
+            "--health-interval",
+            "1s",
+            "--health-retries",
+            "1",
+            "--health-start-period",
+            "60s",
+        ],
+        &[],
+    );
+    // autoheal.start_period: unhealthy, but within its start period.
+    s.run(
+        "late",
+        &["--label", &label, "--label", "autoheal.start_period=60s"],
+        &[],
+    );
+    let slow = s.name("slow");
+    let late = s.name("late");
+    docker(&["exec", &late, "touch", "/tmp/unhealthy"]);
+    wait_until(WAIT, "late unhealthy", || health(&late) == "unhealthy").await;
+
+    let w = DockerWatcher::new(client, &settings(&s)).unwrap();
+    let (mut rx, task) = w.spawn(64, std::future::pending());
+    let seen = drain_for(&mut rx, Duration::from_secs(5)).await; // initial + 2 reconciles
+    assert!(
+        seen.iter().any(|h| is_discovered(h, &slow).is_some()),
+        "{seen:#?}"
+    );
+    assert!(
+        seen.iter().any(|h| is_discovered(h, &late).is_some()),
+        "{seen:#?}"
+    );
+    assert!(
+        !seen
+            .iter()
+            .any(|h| matches!(h, DockerHappening::Observation { .. })),
+        "no observation expected: {seen:#?}"
+    );
+    assert_eq!(health(&slow), "starting");
+    task.abort();
+}
+
+#[tokio::test]
+async fn compose_replicas_are_one_target_and_are_restarted_together() {
+    let Some(client) = engine().await else { return };
+    let s = Scratch::new("compose");
+    let label = format!("{}=true", s.label());
+    let project = format!("{}-proj", s.prefix);
+    let pl = format!("com.docker.compose.project={project}");
+    for n in ["web-1", "web-2"] {
+        s.run(
+            n,
+            &[
+                "--label",
+                &label,
+                "--label",
+                &pl,
+                "--label",
+                "com.docker.compose.service=web",
+            ],
+            &[],
+        );
+    }
+    let tname = format!("{project}/web");
+    let w = DockerWatcher::new(client.clone(), &settings(&s)).unwrap();
+    let down = w.down_since();
+    let (mut rx, task) = w.spawn(64, std::future::pending());
+    let h = expect(&mut rx, WAIT, "Discovered with 2 replicas", |h| {
+        matches!(h, DockerHappening::Discovered { target, containers, .. } if target.name == tname && containers.len() == 2)
+    })
+    .await;
+    let target = is_discovered(&h, &tname).unwrap();
+    expect(&mut rx, WAIT, "Up", |h| is_obs(h, &tname, Status::Up)).await;
+
+    let (a, b) = (s.name("web-1"), s.name("web-2"));
+    let before = (started_at(&a), started_at(&b));
+    docker(&["exec", &b, "touch", "/tmp/unhealthy"]);
+    let h = expect(&mut rx, WAIT, "Down", |h| is_obs(h, &tname, Status::Down)).await;
+    assert!(
+        matches!(&h, DockerHappening::Observation { observation, .. } if observation.detail.starts_with(&b)),
+        "{h:?}"
+    );
+
+    let r = RestartContainer::new(client, target, Duration::from_secs(5)).with_down_since(down);
+    let report = r.execute(None).await;
+    assert_eq!(report.outcome(), ActionOutcome::Succeeded, "{report:?}");
+    // web-1 is healthy: left alone; web-2 restarted.
+    assert_eq!(report.acted.len(), 1, "{report:?}");
+    assert_eq!(report.skipped.len(), 1, "{report:?}");
+    assert_eq!(started_at(&a), before.0);
+    assert_ne!(started_at(&b), before.1);
+    expect(&mut rx, WAIT, "Up after restart", |h| {
+        is_obs(h, &tname, Status::Up)
+    })
+    .await;
+
+    // Both unhealthy: both restarted in one run.
+    docker(&["exec", &a, "touch", "/tmp/unhealthy"]);
+    docker(&["exec", &b, "touch", "/tmp/unhealthy"]);
+    wait_until(WAIT, "both unhealthy", || {
+        health(&a) == "unhealthy" && health(&b) == "unhealthy"
+    })
+    .await;
+    let before = (started_at(&a), started_at(&b));
+    let report = r.execute(None).await;
+    assert_eq!(report.acted.len(), 2, "{report:?}");
+    assert_ne!(started_at(&a), before.0);
+    assert_ne!(started_at(&b), before.1);
+    task.abort();
+}
+
+#[tokio::test]
+async fn selection_follows_label_all_allow_deny_and_autoheal_false() {
+    let Some(client) = engine().await else { return };
+    let s = Scratch::new("select");
+    let label = format!("{}=true", s.label());
+    let off = format!("{}=false", s.label());
+    s.run("labelled", &["--label", &label], &[]);
+    s.run("unlabelled", &[], &[]);
+    s.run("labelled-false", &["--label", &off], &[]);
+    s.run(
+        "excluded",
+        &["--label", &label, "--label", "autoheal=False"],
+        &[],
+    );
+    s.run("lowercase", &["--label", "autoheal=false"], &[]);
+    s.run("deny-me", &[], &[]);
+    s.run("db", &["--label", "tier=db"], &[]);
+
+    let names = |out: &[DockerHappening]| -> Vec<String> {
+        let mut v: Vec<String> = out
+            .iter()
+            .filter_map(|h| match h {
+                DockerHappening::Discovered { target, .. } => Some(target.name.clone()),
+                _ => None,
+            })
+            .collect();
+        v.sort();
+        v
+    };
+
+    // By label.
+    let mut w = DockerWatcher::new(client.clone(), &settings(&s)).unwrap();
+    let mut out = Vec::new();
+    w.reconcile(&mut out).await.unwrap();
+    assert_eq!(names(&out), vec![s.name("labelled")]);
+
+    // `all`, restricted to this test's containers, with denials.
+    let mut st = settings(&s);
+    st.label = "all".into();
+    st.allow_names = vec![format!("{}-*", s.prefix)];
+    st.deny_names = vec!["*-deny-*".into()];
+    st.deny_labels = vec!["tier=db".into()];
+    let mut w = DockerWatcher::new(client.clone(), &st).unwrap();
+    let mut out = Vec::new();
+    w.reconcile(&mut out).await.unwrap();
+    let mut want = vec![
+        s.name("labelled"),
+        s.name("labelled-false"),
+        s.name("lowercase"), // only `autoheal=False`, exactly, excludes
+        s.name("unlabelled"),
+    ];
+    want.sort();
+    assert_eq!(names(&out), want);
+
+    // allow_labels.
+    let mut st = settings(&s);
+    st.label = "all".into();
+    st.allow_names = vec![format!("{}-*", s.prefix)];
+    st.allow_labels = vec!["tier".into()];
+    let mut w = DockerWatcher::new(client, &st).unwrap();
+    let mut out = Vec::new();
+    w.reconcile(&mut out).await.unwrap();
+    assert_eq!(names(&out), vec![s.name("db")]);
+}
+
+#[tokio::test]
+async fn a_container_unhealthy_at_each_reconcile_is_reported_down_each_time() {
+    let Some(client) = engine().await else { return };
+    let s = Scratch::new("poll");
+    let label = format!("{}=true", s.label());
+    s.run("sick", &["--label", &label], &[]);
+    let name = s.name("sick");
+    docker(&["exec", &name, "touch", "/tmp/unhealthy"]);
+    wait_until(WAIT, "unhealthy", || health(&name) == "unhealthy").await;
+    let mut w = DockerWatcher::new(client, &settings(&s)).unwrap();
+    for round in 0..2 {
+        let mut out = Vec::new();
+        w.reconcile(&mut out).await.unwrap();
+        if round == 0 {
+            assert!(is_discovered(&out[0], &name).is_some(), "{out:#?}");
+        }
+        assert!(
+            out.iter().any(|h| is_obs(h, &name, Status::Down)),
+            "round {round}: {out:#?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_heal_that_already_happened_is_not_repeated() {
+    let Some(client) = engine().await else { return };
+    let s = Scratch::new("norepeat");
+    s.run("web", &[], &[]);
+    let name = s.name("web");
+    wait_until(WAIT, "healthy", || health(&name) == "healthy").await;
+    let target = DockerTarget::of_container(&name, &Default::default());
+    let r = RestartContainer::new(client, target, Duration::from_secs(5));
+
+    // Healthy now: nothing to do.
+    let before = started_at(&name);
+    let report = r
+        .execute(Some(chrono::Utc::now() - chrono::Duration::minutes(1)))
+        .await;
+    assert_eq!(report.outcome(), ActionOutcome::Succeeded);
+    assert!(
+        report.acted.is_empty() && report.skipped[0].1 == "healthy now",
+        "{report:?}"
+    );
+    assert_eq!(started_at(&name), before);
+
+    // Started after the incident opened, not failing again: not restarted.
+    let opened = chrono::Utc::now();
+    docker(&["exec", &name, "touch", "/tmp/unhealthy"]);
+    wait_until(WAIT, "unhealthy", || health(&name) == "unhealthy").await;
+    docker(&["restart", "-t", "1", &name]); // someone (another node) healed it
+    let before = started_at(&name);
+    let report = r.execute(Some(opened)).await;
+    assert!(report.acted.is_empty(), "{report:?}");
+    assert_eq!(started_at(&name), before);
+
+    // Unhealthy again: restarted even though it started after `opened`.
+    docker(&["exec", &name, "touch", "/tmp/unhealthy"]);
+    wait_until(WAIT, "unhealthy again", || health(&name) == "unhealthy").await;
+    let report = r.execute(Some(opened)).await;
+    assert_eq!(report.acted.len(), 1, "{report:?}");
+    assert_ne!(started_at(&name), before);
+}
+
+#[tokio::test]
+async fn dependents_are_restarted_after_their_dependency_is_healed() {
+    let Some(client) = engine().await else { return };
+    let s = Scratch::new("deps");
+    let db = s.name("db");
+    let app = s.name("app");
+    let worker = s.name("worker");
+    s.run("db", &[], &[]);
+    s.run(
+        "app",
+        &["--label", &format!("autoheal.depends_on={db}")],
+        &[],
+    );
+    s.run(
+        "worker",
+        &["--label", &format!("autoheal.depends_on={app}")],
+        &[],
+    );
+    docker(&["exec", &db, "touch", "/tmp/unhealthy"]);
+    wait_until(WAIT, "db unhealthy", || health(&db) == "unhealthy").await;
+    let before_app = started_at(&app);
+    let before_worker = started_at(&worker);
+    let mut r = RestartContainer::new(
+        client,
+        DockerTarget::of_container(&db, &Default::default()),
+        Duration::from_secs(5),
+    );
+    r.restart_dependents = true;
+    let report = r.execute(None).await;
+    assert_eq!(report.outcome(), ActionOutcome::Succeeded, "{report:?}");
+    let order: Vec<&str> = report
+        .acted
+        .iter()
+        .map(|a| a.container_name.as_str())
+        .collect();
+    assert_eq!(order, vec![db.as_str(), app.as_str(), worker.as_str()]);
+    assert!(report.acted[1].dependent && report.acted[2].dependent);
+    assert_ne!(started_at(&app), before_app);
+    assert_ne!(started_at(&worker), before_worker);
+}
+
+/// A unix-socket proxy to the engine that the test can cut and restore.
+struct Proxy {
+    path: PathBuf,
+    tasks: tokio::task::JoinSet<()>,
+}
+
+impl Proxy {
+    fn start(path: &Path) -> Proxy {
+        let _ = std::fs::remove_file(path);
+        let listener = tokio::net::UnixListener::bind(path).unwrap();
+        let mut tasks = tokio::task::JoinSet::new();
+        tasks.spawn(async move {
+            let mut conns = tokio::task::JoinSet::new();
+            loop {
+                let Ok((mut inbound, _)) = listener.accept().await else {
+                    return;
+                };
+                conns.spawn(async move {
+                    if let Ok(mut up) = tokio::net::UnixStream::connect(SOCKET).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut up).await;
+                    }
+                });
+            }
+        });
+        Proxy {
+            path: path.to_path_buf(),
+            tasks,
+        }
+    }
+
+    /// Drops the listener and every connection through it.
+    async fn cut(mut self) -> PathBuf {
+        self.tasks.shutdown().await;
+        let _ = std::fs::remove_file(&self.path);
+        self.path
+    }
+}
+
+#[tokio::test]
+async fn after_the_engine_connection_is_lost_and_regained_a_reconcile_reports_what_changed() {
+    let Some(_) = engine().await else { return };
+    let s = Scratch::new("reconnect");
+    let label = format!("{}=true", s.label());
+    s.run("web", &["--label", &label], &[]);
+    let name = s.name("web");
+    let dir = tempfile::tempdir().unwrap();
+    let sock = dir.path().join("docker.sock");
+    let proxy = Proxy::start(&sock);
+    let client = DockerClient::connect_to(
+        DockerHost::Unix(sock.clone()),
+        Path::new("/certs"),
+        Duration::from_secs(5),
+    )
+    .await
+    .unwrap();
+    let mut st = settings(&s);
+    st.interval = Duration::from_secs(3600); // only reconnects reconcile here
+    let w = DockerWatcher::new(client, &st)
+        .unwrap()
+        .with_backoff(Backoff {
+            min: Duration::from_millis(100),
+            max: Duration::from_millis(400),
+        });
+    let (mut rx, task) = w.spawn(64, std::future::pending());
+    expect(&mut rx, WAIT, "Up", |h| is_obs(h, &name, Status::Up)).await;
+
+    let sock = proxy.cut().await;
+    expect(&mut rx, WAIT, "EngineLost", |h| {
+        matches!(h, DockerHappening::EngineLost { .. })
+    })
+    .await;
+    // While disconnected: the container turns unhealthy, another one appears.
+    docker(&["exec", &name, "touch", "/tmp/unhealthy"]);
+    wait_until(WAIT, "unhealthy", || health(&name) == "unhealthy").await;
+    s.run("new", &["--label", &label], &[]);
+    let newname = s.name("new");
+
+    let t0 = Instant::now();
+    let _proxy = Proxy::start(&sock);
+    expect(&mut rx, WAIT, "EngineRegained", |h| {
+        matches!(h, DockerHappening::EngineRegained)
+    })
+    .await;
+    let mut got_down = false;
+    let mut got_new = false;
+    let deadline = Instant::now() + WAIT;
+    while !(got_down && got_new) {
+        let h = tokio::time::timeout_at(deadline, rx.recv())
+            .await
+            .expect("reconcile after reconnect")
+            .unwrap();
+        got_down |= is_obs(&h, &name, Status::Down);
+        got_new |= is_discovered(&h, &newname).is_some();
+    }
+    eprintln!(
+        "figure: reconnect + reconcile reported the changes {:?} after the proxy came back",
+        t0.elapsed()
+    );
+    task.abort();
+}
