@@ -102,7 +102,8 @@ pub(crate) fn attach_attempts(rows: Vec<IncidentRow>, attempts: Vec<Attempt>) ->
 /// Parses a JSON column stored as text; a parse failure means the row was not
 /// written by us (or the file is damaged).
 pub(crate) fn parse_json(column: &str, text: &str) -> Result<serde_json::Value, StoreError> {
-    serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("{column} is not JSON: {e}")))
+    serde_json::from_str(text)
+        .map_err(|e| StoreError::Corrupt(format!("{column} is not JSON: {e}")))
 }
 
 /// Maps a foreign-key violation to `NotFound(what)`, anything else to a

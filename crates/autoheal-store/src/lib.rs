@@ -53,8 +53,13 @@ pub trait Store: Send + Sync + 'static {
     async fn list_targets(&self) -> Result<Vec<TargetRow>>;
     async fn get_target(&self, name: &str) -> Result<Option<TargetRow>>;
     /// Persists the engine snapshot (JSON) and phase of a target.
-    async fn save_state(&self, name: &str, phase: &str, snapshot: &serde_json::Value, at: i64)
-        -> Result<()>;
+    async fn save_state(
+        &self,
+        name: &str,
+        phase: &str,
+        snapshot: &serde_json::Value,
+        at: i64,
+    ) -> Result<()>;
 
     // --- check results and uptime -------------------------------------------
     async fn record_check(&self, result: &CheckResultRow) -> Result<()>;
@@ -74,8 +79,13 @@ pub trait Store: Send + Sync + 'static {
     async fn list_incidents(&self, filter: &IncidentFilter) -> Result<Page<Incident>>;
     /// Records an attempt before its action runs; returns its id.
     async fn start_attempt(&self, attempt: &NewAttempt) -> Result<i64>;
-    async fn finish_attempt(&self, id: i64, finished_at: i64, outcome: &str, detail: &str)
-        -> Result<()>;
+    async fn finish_attempt(
+        &self,
+        id: i64,
+        finished_at: i64,
+        outcome: &str,
+        detail: &str,
+    ) -> Result<()>;
 
     // --- the audit log ------------------------------------------------------
     async fn append_event(&self, event: &NewEvent) -> Result<i64>;

@@ -67,7 +67,12 @@ mod tests {
             .join(dialect);
         let mut names: Vec<String> = std::fs::read_dir(&dir)
             .expect("migrations folder exists")
-            .map(|e| e.expect("readable entry").file_name().to_string_lossy().into_owned())
+            .map(|e| {
+                e.expect("readable entry")
+                    .file_name()
+                    .to_string_lossy()
+                    .into_owned()
+            })
             .filter(|n| n.ends_with(".sql"))
             .collect();
         names.sort();

@@ -14,8 +14,8 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use sqlx::{Postgres, QueryBuilder, Row};
 
 use crate::common::{
-    attach_attempts, clamp_limit, fk_not_found, hour_ceil, hour_of, now_ms, page,
-    status_increment, IncidentRow,
+    attach_attempts, clamp_limit, fk_not_found, hour_ceil, hour_of, now_ms, page, status_increment,
+    IncidentRow,
 };
 use crate::*;
 

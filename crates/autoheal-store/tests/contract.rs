@@ -1,0 +1,1179 @@
+//! The store contract: every scenario is written once, against
+//! `Arc<dyn Store>` (or a store URL, for the scenarios that reopen the store),
+//! and run against both backends by the `contract!` macro at the bottom.
+//!
+//! - SQLite: a fresh file in a temp directory per test.
+//! - PostgreSQL: a fresh database per test (`CREATE DATABASE
+//!   autoheal_test_<random>` on the server named by
+//!   `AUTOHEAL_TEST_POSTGRES_URL`, dropped afterwards). Without that variable
+//!   the PostgreSQL tests print `skipped: ...` and pass, unless
+//!   `AUTOHEAL_REQUIRE_POSTGRES=1` (CI) makes them fail instead.
+//!   `scripts/start-test-postgres.sh` starts a suitable server.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use autoheal_store::{
+    open, CheckResultRow, EventFilter, IncidentFilter, NewAttempt, NewEvent, Retention, Store,
+    StoreError, TargetDef, Uptime,
+};
+use serde_json::json;
+
+const HOUR: i64 = 3_600_000;
+const DAY: i64 = 24 * HOUR;
+/// An hour boundary in November 2023, so times look like real ones.
+const T0: i64 = 1_700_000_000_000 / HOUR * HOUR;
+
+fn target(name: &str, kind: &str, spec: serde_json::Value) -> TargetDef {
+    TargetDef {
+        name: name.into(),
+        kind: kind.into(),
+        spec,
+    }
+}
+
+fn check(target: &str, at: i64, status: &str) -> CheckResultRow {
+    CheckResultRow {
+        target: target.into(),
+        at,
+        status: status.into(),
+        latency_ms: Some(12),
+        detail: format!("{status} at {at}"),
+    }
+}
+
+fn attempt(incident_id: i64, rung: i32, n: i32, action: &str, at: i64) -> NewAttempt {
+    NewAttempt {
+        incident_id,
+        rung,
+        attempt: n,
+        action: action.into(),
+        started_at: at,
+        dry_run: false,
+    }
+}
+
+fn event(at: i64, target: Option<&str>, incident_id: Option<i64>, kind: &str) -> NewEvent {
+    NewEvent {
+        at,
+        target: target.map(Into::into),
+        incident_id,
+        kind: kind.into(),
+        message: format!("{kind} happened."),
+        actor: "autoheal".into(),
+        data: json!({ "kind": kind, "n": at }),
+    }
+}
+
+fn long_retention() -> Retention {
+    Retention {
+        check_results_ms: 365 * DAY,
+        events_ms: 365 * DAY,
+        incidents_ms: 365 * DAY,
+    }
+}
+
+// --- scenarios on one store ---------------------------------------------------
+
+async fn the_store_answers_pings_and_names_its_backend(store: Arc<dyn Store>) {
+    store.ping().await.expect("ping");
+    assert!(["sqlite", "postgres"].contains(&store.backend()));
+}
+
+async fn targets_are_upserted_listed_fetched_and_deleted(store: Arc<dyn Store>) {
+    assert!(store.list_targets().await.unwrap().is_empty());
+    assert_eq!(store.get_target("web").await.unwrap(), None);
+
+    store
+        .upsert_target(&target(
+            "web",
+            "http",
+            json!({"url": "http://web:8080/health"}),
+        ))
+        .await
+        .unwrap();
+    store
+        .upsert_target(&target("db", "tcp", json!({"addr": "db:5432"})))
+        .await
+        .unwrap();
+
+    let all = store.list_targets().await.unwrap();
+    let names: Vec<&str> = all.iter().map(|t| t.name.as_str()).collect();
+    assert_eq!(names, ["db", "web"], "listed by name");
+    let web = store.get_target("web").await.unwrap().expect("web exists");
+    assert_eq!(web.kind, "http");
+    assert_eq!(web.spec, json!({"url": "http://web:8080/health"}));
+    assert_eq!(web.phase, "healthy", "healthy until a state is saved");
+    assert_eq!(web.snapshot, None);
+    assert_eq!(web.state_updated_at, None);
+    assert!(web.created_at > 0);
+
+    // Upsert changes the definition and keeps created_at.
+    store
+        .upsert_target(&target("web", "docker", json!({"container": "web-1"})))
+        .await
+        .unwrap();
+    let web2 = store.get_target("web").await.unwrap().unwrap();
+    assert_eq!(web2.kind, "docker");
+    assert_eq!(web2.spec, json!({"container": "web-1"}));
+    assert_eq!(web2.created_at, web.created_at);
+    assert_eq!(store.list_targets().await.unwrap().len(), 2);
+
+    // Delete removes the definition and the state, not the history.
+    store
+        .save_state("web", "unhealthy", &json!({"failures": 3}), T0)
+        .await
+        .unwrap();
+    let incident = store.open_incident("web", T0, "down").await.unwrap();
+    store
+        .append_event(&event(T0, Some("web"), Some(incident), "incident_opened"))
+        .await
+        .unwrap();
+    store.delete_target("web").await.unwrap();
+    assert_eq!(store.get_target("web").await.unwrap(), None);
+    let names: Vec<String> = store
+        .list_targets()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|t| t.name)
+        .collect();
+    assert_eq!(names, ["db"]);
+    assert!(store.get_incident(incident).await.unwrap().is_some());
+    let events = store
+        .list_events(&EventFilter {
+            target: Some("web".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(events.items.len(), 1);
+
+    // Re-adding it starts from a clean state.
+    store
+        .upsert_target(&target("web", "http", json!({})))
+        .await
+        .unwrap();
+    let again = store.get_target("web").await.unwrap().unwrap();
+    assert_eq!(again.phase, "healthy");
+    assert_eq!(again.snapshot, None);
+
+    // Deleting what is not there is not an error.
+    store.delete_target("nope").await.unwrap();
+}
+
+async fn target_state_is_saved_and_reloaded(store: Arc<dyn Store>) {
+    store
+        .upsert_target(&target("api", "http", json!({"url": "http://api/"})))
+        .await
+        .unwrap();
+    let first = json!({"phase": "degraded", "failures": [1, 2], "note": "ünïcødé ✓"});
+    store
+        .save_state("api", "degraded", &first, T0)
+        .await
+        .unwrap();
+    let api = store.get_target("api").await.unwrap().unwrap();
+    assert_eq!(api.phase, "degraded");
+    assert_eq!(api.snapshot, Some(first));
+    assert_eq!(api.state_updated_at, Some(T0));
+
+    let second = json!({
+        "phase": "quarantined",
+        "backoff_ms": 300_000,
+        "ratio": 0.25,
+        "nested": {"list": [{"a": null}, {"b": true}]},
+        "big": i64::MAX,
+    });
+    store
+        .save_state("api", "quarantined", &second, T0 + 1_000)
+        .await
+        .unwrap();
+    let listed = store.list_targets().await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].phase, "quarantined");
+    assert_eq!(listed[0].snapshot, Some(second));
+    assert_eq!(listed[0].state_updated_at, Some(T0 + 1_000));
+}
+
+async fn check_results_are_listed_newest_first_and_uptime_survives_pruning_raw_rows(
+    store: Arc<dyn Store>,
+) {
+    let m = 60_000;
+    // Hour T0: up, up, (half past) up, down. Hour T0+1h: up, degraded, up.
+    for (at, status) in [
+        (T0 + 10 * m, "up"),
+        (T0 + 20 * m, "up"),
+        (T0 + 40 * m, "up"),
+        (T0 + 50 * m, "down"),
+        (T0 + HOUR + 5 * m, "up"),
+        (T0 + HOUR + 15 * m, "degraded"),
+        (T0 + HOUR + 25 * m, "up"),
+    ] {
+        store.record_check(&check("web", at, status)).await.unwrap();
+    }
+    for i in 0..3 {
+        store
+            .record_check(&check("other", T0 + i * m, "down"))
+            .await
+            .unwrap();
+    }
+
+    let recent = store.recent_checks("web", 2).await.unwrap();
+    let ats: Vec<i64> = recent.iter().map(|c| c.at).collect();
+    assert_eq!(ats, [T0 + HOUR + 25 * m, T0 + HOUR + 15 * m]);
+    assert_eq!(recent[1].status, "degraded");
+    assert_eq!(recent[1].latency_ms, Some(12));
+    assert_eq!(
+        recent[1].detail,
+        format!("degraded at {}", T0 + HOUR + 15 * m)
+    );
+    assert_eq!(
+        store.recent_checks("web", 0).await.unwrap().len(),
+        7,
+        "0 means the default"
+    );
+    assert!(store.recent_checks("nobody", 10).await.unwrap().is_empty());
+
+    let whole = Uptime {
+        up: 5,
+        degraded: 1,
+        down: 1,
+    };
+    assert_eq!(store.uptime("web", T0).await.unwrap(), whole);
+    assert_eq!(store.uptime("web", T0 - 30 * DAY).await.unwrap(), whole);
+    // From half past T0: the partial hour from raw rows, the next from rollups.
+    assert_eq!(
+        store.uptime("web", T0 + 30 * m).await.unwrap(),
+        Uptime {
+            up: 3,
+            degraded: 1,
+            down: 1
+        }
+    );
+    assert_eq!(
+        store.uptime("web", T0 + 2 * HOUR).await.unwrap(),
+        Uptime::default()
+    );
+    assert_eq!(
+        store.uptime("other", T0).await.unwrap(),
+        Uptime {
+            up: 0,
+            degraded: 0,
+            down: 3
+        }
+    );
+
+    // Prune every raw row; the hourly rollups keep the counts.
+    let gone = store
+        .prune(
+            &Retention {
+                check_results_ms: DAY,
+                ..long_retention()
+            },
+            T0 + 10 * DAY,
+        )
+        .await
+        .unwrap();
+    assert_eq!(gone, 10);
+    assert!(store.recent_checks("web", 50).await.unwrap().is_empty());
+    assert_eq!(store.uptime("web", T0).await.unwrap(), whole);
+    assert_eq!(store.uptime("other", T0).await.unwrap().down, 3);
+}
+
+async fn an_incident_opens_records_attempts_and_closes_with_its_duration(store: Arc<dyn Store>) {
+    let id = store
+        .open_incident("web", T0, "3 failures within 60s: HTTP 503")
+        .await
+        .unwrap();
+    let fresh = store
+        .get_incident(id)
+        .await
+        .unwrap()
+        .expect("incident exists");
+    assert_eq!(fresh.id, id);
+    assert_eq!(fresh.target, "web");
+    assert_eq!(fresh.opened_at, T0);
+    assert_eq!(fresh.reason, "3 failures within 60s: HTTP 503");
+    assert_eq!(fresh.closed_at, None);
+    assert_eq!(fresh.resolution, None);
+    assert_eq!(fresh.quarantine_reason, None);
+    assert_eq!(fresh.duration_ms, None);
+    assert!(fresh.attempts.is_empty());
+
+    // The attempt is on record before its action runs.
+    let a1 = store
+        .start_attempt(&attempt(id, 0, 1, "restart", T0 + 1_000))
+        .await
+        .unwrap();
+    let running = store.get_incident(id).await.unwrap().unwrap();
+    assert_eq!(running.attempts.len(), 1);
+    assert_eq!(running.attempts[0].id, a1);
+    assert_eq!(running.attempts[0].outcome, None);
+    assert_eq!(running.attempts[0].finished_at, None);
+
+    store
+        .finish_attempt(a1, T0 + 11_000, "failed", "exit status 1")
+        .await
+        .unwrap();
+    let a2 = store
+        .start_attempt(&NewAttempt {
+            dry_run: true,
+            ..attempt(id, 1, 1, "redeploy", T0 + 30_000)
+        })
+        .await
+        .unwrap();
+    store
+        .finish_attempt(a2, T0 + 30_001, "dry_run", "would redeploy")
+        .await
+        .unwrap();
+    assert!(a2 > a1);
+
+    store
+        .close_incident(id, T0 + 90_000, "recovered")
+        .await
+        .unwrap();
+    let closed = store.get_incident(id).await.unwrap().unwrap();
+    assert_eq!(closed.closed_at, Some(T0 + 90_000));
+    assert_eq!(closed.resolution.as_deref(), Some("recovered"));
+    assert_eq!(closed.duration_ms, Some(90_000));
+    let attempts = &closed.attempts;
+    assert_eq!(attempts.iter().map(|a| a.id).collect::<Vec<_>>(), [a1, a2]);
+    assert_eq!(attempts[0].incident_id, id);
+    assert_eq!(
+        (
+            attempts[0].rung,
+            attempts[0].attempt,
+            attempts[0].action.as_str()
+        ),
+        (0, 1, "restart")
+    );
+    assert_eq!(attempts[0].started_at, T0 + 1_000);
+    assert_eq!(attempts[0].finished_at, Some(T0 + 11_000));
+    assert_eq!(attempts[0].outcome.as_deref(), Some("failed"));
+    assert_eq!(attempts[0].detail.as_deref(), Some("exit status 1"));
+    assert!(!attempts[0].dry_run);
+    assert_eq!(
+        (attempts[1].rung, attempts[1].action.as_str()),
+        (1, "redeploy")
+    );
+    assert!(attempts[1].dry_run);
+    assert_eq!(attempts[1].outcome.as_deref(), Some("dry_run"));
+
+    // Closing twice keeps the first close.
+    store
+        .close_incident(id, T0 + 999_000, "released")
+        .await
+        .unwrap();
+    let still = store.get_incident(id).await.unwrap().unwrap();
+    assert_eq!(still.closed_at, Some(T0 + 90_000));
+    assert_eq!(still.resolution.as_deref(), Some("recovered"));
+
+    // Unknown ids.
+    let missing = id + 1_000;
+    assert_eq!(store.get_incident(missing).await.unwrap(), None);
+    assert!(matches!(
+        store.close_incident(missing, T0, "recovered").await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(matches!(
+        store.set_incident_quarantined(missing, "why").await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(matches!(
+        store
+            .start_attempt(&attempt(missing, 0, 1, "restart", T0))
+            .await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(matches!(
+        store.finish_attempt(a2 + 1_000, T0, "failed", "").await,
+        Err(StoreError::NotFound(_))
+    ));
+}
+
+async fn open_incident_for_returns_only_the_open_incident_of_that_target(store: Arc<dyn Store>) {
+    assert_eq!(store.open_incident_for("web").await.unwrap(), None);
+    let old = store
+        .open_incident("web", T0, "first outage")
+        .await
+        .unwrap();
+    store
+        .close_incident(old, T0 + 1_000, "recovered")
+        .await
+        .unwrap();
+    let other = store
+        .open_incident("db", T0 + 2_000, "db down")
+        .await
+        .unwrap();
+    let current = store
+        .open_incident("web", T0 + 3_000, "second outage")
+        .await
+        .unwrap();
+    let a = store
+        .start_attempt(&attempt(current, 0, 1, "restart", T0 + 4_000))
+        .await
+        .unwrap();
+
+    let open = store
+        .open_incident_for("web")
+        .await
+        .unwrap()
+        .expect("open one");
+    assert_eq!(open.id, current);
+    assert_eq!(open.reason, "second outage");
+    assert_eq!(open.attempts.iter().map(|x| x.id).collect::<Vec<_>>(), [a]);
+    assert_eq!(
+        store.open_incident_for("db").await.unwrap().unwrap().id,
+        other
+    );
+    assert_eq!(store.open_incident_for("nobody").await.unwrap(), None);
+
+    store
+        .close_incident(current, T0 + 5_000, "recovered")
+        .await
+        .unwrap();
+    assert_eq!(store.open_incident_for("web").await.unwrap(), None);
+}
+
+async fn a_quarantined_incident_stays_open_and_carries_its_reason(store: Arc<dyn Store>) {
+    let id = store.open_incident("web", T0, "crash loop").await.unwrap();
+    store
+        .set_incident_quarantined(id, "5 actions in 10m; paging a human")
+        .await
+        .unwrap();
+    let q = store
+        .open_incident_for("web")
+        .await
+        .unwrap()
+        .expect("still open");
+    assert_eq!(q.id, id);
+    assert_eq!(q.closed_at, None);
+    assert_eq!(
+        q.quarantine_reason.as_deref(),
+        Some("5 actions in 10m; paging a human")
+    );
+    let open = store
+        .list_incidents(&IncidentFilter {
+            open: Some(true),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(open.items.iter().map(|i| i.id).collect::<Vec<_>>(), [id]);
+
+    store
+        .close_incident(id, T0 + HOUR, "released")
+        .await
+        .unwrap();
+    let released = store.get_incident(id).await.unwrap().unwrap();
+    assert_eq!(released.resolution.as_deref(), Some("released"));
+    assert_eq!(released.duration_ms, Some(HOUR));
+}
+
+async fn incidents_page_newest_first_with_filters_and_non_overlapping_keyset_pages(
+    store: Arc<dyn Store>,
+) {
+    // 7 on web (even ones closed), 3 on db (all open).
+    let mut web = Vec::new();
+    let mut all = Vec::new();
+    for i in 0..10i64 {
+        let name = if i % 10 < 7 { "web" } else { "db" };
+        let id = store
+            .open_incident(name, T0 + i * 1_000, &format!("outage {i}"))
+            .await
+            .unwrap();
+        store
+            .start_attempt(&attempt(id, 0, 1, "restart", T0 + i * 1_000 + 1))
+            .await
+            .unwrap();
+        if name == "web" && i % 2 == 0 {
+            store
+                .close_incident(id, T0 + i * 1_000 + 500, "recovered")
+                .await
+                .unwrap();
+        }
+        if name == "web" {
+            web.push(id);
+        }
+        all.push(id);
+    }
+    all.reverse();
+    web.reverse();
+
+    // All of them, 3 at a time.
+    let mut seen = Vec::new();
+    let mut before = None;
+    let mut pages = 0;
+    loop {
+        let page = store
+            .list_incidents(&IncidentFilter {
+                before,
+                limit: 3,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        pages += 1;
+        assert!(page.items.len() <= 3);
+        for inc in &page.items {
+            assert_eq!(inc.attempts.len(), 1, "incidents come with their attempts");
+            assert_eq!(inc.attempts[0].incident_id, inc.id);
+        }
+        seen.extend(page.items.iter().map(|i| i.id));
+        match page.next_before {
+            Some(cursor) => {
+                assert_eq!(page.items.len(), 3, "a cursor only on a full page");
+                assert_eq!(Some(&cursor), seen.last());
+                before = Some(cursor);
+            }
+            None => break,
+        }
+        assert!(pages < 10, "paging must end");
+    }
+    assert_eq!(seen, all, "newest first, no overlap, nothing missing");
+    assert_eq!(pages, 4);
+
+    // A page that exactly fills ends with an empty page and no cursor.
+    let p1 = store
+        .list_incidents(&IncidentFilter {
+            limit: 5,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let p2 = store
+        .list_incidents(&IncidentFilter {
+            limit: 5,
+            before: p1.next_before,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(p2.items.len(), 5);
+    let p3 = store
+        .list_incidents(&IncidentFilter {
+            limit: 5,
+            before: p2.next_before,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(p3.items.is_empty());
+    assert_eq!(p3.next_before, None);
+
+    // Filters.
+    let ids = |filter: IncidentFilter| {
+        let store = store.clone();
+        async move {
+            let page = store.list_incidents(&filter).await.unwrap();
+            page.items.into_iter().map(|i| i.id).collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(
+        ids(IncidentFilter {
+            target: Some("web".into()),
+            ..Default::default()
+        })
+        .await,
+        web
+    );
+    let open_all = ids(IncidentFilter {
+        open: Some(true),
+        ..Default::default()
+    })
+    .await;
+    let closed_all = ids(IncidentFilter {
+        open: Some(false),
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(open_all.len(), 6);
+    assert_eq!(closed_all.len(), 4);
+    for id in &open_all {
+        assert_eq!(
+            store.get_incident(*id).await.unwrap().unwrap().closed_at,
+            None
+        );
+    }
+    for id in &closed_all {
+        let inc = store.get_incident(*id).await.unwrap().unwrap();
+        assert!(inc.closed_at.is_some());
+        assert!(inc.duration_ms == Some(500));
+    }
+    let web_open = ids(IncidentFilter {
+        target: Some("web".into()),
+        open: Some(true),
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(web_open.len(), 3);
+    assert!(web_open.windows(2).all(|w| w[0] > w[1]));
+    let db_closed = ids(IncidentFilter {
+        target: Some("db".into()),
+        open: Some(false),
+        ..Default::default()
+    })
+    .await;
+    assert!(db_closed.is_empty());
+    // Filtered paging: web, 2 at a time.
+    let first = store
+        .list_incidents(&IncidentFilter {
+            target: Some("web".into()),
+            limit: 2,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let second = store
+        .list_incidents(&IncidentFilter {
+            target: Some("web".into()),
+            limit: 2,
+            before: first.next_before,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let got: Vec<i64> = first
+        .items
+        .iter()
+        .chain(second.items.iter())
+        .map(|i| i.id)
+        .collect();
+    assert_eq!(got, web[..4]);
+    // limit 0 means the default page (50): everything, no cursor.
+    let default = store
+        .list_incidents(&IncidentFilter::default())
+        .await
+        .unwrap();
+    assert_eq!(default.items.len(), 10);
+    assert_eq!(default.next_before, None);
+}
+
+async fn events_page_newest_first_filtered_by_target_and_incident(store: Arc<dyn Store>) {
+    let inc = store.open_incident("web", T0, "down").await.unwrap();
+    let mut all = Vec::new();
+    for i in 0..9i64 {
+        let (target, incident) = match i % 3 {
+            0 => (Some("web"), Some(inc)),
+            1 => (Some("db"), None),
+            _ => (None, None),
+        };
+        all.push(
+            store
+                .append_event(&event(T0 + i, target, incident, &format!("kind_{i}")))
+                .await
+                .unwrap(),
+        );
+    }
+    all.reverse();
+
+    let page = store
+        .list_events(&EventFilter {
+            limit: 4,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(page.items.len(), 4);
+    let e = &page.items[0];
+    assert_eq!(e.id, all[0]);
+    assert_eq!(e.at, T0 + 8);
+    assert_eq!(e.target, None);
+    assert_eq!(e.kind, "kind_8");
+    assert_eq!(e.message, "kind_8 happened.");
+    assert_eq!(e.actor, "autoheal");
+    assert_eq!(e.data, json!({"kind": "kind_8", "n": T0 + 8}));
+
+    let mut seen: Vec<i64> = page.items.iter().map(|e| e.id).collect();
+    let mut before = page.next_before;
+    while let Some(cursor) = before {
+        let next = store
+            .list_events(&EventFilter {
+                limit: 4,
+                before: Some(cursor),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        seen.extend(next.items.iter().map(|e| e.id));
+        before = next.next_before;
+    }
+    assert_eq!(seen, all);
+    assert_eq!(seen.iter().collect::<HashSet<_>>().len(), 9);
+
+    let web = store
+        .list_events(&EventFilter {
+            target: Some("web".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(web.items.len(), 3);
+    assert!(web
+        .items
+        .iter()
+        .all(|e| e.target.as_deref() == Some("web") && e.incident_id == Some(inc)));
+    let by_incident = store
+        .list_events(&EventFilter {
+            incident_id: Some(inc),
+            limit: 2,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(by_incident.items.len(), 2);
+    assert_eq!(by_incident.next_before, Some(by_incident.items[1].id));
+    let db_for_incident = store
+        .list_events(&EventFilter {
+            target: Some("db".into()),
+            incident_id: Some(inc),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(db_for_incident.items.is_empty());
+    assert_eq!(db_for_incident.next_before, None);
+}
+
+async fn page_limits_are_clamped_to_500_and_zero_means_50(store: Arc<dyn Store>) {
+    for i in 0..501 {
+        store
+            .append_event(&event(T0 + i, Some("web"), None, "tick"))
+            .await
+            .unwrap();
+    }
+    let default = store.list_events(&EventFilter::default()).await.unwrap();
+    assert_eq!(default.items.len(), 50);
+    assert!(default.next_before.is_some());
+    let huge = store
+        .list_events(&EventFilter {
+            limit: u32::MAX,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(huge.items.len(), 500);
+    let rest = store
+        .list_events(&EventFilter {
+            limit: 500,
+            before: huge.next_before,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(rest.items.len(), 1);
+    assert_eq!(rest.next_before, None);
+}
+
+async fn pruning_removes_old_history_but_never_open_incidents(store: Arc<dyn Store>) {
+    let now = T0 + 100 * DAY;
+    let retention = Retention {
+        check_results_ms: 7 * DAY,
+        events_ms: 30 * DAY,
+        incidents_ms: 60 * DAY,
+    };
+    let old = now - 90 * DAY;
+    let recent = now - DAY;
+
+    // Incidents: old closed (2 attempts), old but still open (1 attempt),
+    // recently closed, opened long ago but closed recently.
+    let old_closed = store.open_incident("web", old, "old").await.unwrap();
+    for n in 1..=2 {
+        store
+            .start_attempt(&attempt(old_closed, 0, n, "restart", old + 1))
+            .await
+            .unwrap();
+    }
+    store
+        .close_incident(old_closed, old + 60_000, "recovered")
+        .await
+        .unwrap();
+    let old_open = store.open_incident("db", old, "still down").await.unwrap();
+    store
+        .start_attempt(&attempt(old_open, 0, 1, "restart", old + 1))
+        .await
+        .unwrap();
+    store
+        .set_incident_quarantined(old_open, "gave up")
+        .await
+        .unwrap();
+    let recent_closed = store.open_incident("web", recent, "blip").await.unwrap();
+    store
+        .close_incident(recent_closed, recent + 1, "recovered")
+        .await
+        .unwrap();
+    let long_running = store.open_incident("api", old, "long").await.unwrap();
+    store
+        .close_incident(long_running, recent, "recovered")
+        .await
+        .unwrap();
+
+    // Events: 2 old, 1 recent. Checks: 3 old (8 days), 1 recent.
+    store
+        .append_event(&event(old, Some("web"), Some(old_closed), "a"))
+        .await
+        .unwrap();
+    store
+        .append_event(&event(now - 31 * DAY, None, None, "b"))
+        .await
+        .unwrap();
+    let kept_event = store
+        .append_event(&event(recent, None, None, "c"))
+        .await
+        .unwrap();
+    for i in 0..3 {
+        store
+            .record_check(&check("web", now - 8 * DAY + i, "up"))
+            .await
+            .unwrap();
+    }
+    store
+        .record_check(&check("web", recent, "down"))
+        .await
+        .unwrap();
+
+    let gone = store.prune(&retention, now).await.unwrap();
+    // 3 checks + 2 events + 1 incident + its 2 attempts.
+    assert_eq!(gone, 8);
+
+    assert_eq!(store.get_incident(old_closed).await.unwrap(), None);
+    let still = store
+        .get_incident(old_open)
+        .await
+        .unwrap()
+        .expect("open incidents stay");
+    assert_eq!(still.attempts.len(), 1);
+    assert_eq!(still.quarantine_reason.as_deref(), Some("gave up"));
+    assert!(store.get_incident(recent_closed).await.unwrap().is_some());
+    assert!(store.get_incident(long_running).await.unwrap().is_some());
+    let events = store.list_events(&EventFilter::default()).await.unwrap();
+    assert_eq!(
+        events.items.iter().map(|e| e.id).collect::<Vec<_>>(),
+        [kept_event]
+    );
+    let checks = store.recent_checks("web", 50).await.unwrap();
+    assert_eq!(checks.len(), 1);
+    assert_eq!(checks[0].at, recent);
+    // Rollups are not pruned.
+    assert_eq!(
+        store.uptime("web", now - 30 * DAY).await.unwrap(),
+        Uptime {
+            up: 3,
+            degraded: 0,
+            down: 1
+        }
+    );
+
+    assert_eq!(store.prune(&retention, now).await.unwrap(), 0, "idempotent");
+}
+
+// --- scenarios that reopen the store -----------------------------------------
+
+async fn committed_incidents_and_attempts_survive_reopening_the_store(url: String) {
+    let (incident, attempt_id, event_id) = {
+        let store = open(&url).await.unwrap();
+        let incident = store.open_incident("web", T0, "down").await.unwrap();
+        let attempt_id = store
+            .start_attempt(&attempt(incident, 0, 1, "restart", T0 + 1))
+            .await
+            .unwrap();
+        let event_id = store
+            .append_event(&event(
+                T0 + 2,
+                Some("web"),
+                Some(incident),
+                "action_started",
+            ))
+            .await
+            .unwrap();
+        store
+            .save_state("web", "healing", &json!({"incident": incident}), T0 + 3)
+            .await
+            .unwrap();
+        (incident, attempt_id, event_id)
+        // The store is dropped here without any shutdown step.
+    };
+
+    let store = open(&url).await.unwrap();
+    let inc = store
+        .open_incident_for("web")
+        .await
+        .unwrap()
+        .expect("the open incident is still there");
+    assert_eq!(inc.id, incident);
+    assert_eq!(inc.attempts.len(), 1);
+    assert_eq!(inc.attempts[0].id, attempt_id);
+    assert_eq!(inc.attempts[0].outcome, None, "died mid-action: no outcome");
+    let events = store.list_events(&EventFilter::default()).await.unwrap();
+    assert_eq!(events.items[0].id, event_id);
+    // New ids never reuse old ones.
+    let next = store.open_incident("db", T0 + 10, "down").await.unwrap();
+    assert!(next > incident);
+}
+
+async fn migrations_are_idempotent_when_the_store_is_opened_twice(url: String) {
+    let first = open(&url).await.unwrap();
+    first
+        .upsert_target(&target("web", "http", json!({})))
+        .await
+        .unwrap();
+    let second = open(&url).await.unwrap();
+    second.ping().await.unwrap();
+    assert_eq!(second.list_targets().await.unwrap().len(), 1);
+    // Both handles work side by side.
+    first.open_incident("web", T0, "down").await.unwrap();
+    assert!(second.open_incident_for("web").await.unwrap().is_some());
+    drop(first);
+    let third = open(&url).await.unwrap();
+    assert_eq!(third.list_targets().await.unwrap().len(), 1);
+}
+
+// --- SQLite-only ----------------------------------------------------------------
+
+mod sqlite_only {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_memory_store_is_one_database_shared_by_every_query() {
+        let store = open("sqlite::memory:").await.unwrap();
+        assert_eq!(store.backend(), "sqlite");
+        let mut tasks = Vec::new();
+        for i in 0..8 {
+            let store = store.clone();
+            tasks.push(tokio::spawn(async move {
+                store.open_incident("web", T0 + i, "down").await.unwrap()
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+        let page = store
+            .list_incidents(&IncidentFilter::default())
+            .await
+            .unwrap();
+        assert_eq!(page.items.len(), 8);
+    }
+
+    #[tokio::test]
+    async fn the_file_and_its_parent_directories_are_created() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a/b/autoheal.db");
+        let store = open(&format!("sqlite://{}", path.display())).await.unwrap();
+        store.ping().await.unwrap();
+        assert!(path.exists());
+    }
+
+    #[tokio::test]
+    async fn a_file_that_is_not_a_database_is_refused_as_corrupt() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("autoheal.db");
+        std::fs::write(&path, vec![0x5a; 8192]).unwrap();
+        match open(&format!("sqlite://{}", path.display())).await {
+            Err(StoreError::Corrupt(_)) => {}
+            other => panic!("expected Corrupt, got {:?}", other.map(|_| ())),
+        }
+    }
+
+    #[tokio::test]
+    async fn an_unknown_url_scheme_is_a_bad_url() {
+        assert!(matches!(
+            open("mysql://localhost/autoheal").await,
+            Err(StoreError::BadUrl { .. })
+        ));
+    }
+}
+
+// --- backends ---------------------------------------------------------------------
+
+mod harness {
+    use super::*;
+    use sqlx::{AssertSqlSafe, Connection, PgConnection};
+    use std::future::Future;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    /// A fresh SQLite file per test.
+    pub async fn sqlite_url<F, Fut>(scenario: F)
+    where
+        F: FnOnce(String) -> Fut,
+        Fut: Future<Output = ()>,
+    {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let url = format!("sqlite://{}", dir.path().join("autoheal.db").display());
+        scenario(url).await;
+    }
+
+    pub async fn sqlite<F, Fut>(scenario: F)
+    where
+        F: FnOnce(Arc<dyn Store>) -> Fut,
+        Fut: Future<Output = ()>,
+    {
+        sqlite_url(|url| async move {
+            let store = open(&url).await.expect("open sqlite store");
+            assert_eq!(store.backend(), "sqlite");
+            scenario(store).await;
+        })
+        .await;
+    }
+
+    /// The admin URL, or None (skip) when unset; panics when unset but
+    /// required.
+    fn postgres_admin_url() -> Option<String> {
+        match std::env::var("AUTOHEAL_TEST_POSTGRES_URL") {
+            Ok(url) if !url.is_empty() => Some(url),
+            _ if std::env::var("AUTOHEAL_REQUIRE_POSTGRES").as_deref() == Ok("1") => panic!(
+                "AUTOHEAL_REQUIRE_POSTGRES=1 but AUTOHEAL_TEST_POSTGRES_URL is not set \
+                 (start one with crates/autoheal-store/scripts/start-test-postgres.sh)"
+            ),
+            _ => {
+                println!("skipped: AUTOHEAL_TEST_POSTGRES_URL not set");
+                None
+            }
+        }
+    }
+
+    /// The admin URL with its database name replaced.
+    fn with_database(admin_url: &str, db: &str) -> String {
+        let (base, query) = match admin_url.split_once('?') {
+            Some((b, q)) => (b, Some(q)),
+            None => (admin_url, None),
+        };
+        let scheme_end = base.find("://").map_or(0, |i| i + 3);
+        let root = match base[scheme_end..].find('/') {
+            Some(i) => &base[..scheme_end + i],
+            None => base,
+        };
+        match query {
+            Some(q) => format!("{root}/{db}?{q}"),
+            None => format!("{root}/{db}"),
+        }
+    }
+
+    fn fresh_name() -> String {
+        static SEQ: AtomicU32 = AtomicU32::new(0);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0);
+        format!(
+            "autoheal_test_{}_{}_{}",
+            std::process::id(),
+            nanos,
+            SEQ.fetch_add(1, Ordering::Relaxed)
+        )
+    }
+
+    /// A fresh database per test, dropped afterwards (also when the scenario
+    /// panics? no: then it is left behind for inspection).
+    pub async fn postgres_url<F, Fut>(scenario: F)
+    where
+        F: FnOnce(String) -> Fut,
+        Fut: Future<Output = ()>,
+    {
+        let Some(admin_url) = postgres_admin_url() else {
+            return;
+        };
+        let name = fresh_name();
+        let mut admin = PgConnection::connect(&admin_url)
+            .await
+            .expect("connect to AUTOHEAL_TEST_POSTGRES_URL");
+        // `name` is ours: [a-z0-9_] only.
+        let mut tries = 0;
+        loop {
+            match sqlx::query(AssertSqlSafe(format!("CREATE DATABASE {name}")))
+                .execute(&mut admin)
+                .await
+            {
+                Ok(_) => break,
+                // Concurrent CREATE DATABASE can collide on template1.
+                Err(e) if tries < 20 && e.to_string().contains("being accessed") => {
+                    tries += 1;
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                }
+                Err(e) => panic!("CREATE DATABASE {name}: {e}"),
+            }
+        }
+        scenario(with_database(&admin_url, &name)).await;
+        let _ = sqlx::query(AssertSqlSafe(format!(
+            "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+        )))
+        .execute(&mut admin)
+        .await;
+        let _ = admin.close().await;
+    }
+
+    pub async fn postgres<F, Fut>(scenario: F)
+    where
+        F: FnOnce(Arc<dyn Store>) -> Fut,
+        Fut: Future<Output = ()>,
+    {
+        postgres_url(|url| async move {
+            let store = open(&url).await.expect("open postgres store");
+            assert_eq!(store.backend(), "postgres");
+            scenario(store).await;
+        })
+        .await;
+    }
+
+    #[test]
+    fn the_database_name_is_replaced_in_the_admin_url() {
+        assert_eq!(
+            with_database("postgres://u:p@h:5432/postgres", "x"),
+            "postgres://u:p@h:5432/x"
+        );
+        assert_eq!(
+            with_database("postgresql://u:p@h/postgres?sslmode=disable", "x"),
+            "postgresql://u:p@h/x?sslmode=disable"
+        );
+        assert_eq!(
+            with_database("postgres://h:5432", "x"),
+            "postgres://h:5432/x"
+        );
+    }
+}
+
+/// One `#[tokio::test]` per scenario per backend: `sqlite::<scenario>` and
+/// `postgres::<scenario>`.
+macro_rules! contract {
+    (store: [$($store:ident),* $(,)?], url: [$($url:ident),* $(,)?] $(,)?) => {
+        mod sqlite {
+            $(#[tokio::test]
+            async fn $store() {
+                crate::harness::sqlite(super::$store).await;
+            })*
+            $(#[tokio::test]
+            async fn $url() {
+                crate::harness::sqlite_url(super::$url).await;
+            })*
+        }
+        mod postgres {
+            $(#[tokio::test]
+            async fn $store() {
+                crate::harness::postgres(super::$store).await;
+            })*
+            $(#[tokio::test]
+            async fn $url() {
+                crate::harness::postgres_url(super::$url).await;
+            })*
+        }
+    };
+}
+
+contract! {
+    store: [
+        the_store_answers_pings_and_names_its_backend,
+        targets_are_upserted_listed_fetched_and_deleted,
+        target_state_is_saved_and_reloaded,
+        check_results_are_listed_newest_first_and_uptime_survives_pruning_raw_rows,
+        an_incident_opens_records_attempts_and_closes_with_its_duration,
+        open_incident_for_returns_only_the_open_incident_of_that_target,
+        a_quarantined_incident_stays_open_and_carries_its_reason,
+        incidents_page_newest_first_with_filters_and_non_overlapping_keyset_pages,
+        events_page_newest_first_filtered_by_target_and_incident,
+        page_limits_are_clamped_to_500_and_zero_means_50,
+        pruning_removes_old_history_but_never_open_incidents,
+    ],
+    url: [
+        committed_incidents_and_attempts_survive_reopening_the_store,
+        migrations_are_idempotent_when_the_store_is_opened_twice,
+    ],
+}
