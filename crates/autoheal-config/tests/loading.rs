@@ -1,0 +1,215 @@
+//! Loading good configs: embedded defaults, a full file with every layer,
+//! and every file in examples/.
+
+use autoheal_config::{load, parse_str, ActionConfig, CheckConfig, LogFormat};
+use autoheal_core::{MaintenanceWindow, Rung};
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+fn no_env() -> BTreeMap<String, String> {
+    BTreeMap::new()
+}
+
+const FULL: &str = r#"
+[server]
+listen = "0.0.0.0:9090"
+
+[store]
+data_dir = "/var/lib/autoheal"
+
+[store.retention]
+check_results = "2d"
+
+[log]
+format = "json"
+level = "info,autoheal=debug"
+
+[engine]
+max_concurrent_checks = 64
+
+[defaults]
+failure_threshold = 4
+cooldown = "90s"
+max_actions = 7
+
+[defaults.backoff]
+initial = "5s"
+factor = 3
+
+[groups.web]
+cooldown = "2m"
+failure_window = "2m"
+
+[groups.web.backoff]
+max = "1m"
+
+[actions.restart-api]
+type = "command"
+argv = ["systemctl", "restart", "api"]
+timeout = "60s"
+
+[actions.page-oncall]
+type = "webhook"
+url = "https://hooks.example.com/page"
+
+[targets.api]
+group = "web"
+check = { type = "http", url = "http://127.0.0.1:3000/health", interval = "10s" }
+ladder = [ { action = "restart-api", verify = "30s", repeat = 2 }, { action = "page-oncall", verify = "0s" } ]
+depends_on = ["db"]
+maintenance = [ { cron = "0 0 3 * * Sun", timezone = "Europe/Berlin", duration = "1h" }, { start = "2026-12-01T00:00:00Z", end = "2026-12-01T02:00:00Z" } ]
+failure_threshold = 2
+backoff = { jitter = 0.5 }
+
+[targets.db]
+check = { type = "tcp", address = "127.0.0.1:5432" }
+action = "restart-api"
+enabled = false
+"#;
+
+#[test]
+fn embedded_defaults_load_with_documented_values_and_no_targets() {
+    let c = load(None, &no_env()).expect("embedded defaults load");
+    assert_eq!(c.source, None);
+    assert_eq!(c.server.listen.to_string(), "127.0.0.1:8080");
+    assert_eq!(c.store.data_dir, Path::new("./autoheal-data"));
+    assert_eq!(c.store.url, "sqlite://./autoheal-data/autoheal.db");
+    assert_eq!(c.store.retention.check_results, Duration::from_secs(7 * 86400));
+    assert_eq!(c.store.retention.events, Duration::from_secs(90 * 86400));
+    assert_eq!(c.store.retention.incidents, Duration::from_secs(365 * 86400));
+    assert_eq!(c.log.format, LogFormat::Auto);
+    assert_eq!(c.log.level, "info");
+    assert!(!c.engine.dry_run);
+    assert_eq!(c.engine.max_concurrent_checks, 256);
+    assert_eq!(c.engine.max_concurrent_actions, 8);
+    assert!(c.targets.is_empty());
+    assert!(c.actions.is_empty());
+}
+
+#[test]
+fn an_empty_file_is_the_embedded_defaults() {
+    let a = parse_str("", "empty.toml", &no_env()).unwrap();
+    let b = load(None, &no_env()).unwrap();
+    assert_eq!(a, b);
+}
+
+#[test]
+fn a_full_example_parses_with_merge_order_defaults_then_group_then_target() {
+    let c = parse_str(FULL, "autoheal.toml", &no_env()).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(c.server.listen.to_string(), "0.0.0.0:9090");
+    assert_eq!(c.store.url, "sqlite:///var/lib/autoheal/autoheal.db");
+    assert_eq!(c.store.retention.check_results, Duration::from_secs(2 * 86400));
+    assert_eq!(c.store.retention.events, Duration::from_secs(90 * 86400));
+    assert_eq!(c.log.format, LogFormat::Json);
+    assert_eq!(c.engine.max_concurrent_checks, 64);
+    assert_eq!(c.engine.max_concurrent_actions, 8);
+
+    assert!(matches!(c.actions["restart-api"], ActionConfig::Command(_)));
+    assert!(matches!(c.actions["page-oncall"], ActionConfig::Webhook(_)));
+
+    let names: Vec<_> = c.targets.iter().map(|t| t.name.as_str()).collect();
+    assert_eq!(names, ["api", "db"], "targets are sorted by name");
+
+    let api = c.target("api").unwrap();
+    let p = &api.policy;
+    assert_eq!(p.failure_threshold, 2, "target beats defaults");
+    assert_eq!(p.cooldown, Duration::from_secs(120), "group beats defaults");
+    assert_eq!(p.failure_window, Duration::from_secs(120), "group sets a key defaults leave alone");
+    assert_eq!(p.max_actions, 7, "defaults beat built-in defaults");
+    assert_eq!(p.success_threshold, 1, "built-in default");
+    assert_eq!(p.backoff.initial, Duration::from_secs(5), "backoff merges key by key: defaults");
+    assert_eq!(p.backoff.factor, 3.0);
+    assert_eq!(p.backoff.max, Duration::from_secs(60), "backoff: group");
+    assert_eq!(p.backoff.jitter, 0.5, "backoff: target");
+    assert_eq!(p.backoff.reset_after, Duration::from_secs(600), "backoff: built-in");
+    assert_eq!(
+        p.ladder,
+        vec![
+            Rung { action: "restart-api".into(), verify: Duration::from_secs(30), repeat: 2 },
+            Rung { action: "page-oncall".into(), verify: Duration::ZERO, repeat: 1 },
+        ]
+    );
+    assert!(p.depends_on.is_empty(), "engine ids are the shell's business");
+    assert_eq!(api.depends_on, ["db"]);
+    assert_eq!(api.group.as_deref(), Some("web"));
+    assert!(api.enabled);
+    assert_eq!(p.maintenance.len(), 2);
+    assert!(matches!(
+        &p.maintenance[0],
+        MaintenanceWindow::Recurring { timezone, duration, .. }
+            if timezone == "Europe/Berlin" && *duration == Duration::from_secs(3600)
+    ));
+    assert!(matches!(p.maintenance[1], MaintenanceWindow::OneOff { .. }));
+    match &api.check {
+        Some(CheckConfig::Http(h)) => {
+            assert_eq!(h.url, "http://127.0.0.1:3000/health");
+            assert_eq!(h.interval, Duration::from_secs(10));
+        }
+        other => panic!("expected an http check, got {other:?}"),
+    }
+
+    let db = c.target("db").unwrap();
+    assert!(!db.enabled);
+    assert_eq!(db.policy.cooldown, Duration::from_secs(90), "no group: defaults");
+    assert_eq!(
+        db.policy.ladder,
+        vec![Rung { action: "restart-api".into(), verify: Duration::from_secs(30), repeat: 3 }],
+        "the action shorthand is one rung, verify 30s, repeat 3"
+    );
+    assert!(matches!(db.check, Some(CheckConfig::Tcp(_))));
+}
+
+#[test]
+fn global_dry_run_reaches_every_target_policy() {
+    let text = "[engine]\ndry_run = true\n[targets.a]\n[targets.b]\ndry_run = false\n";
+    let c = parse_str(text, "autoheal.toml", &no_env()).unwrap();
+    assert!(c.engine.dry_run);
+    assert!(c.targets.iter().all(|t| t.policy.dry_run));
+}
+
+#[test]
+fn a_file_is_loaded_from_disk_and_remembers_its_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("autoheal.toml");
+    std::fs::write(&path, "[targets.api]\n").unwrap();
+    let c = load(Some(&path), &no_env()).unwrap();
+    assert_eq!(c.source.as_deref(), Some(path.as_path()));
+    assert_eq!(c.targets.len(), 1);
+}
+
+#[test]
+fn a_missing_file_is_one_error_naming_it() {
+    let e = load(Some(Path::new("/nonexistent/autoheal.toml")), &no_env()).unwrap_err();
+    assert_eq!(e.0.len(), 1);
+    assert_eq!(e.0[0].file, "/nonexistent/autoheal.toml");
+    assert!(e.to_string().contains("cannot read"), "{e}");
+}
+
+#[test]
+fn every_example_file_loads() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples");
+    let mut seen = 0;
+    for entry in std::fs::read_dir(&dir).expect("examples/ exists") {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "toml") {
+            load(Some(&path), &no_env()).unwrap_or_else(|e| panic!("{} does not load:\n{e}", path.display()));
+            seen += 1;
+        }
+    }
+    assert!(seen >= 1, "no examples found in {}", dir.display());
+}
+
+#[test]
+fn the_http_command_example_heals_the_local_service_with_a_command() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/http-command.toml");
+    let c = load(Some(&path), &no_env()).unwrap();
+    let demo = c.target("demo").unwrap();
+    match &demo.check {
+        Some(CheckConfig::Http(h)) => assert!(h.url.starts_with("http://127.0.0.1:18080/")),
+        other => panic!("expected an http check, got {other:?}"),
+    }
+    for rung in &demo.policy.ladder {
+        assert!(matches!(c.actions[&rung.action], ActionConfig::Command(_)));
+    }
+}
