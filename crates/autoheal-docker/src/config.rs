@@ -422,10 +422,9 @@ pub fn from_env(
     let mut errs: Vec<(String, String)> = Vec::new();
     let get = |k: &str| env.get(k).map(|v| v.trim()).filter(|v| !v.is_empty());
 
-    if env
-        .keys()
-        .any(|k| k.starts_with("AUTOHEAL_") && ENV_VARS.contains(&k.as_str()) || k == "DOCKER_SOCK")
-    {
+    let compat_var =
+        |k: &str| (k.starts_with("AUTOHEAL_") || k == "DOCKER_SOCK") && ENV_VARS.contains(&k);
+    if env.keys().any(|k| compat_var(k) && get(k).is_some()) {
         o.enabled = Some(true);
     }
     if let Some(v) = get("AUTOHEAL_CONTAINER_LABEL") {

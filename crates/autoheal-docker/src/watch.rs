@@ -682,10 +682,8 @@ impl DockerWatcher {
                         down = Some((cid.clone(), d));
                     }
                 }
-                Some((Status::Up, _)) => {
-                    if up.is_none() || Some(cid.as_str()) == trigger {
-                        up = Some(cid.clone());
-                    }
+                Some((Status::Up, _)) if up.is_none() || Some(cid.as_str()) == trigger => {
+                    up = Some(cid.clone());
                 }
                 _ => {}
             }
