@@ -100,8 +100,33 @@ impl Errors {
         }
     }
     pub fn push(&mut self, key: impl Into<String>, message: impl Into<String>) {
+        let message = one_line(&message.into());
         self.list
             .push(ConfigError::new(self.file.clone(), key, message));
+    }
+}
+
+/// Messages from other crates may span lines (the `cron` crate draws a
+/// caret under the bad part): one error is one line, so lines are joined and
+/// lines of only punctuation dropped.
+pub(crate) fn one_line(message: &str) -> String {
+    message
+        .lines()
+        .map(str::trim)
+        .filter(|l| l.chars().any(char::is_alphanumeric))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// serde's names for what it expected, in TOML's words.
+fn toml_words(expected: &str) -> String {
+    match expected {
+        "a map" => "a table".to_string(),
+        "a sequence" => "an array".to_string(),
+        "u8" | "u16" | "u32" | "u64" | "usize" => "a whole number (0 or more)".to_string(),
+        "i8" | "i16" | "i32" | "i64" | "isize" => "a whole number".to_string(),
+        "f32" | "f64" => "a number".to_string(),
+        other => other.to_string(),
     }
 }
 
@@ -123,7 +148,10 @@ pub(crate) fn from_serde(prefix: &str, path: &str, msg: &str) -> (String, String
     for p in ["invalid type: ", "invalid value: "] {
         if let Some(rest) = msg.strip_prefix(p) {
             if let Some((found, expected)) = rest.split_once(", expected ") {
-                return (key, format!("expected {expected}, found {found}"));
+                return (
+                    key,
+                    format!("expected {}, found {found}", toml_words(expected)),
+                );
             }
         }
     }
@@ -171,7 +199,7 @@ mod tests {
             ),
             (
                 "targets.api.failure_threshold".into(),
-                "expected u32, found string \"x\"".into()
+                "expected a whole number (0 or more), found string \"x\"".into()
             )
         );
         assert_eq!(

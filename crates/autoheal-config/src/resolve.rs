@@ -283,7 +283,10 @@ pub(crate) fn resolve(
     }
     targets.sort_by(|a, b| a.name.cmp(&b.name));
 
+    // File errors by key (so one target's errors sit together), then the
+    // environment's.
     let mut list = errs.list;
+    list.sort_by(|a, b| a.key.cmp(&b.key));
     list.extend(env_errs);
     if !list.is_empty() {
         return Err(ConfigErrors(list));

@@ -6,7 +6,10 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-    pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
 }
 
 #[test]
@@ -34,7 +37,10 @@ dry_run = false
     let c = parse_str(file, "autoheal.toml", &e).unwrap();
     assert_eq!(c.server.listen.to_string(), "0.0.0.0:9999");
     assert_eq!(c.store.data_dir, Path::new("/from/env"));
-    assert_eq!(c.store.url, "sqlite:///from/env/autoheal.db", "the default URL follows the data dir");
+    assert_eq!(
+        c.store.url, "sqlite:///from/env/autoheal.db",
+        "the default URL follows the data dir"
+    );
     assert_eq!(c.log.format, LogFormat::Json);
     assert_eq!(c.log.level, "debug");
     assert!(c.engine.dry_run);
@@ -43,16 +49,32 @@ dry_run = false
 
 #[test]
 fn the_store_url_override_beats_the_data_dir_default() {
-    let e = env(&[("AUTOHEAL_STORE_URL", "postgres://autoheal:secret@db/autoheal"), ("AUTOHEAL_DATA_DIR", "/d")]);
+    let e = env(&[
+        (
+            "AUTOHEAL_STORE_URL",
+            "postgres://autoheal:secret@db/autoheal",
+        ),
+        ("AUTOHEAL_DATA_DIR", "/d"),
+    ]);
     let c = load(None, &e).unwrap();
     assert_eq!(c.store.url, "postgres://autoheal:secret@db/autoheal");
-    assert_eq!(c.store.redacted_url(), "postgres://autoheal:***@db/autoheal");
-    assert!(!format!("{:?}", c.store).contains("secret"), "Debug never prints the password");
+    assert_eq!(
+        c.store.redacted_url(),
+        "postgres://autoheal:***@db/autoheal"
+    );
+    assert!(
+        !format!("{:?}", c.store).contains("secret"),
+        "Debug never prints the password"
+    );
 }
 
 #[test]
 fn empty_environment_values_count_as_unset() {
-    let c = load(None, &env(&[("AUTOHEAL_LISTEN", ""), ("AUTOHEAL_DRY_RUN", " ")])).unwrap();
+    let c = load(
+        None,
+        &env(&[("AUTOHEAL_LISTEN", ""), ("AUTOHEAL_DRY_RUN", " ")]),
+    )
+    .unwrap();
     assert_eq!(c.server.listen.to_string(), "127.0.0.1:8080");
     assert!(!c.engine.dry_run);
 }
@@ -70,7 +92,13 @@ fn bad_environment_values_are_errors_named_by_the_variable() {
     let keys: Vec<_> = errs.0.iter().map(|x| x.key.as_str()).collect();
     assert_eq!(
         keys,
-        ["AUTOHEAL_LISTEN", "AUTOHEAL_STORE_URL", "AUTOHEAL_LOG_FORMAT", "AUTOHEAL_LOG_LEVEL", "AUTOHEAL_DRY_RUN"]
+        [
+            "AUTOHEAL_LISTEN",
+            "AUTOHEAL_STORE_URL",
+            "AUTOHEAL_LOG_FORMAT",
+            "AUTOHEAL_LOG_LEVEL",
+            "AUTOHEAL_DRY_RUN"
+        ]
     );
     assert!(errs.0.iter().all(|x| x.file == ENVIRONMENT));
     assert!(
@@ -81,8 +109,12 @@ fn bad_environment_values_are_errors_named_by_the_variable() {
 
 #[test]
 fn environment_errors_are_listed_with_file_errors() {
-    let errs = parse_str("[targets.api]\ncooldown = \"soon\"\n", "autoheal.toml", &env(&[("AUTOHEAL_DRY_RUN", "maybe")]))
-        .unwrap_err();
+    let errs = parse_str(
+        "[targets.api]\ncooldown = \"soon\"\n",
+        "autoheal.toml",
+        &env(&[("AUTOHEAL_DRY_RUN", "maybe")]),
+    )
+    .unwrap_err();
     assert_eq!(errs.0.len(), 2, "{errs}");
     assert_eq!(errs.0[0].file, "autoheal.toml");
     assert_eq!(errs.0[1].file, "environment");

@@ -44,7 +44,11 @@ fn export_then_import_gives_the_same_actions_and_targets() {
     let again = parse(&exported, "export.toml");
     assert_eq!(again.actions, original.actions);
     assert_eq!(again.targets, original.targets);
-    assert_eq!(again.to_toml_targets().unwrap(), exported, "export is stable");
+    assert_eq!(
+        again.to_toml_targets().unwrap(),
+        exported,
+        "export is stable"
+    );
 }
 
 #[test]

@@ -75,9 +75,15 @@ fn embedded_defaults_load_with_documented_values_and_no_targets() {
     assert_eq!(c.server.listen.to_string(), "127.0.0.1:8080");
     assert_eq!(c.store.data_dir, Path::new("./autoheal-data"));
     assert_eq!(c.store.url, "sqlite://./autoheal-data/autoheal.db");
-    assert_eq!(c.store.retention.check_results, Duration::from_secs(7 * 86400));
+    assert_eq!(
+        c.store.retention.check_results,
+        Duration::from_secs(7 * 86400)
+    );
     assert_eq!(c.store.retention.events, Duration::from_secs(90 * 86400));
-    assert_eq!(c.store.retention.incidents, Duration::from_secs(365 * 86400));
+    assert_eq!(
+        c.store.retention.incidents,
+        Duration::from_secs(365 * 86400)
+    );
     assert_eq!(c.log.format, LogFormat::Auto);
     assert_eq!(c.log.level, "info");
     assert!(!c.engine.dry_run);
@@ -99,7 +105,10 @@ fn a_full_example_parses_with_merge_order_defaults_then_group_then_target() {
     let c = parse_str(FULL, "autoheal.toml", &no_env()).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(c.server.listen.to_string(), "0.0.0.0:9090");
     assert_eq!(c.store.url, "sqlite:///var/lib/autoheal/autoheal.db");
-    assert_eq!(c.store.retention.check_results, Duration::from_secs(2 * 86400));
+    assert_eq!(
+        c.store.retention.check_results,
+        Duration::from_secs(2 * 86400)
+    );
     assert_eq!(c.store.retention.events, Duration::from_secs(90 * 86400));
     assert_eq!(c.log.format, LogFormat::Json);
     assert_eq!(c.engine.max_concurrent_checks, 64);
@@ -115,22 +124,45 @@ fn a_full_example_parses_with_merge_order_defaults_then_group_then_target() {
     let p = &api.policy;
     assert_eq!(p.failure_threshold, 2, "target beats defaults");
     assert_eq!(p.cooldown, Duration::from_secs(120), "group beats defaults");
-    assert_eq!(p.failure_window, Duration::from_secs(120), "group sets a key defaults leave alone");
+    assert_eq!(
+        p.failure_window,
+        Duration::from_secs(120),
+        "group sets a key defaults leave alone"
+    );
     assert_eq!(p.max_actions, 7, "defaults beat built-in defaults");
     assert_eq!(p.success_threshold, 1, "built-in default");
-    assert_eq!(p.backoff.initial, Duration::from_secs(5), "backoff merges key by key: defaults");
+    assert_eq!(
+        p.backoff.initial,
+        Duration::from_secs(5),
+        "backoff merges key by key: defaults"
+    );
     assert_eq!(p.backoff.factor, 3.0);
     assert_eq!(p.backoff.max, Duration::from_secs(60), "backoff: group");
     assert_eq!(p.backoff.jitter, 0.5, "backoff: target");
-    assert_eq!(p.backoff.reset_after, Duration::from_secs(600), "backoff: built-in");
+    assert_eq!(
+        p.backoff.reset_after,
+        Duration::from_secs(600),
+        "backoff: built-in"
+    );
     assert_eq!(
         p.ladder,
         vec![
-            Rung { action: "restart-api".into(), verify: Duration::from_secs(30), repeat: 2 },
-            Rung { action: "page-oncall".into(), verify: Duration::ZERO, repeat: 1 },
+            Rung {
+                action: "restart-api".into(),
+                verify: Duration::from_secs(30),
+                repeat: 2
+            },
+            Rung {
+                action: "page-oncall".into(),
+                verify: Duration::ZERO,
+                repeat: 1
+            },
         ]
     );
-    assert!(p.depends_on.is_empty(), "engine ids are the shell's business");
+    assert!(
+        p.depends_on.is_empty(),
+        "engine ids are the shell's business"
+    );
     assert_eq!(api.depends_on, ["db"]);
     assert_eq!(api.group.as_deref(), Some("web"));
     assert!(api.enabled);
@@ -151,10 +183,18 @@ fn a_full_example_parses_with_merge_order_defaults_then_group_then_target() {
 
     let db = c.target("db").unwrap();
     assert!(!db.enabled);
-    assert_eq!(db.policy.cooldown, Duration::from_secs(90), "no group: defaults");
+    assert_eq!(
+        db.policy.cooldown,
+        Duration::from_secs(90),
+        "no group: defaults"
+    );
     assert_eq!(
         db.policy.ladder,
-        vec![Rung { action: "restart-api".into(), verify: Duration::from_secs(30), repeat: 3 }],
+        vec![Rung {
+            action: "restart-api".into(),
+            verify: Duration::from_secs(30),
+            repeat: 3
+        }],
         "the action shorthand is one rung, verify 30s, repeat 3"
     );
     assert!(matches!(db.check, Some(CheckConfig::Tcp(_))));
@@ -193,7 +233,8 @@ fn every_example_file_loads() {
     for entry in std::fs::read_dir(&dir).expect("examples/ exists") {
         let path = entry.unwrap().path();
         if path.extension().is_some_and(|e| e == "toml") {
-            load(Some(&path), &no_env()).unwrap_or_else(|e| panic!("{} does not load:\n{e}", path.display()));
+            load(Some(&path), &no_env())
+                .unwrap_or_else(|e| panic!("{} does not load:\n{e}", path.display()));
             seen += 1;
         }
     }
