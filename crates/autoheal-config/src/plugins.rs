@@ -9,11 +9,17 @@
 
 use crate::de::deserialize_table;
 use crate::error::{join, Errors};
+use autoheal_plugins::action::command::CommandAction;
 use autoheal_plugins::action::command::CommandActionConfig;
+use autoheal_plugins::action::webhook::WebhookAction;
 use autoheal_plugins::action::webhook::WebhookActionConfig;
+use autoheal_plugins::check::exec::ExecCheck;
 use autoheal_plugins::check::exec::ExecCheckConfig;
+use autoheal_plugins::check::http::HttpCheck;
 use autoheal_plugins::check::http::HttpCheckConfig;
+use autoheal_plugins::check::tcp::TcpCheck;
 use autoheal_plugins::check::tcp::TcpCheckConfig;
+use autoheal_plugins::{BuildError, HttpClients};
 use serde::{Deserialize, Serialize};
 
 /// How a target is observed: `check = { type = "http", ... }`.
@@ -43,6 +49,19 @@ impl CheckConfig {
             CheckConfig::Http(c) => c.interval,
             CheckConfig::Tcp(c) => c.interval,
             CheckConfig::Exec(c) => c.interval,
+        }
+    }
+
+    /// Builds the check once and drops it, so what its plugin refuses (a bad
+    /// URL, regex or argv) is a config error and not a surprise at start.
+    pub(crate) fn validate(&self, clients: &mut LazyClients) -> Result<(), BuildError> {
+        match self {
+            CheckConfig::Http(c) => match clients.get() {
+                Some(clients) => HttpCheck::build(c, clients).map(drop),
+                None => Ok(()),
+            },
+            CheckConfig::Tcp(c) => TcpCheck::build(c).map(drop),
+            CheckConfig::Exec(c) => ExecCheck::build(c).map(drop),
         }
     }
 
@@ -84,6 +103,17 @@ impl ActionConfig {
         }
     }
 
+    /// Builds the action once and drops it (see [`CheckConfig::validate`]).
+    pub(crate) fn validate(&self, clients: &mut LazyClients) -> Result<(), BuildError> {
+        match self {
+            ActionConfig::Command(c) => CommandAction::build(c).map(drop),
+            ActionConfig::Webhook(c) => match clients.get() {
+                Some(clients) => WebhookAction::build(c, clients).map(drop),
+                None => Ok(()),
+            },
+        }
+    }
+
     pub(crate) fn parse(table: &toml::Table, key: &str, errs: &mut Errors) -> Option<Self> {
         let (ty, rest) = split_type(table, key, Self::TYPES, errs)?;
         match ty.as_str() {
@@ -92,6 +122,36 @@ impl ActionConfig {
             _ => unreachable!("split_type only returns known types"),
         }
     }
+}
+
+/// The HTTP clients HTTP plugins are built with, made on first need (only
+/// when the file has an http check or a webhook). If TLS cannot be set up
+/// here, HTTP plugins are not validated at load: the binary reports it.
+#[derive(Default)]
+pub(crate) struct LazyClients(Option<Option<HttpClients>>);
+
+impl LazyClients {
+    fn get(&mut self) -> Option<&HttpClients> {
+        self.0
+            .get_or_insert_with(|| HttpClients::new().ok())
+            .as_ref()
+    }
+}
+
+/// Parses a plugin table and builds it once; every problem goes to `errs`.
+pub(crate) fn parse_and_validate<T>(
+    parse: impl FnOnce(&mut Errors) -> Option<T>,
+    validate: impl FnOnce(&T, &mut LazyClients) -> Result<(), BuildError>,
+    key: &str,
+    clients: &mut LazyClients,
+    errs: &mut Errors,
+) -> Option<T> {
+    let value = parse(errs)?;
+    if let Err(e) = validate(&value, clients) {
+        errs.push(join(key, &e.key), e.why);
+        return None;
+    }
+    Some(value)
 }
 
 /// Takes `type` out of a plugin table, checking it is one of `types`.

@@ -9,6 +9,7 @@
 use crate::de::{deserialize_keywise, deserialize_table, expect_table, named_tables};
 use crate::env::Overrides;
 use crate::error::{join, ConfigErrors, Errors};
+use crate::plugins::{parse_and_validate, LazyClients};
 use crate::raw::{
     BackoffKeys, EngineKeys, HumanDuration, LogKeys, MaintenanceKeys, PolicyKeys, RungKeys,
     ServerKeys, StoreKeys, TargetKeys,
@@ -97,6 +98,7 @@ pub(crate) fn resolve(
     };
     let defaults: PolicyKeys = section(&root, "defaults", &mut errs);
 
+    let mut clients = LazyClients::default();
     // A name whose table is broken is kept (as None) so ladders naming it
     // do not add a second error.
     let mut actions: BTreeMap<String, Option<ActionConfig>> = BTreeMap::new();
@@ -108,10 +110,14 @@ pub(crate) fn resolve(
     ) {
         let key = join("actions", name);
         check_name(name, &key, "an action", &mut errs);
-        actions.insert(
-            name.to_string(),
-            ActionConfig::parse(table, &key, &mut errs),
+        let action = parse_and_validate(
+            |errs| ActionConfig::parse(table, &key, errs),
+            ActionConfig::validate,
+            &key,
+            &mut clients,
+            &mut errs,
         );
+        actions.insert(name.to_string(), action);
     }
 
     let mut groups = BTreeMap::new();
@@ -244,10 +250,16 @@ pub(crate) fn resolve(
         let mut policy = merge_policy(&layers);
         policy.dry_run |= engine.dry_run;
 
-        let check = keys
-            .check
-            .as_ref()
-            .and_then(|t| CheckConfig::parse(t, &join(key, "check"), &mut errs));
+        let check = keys.check.as_ref().and_then(|t| {
+            let ckey = join(key, "check");
+            parse_and_validate(
+                |errs| CheckConfig::parse(t, &ckey, errs),
+                CheckConfig::validate,
+                &ckey,
+                &mut clients,
+                &mut errs,
+            )
+        });
 
         let mut depends_on = Vec::new();
         for (i, dep) in keys.depends_on.iter().flatten().enumerate() {

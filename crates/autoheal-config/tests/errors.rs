@@ -271,3 +271,22 @@ fn a_syntax_error_gives_line_and_column() {
     assert_eq!(e.0[0].key, "");
     assert!(e.0[0].message.contains("line 2"), "{}", e.0[0].message);
 }
+
+#[test]
+fn what_a_plugin_refuses_at_build_is_a_config_error_with_its_key() {
+    let e = errors(
+        r#"
+[actions.fix]
+type = "command"
+argv = []
+[targets.api]
+check = { type = "http", url = "ftp://example.com/" }
+[targets.db]
+check = { type = "tcp", address = "no-port-here" }
+"#,
+    );
+    find(&e, "actions.fix.argv");
+    find(&e, "targets.api.check.url");
+    find(&e, "targets.db.check.address");
+    assert_eq!(e.0.len(), 3, "{e}");
+}
