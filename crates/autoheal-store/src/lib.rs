@@ -9,6 +9,24 @@
 //! after the write is committed. An attempt is recorded (`start_attempt`)
 //! before its action runs, so a crash mid-action is never followed by a
 //! second run of the same action.
+//!
+//! Semantics both backends share (pinned by the contract suite):
+//! - Lists are newest first (`id DESC`) with keyset paging: pass a page's
+//!   `next_before` as the next filter's `before`. `limit` is clamped to
+//!   `1..=500`, 0 meaning 50; `next_before` is set only when the page is full,
+//!   so a listing whose size is a multiple of the limit ends with an empty
+//!   page.
+//! - Unknown ids: `get_*` return `None`; `close_incident`,
+//!   `set_incident_quarantined`, `finish_attempt` and `start_attempt` (for
+//!   its incident) return [`StoreError::NotFound`]. `delete_target` of an
+//!   unknown name is not an error.
+//! - Uptime comes from hourly rollups written with each check result, so it
+//!   survives `prune`; the hour `since` falls into is counted from raw rows.
+//!
+//! Running the suite against PostgreSQL: `scripts/start-test-postgres.sh`
+//! (as root) starts a server and prints the URL, then
+//! `AUTOHEAL_TEST_POSTGRES_URL=postgres://autoheal:autoheal@127.0.0.1:5432/postgres
+//! AUTOHEAL_REQUIRE_POSTGRES=1 cargo test -p autoheal-store`.
 
 mod common;
 mod migrations;
@@ -47,9 +65,12 @@ pub trait Store: Send + Sync + 'static {
 
     // --- targets and their state -------------------------------------------
     /// Creates or updates a target's definition (kind and spec as JSON).
+    /// `created_at` is set on first insert (wall clock) and kept on update.
     async fn upsert_target(&self, target: &TargetDef) -> Result<()>;
-    /// Removes a target's definition and state (its history stays).
+    /// Removes a target's definition and state (its history stays). Deleting
+    /// an unknown name is not an error.
     async fn delete_target(&self, name: &str) -> Result<()>;
+    /// All targets with their state, by name.
     async fn list_targets(&self) -> Result<Vec<TargetRow>>;
     async fn get_target(&self, name: &str) -> Result<Option<TargetRow>>;
     /// Persists the engine snapshot (JSON) and phase of a target.
@@ -62,23 +83,33 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<()>;
 
     // --- check results and uptime -------------------------------------------
+    /// Stores one observation and bumps its hourly rollup, in one
+    /// transaction. A status other than "up"/"degraded" counts as down.
     async fn record_check(&self, result: &CheckResultRow) -> Result<()>;
-    /// Newest first.
+    /// Newest first; `limit` clamped like a page (0 = 50, at most 500).
     async fn recent_checks(&self, target: &str, limit: u32) -> Result<Vec<CheckResultRow>>;
     /// Counts of observations since `since` (from hourly rollups plus raw rows).
     async fn uptime(&self, target: &str, since: i64) -> Result<Uptime>;
 
     // --- incidents and attempts ---------------------------------------------
+    /// Opens an incident and returns its id. Does not check for an incident
+    /// already open on the target: that is the caller's decision.
     async fn open_incident(&self, target: &str, opened_at: i64, reason: &str) -> Result<i64>;
-    /// The open incident of a target, if any, with its attempts.
+    /// The open incident of a target, if any (the newest if several), with
+    /// its attempts.
     async fn open_incident_for(&self, target: &str) -> Result<Option<Incident>>;
+    /// Closes an incident. Closing a closed incident is a no-op (the first
+    /// close stands); an unknown id is `NotFound`.
     async fn close_incident(&self, id: i64, closed_at: i64, resolution: &str) -> Result<()>;
     /// Marks an incident quarantined (still open) with a reason.
     async fn set_incident_quarantined(&self, id: i64, reason: &str) -> Result<()>;
+    /// One incident with its attempts (in id order).
     async fn get_incident(&self, id: i64) -> Result<Option<Incident>>;
+    /// A page of incidents, newest first, each with its attempts.
     async fn list_incidents(&self, filter: &IncidentFilter) -> Result<Page<Incident>>;
     /// Records an attempt before its action runs; returns its id.
     async fn start_attempt(&self, attempt: &NewAttempt) -> Result<i64>;
+    /// Records how an attempt ended; an unknown id is `NotFound`.
     async fn finish_attempt(
         &self,
         id: i64,
@@ -88,12 +119,16 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<()>;
 
     // --- the audit log ------------------------------------------------------
+    /// Appends one audit-log line; returns its id.
     async fn append_event(&self, event: &NewEvent) -> Result<i64>;
+    /// A page of events, newest first.
     async fn list_events(&self, filter: &EventFilter) -> Result<Page<Event>>;
 
     // --- housekeeping -------------------------------------------------------
     /// Deletes check results, closed incidents and events older than the
-    /// retention; returns how many rows went.
+    /// retention; returns how many rows went. Closed incidents go by
+    /// `closed_at`, together with their attempts; open incidents never go.
+    /// Hourly rollups are kept.
     async fn prune(&self, retention: &Retention, now: i64) -> Result<u64>;
 }
 

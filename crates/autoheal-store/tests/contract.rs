@@ -867,6 +867,51 @@ async fn pruning_removes_old_history_but_never_open_incidents(store: Arc<dyn Sto
     assert_eq!(store.prune(&retention, now).await.unwrap(), 0, "idempotent");
 }
 
+async fn concurrent_writers_all_succeed(store: Arc<dyn Store>) {
+    let mut tasks = Vec::new();
+    for i in 0..16i64 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            let name = format!("t{i}");
+            store
+                .record_check(&check(&name, T0 + i, "down"))
+                .await
+                .unwrap();
+            let id = store.open_incident(&name, T0 + i, "down").await.unwrap();
+            let a = store
+                .start_attempt(&attempt(id, 0, 1, "restart", T0 + i))
+                .await
+                .unwrap();
+            store
+                .append_event(&event(T0 + i, Some(&name), Some(id), "action_started"))
+                .await
+                .unwrap();
+            store
+                .finish_attempt(a, T0 + i + 1, "succeeded", "")
+                .await
+                .unwrap();
+            store
+                .close_incident(id, T0 + i + 2, "recovered")
+                .await
+                .unwrap();
+        }));
+    }
+    for t in tasks {
+        t.await.expect("writer task");
+    }
+    let incidents = store
+        .list_incidents(&IncidentFilter {
+            open: Some(false),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(incidents.items.len(), 16);
+    assert!(incidents.items.iter().all(|i| i.attempts.len() == 1));
+    let events = store.list_events(&EventFilter::default()).await.unwrap();
+    assert_eq!(events.items.len(), 16);
+}
+
 // --- scenarios that reopen the store -----------------------------------------
 
 async fn committed_incidents_and_attempts_survive_reopening_the_store(url: String) {
@@ -972,6 +1017,119 @@ mod sqlite_only {
             Err(StoreError::Corrupt(_)) => {}
             other => panic!("expected Corrupt, got {:?}", other.map(|_| ())),
         }
+    }
+
+    #[tokio::test]
+    async fn every_connection_runs_wal_with_synchronous_full_foreign_keys_and_a_busy_timeout() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("autoheal.db").display());
+        let store = autoheal_store::sqlite::SqliteStore::connect(&url)
+            .await
+            .unwrap();
+        // Hold several connections at once so each one is checked.
+        let mut conns = Vec::new();
+        for _ in 0..4 {
+            conns.push(store.pool().acquire().await.unwrap());
+        }
+        for conn in &mut conns {
+            let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+                .fetch_one(&mut **conn)
+                .await
+                .unwrap();
+            assert_eq!(mode, "wal");
+            let sync: i64 = sqlx::query_scalar("PRAGMA synchronous")
+                .fetch_one(&mut **conn)
+                .await
+                .unwrap();
+            assert_eq!(sync, 2, "synchronous=FULL");
+            let fk: i64 = sqlx::query_scalar("PRAGMA foreign_keys")
+                .fetch_one(&mut **conn)
+                .await
+                .unwrap();
+            assert_eq!(fk, 1);
+            let busy: i64 = sqlx::query_scalar("PRAGMA busy_timeout")
+                .fetch_one(&mut **conn)
+                .await
+                .unwrap();
+            assert_eq!(busy, 5_000);
+        }
+    }
+
+    /// Set in the child process of the kill test: the database path to write.
+    const CRASH_CHILD_DB: &str = "AUTOHEAL_STORE_TEST_CRASH_CHILD_DB";
+    const CRASH_TEST: &str = "sqlite_only::committed_writes_survive_the_process_being_killed";
+
+    /// Runs itself as a child process that commits an incident, an attempt
+    /// and an event, reports their ids, and is then killed with SIGKILL (no
+    /// destructor, no pool close, no checkpoint). The parent reopens the file.
+    #[tokio::test]
+    async fn committed_writes_survive_the_process_being_killed() {
+        use std::io::{BufRead, BufReader};
+        use std::process::{Command, Stdio};
+
+        if let Ok(path) = std::env::var(CRASH_CHILD_DB) {
+            let store = open(&format!("sqlite://{path}")).await.unwrap();
+            let incident = store.open_incident("web", T0, "down").await.unwrap();
+            let attempt_id = store
+                .start_attempt(&attempt(incident, 0, 1, "restart", T0 + 1))
+                .await
+                .unwrap();
+            let event_id = store
+                .append_event(&event(
+                    T0 + 2,
+                    Some("web"),
+                    Some(incident),
+                    "action_started",
+                ))
+                .await
+                .unwrap();
+            println!("READY {incident} {attempt_id} {event_id}");
+            // Wait to be killed, with the store (and its pool) still alive.
+            tokio::time::sleep(std::time::Duration::from_secs(120)).await;
+            std::process::exit(3);
+        }
+
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("autoheal.db");
+        let mut child = Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", CRASH_TEST, "--nocapture", "--test-threads=1"])
+            .env(CRASH_CHILD_DB, &path)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn the child test process");
+        let stdout = child.stdout.take().unwrap();
+        let ready = BufReader::new(stdout)
+            .lines()
+            .map_while(|l| l.ok())
+            // libtest prints "test <name> ... " before it, on the same line.
+            .find_map(|l| l.split_once("READY ").map(|(_, ids)| ids.to_string()));
+        child.kill().expect("SIGKILL the child");
+        child.wait().unwrap();
+        let ready = ready.expect("the child reported its writes");
+        let ids: Vec<i64> = ready
+            .split_whitespace()
+            .map(|x| x.parse().unwrap())
+            .collect();
+
+        let store = open(&format!("sqlite://{}", path.display())).await.unwrap();
+        let inc = store
+            .get_incident(ids[0])
+            .await
+            .unwrap()
+            .expect("incident survived");
+        assert_eq!(inc.closed_at, None);
+        assert_eq!(
+            inc.attempts.iter().map(|a| a.id).collect::<Vec<_>>(),
+            [ids[1]],
+            "attempt survived"
+        );
+        let events = store.list_events(&EventFilter::default()).await.unwrap();
+        assert_eq!(
+            events.items.iter().map(|e| e.id).collect::<Vec<_>>(),
+            [ids[2]],
+            "event survived"
+        );
     }
 
     #[tokio::test]
@@ -1171,6 +1329,7 @@ contract! {
         events_page_newest_first_filtered_by_target_and_incident,
         page_limits_are_clamped_to_500_and_zero_means_50,
         pruning_removes_old_history_but_never_open_incidents,
+        concurrent_writers_all_succeed,
     ],
     url: [
         committed_incidents_and_attempts_survive_reopening_the_store,
