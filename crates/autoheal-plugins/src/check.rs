@@ -57,4 +57,3 @@ pub(crate) fn with_latency(mut o: Observation, latency: Duration) -> Observation
     o.latency = Some(latency);
     o
 }
-

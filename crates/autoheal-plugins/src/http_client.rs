@@ -49,7 +49,10 @@ impl HttpClients {
     /// cannot be initialised.
     pub fn new() -> Result<Self, reqwest::Error> {
         Ok(Self {
-            inner: Arc::new(Inner { verified: builder().build()?, insecure: OnceLock::new() }),
+            inner: Arc::new(Inner {
+                verified: builder().build()?,
+                insecure: OnceLock::new(),
+            }),
         })
     }
 
@@ -63,7 +66,10 @@ impl HttpClients {
         self.inner
             .insecure
             .get_or_init(|| {
-                builder().danger_accept_invalid_certs(true).build().map_err(|e| e.to_string())
+                builder()
+                    .danger_accept_invalid_certs(true)
+                    .build()
+                    .map_err(|e| e.to_string())
             })
             .as_ref()
             .map_err(Clone::clone)

@@ -43,7 +43,10 @@ pub struct BuildError {
 impl BuildError {
     /// A build error at `key` (a path inside the plugin's config).
     pub fn new(key: impl Into<String>, why: impl Into<String>) -> Self {
-        Self { key: key.into(), why: why.into() }
+        Self {
+            key: key.into(),
+            why: why.into(),
+        }
     }
 }
 
@@ -82,7 +85,8 @@ pub(crate) fn fmt_duration(d: Duration) -> String {
 /// Parses a URL and enforces the http/https allow-list; used at build time
 /// by every HTTP plugin and again on every redirect hop.
 pub(crate) fn parse_http_url(key: &str, raw: &str) -> Result<url::Url, BuildError> {
-    let u = url::Url::parse(raw).map_err(|e| BuildError::new(key, format!("not a valid URL: {e}")))?;
+    let u =
+        url::Url::parse(raw).map_err(|e| BuildError::new(key, format!("not a valid URL: {e}")))?;
     check_scheme(&u).map_err(|why| BuildError::new(key, why))?;
     Ok(u)
 }
@@ -91,7 +95,9 @@ pub(crate) fn check_scheme(u: &url::Url) -> Result<(), String> {
     match u.scheme() {
         "http" | "https" if u.host_str().is_some_and(|h| !h.is_empty()) => Ok(()),
         "http" | "https" => Err("the URL has no host".to_string()),
-        other => Err(format!("scheme {other:?} is not allowed (expected http or https)")),
+        other => Err(format!(
+            "scheme {other:?} is not allowed (expected http or https)"
+        )),
     }
 }
 
@@ -166,9 +172,18 @@ mod tests {
 
     #[test]
     fn redact_url_keeps_scheme_and_host_only() {
-        assert_eq!(redact_url("http://example.com/a/b?c=d#e"), "http://example.com");
-        assert_eq!(redact_url("https://u:p@example.com:444/x"), "https://example.com:444");
-        assert_eq!(redact_url("https://example.com:443/x"), "https://example.com");
+        assert_eq!(
+            redact_url("http://example.com/a/b?c=d#e"),
+            "http://example.com"
+        );
+        assert_eq!(
+            redact_url("https://u:p@example.com:444/x"),
+            "https://example.com:444"
+        );
+        assert_eq!(
+            redact_url("https://example.com:443/x"),
+            "https://example.com"
+        );
         assert_eq!(redact_url("not a url"), "<invalid url>");
     }
 

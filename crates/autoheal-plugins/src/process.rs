@@ -2,13 +2,14 @@
 //!
 //! One place that gets the dangerous parts right: an argument list, never a
 //! shell unless the operator asked for one; stdin closed; the environment
-//! cleared on request (PATH kept); stdout and stderr captured together in
-//! arrival order and capped at [`OUTPUT_CAP`] bytes (the rest is read and
+//! cleared on request (PATH kept); stdout and stderr captured through one
+//! pipe, in the order written, and capped at [`OUTPUT_CAP`] bytes (the rest is read and
 //! thrown away, so a chatty child never blocks on a full pipe); and on
 //! timeout the whole process group is killed, so `sh -c 'sleep 1000'` does
 //! not leave its `sleep` behind.
 
 use std::collections::BTreeMap;
+use std::os::fd::{FromRawFd, OwnedFd};
 use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
@@ -44,12 +45,23 @@ impl ProcessOutput {
 
     /// The first non-blank line, trimmed.
     pub fn first_line(&self) -> String {
-        self.text().lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or("").to_string()
+        self.text()
+            .lines()
+            .map(str::trim)
+            .find(|l| !l.is_empty())
+            .unwrap_or("")
+            .to_string()
     }
 
     /// The last non-blank line, trimmed.
     pub fn last_line(&self) -> String {
-        self.text().lines().map(str::trim).rev().find(|l| !l.is_empty()).unwrap_or("").to_string()
+        self.text()
+            .lines()
+            .map(str::trim)
+            .rev()
+            .find(|l| !l.is_empty())
+            .unwrap_or("")
+            .to_string()
     }
 }
 
@@ -57,7 +69,11 @@ impl ProcessOutput {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ProcessResult {
     /// The process exited (`code`) or was killed by a signal (`signal`).
-    Exited { code: Option<i32>, signal: Option<i32>, output: ProcessOutput },
+    Exited {
+        code: Option<i32>,
+        signal: Option<i32>,
+        output: ProcessOutput,
+    },
     /// The timeout passed first; the process group was killed.
     TimedOut { output: ProcessOutput },
     /// The process could not be started.
@@ -94,13 +110,34 @@ pub(crate) async fn run(spec: Spec<'_>) -> ProcessResult {
         a.extend(spec.argv[1..].iter().map(String::as_str));
         ("sh", a)
     } else {
-        (spec.argv[0].as_str(), spec.argv[1..].iter().map(String::as_str).collect())
+        (
+            spec.argv[0].as_str(),
+            spec.argv[1..].iter().map(String::as_str).collect(),
+        )
+    };
+    // stdout and stderr share one pipe, so the output keeps the order the
+    // child wrote it in (a failure's last line is really the last line).
+    let (reader, writer) = match output_pipe() {
+        Ok(p) => p,
+        Err(e) => {
+            return ProcessResult::SpawnFailed {
+                why: format!("cannot create a pipe: {e}"),
+            }
+        }
     };
     let mut cmd = tokio::process::Command::new(program);
+    let writer2 = match writer.try_clone() {
+        Ok(w) => w,
+        Err(e) => {
+            return ProcessResult::SpawnFailed {
+                why: format!("cannot create a pipe: {e}"),
+            }
+        }
+    };
     cmd.args(&args)
         .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
+        .stdout(Stdio::from(writer))
+        .stderr(Stdio::from(writer2))
         .kill_on_drop(true)
         .process_group(0);
     if spec.clear_env {
@@ -116,31 +153,41 @@ pub(crate) async fn run(spec: Spec<'_>) -> ProcessResult {
     if let Some(dir) = spec.workdir {
         cmd.current_dir(dir);
     }
-    let mut child = match cmd.spawn() {
+    let spawned = cmd.spawn();
+    // Close our copies of the pipe's write end, or EOF would never come.
+    drop(cmd);
+    let mut child = match spawned {
         Ok(c) => c,
-        Err(e) => return ProcessResult::SpawnFailed { why: format!("cannot run {program:?}: {e}") },
+        Err(e) => {
+            return ProcessResult::SpawnFailed {
+                why: format!("cannot run {program:?}: {e}"),
+            }
+        }
     };
     let pid = child.id();
-    let stdout = child.stdout.take();
-    let stderr = child.stderr.take();
     let mut out = Capture::new(spec.keep);
 
     let work = async {
-        let (status, ()) = tokio::join!(child.wait(), read_both(stdout, stderr, &mut out));
+        let (status, ()) = tokio::join!(child.wait(), read_all(reader, &mut out));
         status
     };
     match tokio::time::timeout(spec.timeout, work).await {
         Ok(Ok(status)) => exited(status, out.finish()),
-        Ok(Err(e)) => ProcessResult::SpawnFailed { why: format!("waiting for {program:?}: {e}") },
+        Ok(Err(e)) => ProcessResult::SpawnFailed {
+            why: format!("waiting for {program:?}: {e}"),
+        },
         Err(_) => {
-            kill_group(pid);
             // The process itself may have exited while a descendant kept the
-            // pipes open: then its exit status is the answer.
+            // pipe open: then its exit status is the answer. Asked before
+            // the kill, which would otherwise be the status.
             let status = child.try_wait().ok().flatten();
+            kill_group(pid);
             let _ = child.kill().await;
             match status {
                 Some(status) => exited(status, out.finish()),
-                None => ProcessResult::TimedOut { output: out.finish() },
+                None => ProcessResult::TimedOut {
+                    output: out.finish(),
+                },
             }
         }
     }
@@ -148,7 +195,11 @@ pub(crate) async fn run(spec: Spec<'_>) -> ProcessResult {
 
 fn exited(status: std::process::ExitStatus, output: ProcessOutput) -> ProcessResult {
     use std::os::unix::process::ExitStatusExt;
-    ProcessResult::Exited { code: status.code(), signal: status.signal(), output }
+    ProcessResult::Exited {
+        code: status.code(),
+        signal: status.signal(),
+        output,
+    }
 }
 
 fn kill_group(pid: Option<u32>) {
@@ -162,23 +213,28 @@ fn kill_group(pid: Option<u32>) {
     }
 }
 
-async fn read_both(
-    mut stdout: Option<tokio::process::ChildStdout>,
-    mut stderr: Option<tokio::process::ChildStderr>,
-    out: &mut Capture,
-) {
-    let mut a = [0u8; 4096];
-    let mut b = [0u8; 4096];
-    while stdout.is_some() || stderr.is_some() {
-        tokio::select! {
-            r = async { stdout.as_mut().unwrap().read(&mut a).await }, if stdout.is_some() => match r {
-                Ok(0) | Err(_) => stdout = None,
-                Ok(n) => out.push(&a[..n]),
-            },
-            r = async { stderr.as_mut().unwrap().read(&mut b).await }, if stderr.is_some() => match r {
-                Ok(0) | Err(_) => stderr = None,
-                Ok(n) => out.push(&b[..n]),
-            },
+/// A pipe for the child's output: the read end for us (non-blocking, for
+/// tokio), the write end for the child. Both ends are close-on-exec, so other
+/// children spawned concurrently do not inherit them.
+fn output_pipe() -> std::io::Result<(tokio::net::unix::pipe::Receiver, OwnedFd)> {
+    let mut fds = [0 as libc::c_int; 2];
+    // SAFETY: pipe2 writes two file descriptors into the array we pass; we
+    // own them from here on.
+    let rc = unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) };
+    if rc != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: both descriptors were just created and are owned by nobody else.
+    let (r, w) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    Ok((tokio::net::unix::pipe::Receiver::from_owned_fd(r)?, w))
+}
+
+async fn read_all(mut reader: tokio::net::unix::pipe::Receiver, out: &mut Capture) {
+    let mut buf = [0u8; 8192];
+    loop {
+        match reader.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => out.push(&buf[..n]),
         }
     }
 }
@@ -191,7 +247,11 @@ struct Capture {
 
 impl Capture {
     fn new(keep: Keep) -> Self {
-        Self { keep, buf: Vec::new(), truncated: false }
+        Self {
+            keep,
+            buf: Vec::new(),
+            truncated: false,
+        }
     }
 
     fn push(&mut self, chunk: &[u8]) {
@@ -215,14 +275,19 @@ impl Capture {
     }
 
     fn finish(self) -> ProcessOutput {
-        let Capture { buf, mut truncated, .. } = self;
+        let Capture {
+            buf, mut truncated, ..
+        } = self;
         let mut buf = buf;
         if buf.len() > OUTPUT_CAP {
             let cut = buf.len() - OUTPUT_CAP;
             buf.drain(..cut);
             truncated = true;
         }
-        ProcessOutput { bytes: buf, truncated }
+        ProcessOutput {
+            bytes: buf,
+            truncated,
+        }
     }
 }
 

@@ -85,7 +85,10 @@ impl CommandAction {
     pub async fn run_process(&self, ctx: &ActionContext) -> ProcessResult {
         let extra_env = vec![
             ("AUTOHEAL_TARGET", ctx.target.clone()),
-            ("AUTOHEAL_INCIDENT_ID", ctx.incident_id.map(|i| i.to_string()).unwrap_or_default()),
+            (
+                "AUTOHEAL_INCIDENT_ID",
+                ctx.incident_id.map(|i| i.to_string()).unwrap_or_default(),
+            ),
             ("AUTOHEAL_STATE", ctx.state.clone()),
             ("AUTOHEAL_ATTEMPT", ctx.attempt.to_string()),
             ("AUTOHEAL_RUNG", ctx.rung.to_string()),
@@ -111,7 +114,11 @@ impl Action for CommandAction {
     async fn run(&self, ctx: &ActionContext) -> ActionOutcome {
         match self.run_process(ctx).await {
             ProcessResult::Exited { code: Some(0), .. } => ActionOutcome::Succeeded,
-            ProcessResult::Exited { code, signal, output } => ActionOutcome::Failed {
+            ProcessResult::Exited {
+                code,
+                signal,
+                output,
+            } => ActionOutcome::Failed {
                 detail: with_line(ProcessResult::exit_text(code, signal), output.last_line()),
             },
             ProcessResult::TimedOut { .. } => ActionOutcome::TimedOut,

@@ -53,13 +53,14 @@ pub struct WebhookActionConfig {
     pub headers: BTreeMap<String, String>,
     /// Body template with `{{placeholders}}` (see the module docs). Default:
     /// no body. Unless a `Content-Type` header is given, it is sent as
-    /// `application/json` when it starts with `{` or `[`, else as
-    /// `text/plain; charset=utf-8`.
+    /// `application/json` when the template is a JSON object or array (with
+    /// every placeholder read as `0`), else as `text/plain; charset=utf-8`.
     #[serde(default)]
     pub body: Option<String>,
     /// JSON-string-escape substituted values (`"` → `\"`, newlines → `\n`).
     /// Default: on when the `Content-Type` header mentions `json` or the body
-    /// template starts with `{` or `[`; off otherwise.
+    /// template is a JSON object or array (placeholders read as `0`); off
+    /// otherwise.
     #[serde(default)]
     pub json_escape: Option<bool>,
     /// The most the request may take, connect to last body byte; then the
@@ -96,7 +97,9 @@ pub struct WebhookAction {
 
 impl std::fmt::Debug for WebhookAction {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("WebhookAction").field("url", &self.redacted).finish_non_exhaustive()
+        f.debug_struct("WebhookAction")
+            .field("url", &self.redacted)
+            .finish_non_exhaustive()
     }
 }
 
@@ -106,20 +109,22 @@ impl WebhookAction {
         crate::nonzero("timeout", cfg.timeout)?;
         let url = parse_http_url("url", &cfg.url)?;
         let method = reqwest::Method::from_bytes(cfg.method.to_ascii_uppercase().as_bytes())
-            .map_err(|_| BuildError::new("method", format!("{:?} is not an HTTP method", cfg.method)))?;
+            .map_err(|_| {
+                BuildError::new("method", format!("{:?} is not an HTTP method", cfg.method))
+            })?;
         let mut headers = build_headers("headers", &cfg.headers)?;
         let body = cfg.body.as_deref().map(Template::parse).transpose()?;
         let content_type_json = headers
             .get(CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.to_ascii_lowercase().contains("json"));
-        let body_json = cfg
-            .body
-            .as_deref()
-            .map(|b| b.trim_start().starts_with(['{', '[']))
-            .unwrap_or(false);
+        let body_json = body.as_ref().is_some_and(Template::is_json);
         if cfg.body.is_some() && !headers.contains_key(CONTENT_TYPE) {
-            let ct = if body_json { "application/json" } else { "text/plain; charset=utf-8" };
+            let ct = if body_json {
+                "application/json"
+            } else {
+                "text/plain; charset=utf-8"
+            };
             headers.insert(CONTENT_TYPE, HeaderValue::from_static(ct));
         }
         Ok(Self {
@@ -145,8 +150,10 @@ impl WebhookAction {
     }
 
     async fn send(&self, ctx: &ActionContext) -> Result<reqwest::StatusCode, reqwest::Error> {
-        let mut req =
-            self.client.request(self.method.clone(), self.url.clone()).headers(self.headers.clone());
+        let mut req = self
+            .client
+            .request(self.method.clone(), self.url.clone())
+            .headers(self.headers.clone());
         if let Some(body) = self.render_body(ctx) {
             req = req.body(body);
         }
@@ -170,8 +177,12 @@ impl Action for WebhookAction {
         let outcome = match tokio::time::timeout(self.timeout, self.send(ctx)).await {
             Err(_) => ActionOutcome::TimedOut,
             Ok(Ok(s)) if s.is_success() => ActionOutcome::Succeeded,
-            Ok(Ok(s)) => ActionOutcome::Failed { detail: format!("HTTP {}", s.as_u16()) },
-            Ok(Err(e)) => ActionOutcome::Failed { detail: describe_reqwest_error(e) },
+            Ok(Ok(s)) => ActionOutcome::Failed {
+                detail: format!("HTTP {}", s.as_u16()),
+            },
+            Ok(Err(e)) => ActionOutcome::Failed {
+                detail: describe_reqwest_error(e),
+            },
         };
         tracing::debug!(url = %self.redacted, target = %ctx.target, ?outcome, "Webhook action finished.");
         outcome
@@ -229,7 +240,10 @@ impl Template {
                 let known: Vec<String> = VARS.iter().map(|(n, _)| format!("{{{{{n}}}}}")).collect();
                 return Err(BuildError::new(
                     "body",
-                    format!("unknown placeholder {{{{{name}}}}} (known: {})", known.join(", ")),
+                    format!(
+                        "unknown placeholder {{{{{name}}}}} (known: {})",
+                        known.join(", ")
+                    ),
                 ));
             };
             if !lit.is_empty() {
@@ -243,6 +257,21 @@ impl Template {
             pieces.push(Piece::Lit(lit));
         }
         Ok(Template(pieces))
+    }
+
+    /// Whether the template is a JSON object or array once every placeholder
+    /// is replaced by `0` (`"{{target}}"` → `"0"`, `{{attempt}}` → `0`).
+    fn is_json(&self) -> bool {
+        let probe: String = self
+            .0
+            .iter()
+            .map(|p| match p {
+                Piece::Lit(s) => s.as_str(),
+                Piece::Var(_) => "0",
+            })
+            .collect();
+        serde_json::from_str::<serde_json::Value>(&probe)
+            .is_ok_and(|v| v.is_object() || v.is_array())
     }
 
     fn render(&self, ctx: &ActionContext, json_escape: bool) -> String {
@@ -328,9 +357,22 @@ mod tests {
     }
 
     #[test]
+    fn json_templates_are_recognised() {
+        let j = |s: &str| Template::parse(s).unwrap().is_json();
+        assert!(j(r#"{"t": "{{target}}", "n": {{attempt}}}"#));
+        assert!(j(r#"[{{rung}}, "{{detail}}"]"#));
+        assert!(!j("{{target}} {{detail}}"));
+        assert!(!j("{{attempt}}"));
+        assert!(!j("restart {{target}}"));
+    }
+
+    #[test]
     fn missing_incident_id_renders_empty() {
         let t = Template::parse("[{{incident_id}}]").unwrap();
-        let c = ActionContext { incident_id: None, ..ctx() };
+        let c = ActionContext {
+            incident_id: None,
+            ..ctx()
+        };
         assert_eq!(t.render(&c, false), "[]");
     }
 

@@ -129,12 +129,20 @@ impl Check for ExecCheck {
     async fn check(&self) -> Observation {
         let start = tokio::time::Instant::now();
         let o = match self.run().await {
-            ProcessResult::Exited { code: Some(0), output, .. } => {
+            ProcessResult::Exited {
+                code: Some(0),
+                output,
+                ..
+            } => {
                 let mut o = Observation::up();
                 o.detail = with_line("exit 0".into(), output.first_line());
                 o
             }
-            ProcessResult::Exited { code, signal, output } => Observation::down(with_line(
+            ProcessResult::Exited {
+                code,
+                signal,
+                output,
+            } => Observation::down(with_line(
                 ProcessResult::exit_text(code, signal),
                 output.first_line(),
             )),

@@ -150,7 +150,9 @@ impl StatusPattern {
             StatusPattern::Text(t) => parse_status_text(t.trim())?,
         };
         if !(100..=599).contains(&lo) || !(100..=599).contains(&hi) || lo > hi {
-            return Err(format!("{self} is not a status (100-599) or a range low-high"));
+            return Err(format!(
+                "{self} is not a status (100-599) or a range low-high"
+            ));
         }
         Ok((lo, hi))
     }
@@ -233,17 +235,27 @@ impl HttpCheck {
     pub fn build(cfg: &HttpCheckConfig, clients: &HttpClients) -> Result<Self, BuildError> {
         super::validate_schedule(cfg.interval, cfg.timeout)?;
         let url = parse_http_url("url", &cfg.url)?;
-        let method = Method::from_bytes(cfg.method.to_ascii_uppercase().as_bytes())
-            .map_err(|_| BuildError::new("method", format!("{:?} is not an HTTP method", cfg.method)))?;
+        let method =
+            Method::from_bytes(cfg.method.to_ascii_uppercase().as_bytes()).map_err(|_| {
+                BuildError::new("method", format!("{:?} is not an HTTP method", cfg.method))
+            })?;
         let headers = build_headers("headers", &cfg.headers)?;
         let expect = if cfg.expect_status.is_empty() {
             None
         } else {
             let mut ranges = Vec::new();
             for (i, p) in cfg.expect_status.iter().enumerate() {
-                ranges.push(p.range().map_err(|why| BuildError::new(format!("expect_status[{i}]"), why))?);
+                ranges.push(
+                    p.range()
+                        .map_err(|why| BuildError::new(format!("expect_status[{i}]"), why))?,
+                );
             }
-            let text = cfg.expect_status.iter().map(|p| p.to_string()).collect::<Vec<_>>().join(", ");
+            let text = cfg
+                .expect_status
+                .iter()
+                .map(|p| p.to_string())
+                .collect::<Vec<_>>()
+                .join(", ");
             Some((ranges, text))
         };
         let contains = match &cfg.body_contains {
@@ -313,7 +325,10 @@ impl HttpCheck {
         let mut headers = self.headers.clone();
         let mut hops = 0;
         loop {
-            let mut req = self.client.request(method.clone(), url.clone()).headers(headers.clone());
+            let mut req = self
+                .client
+                .request(method.clone(), url.clone())
+                .headers(headers.clone());
             if let Some(b) = &body {
                 req = req.body(b.clone());
             }
@@ -325,8 +340,12 @@ impl HttpCheck {
                         return Err(format!("more than {MAX_REDIRECTS} redirects"));
                     }
                     hops += 1;
-                    let loc = loc.to_str().map_err(|_| "redirect with an invalid Location".to_string())?;
-                    let next = url.join(loc).map_err(|_| "redirect with an invalid Location".to_string())?;
+                    let loc = loc
+                        .to_str()
+                        .map_err(|_| "redirect with an invalid Location".to_string())?;
+                    let next = url
+                        .join(loc)
+                        .map_err(|_| "redirect with an invalid Location".to_string())?;
                     check_scheme(&next).map_err(|why| format!("redirect refused: {why}"))?;
                     if next.origin() != self.url.origin() {
                         headers.remove(AUTHORIZATION);
@@ -349,8 +368,14 @@ impl HttpCheck {
                 }
             }
             let not_after = self.peer_not_after(&resp);
-            let body = read_capped(&mut resp).await.map_err(describe_reqwest_error)?;
-            return Ok(Answer { status, body, not_after });
+            let body = read_capped(&mut resp)
+                .await
+                .map_err(describe_reqwest_error)?;
+            return Ok(Answer {
+                status,
+                body,
+                not_after,
+            });
         }
     }
 
@@ -358,7 +383,10 @@ impl HttpCheck {
         if self.tls_warning.is_zero() {
             return None;
         }
-        let der = resp.extensions().get::<reqwest::tls::TlsInfo>()?.peer_certificate()?;
+        let der = resp
+            .extensions()
+            .get::<reqwest::tls::TlsInfo>()?
+            .peer_certificate()?;
         let mut cache = self.cert_cache.lock().unwrap_or_else(|p| p.into_inner());
         if let Some((cached, not_after)) = cache.as_ref() {
             if cached.as_slice() == der {
@@ -410,14 +438,21 @@ impl HttpCheck {
             }
         }
         if let Some(not_after) = a.not_after {
-            let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
+            let now = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map(|d| d.as_secs() as i64)
+                .unwrap_or(0);
             if let Some(why) = tls_expiry_problem(not_after, now, self.tls_warning) {
                 degraded.push(why);
             }
         }
         let head = format!("HTTP {code}");
         if degraded.is_empty() {
-            Observation { status: Status::Up, detail: head, latency: None }
+            Observation {
+                status: Status::Up,
+                detail: head,
+                latency: None,
+            }
         } else {
             Observation::degraded(format!("{head}; {}", degraded.join("; ")))
         }
@@ -485,10 +520,16 @@ pub fn tls_expiry_problem(not_after: i64, now: i64, warning: Duration) -> Option
     }
     let left = not_after - now;
     if left <= 0 {
-        return Some(format!("TLS certificate expired {} ago", human_secs(left.unsigned_abs())));
+        return Some(format!(
+            "TLS certificate expired {} ago",
+            human_secs(left.unsigned_abs())
+        ));
     }
     if (left as u64) < warning.as_secs() {
-        return Some(format!("TLS certificate expires in {}", human_secs(left as u64)));
+        return Some(format!(
+            "TLS certificate expires in {}",
+            human_secs(left as u64)
+        ));
     }
     None
 }
@@ -562,7 +603,11 @@ mod tests {
         let day = 86_400;
         let w = DEFAULT_TLS_EXPIRY_WARNING;
         assert_eq!(tls_expiry_problem(1000 + 30 * day, 1000, w), None);
-        assert_eq!(tls_expiry_problem(1000 + 14 * day, 1000, w), None, "exactly at the edge is fine");
+        assert_eq!(
+            tls_expiry_problem(1000 + 14 * day, 1000, w),
+            None,
+            "exactly at the edge is fine"
+        );
         assert_eq!(
             tls_expiry_problem(1000 + 3 * day + 5, 1000, w).as_deref(),
             Some("TLS certificate expires in 3 days")
@@ -575,21 +620,37 @@ mod tests {
             tls_expiry_problem(1000 - 40, 1000, w).as_deref(),
             Some("TLS certificate expired 40s ago")
         );
-        assert_eq!(tls_expiry_problem(1000 - 40, 1000, Duration::ZERO), None, "0s turns it off");
+        assert_eq!(
+            tls_expiry_problem(1000 - 40, 1000, Duration::ZERO),
+            None,
+            "0s turns it off"
+        );
     }
 
     #[test]
     fn json_conditions() {
-        let c = |p: &str, e: Option<serde_json::Value>| JsonPointerCondition { pointer: p.into(), equals: e };
+        let c = |p: &str, e: Option<serde_json::Value>| JsonPointerCondition {
+            pointer: p.into(),
+            equals: e,
+        };
         let body = br#"{"status":"ok","n":1,"checks":[{"ok":true}]}"#;
         assert_eq!(json_mismatch(body, &c("/status", Some("ok".into()))), None);
-        assert_eq!(json_mismatch(body, &c("/checks/0/ok", Some(true.into()))), None);
+        assert_eq!(
+            json_mismatch(body, &c("/checks/0/ok", Some(true.into()))),
+            None
+        );
         assert_eq!(json_mismatch(body, &c("/n", None)), None);
         assert_eq!(
             json_mismatch(body, &c("/status", Some("down".into()))).as_deref(),
             Some("JSON /status is \"ok\", expected \"down\"")
         );
-        assert_eq!(json_mismatch(body, &c("/nope", None)).as_deref(), Some("JSON /nope is missing"));
-        assert_eq!(json_mismatch(b"<html>", &c("/a", None)).as_deref(), Some("body is not JSON"));
+        assert_eq!(
+            json_mismatch(body, &c("/nope", None)).as_deref(),
+            Some("JSON /nope is missing")
+        );
+        assert_eq!(
+            json_mismatch(b"<html>", &c("/a", None)).as_deref(),
+            Some("body is not JSON")
+        );
     }
 }

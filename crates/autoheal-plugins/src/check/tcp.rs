@@ -39,7 +39,11 @@ impl TcpCheck {
     pub fn build(cfg: &TcpCheckConfig) -> Result<Self, BuildError> {
         super::validate_schedule(cfg.interval, cfg.timeout)?;
         validate_address(&cfg.address).map_err(|why| BuildError::new("address", why))?;
-        Ok(Self { address: cfg.address.clone(), interval: cfg.interval, timeout: cfg.timeout })
+        Ok(Self {
+            address: cfg.address.clone(),
+            interval: cfg.interval,
+            timeout: cfg.timeout,
+        })
     }
 }
 
@@ -53,7 +57,9 @@ fn validate_address(a: &str) -> Result<(), String> {
     }
     let ok_v6 = bracketed.is_some_and(|h| h.parse::<std::net::Ipv6Addr>().is_ok());
     if host.contains(':') && !ok_v6 {
-        return Err(format!("{a:?}: IPv6 addresses go in brackets, \"[::1]:80\""));
+        return Err(format!(
+            "{a:?}: IPv6 addresses go in brackets, \"[::1]:80\""
+        ));
     }
     match port.parse::<u16>() {
         Ok(0) | Err(_) => Err(format!("port {port:?} is not a number from 1 to 65535")),
@@ -83,8 +89,8 @@ impl Scheduled for TcpCheck {
 impl Check for TcpCheck {
     async fn check(&self) -> Observation {
         let start = tokio::time::Instant::now();
-        let r = tokio::time::timeout(self.timeout, tokio::net::TcpStream::connect(&self.address))
-            .await;
+        let r =
+            tokio::time::timeout(self.timeout, tokio::net::TcpStream::connect(&self.address)).await;
         let o = match r {
             Ok(Ok(_stream)) => {
                 let mut o = Observation::up();
