@@ -80,8 +80,22 @@ until "$PG_ISREADY" -h 127.0.0.1 -p "$PGPORT" -q; do
   sleep 0.5
 done
 
-# 5. The role the tests connect as (it creates and drops one database per test).
-as_postgres "'$PSQL' -h 127.0.0.1 -p $PGPORT -U postgres -d postgres -v ON_ERROR_STOP=1 -q" <<SQL
+# 5. The role the tests connect as (it creates and drops one database per
+# test). Connect over the Unix socket as the postgres OS user: trust on our own
+# server (socket in /tmp), peer authentication on a packaged cluster that was
+# already running (socket in /var/run/postgresql).
+SOCKET_DIR=""
+for dir in /tmp /var/run/postgresql; do
+  if "$PG_ISREADY" -h "$dir" -p "$PGPORT" -q 2>/dev/null; then
+    SOCKET_DIR="$dir"
+    break
+  fi
+done
+if [ -z "$SOCKET_DIR" ]; then
+  log "the server answers on 127.0.0.1:$PGPORT but no Unix socket was found to create the role"
+  exit 1
+fi
+as_postgres "'$PSQL' -h '$SOCKET_DIR' -p $PGPORT -U postgres -d postgres -v ON_ERROR_STOP=1 -q" <<SQL
 DO \$\$
 BEGIN
   IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '$ROLE') THEN
@@ -93,5 +107,12 @@ END
 \$\$;
 SQL
 
+# 6. Check the URL the tests will use, over TCP with the password.
+URL="postgres://$ROLE:$PASSWORD@127.0.0.1:$PGPORT/postgres"
+if ! "$PSQL" "$URL" -Atqc "SELECT 1" >/dev/null; then
+  log "cannot log in as $ROLE over TCP; check pg_hba.conf of the running server"
+  exit 1
+fi
+
 log "ready"
-echo "export AUTOHEAL_TEST_POSTGRES_URL=postgres://$ROLE:$PASSWORD@127.0.0.1:$PGPORT/postgres"
+echo "export AUTOHEAL_TEST_POSTGRES_URL=$URL"
