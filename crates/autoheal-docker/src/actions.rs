@@ -9,7 +9,7 @@
 
 use crate::client::{DockerClient, DockerError};
 use crate::discovery::{DockerTarget, LabelOverrides, LABEL_STOP_TIMEOUT};
-use crate::watch::{info_of, ContainerInfo, DownSince};
+use crate::watch::{info_of, ContainerInfo, HealLedger, OwnAction};
 use async_trait::async_trait;
 use autoheal_core::ActionOutcome;
 use autoheal_plugins::action::{Action, ActionContext};
@@ -198,8 +198,16 @@ pub struct RestartContainer {
     pub default_stop_timeout: Duration,
     pub restart_dependents: bool,
     pub post_restart: Option<PostRestartCommand>,
-    /// Where "when did this go down" comes from when the caller does not say.
-    pub down_since: Option<DownSince>,
+    /// Shared with the watcher: when the target went down (when the caller
+    /// does not say) and which restarts are autoheal's own.
+    pub ledger: Option<HealLedger>,
+    /// With several replicas (a compose service): when one needs a restart,
+    /// restart them all, like `docker compose restart <service>` (default).
+    /// False: only the replicas that are failing.
+    pub restart_all_replicas: bool,
+    /// Before restarting dependents, wait this long at most for the healed
+    /// containers to be healthy (or running, without a HEALTHCHECK).
+    pub dependency_ready_timeout: Duration,
     /// Each attempt is sent here (for notifications), if set.
     pub attempts: Option<mpsc::UnboundedSender<RestartAttempt>>,
 }
@@ -212,7 +220,9 @@ impl RestartContainer {
             default_stop_timeout,
             restart_dependents: false,
             post_restart: None,
-            down_since: None,
+            ledger: None,
+            restart_all_replicas: true,
+            dependency_ready_timeout: Duration::from_secs(60),
             attempts: None,
         }
     }
@@ -235,8 +245,8 @@ impl RestartContainer {
         r
     }
 
-    pub fn with_down_since(mut self, d: DownSince) -> Self {
-        self.down_since = Some(d);
+    pub fn with_ledger(mut self, l: HealLedger) -> Self {
+        self.ledger = Some(l);
         self
     }
 
@@ -273,40 +283,95 @@ impl RestartContainer {
             return report;
         }
         let mut todo = Vec::new();
+        let mut fine = Vec::new();
         for insp in &containers {
             let (info, labels) = info_of(insp);
             match why_skip(insp, &info, opened_at) {
-                Some(why) => report.skipped.push((info.name.clone(), why)),
+                Some(why) => fine.push((info, labels, why)),
                 None => todo.push((info, labels)),
             }
         }
+        if !todo.is_empty() && self.restart_all_replicas {
+            // The service restarts as a whole; only what Docker is already
+            // restarting is left to Docker.
+            for (info, labels, why) in std::mem::take(&mut fine) {
+                if why == RESTARTING {
+                    fine.push((info, labels, why));
+                } else {
+                    todo.push((info, labels));
+                }
+            }
+        }
+        report.skipped = fine.into_iter().map(|(i, _, why)| (i.name, why)).collect();
         let results = futures::future::join_all(
             todo.iter()
                 .map(|(info, labels)| self.restart_one(info, labels, false)),
         )
         .await;
-        let healed_any = results.iter().any(|a| a.result.is_ok());
+        let healed: Vec<String> = results
+            .iter()
+            .filter(|a| a.result.is_ok())
+            .map(|a| a.container_id.clone())
+            .collect();
         report.acted.extend(results);
-        if self.restart_dependents && healed_any {
-            match dependents_in_order(&self.client, &self.target.name).await {
-                Ok(deps) => {
-                    for (dep, members) in deps {
-                        tracing::info!(target_name = %dep, dependency = %self.target.name, "Restarting a dependent after its dependency was healed.");
-                        let res = futures::future::join_all(
-                            members
-                                .iter()
-                                .map(|(info, labels)| self.restart_one(info, labels, true)),
-                        )
-                        .await;
-                        report.acted.extend(res);
-                    }
-                }
+        if self.restart_dependents && !healed.is_empty() {
+            let deps = match dependents_in_order(&self.client, &self.target.name).await {
+                Ok(d) => d,
                 Err(e) => {
                     tracing::warn!(error = %e, "Could not list the dependents.");
+                    Vec::new()
                 }
+            };
+            if !deps.is_empty() {
+                if let Err(why) = self.wait_ready(&healed).await {
+                    for (dep, _) in deps {
+                        report.skipped.push((dep, why.clone()));
+                    }
+                    return report;
+                }
+            }
+            for (dep, members) in deps {
+                tracing::info!(target_name = %dep, dependency = %self.target.name, "Restarting a dependent after its dependency was healed.");
+                let res = futures::future::join_all(
+                    members
+                        .iter()
+                        .map(|(info, labels)| self.restart_one(info, labels, true)),
+                )
+                .await;
+                report.acted.extend(res);
             }
         }
         report
+    }
+
+    /// Waits until every container in `ids` is healthy (or running without
+    /// a HEALTHCHECK), polling, within `dependency_ready_timeout`.
+    async fn wait_ready(&self, ids: &[String]) -> Result<(), String> {
+        let deadline = tokio::time::Instant::now() + self.dependency_ready_timeout;
+        loop {
+            let mut ready = true;
+            for id in ids {
+                match self.client.inspect(id).await {
+                    Ok(i) => {
+                        let (info, _) = info_of(&i);
+                        let ok = info.running
+                            && matches!(info.health.as_deref(), None | Some("healthy"));
+                        ready &= ok;
+                    }
+                    Err(e) => return Err(format!("dependency not inspectable: {e}")),
+                }
+            }
+            if ready {
+                return Ok(());
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(format!(
+                    "dependency {} not healthy within {:?}: dependents not restarted",
+                    self.target.name, self.dependency_ready_timeout
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
     }
 
     async fn restart_one(
@@ -321,11 +386,19 @@ impl RestartContainer {
             None if info.running => "running".into(),
             None => "exited".into(),
         };
+        if let Some(l) = &self.ledger {
+            l.begin_own(&info.id, OwnAction::Restart);
+        }
         let result = self
             .client
             .restart(&info.id, t)
             .await
             .map_err(|e| e.to_string());
+        if result.is_err() {
+            if let Some(l) = &self.ledger {
+                l.end_own(&info.id);
+            }
+        }
         match &result {
             Ok(()) => {
                 tracing::info!(container = %info.name, stop_timeout = ?t, "Restarted the container.")
@@ -351,6 +424,8 @@ impl RestartContainer {
     }
 }
 
+const RESTARTING: &str = "Docker is already restarting it";
+
 /// Why a container needs no restart now, or `None`.
 fn why_skip(
     insp: &ContainerInspectResponse,
@@ -359,7 +434,7 @@ fn why_skip(
 ) -> Option<String> {
     let st = insp.state.clone().unwrap_or_default();
     if st.restarting.unwrap_or(false) {
-        return Some("Docker is already restarting it".into());
+        return Some(RESTARTING.into());
     }
     if info.running && info.health.as_deref() == Some("healthy") {
         return Some("healthy now".into());
@@ -425,9 +500,9 @@ pub async fn dependents_in_order(
 impl Action for RestartContainer {
     async fn run(&self, _ctx: &ActionContext) -> ActionOutcome {
         let opened = self
-            .down_since
+            .ledger
             .as_ref()
-            .and_then(|d| d.get(&self.target.name));
+            .and_then(|d| d.down_since(&self.target.name));
         let r = self.execute(opened).await;
         for (name, why) in &r.skipped {
             tracing::info!(container = %name, reason = %why, "Left the container alone.");
@@ -498,6 +573,8 @@ pub struct StopContainer {
     pub client: DockerClient,
     pub target: DockerTarget,
     pub default_stop_timeout: Duration,
+    /// Marks the stop as autoheal's own (not reported as a user stop).
+    pub ledger: Option<HealLedger>,
 }
 
 impl StopContainer {
@@ -506,6 +583,7 @@ impl StopContainer {
             client,
             target,
             default_stop_timeout,
+            ledger: None,
         }
     }
 }
@@ -528,7 +606,13 @@ impl Action for StopContainer {
                 continue;
             }
             let t = stop_timeout_of(&labels, self.default_stop_timeout);
+            if let Some(l) = &self.ledger {
+                l.begin_own(&info.id, OwnAction::Stop);
+            }
             if let Err(e) = self.client.stop(&info.id, t).await {
+                if let Some(l) = &self.ledger {
+                    l.end_own(&info.id);
+                }
                 errs.push(format!("{}: {e}", info.name));
             }
         }
@@ -548,7 +632,7 @@ pub fn action_for(
     target: DockerTarget,
     overrides: &LabelOverrides,
     settings: &crate::config::DockerSettings,
-    down_since: Option<DownSince>,
+    ledger: Option<HealLedger>,
 ) -> Box<dyn Action> {
     use crate::discovery::ContainerAction;
     let stop_timeout = overrides
@@ -561,10 +645,14 @@ pub fn action_for(
             if let Some(d) = overrides.restart_dependents {
                 r.restart_dependents = d;
             }
-            r.down_since = down_since;
+            r.ledger = ledger;
             Box::new(r)
         }
         ContainerAction::Start => Box::new(StartContainer::new(client, target)),
-        ContainerAction::Stop => Box::new(StopContainer::new(client, target, stop_timeout)),
+        ContainerAction::Stop => {
+            let mut s = StopContainer::new(client, target, stop_timeout);
+            s.ledger = ledger;
+            Box::new(s)
+        }
     }
 }

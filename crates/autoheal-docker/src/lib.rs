@@ -10,11 +10,11 @@
 //! 1. `let s = DockerSettings::default().with_env(&env)?;` (after the file)
 //! 2. `let client = DockerClient::connect(&s).await?;`
 //! 3. `let watcher = DockerWatcher::new(client.clone(), &s)?;`
-//!    `let down = watcher.down_since();`
+//!    `let ledger = watcher.ledger();`
 //!    `let (rx, task) = watcher.spawn(256, shutdown);`
 //! 4. On `Discovered { target, overrides, .. }`: add the target to the
 //!    engine (policy from `overrides`) and build its action with
-//!    [`actions::action_for`]`(client.clone(), target, &overrides, &s, Some(down.clone()))`.
+//!    [`actions::action_for`]`(client.clone(), target, &overrides, &s, Some(ledger.clone()))`.
 //! 5. Feed `Observation` as `Input::Observation`, `Started` as
 //!    `Input::Started`; pause healing on `StoppedByUser` until `Started`.
 //!
@@ -36,4 +36,6 @@ pub use config::{from_env, DockerEnvOverrides, DockerHost, DockerMode, DockerSet
 pub use discovery::{
     ContainerAction, DockerTarget, LabelError, LabelOverrides, LabelSelector, Selector, TargetKey,
 };
-pub use watch::{Backoff, ContainerInfo, DockerHappening, DockerWatcher, DownSince, WatchEnd};
+pub use watch::{
+    Backoff, ContainerInfo, DockerHappening, DockerWatcher, HealLedger, OwnAction, WatchEnd,
+};

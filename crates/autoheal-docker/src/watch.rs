@@ -97,25 +97,58 @@ impl DockerHappening {
     }
 }
 
-/// When each target was first seen Down in its current run of Downs; cleared
-/// by an Up. Shared with [`crate::actions`] so a restart can tell "already
-/// restarted since this began" without the supervisor passing the time.
+/// What the watcher and the actions share (one per engine, cheap to clone):
+/// - when each target was first seen Down in its current run of Downs
+///   (cleared by an Up), so a restart can tell "already restarted since this
+///   began" without the supervisor passing the time;
+/// - which containers autoheal itself is restarting or stopping right now,
+///   so their kill/die events are not reported as [`DockerHappening::StoppedByUser`].
 #[derive(Debug, Clone, Default)]
-pub struct DownSince(Arc<Mutex<HashMap<String, DateTime<Utc>>>>);
+pub struct HealLedger(Arc<Mutex<LedgerInner>>);
 
-impl DownSince {
-    pub fn get(&self, target: &str) -> Option<DateTime<Utc>> {
-        self.0.lock().ok()?.get(target).copied()
+#[derive(Debug, Default)]
+struct LedgerInner {
+    down_since: HashMap<String, DateTime<Utc>>,
+    own: HashMap<String, OwnAction>,
+}
+
+/// An action autoheal runs on a container.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OwnAction {
+    /// Ends when the watcher sees the container start again.
+    Restart,
+    /// Ends when the watcher sees the container die.
+    Stop,
+}
+
+impl HealLedger {
+    pub fn down_since(&self, target: &str) -> Option<DateTime<Utc>> {
+        self.0.lock().ok()?.down_since.get(target).copied()
     }
     pub fn mark_down(&self, target: &str, at: DateTime<Utc>) {
         if let Ok(mut m) = self.0.lock() {
-            m.entry(target.to_string()).or_insert(at);
+            m.down_since.entry(target.to_string()).or_insert(at);
         }
     }
-    pub fn clear(&self, target: &str) {
+    pub fn clear_down(&self, target: &str) {
         if let Ok(mut m) = self.0.lock() {
-            m.remove(target);
+            m.down_since.remove(target);
         }
+    }
+    /// Called by an action just before it restarts or stops a container.
+    pub fn begin_own(&self, container_id: &str, what: OwnAction) {
+        if let Ok(mut m) = self.0.lock() {
+            m.own.insert(container_id.to_string(), what);
+        }
+    }
+    /// Called by an action whose call failed (no events will follow).
+    pub fn end_own(&self, container_id: &str) {
+        if let Ok(mut m) = self.0.lock() {
+            m.own.remove(container_id);
+        }
+    }
+    pub fn own(&self, container_id: &str) -> Option<OwnAction> {
+        self.0.lock().ok()?.own.get(container_id).copied()
     }
 }
 
@@ -166,7 +199,7 @@ pub struct DockerWatcher {
     settings: DockerSettings,
     selector: Selector,
     backoff: Backoff,
-    down_since: DownSince,
+    ledger: HealLedger,
     born: Instant,
     containers: HashMap<String, CState>,
     targets: BTreeMap<String, TState>,
@@ -191,7 +224,7 @@ impl DockerWatcher {
             settings: settings.clone(),
             selector,
             backoff: Backoff::default(),
-            down_since: DownSince::default(),
+            ledger: HealLedger::default(),
             born: Instant::now(),
             containers: HashMap::new(),
             targets: BTreeMap::new(),
@@ -203,14 +236,15 @@ impl DockerWatcher {
         self
     }
 
-    /// Shares a [`DownSince`] (give the same one to the restart actions).
-    pub fn with_down_since(mut self, d: DownSince) -> Self {
-        self.down_since = d;
+    /// Shares a [`HealLedger`] (give the same one to the actions).
+    pub fn with_ledger(mut self, l: HealLedger) -> Self {
+        self.ledger = l;
         self
     }
 
-    pub fn down_since(&self) -> DownSince {
-        self.down_since.clone()
+    /// The ledger to give to the actions of this engine's targets.
+    pub fn ledger(&self) -> HealLedger {
+        self.ledger.clone()
     }
 
     /// The targets known after the last reconcile or event.
@@ -417,7 +451,7 @@ impl DockerWatcher {
             for c in ts.containers {
                 self.containers.remove(&c);
             }
-            self.down_since.clear(tname);
+            self.ledger.clear_down(tname);
             out.push(DockerHappening::Gone {
                 target: tname.to_string(),
             });
@@ -566,6 +600,19 @@ impl DockerWatcher {
                     .get("exitCode")
                     .and_then(|v| v.parse().ok())
                     .unwrap_or(0);
+                let own = self.ledger.own(&id);
+                if own == Some(OwnAction::Stop) {
+                    self.ledger.end_own(&id);
+                }
+                let Some(c) = self.containers.get_mut(&id) else {
+                    return;
+                };
+                if own.is_some() {
+                    // autoheal's own restart or stop: not the user's, not a failure.
+                    c.status = None;
+                    c.stop_reported = true;
+                    return;
+                }
                 if c.user_stop && !c.oom {
                     c.status = None;
                     if !c.stop_reported {
@@ -600,6 +647,12 @@ impl DockerWatcher {
                 }
             }
             "start" => {
+                if self.ledger.own(&id) == Some(OwnAction::Restart) {
+                    self.ledger.end_own(&id);
+                }
+                let Some(c) = self.containers.get_mut(&id) else {
+                    return;
+                };
                 c.running = true;
                 c.user_stop = false;
                 c.oom = false;
@@ -712,8 +765,8 @@ impl DockerWatcher {
         out: &mut Vec<DockerHappening>,
     ) {
         match obs.status {
-            Status::Down => self.down_since.mark_down(tname, Utc::now()),
-            Status::Up => self.down_since.clear(tname),
+            Status::Down => self.ledger.mark_down(tname, Utc::now()),
+            Status::Up => self.ledger.clear_down(tname),
             Status::Degraded => {}
         }
         out.push(DockerHappening::Observation {

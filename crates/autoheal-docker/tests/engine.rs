@@ -37,7 +37,7 @@ async fn an_unhealthy_container_is_reported_down_quickly_and_a_restart_heals_it(
     s.run("web", &["--label", &label], &[]);
     let name = s.name("web");
     let w = DockerWatcher::new(client.clone(), &settings(&s)).unwrap();
-    let down = w.down_since();
+    let ledger = w.ledger();
     let (mut rx, task) = w.spawn(64, std::future::pending());
 
     let h = expect(&mut rx, WAIT, "Discovered", |h| {
@@ -58,20 +58,24 @@ async fn an_unhealthy_container_is_reported_down_quickly_and_a_restart_heals_it(
     assert!(
         matches!(h, DockerHappening::Observation { observation, .. } if observation.detail.contains("unhealthy"))
     );
-    assert!(down.get(&name).is_some(), "DownSince records the target");
+    assert!(
+        ledger.down_since(&name).is_some(),
+        "the ledger records when the target went down"
+    );
 
     let action = RestartContainer::new(client.clone(), target, Duration::from_secs(5))
-        .with_down_since(down.clone());
+        .with_ledger(ledger.clone());
     let t1 = Instant::now();
     let outcome = action.run(&ActionContext::default()).await;
     assert_eq!(outcome, ActionOutcome::Succeeded);
     assert_ne!(started_at(&name), before, "StartedAt changes on restart");
-    expect(
-        &mut rx,
-        WAIT,
-        "Started",
-        |h| matches!(h, DockerHappening::Started { target, .. } if *target == name),
-    )
+    expect(&mut rx, WAIT, "Started", |h| {
+        assert!(
+            !matches!(h, DockerHappening::StoppedByUser { .. }),
+            "autoheal's own restart reported as a user stop: {h:?}"
+        );
+        matches!(h, DockerHappening::Started { target, .. } if *target == name)
+    })
     .await;
     expect(&mut rx, WAIT, "Up after restart", |h| {
         is_obs(h, &name, Status::Up)
@@ -258,7 +262,7 @@ async fn compose_replicas_are_one_target_and_are_restarted_together() {
     }
     let tname = format!("{project}/web");
     let w = DockerWatcher::new(client.clone(), &settings(&s)).unwrap();
-    let down = w.down_since();
+    let ledger = w.ledger();
     let (mut rx, task) = w.spawn(64, std::future::pending());
     let h = expect(&mut rx, WAIT, "Discovered with 2 replicas", |h| {
         matches!(h, DockerHappening::Discovered { target, containers, .. } if target.name == tname && containers.len() == 2)
@@ -276,30 +280,40 @@ async fn compose_replicas_are_one_target_and_are_restarted_together() {
         "{h:?}"
     );
 
-    let r = RestartContainer::new(client, target, Duration::from_secs(5)).with_down_since(down);
+    let r = RestartContainer::new(client, target, Duration::from_secs(5)).with_ledger(ledger);
     let report = r.execute(None).await;
     assert_eq!(report.outcome(), ActionOutcome::Succeeded, "{report:?}");
-    // web-1 is healthy: left alone; web-2 restarted.
-    assert_eq!(report.acted.len(), 1, "{report:?}");
-    assert_eq!(report.skipped.len(), 1, "{report:?}");
-    assert_eq!(started_at(&a), before.0);
+    // One replica failing restarts the service: both replicas, together.
+    assert_eq!(report.acted.len(), 2, "{report:?}");
+    assert!(report.skipped.is_empty(), "{report:?}");
+    assert_ne!(started_at(&a), before.0);
     assert_ne!(started_at(&b), before.1);
     expect(&mut rx, WAIT, "Up after restart", |h| {
         is_obs(h, &tname, Status::Up)
     })
     .await;
-
-    // Both unhealthy: both restarted in one run.
-    docker(&["exec", &a, "touch", "/tmp/unhealthy"]);
-    docker(&["exec", &b, "touch", "/tmp/unhealthy"]);
-    wait_until(WAIT, "both unhealthy", || {
-        health(&a) == "unhealthy" && health(&b) == "unhealthy"
+    wait_until(WAIT, "both healthy", || {
+        health(&a) == "healthy" && health(&b) == "healthy"
     })
     .await;
-    let before = (started_at(&a), started_at(&b));
+
+    // All healthy: nothing to do.
     let report = r.execute(None).await;
-    assert_eq!(report.acted.len(), 2, "{report:?}");
-    assert_ne!(started_at(&a), before.0);
+    assert!(
+        report.acted.is_empty() && report.skipped.len() == 2,
+        "{report:?}"
+    );
+
+    // restart_all_replicas = false: only the failing replica.
+    let mut only_failing = r.clone();
+    only_failing.restart_all_replicas = false;
+    docker(&["exec", &b, "touch", "/tmp/unhealthy"]);
+    wait_until(WAIT, "web-2 unhealthy", || health(&b) == "unhealthy").await;
+    let before = (started_at(&a), started_at(&b));
+    let report = only_failing.execute(None).await;
+    assert_eq!(report.acted.len(), 1, "{report:?}");
+    assert_eq!(report.acted[0].container_name, b);
+    assert_eq!(started_at(&a), before.0);
     assert_ne!(started_at(&b), before.1);
     task.abort();
 }
@@ -570,6 +584,82 @@ async fn after_the_engine_connection_is_lost_and_regained_a_reconcile_reports_wh
     eprintln!(
         "figure: reconnect + reconcile reported the changes {:?} after the proxy came back",
         t0.elapsed()
+    );
+    task.abort();
+}
+
+#[tokio::test]
+async fn autoheals_own_stop_is_not_a_user_stop_and_post_restart_gets_docker_autoheals_arguments() {
+    let Some(client) = engine().await else { return };
+    let s = Scratch::new("own");
+    let label = format!("{}=true", s.label());
+    s.run(
+        "svc",
+        &[
+            "--label",
+            &label,
+            "--label",
+            "autoheal.action=stop",
+            "--label",
+            "autoheal.stop.timeout=3",
+        ],
+        &[],
+    );
+    let name = s.name("svc");
+    let mut st = settings(&s);
+    st.mode = DockerMode::Both;
+    let dir = tempfile::tempdir().unwrap();
+    let out_file = dir.path().join("args");
+    st.post_restart_command = Some(vec![
+        "/bin/sh".into(),
+        "-c".into(),
+        format!("echo \"$@\" > {}", out_file.display()),
+        "sh".into(),
+    ]);
+    let w = DockerWatcher::new(client.clone(), &st).unwrap();
+    let ledger = w.ledger();
+    let (mut rx, task) = w.spawn(64, std::future::pending());
+    let h = expect(&mut rx, WAIT, "Discovered", |h| {
+        is_discovered(h, &name).is_some()
+    })
+    .await;
+    let DockerHappening::Discovered {
+        target, overrides, ..
+    } = h
+    else {
+        unreachable!()
+    };
+    assert_eq!(overrides.stop_timeout, Some(Duration::from_secs(3)));
+
+    // A restart first, for the post-restart command.
+    let restart = RestartContainer::from_settings(client.clone(), target.clone(), &st);
+    docker(&["exec", &name, "touch", "/tmp/unhealthy"]);
+    wait_until(WAIT, "unhealthy", || health(&name) == "unhealthy").await;
+    let report = restart.execute(None).await;
+    assert_eq!(report.outcome(), ActionOutcome::Succeeded, "{report:?}");
+    let id = inspect(&name, "{{.Id}}");
+    let args = std::fs::read_to_string(&out_file).unwrap();
+    assert_eq!(args.trim(), format!("{name} {} unhealthy 3", &id[..12]));
+
+    expect(&mut rx, WAIT, "Up after restart", |h| {
+        is_obs(h, &name, Status::Up)
+    })
+    .await;
+
+    // Then the label's action: stop, as autoheal's own.
+    let action = autoheal_docker::action_for(client, target, &overrides, &st, Some(ledger));
+    assert_eq!(
+        action.run(&ActionContext::default()).await,
+        ActionOutcome::Succeeded
+    );
+    assert_eq!(inspect(&name, "{{.State.Running}}"), "false");
+    let seen = drain_for(&mut rx, Duration::from_millis(2500)).await;
+    assert!(
+        !seen
+            .iter()
+            .any(|h| matches!(h, DockerHappening::StoppedByUser { .. })
+                || is_obs(h, &name, Status::Down)),
+        "{seen:#?}"
     );
     task.abort();
 }
