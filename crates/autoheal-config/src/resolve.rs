@@ -8,7 +8,7 @@
 
 use crate::de::{deserialize_keywise, deserialize_table, expect_table, named_tables};
 use crate::env::Overrides;
-use crate::error::{join, ConfigErrors, Errors};
+use crate::error::{join, ConfigError, ConfigErrors, Errors, ENVIRONMENT};
 use crate::plugins::{parse_and_validate, LazyClients};
 use crate::raw::{
     BackoffKeys, EngineKeys, HumanDuration, LogKeys, MaintenanceKeys, PolicyKeys, RungKeys,
@@ -141,7 +141,24 @@ pub(crate) fn resolve(
 
     // Environment overrides are read even when the file has errors, so that
     // every problem is listed at once.
-    let (over, env_errs) = Overrides::from_env(env);
+    let (over, mut env_errs) = Overrides::from_env(env);
+
+    // [docker]: docker-autoheal's variables are the docker crate's to read;
+    // applied here so every layer meets in one load and every error is
+    // listed with the others.
+    let docker = match docker.clone().with_env(env) {
+        Ok(d) => d,
+        Err(list) => {
+            env_errs.extend(
+                list.into_iter()
+                    .map(|(k, m)| ConfigError::new(ENVIRONMENT, k, m)),
+            );
+            docker
+        }
+    };
+    for (key, message) in docker.validate() {
+        errs.push(key, message);
+    }
 
     // [server]
     let listen_default: SocketAddr = DEFAULT_LISTEN

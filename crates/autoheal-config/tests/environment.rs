@@ -119,3 +119,17 @@ fn environment_errors_are_listed_with_file_errors() {
     assert_eq!(errs.0[0].file, "autoheal.toml");
     assert_eq!(errs.0[1].file, "environment");
 }
+
+#[test]
+fn docker_autoheal_variables_reach_the_docker_section() {
+    let c = parse_str(
+        "[docker]\nlabel = \"from-file\"\n",
+        "autoheal.toml",
+        &env(&[("AUTOHEAL_CONTAINER_LABEL", "all")]),
+    )
+    .unwrap();
+    assert_eq!(c.docker.label, "all", "the environment wins over the file");
+    let errs = load(None, &env(&[("AUTOHEAL_INTERVAL", "often")])).unwrap_err();
+    assert_eq!(errs.0[0].file, ENVIRONMENT);
+    assert_eq!(errs.0[0].key, "AUTOHEAL_INTERVAL", "{errs}");
+}
