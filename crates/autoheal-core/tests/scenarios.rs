@@ -266,7 +266,8 @@ fn ladder_escalates_restart_then_redeploy_then_quarantines() {
 #[test]
 fn quarantine_stops_all_actions_until_released() {
     let mut sim = Sim::new();
-    sim.add(APP, Policy { max_actions: 1, ..restart_policy() });
+    let ladder = vec![Rung { action: "restart".into(), verify: secs(30), repeat: 10 }];
+    sim.add(APP, Policy { max_actions: 1, ladder, ..Policy::default() });
     sim.downs(APP, 3, secs(1)).fail(APP);
     sim.keep_failing(APP, secs(3 * 3600), secs(10));
     assert_eq!(sim.action_times(APP).len(), 1);
@@ -285,10 +286,18 @@ fn quarantine_stops_all_actions_until_released() {
     // Counters were reset: a new outage is healed again.
     sim.downs(APP, 3, secs(1));
     assert_eq!(sim.action_times(APP).len(), 2);
-    // An operator quarantine stops actions just the same.
-    sim.fail(APP).command(APP, Command::Quarantine);
+
+    // An operator quarantine stops actions just the same, even once the
+    // cooldown is over and a deploy has ended.
+    let mut sim = Sim::new();
+    sim.add(APP, Policy { ladder: vec![Rung { action: "restart".into(), verify: secs(30), repeat: 10 }], ..Policy::default() });
+    sim.downs(APP, 3, secs(1)).fail(APP);
+    assert_eq!(sim.phase(APP), Phase::Failing);
+    sim.command(APP, Command::Quarantine);
+    assert!(sim.take_plain(APP).contains(&Decision::Quarantined(QuarantineReason::Operator { actor: "alice".into() })));
+    sim.input(APP, Input::DeployRunning(true)).input(APP, Input::DeployRunning(false));
     sim.keep_failing(APP, secs(3600), secs(10));
-    assert_eq!(sim.action_times(APP).len(), 2);
+    assert_eq!(sim.action_times(APP).len(), 1);
     assert_eq!(sim.phase(APP), Phase::Quarantined);
 }
 
