@@ -3,7 +3,7 @@
 //! their incidents. Keeping them here means SQLite and PostgreSQL cannot drift
 //! on anything but SQL dialect.
 
-use crate::{Attempt, Incident, Page, StoreError};
+use crate::{Attempt, Incident, Page, StoreError, Uptime};
 
 /// `limit` 0 means this many.
 pub(crate) const DEFAULT_LIMIT: u32 = 50;
@@ -44,6 +44,16 @@ pub(crate) fn status_increment(status: &str) -> (i64, i64, i64) {
         "up" => (1, 0, 0),
         "degraded" => (0, 1, 0),
         _ => (0, 0, 1),
+    }
+}
+
+/// Adds `n` observations of `status` to `uptime`, by the same rule as
+/// [`status_increment`].
+pub(crate) fn add_status(uptime: &mut Uptime, status: &str, n: u64) {
+    match status {
+        "up" => uptime.up += n,
+        "degraded" => uptime.degraded += n,
+        _ => uptime.down += n,
     }
 }
 

@@ -14,8 +14,8 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use sqlx::{Postgres, QueryBuilder, Row};
 
 use crate::common::{
-    attach_attempts, clamp_limit, fk_not_found, hour_ceil, hour_of, now_ms, page, status_increment,
-    IncidentRow,
+    add_status, attach_attempts, clamp_limit, fk_not_found, hour_ceil, hour_of, now_ms, page,
+    status_increment, IncidentRow,
 };
 use crate::*;
 
@@ -296,12 +296,7 @@ impl Store for PgStore {
         .fetch_all(&self.pool)
         .await?;
         for (status, n) in partial {
-            let n = n.max(0) as u64;
-            match status_increment(&status) {
-                (1, _, _) => uptime.up += n,
-                (_, 1, _) => uptime.degraded += n,
-                _ => uptime.down += n,
-            }
+            add_status(&mut uptime, &status, n.max(0) as u64);
         }
         Ok(uptime)
     }

@@ -20,8 +20,8 @@ use sqlx::sqlite::{
 use sqlx::{QueryBuilder, Row, Sqlite};
 
 use crate::common::{
-    attach_attempts, clamp_limit, fk_not_found, hour_ceil, hour_of, now_ms, page, parse_json,
-    status_increment, IncidentRow,
+    add_status, attach_attempts, clamp_limit, fk_not_found, hour_ceil, hour_of, now_ms, page,
+    parse_json, status_increment, IncidentRow,
 };
 use crate::*;
 
@@ -361,12 +361,7 @@ impl Store for SqliteStore {
         .fetch_all(&self.pool)
         .await?;
         for (status, n) in partial {
-            let n = n.max(0) as u64;
-            match status_increment(&status) {
-                (1, _, _) => uptime.up += n,
-                (_, 1, _) => uptime.degraded += n,
-                _ => uptime.down += n,
-            }
+            add_status(&mut uptime, &status, n.max(0) as u64);
         }
         Ok(uptime)
     }
