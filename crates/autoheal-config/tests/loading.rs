@@ -254,3 +254,22 @@ fn the_http_command_example_heals_the_local_service_with_a_command() {
         assert!(matches!(c.actions[&rung.action], ActionConfig::Command(_)));
     }
 }
+
+#[test]
+fn the_full_example_in_the_configuration_reference_loads() {
+    let doc = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/configuration.md"),
+    )
+    .expect("docs/configuration.md exists");
+    let section = doc
+        .split("## A full example")
+        .nth(1)
+        .expect("the reference has a full example");
+    let block = section
+        .split("```toml")
+        .nth(1)
+        .and_then(|b| b.split("```").next())
+        .unwrap();
+    let c = parse_str(block, "docs/configuration.md", &no_env()).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(c.targets.len(), 2);
+}
