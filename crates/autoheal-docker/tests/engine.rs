@@ -663,3 +663,157 @@ async fn autoheals_own_stop_is_not_a_user_stop_and_post_restart_gets_docker_auto
     );
     task.abort();
 }
+
+/// The endpoints docs/docker.md promises are all autoheal needs.
+const ALLOWED: &str = r"^(GET|HEAD) (/v[0-9.]+)?/_ping$|^GET (/v[0-9.]+)?/(version|containers/json|events)$|^GET (/v[0-9.]+)?/containers/[a-zA-Z0-9_.-]+/json$|^POST (/v[0-9.]+)?/containers/[a-zA-Z0-9_.-]+/(restart|start|stop)$";
+
+type Log = std::sync::Arc<std::sync::Mutex<Vec<(String, bool)>>>;
+
+/// A unix-socket proxy that forwards only the allowed endpoints (by the first
+/// request line of each connection; bollard keeps no idle connections) and
+/// answers 403 to anything else. Every request line is logged with its verdict.
+fn start_filter_proxy(path: &Path, log: Log) -> tokio::task::JoinHandle<()> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::UnixListener::bind(path).unwrap();
+    let allowed = regex::Regex::new(ALLOWED).unwrap();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut inbound, _)) = listener.accept().await else {
+                return;
+            };
+            let allowed = allowed.clone();
+            let log = log.clone();
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 1024];
+                while !buf.windows(2).any(|w| w == b"\r\n") {
+                    match inbound.read(&mut chunk).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                    }
+                }
+                let line = String::from_utf8_lossy(&buf)
+                    .lines()
+                    .next()
+                    .unwrap_or("")
+                    .to_string();
+                let mut parts = line.split_whitespace();
+                let method = parts.next().unwrap_or("");
+                let path = parts.next().unwrap_or("").split('?').next().unwrap_or("");
+                let req = format!("{method} {path}");
+                let ok = allowed.is_match(&req);
+                log.lock().unwrap().push((req, ok));
+                if !ok {
+                    let _ = inbound
+                        .write_all(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+                        .await;
+                    return;
+                }
+                let Ok(mut up) = tokio::net::UnixStream::connect(SOCKET).await else {
+                    return;
+                };
+                if up.write_all(&buf).await.is_err() {
+                    return;
+                }
+                let _ = tokio::io::copy_bidirectional(&mut inbound, &mut up).await;
+            });
+        }
+    })
+}
+
+#[tokio::test]
+async fn the_client_needs_only_the_documented_endpoints() {
+    let Some(_) = engine().await else { return };
+    let s = Scratch::new("endpoints");
+    let label = format!("{}=true", s.label());
+    s.run("db", &["--label", &label], &[]);
+    let db = s.name("db");
+    s.run(
+        "app",
+        &[
+            "--label",
+            &label,
+            "--label",
+            &format!("autoheal.depends_on={db}"),
+        ],
+        &[],
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let sock = dir.path().join("filtered.sock");
+    let log: Log = Default::default();
+    let proxy = start_filter_proxy(&sock, log.clone());
+    let client = DockerClient::connect_to(
+        DockerHost::Unix(sock),
+        Path::new("/certs"),
+        Duration::from_secs(10),
+    )
+    .await
+    .unwrap();
+    client.ping().await.unwrap();
+    client.version().await.unwrap();
+    let mut st = settings(&s);
+    st.mode = DockerMode::Both;
+    let w = DockerWatcher::new(client.clone(), &st).unwrap();
+    let ledger = w.ledger();
+    let (mut rx, task) = w.spawn(64, std::future::pending());
+    let h = expect(&mut rx, WAIT, "Discovered", |h| {
+        is_discovered(h, &db).is_some()
+    })
+    .await;
+    let target = is_discovered(&h, &db).unwrap();
+    docker(&["exec", &db, "touch", "/tmp/unhealthy"]);
+    expect(&mut rx, WAIT, "Down", |h| is_obs(h, &db, Status::Down)).await;
+    let mut restart = RestartContainer::new(client.clone(), target.clone(), Duration::from_secs(3))
+        .with_ledger(ledger.clone());
+    restart.restart_dependents = true;
+    let report = restart.execute(None).await;
+    assert_eq!(report.outcome(), ActionOutcome::Succeeded, "{report:?}");
+    assert_eq!(
+        report.acted.len(),
+        2,
+        "db and its dependent app: {report:?}"
+    );
+    let stop =
+        autoheal_docker::StopContainer::new(client.clone(), target.clone(), Duration::from_secs(3));
+    assert_eq!(
+        stop.run(&ActionContext::default()).await,
+        ActionOutcome::Succeeded
+    );
+    assert_eq!(
+        StartContainer::new(client.clone(), target)
+            .run(&ActionContext::default())
+            .await,
+        ActionOutcome::Succeeded
+    );
+    expect(
+        &mut rx,
+        WAIT,
+        "Started",
+        |h| matches!(h, DockerHappening::Started { target, .. } if *target == db),
+    )
+    .await;
+    task.abort();
+    proxy.abort();
+
+    let log = log.lock().unwrap().clone();
+    let refused: Vec<&String> = log.iter().filter(|(_, ok)| !ok).map(|(r, _)| r).collect();
+    assert!(
+        refused.is_empty(),
+        "requests outside the documented set: {refused:?}"
+    );
+    for needed in [
+        "/_ping",
+        "/version",
+        "/containers/json",
+        "/events",
+        "/restart",
+        "/stop",
+        "/start",
+    ] {
+        assert!(
+            log.iter()
+                .any(|(r, _)| r.ends_with(needed) || r.contains(&format!("{needed}"))),
+            "never called {needed}: {log:?}"
+        );
+    }
+}
