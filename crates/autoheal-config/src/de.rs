@@ -4,7 +4,7 @@
 //! key structs each key on its own. Every error keeps its full key path
 //! (`serde_path_to_error`).
 
-use crate::error::{from_serde, join, Errors};
+use crate::error::{from_serde, name_key, Errors};
 use serde::de::DeserializeOwned;
 
 /// Deserializes `table` (found at `prefix`) as a whole; on failure records the
@@ -77,7 +77,7 @@ pub(crate) fn named_tables<'a>(
     table
         .iter()
         .filter_map(|(name, v)| {
-            expect_table(v, &join(section, name), what, errs).map(|t| (name.as_str(), t))
+            expect_table(v, &name_key(section, name), what, errs).map(|t| (name.as_str(), t))
         })
         .collect()
 }

@@ -130,6 +130,16 @@ fn toml_words(expected: &str) -> String {
     }
 }
 
+/// The key of `[<section>.<name>]`, with the name quoted the TOML way when
+/// it holds a dot: `targets."web.v2"`.
+pub(crate) fn name_key(section: &str, name: &str) -> String {
+    if name.contains('.') || name.is_empty() {
+        format!("{section}.{name:?}")
+    } else {
+        format!("{section}.{name}")
+    }
+}
+
 /// Joins a key path: `join("targets.api", "cooldown")`.
 pub(crate) fn join(prefix: &str, key: &str) -> String {
     match (prefix.is_empty(), key.is_empty()) {

@@ -12,7 +12,7 @@
 //!    `AUTOHEAL_STORE_URL`, `AUTOHEAL_LOG_FORMAT`, `AUTOHEAL_LOG_LEVEL`,
 //!    `AUTOHEAL_DRY_RUN`), read from the map the caller passes: no globals.
 //!
-//! Policies merge in one place ([`resolve`]'s `merge_policy`): `[defaults]`,
+//! Policies merge in one place (`resolve::merge_policy`): `[defaults]`,
 //! then the target's `[groups.<name>]`, then the target's own keys, key by
 //! key. The `[docker]` section is passed through to
 //! [`autoheal_docker::config::DockerSettings`] as-is; docker-autoheal's own

@@ -8,7 +8,7 @@
 
 use crate::de::{deserialize_keywise, deserialize_table, expect_table, named_tables};
 use crate::env::Overrides;
-use crate::error::{join, ConfigError, ConfigErrors, Errors, ENVIRONMENT};
+use crate::error::{join, name_key, ConfigError, ConfigErrors, Errors, ENVIRONMENT};
 use crate::plugins::{parse_and_validate, LazyClients};
 use crate::raw::{
     BackoffKeys, EngineKeys, HumanDuration, LogKeys, MaintenanceKeys, PolicyKeys, RungKeys,
@@ -108,7 +108,7 @@ pub(crate) fn resolve(
         r#"a table like { type = "command", ... }"#,
         &mut errs,
     ) {
-        let key = join("actions", name);
+        let key = name_key("actions", name);
         check_name(name, &key, "an action", &mut errs);
         let action = parse_and_validate(
             |errs| ActionConfig::parse(table, &key, errs),
@@ -122,7 +122,7 @@ pub(crate) fn resolve(
 
     let mut groups = BTreeMap::new();
     for (name, table) in named_tables(&root, "groups", "a table of policy keys", &mut errs) {
-        let key = join("groups", name);
+        let key = name_key("groups", name);
         check_name(name, &key, "a group", &mut errs);
         let keys: PolicyKeys = deserialize_keywise(table, &key, &mut errs);
         groups.insert(
@@ -133,7 +133,7 @@ pub(crate) fn resolve(
 
     let mut raw_targets = Vec::new();
     for (name, table) in named_tables(&root, "targets", "a table of target keys", &mut errs) {
-        let key = join("targets", name);
+        let key = name_key("targets", name);
         check_name(name, &key, "a target", &mut errs);
         let keys: TargetKeys = deserialize_keywise(table, &key, &mut errs);
         raw_targets.push((name.to_string(), key, keys));
@@ -302,7 +302,7 @@ pub(crate) fn resolve(
     }
     for cycle in find_cycles(&graph) {
         errs.push(
-            format!("targets.{}.depends_on", cycle[0]),
+            join(&name_key("targets", &cycle[0]), "depends_on"),
             format!(
                 "dependency cycle: {} -> {}; a target cannot depend on itself, even through others",
                 cycle.join(" -> "),

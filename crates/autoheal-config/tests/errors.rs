@@ -290,3 +290,9 @@ check = { type = "tcp", address = "no-port-here" }
     find(&e, "targets.db.check.address");
     assert_eq!(e.0.len(), 3, "{e}");
 }
+
+#[test]
+fn a_name_with_a_dot_is_quoted_in_key_paths() {
+    let e = errors("[targets.\"web.v2\"]\ncooldown = \"soon\"\n");
+    find(&e, "targets.\"web.v2\".cooldown");
+}
