@@ -1,1 +1,43 @@
-fn main() {}
+//! The `autoheal` binary: parse the command line and dispatch. All the work
+//! lives in the library.
+
+use autoheal::cli::{Cli, Cmd};
+use clap::Parser;
+use std::process::ExitCode;
+
+mod commands;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("autoheal: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async move {
+        match cli.command {
+            Cmd::Serve {
+                config,
+                listen,
+                data_dir,
+            } => commands::serve(config, listen, data_dir).await,
+            Cmd::Check { config } => commands::check(&config),
+            Cmd::Status { api } => commands::status(&api.url).await,
+            Cmd::Heal { target, api } => commands::command(&api.url, &target, "heal").await,
+            Cmd::Quarantine { target, api } => {
+                commands::command(&api.url, &target, "quarantine").await
+            }
+            Cmd::Release { target, api } => commands::command(&api.url, &target, "release").await,
+            Cmd::Pause { target, api } => commands::command(&api.url, &target, "pause").await,
+            Cmd::Resume { target, api } => commands::command(&api.url, &target, "resume").await,
+            Cmd::Export { config, output } => commands::export(&config, output.as_deref()),
+            Cmd::Import { file, config } => commands::import(&file, &config),
+            Cmd::Healthcheck { api } => commands::healthcheck(&api.url).await,
+        }
+    })
+}

@@ -1,0 +1,357 @@
+//! What each subcommand does. Exit codes: 0 fine, 1 failed, 2 bad input
+//! (config errors, unknown target).
+
+use autoheal::app::{build_targets, Application};
+use autoheal::telemetry::logging;
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use tokio_util::sync::CancellationToken;
+
+/// The process environment, with command-line flags laid over it (flags win).
+fn env_with(listen: Option<SocketAddr>, data_dir: Option<&Path>) -> BTreeMap<String, String> {
+    let mut env: BTreeMap<String, String> = std::env::vars().collect();
+    if let Some(l) = listen {
+        env.insert("AUTOHEAL_LISTEN".into(), l.to_string());
+    }
+    if let Some(d) = data_dir {
+        env.insert("AUTOHEAL_DATA_DIR".into(), d.display().to_string());
+    }
+    env
+}
+
+pub async fn serve(
+    config: Option<PathBuf>,
+    listen: Option<SocketAddr>,
+    data_dir: Option<PathBuf>,
+) -> ExitCode {
+    let env = env_with(listen, data_dir.as_deref());
+    let cfg = match autoheal_config::load(config.as_deref(), &env) {
+        Ok(c) => c,
+        Err(errors) => {
+            eprintln!("autoheal: the configuration has errors; nothing was started:\n{errors}");
+            return ExitCode::from(2);
+        }
+    };
+    let format = match cfg.log.format {
+        autoheal_config::LogFormat::Auto => logging::Format::Auto,
+        autoheal_config::LogFormat::Json => logging::Format::Json,
+        autoheal_config::LogFormat::Text => logging::Format::Text,
+    };
+    logging::init(format, &cfg.log.level);
+    match &config {
+        Some(p) => tracing::info!(config = %p.display(), "Loaded {}.", p.display()),
+        None => tracing::info!("No config file given: running on embedded defaults (API on {}, store {}, no configured targets).", cfg.server.listen, autoheal::app::redact_store_url(&cfg.store.url)),
+    }
+    let app = match Application::build(&cfg).await {
+        Ok(a) => a,
+        Err(e) => {
+            tracing::error!(error = format!("{e:#}"), "autoheal could not start: {e:#}");
+            eprintln!("autoheal: could not start: {e:#}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let token = CancellationToken::new();
+    tokio::spawn(signals(token.clone(), app.handle(), config.clone(), env));
+    match app.run_until_stopped(token).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = format!("{e:#}"), "autoheal failed: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// SIGTERM and SIGINT stop; SIGHUP reloads the config file, keeping the
+/// running config when the new one has errors.
+async fn signals(
+    token: CancellationToken,
+    handle: autoheal::supervisor::Handle,
+    config: Option<PathBuf>,
+    env: BTreeMap<String, String>,
+) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::hangup()),
+    ) else {
+        tracing::error!("Signal handlers could not be installed.");
+        return;
+    };
+    loop {
+        tokio::select! {
+            _ = term.recv() => { tracing::info!("SIGTERM received: stopping."); token.cancel(); return; }
+            _ = int.recv() => { tracing::info!("SIGINT received: stopping."); token.cancel(); return; }
+            _ = hup.recv() => reload(&handle, config.as_deref(), &env).await,
+        }
+    }
+}
+
+async fn reload(
+    handle: &autoheal::supervisor::Handle,
+    config: Option<&Path>,
+    env: &BTreeMap<String, String>,
+) {
+    let Some(path) = config else {
+        tracing::info!(
+            "SIGHUP received, but autoheal runs on embedded defaults: nothing to reload."
+        );
+        return;
+    };
+    let cfg = match autoheal_config::load(Some(path), env) {
+        Ok(c) => c,
+        Err(errors) => {
+            tracing::error!(config = %path.display(), errors = %errors, "SIGHUP: {} has errors; keeping the running configuration.", path.display());
+            return;
+        }
+    };
+    match build_targets(&cfg) {
+        Ok((targets, actions)) => {
+            let n = targets.len();
+            if handle.reload(targets, actions).await.is_ok() {
+                tracing::info!(targets = n, "SIGHUP: reloaded {}.", path.display());
+            }
+        }
+        Err(errors) => {
+            tracing::error!(errors = %errors.join("; "), "SIGHUP: {} could not be built; keeping the running configuration.", path.display())
+        }
+    }
+}
+
+pub fn check(path: &Path) -> ExitCode {
+    let env: BTreeMap<String, String> = std::env::vars().collect();
+    match autoheal_config::load(Some(path), &env) {
+        Ok(cfg) => match build_targets(&cfg) {
+            Ok((targets, actions)) => {
+                println!(
+                    "{}: ok ({} targets, {} actions)",
+                    path.display(),
+                    targets.len(),
+                    actions.len()
+                );
+                ExitCode::SUCCESS
+            }
+            Err(errors) => {
+                for e in errors {
+                    eprintln!("{}: {e}", path.display());
+                }
+                ExitCode::from(2)
+            }
+        },
+        Err(errors) => {
+            eprintln!("{errors}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(10))
+        .build()
+        .expect("a default HTTP client builds")
+}
+
+/// Prints an API error answer and picks the exit code.
+async fn api_error(resp: reqwest::Response) -> ExitCode {
+    let status = resp.status();
+    let body: serde_json::Value = resp.json().await.unwrap_or_default();
+    let msg = body["error"]["message"].as_str().unwrap_or("no message");
+    eprintln!("autoheal: {msg} (HTTP {})", status.as_u16());
+    if status.is_client_error() {
+        ExitCode::from(2)
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+pub async fn status(url: &str) -> ExitCode {
+    let resp = match client()
+        .get(format!("{}/api/v1/targets", url.trim_end_matches('/')))
+        .send()
+        .await
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!(
+                "autoheal: cannot reach {url}: {}",
+                autoheal::error_chain(&e)
+            );
+            return ExitCode::FAILURE;
+        }
+    };
+    if !resp.status().is_success() {
+        return api_error(resp).await;
+    }
+    let body: serde_json::Value = resp.json().await.unwrap_or_default();
+    let items = body["items"].as_array().cloned().unwrap_or_default();
+    println!(
+        "{:<28} {:<8} {:<12} {:<9} {}",
+        "TARGET", "KIND", "PHASE", "INCIDENT", "LAST CHECK"
+    );
+    for t in items {
+        let incident = t["incident_id"]
+            .as_i64()
+            .map(|i| i.to_string())
+            .unwrap_or_else(|| "-".into());
+        let last = match (t["last_status"].as_str(), t["last_detail"].as_str()) {
+            (Some(s), Some(d)) if !d.is_empty() => format!("{s}: {d}"),
+            (Some(s), _) => s.to_string(),
+            _ => "-".into(),
+        };
+        println!(
+            "{:<28} {:<8} {:<12} {:<9} {}",
+            t["name"].as_str().unwrap_or(""),
+            t["kind"].as_str().unwrap_or(""),
+            t["phase"].as_str().unwrap_or(""),
+            incident,
+            last
+        );
+    }
+    ExitCode::SUCCESS
+}
+
+pub async fn command(url: &str, target: &str, verb: &str) -> ExitCode {
+    let endpoint = format!(
+        "{}/api/v1/targets/{}/{verb}",
+        url.trim_end_matches('/'),
+        target
+    );
+    match client().post(endpoint).send().await {
+        Ok(r) if r.status().is_success() => {
+            let body: serde_json::Value = r.json().await.unwrap_or_default();
+            println!(
+                "{verb}: accepted; {target} is now {}",
+                body["target"]["phase"].as_str().unwrap_or("unknown")
+            );
+            ExitCode::SUCCESS
+        }
+        Ok(r) => api_error(r).await,
+        Err(e) => {
+            eprintln!(
+                "autoheal: cannot reach {url}: {}",
+                autoheal::error_chain(&e)
+            );
+            ExitCode::FAILURE
+        }
+    }
+}
+
+pub async fn healthcheck(url: &str) -> ExitCode {
+    match client()
+        .get(format!("{}/live", url.trim_end_matches('/')))
+        .send()
+        .await
+    {
+        Ok(r) if r.status().is_success() => ExitCode::SUCCESS,
+        Ok(r) => {
+            eprintln!("autoheal: /live answered HTTP {}", r.status().as_u16());
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!(
+                "autoheal: cannot reach {url}: {}",
+                autoheal::error_chain(&e)
+            );
+            ExitCode::FAILURE
+        }
+    }
+}
+
+pub fn export(config: &Path, output: Option<&Path>) -> ExitCode {
+    let env: BTreeMap<String, String> = std::env::vars().collect();
+    let cfg = match autoheal_config::load(Some(config), &env) {
+        Ok(c) => c,
+        Err(errors) => {
+            eprintln!("{errors}");
+            return ExitCode::from(2);
+        }
+    };
+    let text = match cfg.to_toml_targets() {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("autoheal: cannot write the targets as TOML: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match output {
+        Some(p) => match std::fs::write(p, text) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("autoheal: cannot write {}: {e}", p.display());
+                ExitCode::FAILURE
+            }
+        },
+        None => {
+            print!("{text}");
+            ExitCode::SUCCESS
+        }
+    }
+}
+
+/// The sections `import` merges, entry by entry (an entry of the imported
+/// file replaces the one of the same name).
+const IMPORTED_SECTIONS: [&str; 3] = ["groups", "actions", "targets"];
+
+pub fn import(file: &Path, config: &Path) -> ExitCode {
+    let env: BTreeMap<String, String> = std::env::vars().collect();
+    // The imported file must be valid on its own.
+    if let Err(errors) = autoheal_config::load(Some(file), &env) {
+        eprintln!("{errors}");
+        return ExitCode::from(2);
+    }
+    let read = |p: &Path| -> Result<toml::Table, String> {
+        match std::fs::read_to_string(p) {
+            Ok(text) => text
+                .parse::<toml::Table>()
+                .map_err(|e| format!("{}: {e}", p.display())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(toml::Table::new()),
+            Err(e) => Err(format!("{}: {e}", p.display())),
+        }
+    };
+    let (incoming, mut merged) = match (read(file), read(config)) {
+        (Ok(a), Ok(b)) => (a, b),
+        (Err(e), _) | (_, Err(e)) => {
+            eprintln!("autoheal: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let mut counts = Vec::new();
+    for section in IMPORTED_SECTIONS {
+        let Some(toml::Value::Table(entries)) = incoming.get(section) else {
+            continue;
+        };
+        let dest = merged
+            .entry(section.to_string())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        let Some(dest) = dest.as_table_mut() else {
+            eprintln!("autoheal: {}: {section} is not a table", config.display());
+            return ExitCode::from(2);
+        };
+        for (k, v) in entries {
+            dest.insert(k.clone(), v.clone());
+        }
+        counts.push(format!("{} {section}", entries.len()));
+    }
+    let text = toml::to_string_pretty(&merged).unwrap_or_default();
+    if let Err(errors) = autoheal_config::parse_str(&text, &config.display().to_string(), &env) {
+        eprintln!(
+            "autoheal: the merged config would be invalid; {} is unchanged:\n{errors}",
+            config.display()
+        );
+        return ExitCode::from(2);
+    }
+    let tmp = config.with_extension("toml.tmp");
+    if let Err(e) = std::fs::write(&tmp, &text).and_then(|_| std::fs::rename(&tmp, config)) {
+        eprintln!("autoheal: cannot write {}: {e}", config.display());
+        return ExitCode::FAILURE;
+    }
+    println!(
+        "Imported {} into {}. Send SIGHUP to a running autoheal to apply it.",
+        counts.join(", "),
+        config.display()
+    );
+    ExitCode::SUCCESS
+}

@@ -1,0 +1,242 @@
+//! The supervisor: the imperative shell around the policy engine.
+//!
+//! One task owns the [`Engine`](autoheal_core::Engine). It receives
+//! observations from check tasks, results from action tasks, operator
+//! commands from the API and CLI, and wakes up when the engine's next timer
+//! is due. After every input it drains the engine's decisions and carries
+//! them out: it records them in the store, runs actions on a bounded pool,
+//! and keeps a read-only [`View`] of every target for the API.
+//!
+//! Crash safety, in the order the writes happen for an action:
+//! 1. the engine snapshot with phase `healing` is saved,
+//! 2. the attempt row is written (committed),
+//! 3. only then the action runs.
+//!
+//! After a crash at any point the engine restores a `healing` snapshot as
+//! "the action happened, verifying": a heal is never repeated. If the
+//! attempt cannot be recorded, the action does not run.
+
+mod checks;
+mod runner;
+
+pub use runner::Supervisor;
+
+use autoheal_core::{Command, Input, Policy};
+use autoheal_plugins::{Action, Check};
+use serde::Serialize;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
+
+/// Everything the supervisor needs to run one target, built from config (or
+/// discovered) by the application.
+#[derive(Clone)]
+pub struct TargetSpec {
+    pub name: String,
+    /// The check kind ("http", "tcp", "exec", "docker", "none").
+    pub kind: String,
+    /// Polled check, if the target has one (Docker and alert targets are fed
+    /// from outside instead).
+    pub check: Option<ScheduledCheck>,
+    /// The policy; `depends_on` is filled in by the supervisor from
+    /// `depends_on` names.
+    pub policy: Policy,
+    pub depends_on: Vec<String>,
+    /// The effective settings as JSON, secrets redacted, for the store and API.
+    pub spec: serde_json::Value,
+}
+
+/// A check and how often to run it.
+#[derive(Clone)]
+pub struct ScheduledCheck {
+    pub check: Arc<dyn Check>,
+    pub interval: Duration,
+    /// The outer limit: a check still running after this is cancelled and
+    /// counts as down, so a hung check never holds a slot for ever.
+    pub timeout: Duration,
+}
+
+/// A named action the ladder can refer to.
+pub struct ActionSlot {
+    pub name: String,
+    /// "command", "webhook", "docker_restart", ... (metrics label).
+    pub kind: String,
+    /// Outer limit on one run; past it the action is abandoned as timed out.
+    pub timeout: Duration,
+    pub action: Arc<dyn Action>,
+}
+
+/// What the API shows of one target. Updated by the supervisor task only.
+#[derive(Debug, Clone, Serialize)]
+pub struct TargetView {
+    pub name: String,
+    pub kind: String,
+    pub phase: String,
+    /// The open incident, if any.
+    pub incident_id: Option<i64>,
+    pub depends_on: Vec<String>,
+    pub dry_run: bool,
+    pub last_status: Option<String>,
+    pub last_detail: Option<String>,
+    pub last_check_at: Option<i64>,
+    pub last_latency_ms: Option<u64>,
+    /// Ladder action names, in order.
+    pub ladder: Vec<String>,
+}
+
+/// The shared, read-mostly picture of all targets.
+pub type View = Arc<RwLock<BTreeMap<String, TargetView>>>;
+
+/// Why an operator command was not carried out.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum CommandError {
+    #[error("no target named {0:?}")]
+    UnknownTarget(String),
+    #[error("{0}")]
+    Refused(String),
+    #[error("the supervisor is not running")]
+    Stopped,
+}
+
+/// Messages into the supervisor task.
+pub(crate) enum Msg {
+    Observation {
+        target: String,
+        observation: autoheal_core::Observation,
+        at: i64,
+        duration: Duration,
+    },
+    ActionDone {
+        target: String,
+        attempt_id: i64,
+        outcome: autoheal_core::ActionOutcome,
+        duration: Duration,
+    },
+    Command {
+        target: String,
+        command: Command,
+        actor: String,
+        reply: oneshot::Sender<Result<(), CommandError>>,
+    },
+    /// An input from outside the check loop (Docker events, alert webhooks).
+    External { target: String, input: Input },
+    /// Replace the configured targets and actions (SIGHUP reload).
+    Reload {
+        targets: Vec<TargetSpec>,
+        actions: HashMap<String, Arc<ActionSlot>>,
+        reply: oneshot::Sender<()>,
+    },
+    /// Add or replace one target at run time (Docker discovery).
+    Upsert(Box<TargetSpec>),
+    /// Remove one target at run time.
+    Remove(String),
+}
+
+/// A cheap, cloneable handle on the running supervisor.
+#[derive(Clone)]
+pub struct Handle {
+    tx: mpsc::Sender<Msg>,
+    view: View,
+    /// Unix ms of the supervisor loop's last turn: `/ready` checks it.
+    heartbeat: Arc<AtomicI64>,
+    running: Arc<AtomicBool>,
+}
+
+impl Handle {
+    /// Sends an operator command and waits for the engine's verdict.
+    pub async fn command(
+        &self,
+        target: &str,
+        command: Command,
+        actor: &str,
+    ) -> Result<(), CommandError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Msg::Command {
+                target: target.to_string(),
+                command,
+                actor: actor.to_string(),
+                reply,
+            })
+            .await
+            .map_err(|_| CommandError::Stopped)?;
+        rx.await.map_err(|_| CommandError::Stopped)?
+    }
+
+    /// Feeds an input that did not come from a polled check.
+    pub async fn external(&self, target: &str, input: Input) -> Result<(), CommandError> {
+        self.tx
+            .send(Msg::External {
+                target: target.to_string(),
+                input,
+            })
+            .await
+            .map_err(|_| CommandError::Stopped)
+    }
+
+    pub async fn reload(
+        &self,
+        targets: Vec<TargetSpec>,
+        actions: HashMap<String, Arc<ActionSlot>>,
+    ) -> Result<(), CommandError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Msg::Reload {
+                targets,
+                actions,
+                reply,
+            })
+            .await
+            .map_err(|_| CommandError::Stopped)?;
+        rx.await.map_err(|_| CommandError::Stopped)
+    }
+
+    pub async fn upsert_target(&self, spec: TargetSpec) -> Result<(), CommandError> {
+        self.tx
+            .send(Msg::Upsert(Box::new(spec)))
+            .await
+            .map_err(|_| CommandError::Stopped)
+    }
+
+    pub async fn remove_target(&self, name: &str) -> Result<(), CommandError> {
+        self.tx
+            .send(Msg::Remove(name.to_string()))
+            .await
+            .map_err(|_| CommandError::Stopped)
+    }
+
+    pub fn targets(&self) -> Vec<TargetView> {
+        self.view
+            .read()
+            .map(|v| v.values().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    pub fn target(&self, name: &str) -> Option<TargetView> {
+        self.view.read().ok().and_then(|v| v.get(name).cloned())
+    }
+
+    pub fn target_exists(&self, name: &str) -> bool {
+        self.view
+            .read()
+            .map(|v| v.contains_key(name))
+            .unwrap_or(false)
+    }
+
+    /// True while the loop runs and has turned within `max_age`.
+    pub fn is_running(&self, now_ms: i64, max_age: Duration) -> bool {
+        self.running.load(Ordering::Relaxed)
+            && now_ms - self.heartbeat.load(Ordering::Relaxed) <= max_age.as_millis() as i64
+    }
+}
+
+/// Wall-clock now in Unix ms: the one place the shell reads the clock for
+/// the engine.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}

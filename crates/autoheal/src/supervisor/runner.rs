@@ -1,0 +1,1075 @@
+//! The supervisor task: drives the engine and carries out its decisions.
+
+use super::{checks, ActionSlot, CommandError, Handle, Msg, TargetSpec, TargetView, View};
+use crate::telemetry::{events, Metrics};
+use autoheal_core::{
+    ActionOutcome, Decision, Engine, Hold, Input, Output, Phase, QuarantineReason, Resolution,
+    Status, TargetId, TargetSnapshot, Timestamp,
+};
+use autoheal_plugins::ActionContext;
+use autoheal_store::{CheckResultRow, NewAttempt, NewEvent, Store, TargetDef};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+use tokio::sync::{mpsc, Semaphore};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+/// Per-target state the shell keeps beside the engine's.
+struct Runtime {
+    spec: TargetSpec,
+    id: TargetId,
+    /// The store id of the open incident.
+    incident_id: Option<i64>,
+    /// The attempt row of the action now running.
+    attempt_id: Option<i64>,
+    /// The action now running, for its kind label.
+    running: Option<Arc<ActionSlot>>,
+    /// Detail of the last failing observation, for reasons and contexts.
+    last_detail: String,
+    /// Stops this target's check task.
+    cancel: CancellationToken,
+}
+
+pub struct Supervisor {
+    engine: Engine,
+    store: Arc<dyn Store>,
+    metrics: Metrics,
+    targets: HashMap<TargetId, Runtime>,
+    by_name: HashMap<String, TargetId>,
+    next_id: u32,
+    actions: HashMap<String, Arc<ActionSlot>>,
+    rx: mpsc::Receiver<Msg>,
+    tx: mpsc::Sender<Msg>,
+    view: View,
+    heartbeat: Arc<AtomicI64>,
+    running: Arc<AtomicBool>,
+    check_limit: Arc<Semaphore>,
+    action_limit: Arc<Semaphore>,
+    /// Running actions, awaited on shutdown.
+    action_tasks: JoinSet<()>,
+    /// Stops every check task at once on shutdown.
+    checks_cancel: CancellationToken,
+}
+
+impl Supervisor {
+    /// Builds the supervisor and its handle. Nothing runs until [`run`].
+    pub fn new(
+        store: Arc<dyn Store>,
+        metrics: Metrics,
+        max_concurrent_checks: usize,
+        max_concurrent_actions: usize,
+        seed: u64,
+    ) -> (Self, Handle) {
+        let (tx, rx) = mpsc::channel(4096);
+        let view: View = Arc::new(RwLock::new(BTreeMap::new()));
+        let heartbeat = Arc::new(AtomicI64::new(super::now_ms()));
+        let running = Arc::new(AtomicBool::new(false));
+        let handle = Handle {
+            tx: tx.clone(),
+            view: view.clone(),
+            heartbeat: heartbeat.clone(),
+            running: running.clone(),
+        };
+        let sup = Supervisor {
+            engine: Engine::new(seed),
+            store,
+            metrics,
+            targets: HashMap::new(),
+            by_name: HashMap::new(),
+            next_id: 0,
+            actions: HashMap::new(),
+            rx,
+            tx,
+            view,
+            heartbeat,
+            running,
+            check_limit: Arc::new(Semaphore::new(max_concurrent_checks.max(1))),
+            action_limit: Arc::new(Semaphore::new(max_concurrent_actions.max(1))),
+            action_tasks: JoinSet::new(),
+            checks_cancel: CancellationToken::new(),
+        };
+        (sup, handle)
+    }
+
+    /// Loads the targets, restoring their state from the store, and runs
+    /// until `shutdown` fires. On shutdown: checks stop, running actions
+    /// finish or time out and are recorded, every snapshot is saved.
+    pub async fn run(
+        mut self,
+        targets: Vec<TargetSpec>,
+        actions: HashMap<String, Arc<ActionSlot>>,
+        shutdown: CancellationToken,
+    ) {
+        self.actions = actions;
+        self.set_targets(targets).await;
+        // Ready only once every target is installed.
+        self.running.store(true, Ordering::Relaxed);
+        self.record(
+            None,
+            None,
+            "autoheal_started",
+            "autoheal started.",
+            "autoheal",
+        )
+        .await;
+        loop {
+            let now = super::now_ms();
+            self.heartbeat.store(now, Ordering::Relaxed);
+            let wake = self.engine.poll_timeout().map(|t| {
+                let ms = (t.as_millis() - now).max(0) as u64;
+                tokio::time::Instant::now() + Duration::from_millis(ms)
+            });
+            // Wake at least every few seconds so the heartbeat stays fresh.
+            let wake = wake
+                .unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(5))
+                .min(tokio::time::Instant::now() + Duration::from_secs(5));
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                msg = self.rx.recv() => match msg {
+                    Some(msg) => self.handle_msg(msg).await,
+                    None => break,
+                },
+                _ = tokio::time::sleep_until(wake) => {
+                    self.engine.handle_timeout(Timestamp(super::now_ms()));
+                    self.drain().await;
+                }
+                Some(_) = self.action_tasks.join_next(), if !self.action_tasks.is_empty() => {}
+            }
+        }
+        self.shut_down().await;
+    }
+
+    async fn shut_down(&mut self) {
+        tracing::info!("Shutting down: no new checks; waiting for running actions.");
+        self.checks_cancel.cancel();
+        // Running actions finish or hit their own timeout; their results are
+        // recorded as they arrive.
+        while !self.action_tasks.is_empty() {
+            tokio::select! {
+                Some(msg) = self.rx.recv() => {
+                    if let Msg::ActionDone { .. } = msg {
+                        self.handle_msg(msg).await;
+                    }
+                }
+                _ = self.action_tasks.join_next() => {}
+            }
+        }
+        while let Ok(msg) = self.rx.try_recv() {
+            if let Msg::ActionDone { .. } = msg {
+                self.handle_msg(msg).await;
+            }
+        }
+        let ids: Vec<TargetId> = self.targets.keys().copied().collect();
+        for id in ids {
+            self.save_state(id).await;
+        }
+        self.record(
+            None,
+            None,
+            "autoheal_stopped",
+            "autoheal stopped.",
+            "autoheal",
+        )
+        .await;
+        self.running.store(false, Ordering::Relaxed);
+    }
+
+    async fn handle_msg(&mut self, msg: Msg) {
+        match msg {
+            Msg::Observation {
+                target,
+                observation,
+                at,
+                duration,
+            } => {
+                let Some(&id) = self.by_name.get(&target) else {
+                    return;
+                };
+                self.observe(id, observation, at, duration).await;
+            }
+            Msg::ActionDone {
+                target,
+                attempt_id,
+                outcome,
+                duration,
+            } => {
+                self.action_done(&target, attempt_id, outcome, duration)
+                    .await;
+            }
+            Msg::Command {
+                target,
+                command,
+                actor,
+                reply,
+            } => {
+                let result = self.command(&target, command, &actor).await;
+                let _ = reply.send(result);
+            }
+            Msg::External { target, input } => {
+                let Some(&id) = self.by_name.get(&target) else {
+                    tracing::debug!(target_name = %target, "Input for an unknown target ignored.");
+                    return;
+                };
+                if let Input::Observation(o) = input {
+                    self.observe(id, o, super::now_ms(), Duration::ZERO).await;
+                } else {
+                    self.feed(id, input).await;
+                }
+            }
+            Msg::Reload {
+                targets,
+                actions,
+                reply,
+            } => {
+                self.actions = actions;
+                self.set_targets(targets).await;
+                self.record(
+                    None,
+                    None,
+                    "config_reloaded",
+                    "Configuration reloaded.",
+                    "config",
+                )
+                .await;
+                let _ = reply.send(());
+            }
+            Msg::Upsert(spec) => self.upsert(*spec).await,
+            Msg::Remove(name) => self.remove(&name).await,
+        }
+    }
+
+    /// Replaces the whole set of targets: removes the ones gone, adds the
+    /// new ones (restoring state from the store) and updates the rest.
+    async fn set_targets(&mut self, specs: Vec<TargetSpec>) {
+        let wanted: BTreeSet<String> = specs.iter().map(|s| s.name.clone()).collect();
+        let gone: Vec<String> = self
+            .by_name
+            .keys()
+            .filter(|n| !wanted.contains(*n))
+            .cloned()
+            .collect();
+        for name in gone {
+            self.remove(&name).await;
+        }
+        // Ids first, so dependencies can be resolved whatever the order.
+        for spec in &specs {
+            if !self.by_name.contains_key(&spec.name) {
+                let id = TargetId(self.next_id);
+                self.next_id += 1;
+                self.by_name.insert(spec.name.clone(), id);
+            }
+        }
+        for spec in specs {
+            self.install(spec).await;
+        }
+        self.drain().await;
+    }
+
+    async fn upsert(&mut self, spec: TargetSpec) {
+        if !self.by_name.contains_key(&spec.name) {
+            let id = TargetId(self.next_id);
+            self.next_id += 1;
+            self.by_name.insert(spec.name.clone(), id);
+        }
+        self.install(spec).await;
+        self.drain().await;
+    }
+
+    /// Adds a target (restoring it) or updates an existing one in place.
+    async fn install(&mut self, spec: TargetSpec) {
+        let id = self.by_name[&spec.name];
+        let mut policy = spec.policy.clone();
+        policy.depends_on = spec
+            .depends_on
+            .iter()
+            .filter_map(|d| self.by_name.get(d).copied())
+            .collect();
+        let now = Timestamp(super::now_ms());
+        let def = TargetDef {
+            name: spec.name.clone(),
+            kind: spec.kind.clone(),
+            spec: spec.spec.clone(),
+        };
+        if let Err(e) = self.store.upsert_target(&def).await {
+            events::StoreWriteFailed {
+                what: "a target",
+                error: &e,
+            }
+            .emit(&self.metrics);
+        }
+        let cancel = self.checks_cancel.child_token();
+        if let Some(rt) = self.targets.get_mut(&id) {
+            rt.cancel.cancel();
+            rt.cancel = cancel.clone();
+            rt.spec = spec.clone();
+            if let Err(e) = self.engine.set_policy(id, policy) {
+                tracing::error!(error = %e, "Updating a policy failed.");
+            }
+        } else {
+            let (snapshot, incident_id) = self.restore(&spec.name, now).await;
+            if let Err(e) = self.engine.add_target(id, policy, now, snapshot) {
+                tracing::error!(error = %e, "Adding a target failed.");
+                return;
+            }
+            let phase = self.engine.phase(id).unwrap_or(Phase::Healthy);
+            events::PhaseChanged {
+                target: &spec.name,
+                from: None,
+                to: phase.as_str(),
+            }
+            .emit(&self.metrics);
+            self.targets.insert(
+                id,
+                Runtime {
+                    spec: spec.clone(),
+                    id,
+                    incident_id,
+                    attempt_id: None,
+                    running: None,
+                    last_detail: String::new(),
+                    cancel: cancel.clone(),
+                },
+            );
+        }
+        self.update_view(id, |_| {});
+        if let Some(check) = spec.check {
+            checks::spawn(
+                spec.name.clone(),
+                check,
+                self.check_limit.clone(),
+                self.tx.clone(),
+                cancel,
+            );
+        }
+    }
+
+    /// Reads a target's snapshot and open incident back from the store.
+    /// Attempts left unfinished by a crash are closed as interrupted: the
+    /// engine restores them as "happened, verifying", never as "to do".
+    async fn restore(
+        &mut self,
+        name: &str,
+        now: Timestamp,
+    ) -> (Option<TargetSnapshot>, Option<i64>) {
+        let snapshot = match self.store.get_target(name).await {
+            Ok(Some(row)) => row.snapshot.and_then(|s| match serde_json::from_value(s) {
+                Ok(s) => Some(s),
+                Err(e) => {
+                    tracing::warn!(target_name = name, error = %e, "The saved state of {name} could not be read; starting it fresh.");
+                    None
+                }
+            }),
+            Ok(None) => None,
+            Err(e) => {
+                tracing::error!(target_name = name, error = %crate::error_chain(&e), "Reading the saved state of {name} failed; starting it fresh.");
+                None
+            }
+        };
+        let incident = match self.store.open_incident_for(name).await {
+            Ok(i) => i,
+            Err(e) => {
+                tracing::error!(target_name = name, error = %crate::error_chain(&e), "Reading the open incident of {name} failed.");
+                None
+            }
+        };
+        let mut incident_id = None;
+        if let Some(incident) = incident {
+            incident_id = Some(incident.id);
+            for a in incident.attempts.iter().filter(|a| a.outcome.is_none()) {
+                let detail = "autoheal stopped while this action ran; it is not repeated";
+                if let Err(e) = self
+                    .store
+                    .finish_attempt(a.id, now.as_millis(), "interrupted", detail)
+                    .await
+                {
+                    events::StoreWriteFailed {
+                        what: "an interrupted attempt",
+                        error: &e,
+                    }
+                    .emit(&self.metrics);
+                }
+            }
+        }
+        (snapshot, incident_id)
+    }
+
+    async fn remove(&mut self, name: &str) {
+        let Some(id) = self.by_name.remove(name) else {
+            return;
+        };
+        if let Some(rt) = self.targets.remove(&id) {
+            rt.cancel.cancel();
+        }
+        if let Some(phase) = self.engine.phase(id) {
+            self.metrics
+                .targets
+                .get_or_create(&crate::telemetry::metrics::PhaseLabels {
+                    phase: phase.as_str().into(),
+                })
+                .dec();
+        }
+        let _ = self.engine.remove_target(id);
+        if let Ok(mut v) = self.view.write() {
+            v.remove(name);
+        }
+        if let Err(e) = self.store.delete_target(name).await {
+            events::StoreWriteFailed {
+                what: "a target removal",
+                error: &e,
+            }
+            .emit(&self.metrics);
+        }
+    }
+
+    async fn observe(
+        &mut self,
+        id: TargetId,
+        o: autoheal_core::Observation,
+        at: i64,
+        duration: Duration,
+    ) {
+        let Some(rt) = self.targets.get_mut(&id) else {
+            return;
+        };
+        let counted = match o.status {
+            Status::Down => true,
+            Status::Degraded => rt.spec.policy.degraded_is_failure,
+            Status::Up => false,
+        };
+        if o.status != Status::Up {
+            rt.last_detail = o.detail.clone();
+        }
+        let name = rt.spec.name.clone();
+        events::CheckCompleted {
+            target: &name,
+            kind: &rt.spec.kind,
+            status: o.status.as_str(),
+            duration,
+            detail: &o.detail,
+            counted_failure: counted,
+        }
+        .emit(&self.metrics);
+        let row = CheckResultRow {
+            target: name.clone(),
+            at,
+            status: o.status.as_str().to_string(),
+            latency_ms: o.latency.map(|l| l.as_millis() as i64),
+            detail: o.detail.clone(),
+        };
+        if let Err(e) = self.store.record_check(&row).await {
+            events::StoreWriteFailed {
+                what: "a check result",
+                error: &e,
+            }
+            .emit(&self.metrics);
+        }
+        self.update_view(id, |v| {
+            v.last_status = Some(o.status.as_str().to_string());
+            v.last_detail = Some(o.detail.clone());
+            v.last_check_at = Some(at);
+            v.last_latency_ms = o.latency.map(|l| l.as_millis() as u64);
+        });
+        self.feed(id, Input::Observation(o)).await;
+    }
+
+    /// Hands one input to the engine and carries out what it decides.
+    async fn feed(&mut self, id: TargetId, input: Input) -> Vec<Output> {
+        if let Err(e) = self.engine.handle(id, Timestamp(super::now_ms()), input) {
+            tracing::error!(error = %e, "The engine refused an input.");
+        }
+        self.drain().await
+    }
+
+    async fn command(
+        &mut self,
+        target: &str,
+        command: autoheal_core::Command,
+        actor: &str,
+    ) -> Result<(), CommandError> {
+        let Some(&id) = self.by_name.get(target) else {
+            return Err(CommandError::UnknownTarget(target.to_string()));
+        };
+        let incident = self.targets.get(&id).and_then(|r| r.incident_id);
+        let verb = serde_json::to_value(command)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default();
+        self.record(
+            Some(target),
+            incident,
+            "operator_command",
+            &format!("{actor} asked to {} {target}.", verb.replace('_', " ")),
+            actor,
+        )
+        .await;
+        let outputs = self
+            .feed(
+                id,
+                Input::Command {
+                    command,
+                    actor: actor.to_string(),
+                },
+            )
+            .await;
+        for out in outputs {
+            if out.target == id {
+                if let Decision::CommandRefused { why, .. } = out.decision {
+                    return Err(CommandError::Refused(why));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn action_done(
+        &mut self,
+        target: &str,
+        attempt_id: i64,
+        outcome: ActionOutcome,
+        duration: Duration,
+    ) {
+        let Some(&id) = self.by_name.get(target) else {
+            // The target was removed while its action ran: record the result.
+            let (o, d) = outcome_parts(&outcome);
+            let _ = self
+                .store
+                .finish_attempt(attempt_id, super::now_ms(), o, &d)
+                .await;
+            return;
+        };
+        let (o, detail) = outcome_parts(&outcome);
+        let (incident, slot) = match self.targets.get_mut(&id) {
+            Some(rt) => {
+                rt.attempt_id = None;
+                (rt.incident_id, rt.running.take())
+            }
+            None => (None, None),
+        };
+        if let Err(e) = self
+            .store
+            .finish_attempt(attempt_id, super::now_ms(), o, &detail)
+            .await
+        {
+            events::StoreWriteFailed {
+                what: "an attempt result",
+                error: &e,
+            }
+            .emit(&self.metrics);
+        }
+        let (action, kind) = slot
+            .map(|s| (s.name.clone(), s.kind.clone()))
+            .unwrap_or_default();
+        events::ActionFinished {
+            target,
+            incident_id: incident,
+            action: &action,
+            kind: &kind,
+            outcome: o,
+            detail: &detail,
+            duration,
+        }
+        .emit(&self.metrics);
+        let msg = if detail.is_empty() {
+            format!("Action {action} on {target} ended: {o}.")
+        } else {
+            format!("Action {action} on {target} ended: {o} ({detail}).")
+        };
+        self.record(Some(target), incident, "action_finished", &msg, "autoheal")
+            .await;
+        self.feed(id, Input::ActionFinished(outcome)).await;
+    }
+
+    /// Carries out every decision the engine has made, in order, and saves
+    /// the snapshot of each target touched. Returns the decisions.
+    async fn drain(&mut self) -> Vec<Output> {
+        let mut done = Vec::new();
+        let mut touched = BTreeSet::new();
+        while let Some(out) = self.engine.poll() {
+            touched.insert(out.target);
+            self.apply(&out).await;
+            done.push(out);
+        }
+        for id in touched {
+            self.save_state(id).await;
+        }
+        done
+    }
+
+    async fn save_state(&mut self, id: TargetId) {
+        let Some(rt) = self.targets.get(&id) else {
+            return;
+        };
+        let (Some(snapshot), Some(phase)) = (self.engine.snapshot(id), self.engine.phase(id))
+        else {
+            return;
+        };
+        let json = match serde_json::to_value(&snapshot) {
+            Ok(j) => j,
+            Err(e) => {
+                tracing::error!(error = %e, "A snapshot could not be serialised.");
+                return;
+            }
+        };
+        if let Err(e) = self
+            .store
+            .save_state(&rt.spec.name, phase.as_str(), &json, super::now_ms())
+            .await
+        {
+            events::StoreWriteFailed {
+                what: "a target state",
+                error: &e,
+            }
+            .emit(&self.metrics);
+        }
+    }
+
+    async fn apply(&mut self, out: &Output) {
+        let id = out.target;
+        let Some(rt) = self.targets.get(&id) else {
+            return;
+        };
+        let name = rt.spec.name.clone();
+        let incident = rt.incident_id;
+        match &out.decision {
+            Decision::Transition { from, to } => {
+                events::PhaseChanged {
+                    target: &name,
+                    from: Some(from.as_str()),
+                    to: to.as_str(),
+                }
+                .emit(&self.metrics);
+                self.update_view(id, |v| v.phase = to.as_str().to_string());
+                // Dependents blocked on this target read its phase from the
+                // engine; nothing else to do here.
+            }
+            Decision::IncidentOpened { reason } => {
+                match self
+                    .store
+                    .open_incident(&name, out.at.as_millis(), reason)
+                    .await
+                {
+                    Ok(incident_id) => {
+                        if let Some(rt) = self.targets.get_mut(&id) {
+                            rt.incident_id = Some(incident_id);
+                        }
+                        events::IncidentOpened {
+                            target: &name,
+                            incident_id,
+                            reason,
+                        }
+                        .emit(&self.metrics);
+                        self.update_view(id, |v| v.incident_id = Some(incident_id));
+                        self.record(
+                            Some(&name),
+                            Some(incident_id),
+                            "incident_opened",
+                            &format!("Incident opened on {name}: {reason}."),
+                            "autoheal",
+                        )
+                        .await;
+                    }
+                    Err(e) => events::StoreWriteFailed {
+                        what: "an incident",
+                        error: &e,
+                    }
+                    .emit(&self.metrics),
+                }
+            }
+            Decision::RunAction {
+                rung,
+                attempt,
+                dry_run,
+            } => {
+                self.run_action(id, *rung, *attempt, *dry_run).await;
+            }
+            Decision::Held(hold) => {
+                let (reason, message) = self.describe_hold(&name, hold);
+                events::ActionHeld {
+                    target: &name,
+                    incident_id: incident,
+                    reason,
+                    message: &message,
+                }
+                .emit(&self.metrics);
+                self.record(Some(&name), incident, "action_held", &message, "autoheal")
+                    .await;
+            }
+            Decision::VerificationFailed { rung } => {
+                let action = rt
+                    .spec
+                    .policy
+                    .ladder
+                    .get(*rung)
+                    .map(|r| r.action.clone())
+                    .unwrap_or_default();
+                self.record(
+                    Some(&name),
+                    incident,
+                    "verification_failed",
+                    &format!("{name} did not recover after {action} (rung {}).", rung + 1),
+                    "autoheal",
+                )
+                .await;
+            }
+            Decision::Quarantined(reason) => {
+                let why = match reason {
+                    QuarantineReason::ActionLimit { actions, window } => format!(
+                        "{actions} actions within {} already",
+                        humantime::format_duration(*window)
+                    ),
+                    QuarantineReason::LadderExhausted => {
+                        "every rung of the ladder ran and it did not recover".to_string()
+                    }
+                    QuarantineReason::Operator { actor } => format!("quarantined by {actor}"),
+                };
+                events::Quarantined {
+                    target: &name,
+                    incident_id: incident,
+                    reason: &why,
+                }
+                .emit(&self.metrics);
+                if let Some(i) = incident {
+                    if let Err(e) = self.store.set_incident_quarantined(i, &why).await {
+                        events::StoreWriteFailed {
+                            what: "a quarantine",
+                            error: &e,
+                        }
+                        .emit(&self.metrics);
+                    }
+                }
+                self.record(
+                    Some(&name),
+                    incident,
+                    "quarantined",
+                    &format!("{name} is quarantined: {why}. No more actions until it is released."),
+                    "autoheal",
+                )
+                .await;
+            }
+            Decision::IncidentClosed {
+                resolution,
+                duration,
+            } => {
+                let resolution = match resolution {
+                    Resolution::Recovered => "recovered",
+                    Resolution::Released => "released",
+                };
+                if let Some(i) = incident {
+                    if let Err(e) = self
+                        .store
+                        .close_incident(i, out.at.as_millis(), resolution)
+                        .await
+                    {
+                        events::StoreWriteFailed {
+                            what: "an incident close",
+                            error: &e,
+                        }
+                        .emit(&self.metrics);
+                    }
+                    events::IncidentClosed {
+                        target: &name,
+                        incident_id: i,
+                        resolution,
+                        duration: *duration,
+                    }
+                    .emit(&self.metrics);
+                    self.record(
+                        Some(&name),
+                        Some(i),
+                        "incident_closed",
+                        &format!(
+                            "Incident on {name} closed ({resolution}) after {}.",
+                            humantime::format_duration(Duration::from_secs(duration.as_secs()))
+                        ),
+                        "autoheal",
+                    )
+                    .await;
+                }
+                if let Some(rt) = self.targets.get_mut(&id) {
+                    rt.incident_id = None;
+                }
+                self.update_view(id, |v| v.incident_id = None);
+            }
+            Decision::Released { actor } => {
+                self.record(
+                    Some(&name),
+                    incident,
+                    "released",
+                    &format!("{name} was released from quarantine by {actor}."),
+                    actor,
+                )
+                .await;
+            }
+            Decision::CommandRefused { command, why } => {
+                let verb = serde_json::to_value(command)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_string))
+                    .unwrap_or_default();
+                self.record(
+                    Some(&name),
+                    incident,
+                    "command_refused",
+                    &format!("{verb} on {name} refused: {why}."),
+                    "autoheal",
+                )
+                .await;
+            }
+        }
+    }
+
+    fn describe_hold(&self, name: &str, hold: &Hold) -> (&'static str, String) {
+        match hold {
+            Hold::Cooldown { until } => (
+                "cooldown",
+                format!("Action on {name} held: cooling down until {until}."),
+            ),
+            Hold::Backoff { until } => (
+                "backoff",
+                format!("Action on {name} held: backing off until {until}."),
+            ),
+            Hold::Dependency { target } => {
+                let dep = self
+                    .targets
+                    .get(target)
+                    .map(|r| r.spec.name.clone())
+                    .unwrap_or_else(|| format!("#{}", target.0));
+                (
+                    "dependency",
+                    format!("Action on {name} held: it depends on {dep}, which is failing; {dep} is healed first."),
+                )
+            }
+            Hold::Maintenance { until } => (
+                "maintenance",
+                match until {
+                    Some(u) => format!("Action on {name} held: maintenance window until {u}."),
+                    None => format!("Action on {name} held: maintenance window."),
+                },
+            ),
+            Hold::DeployRunning => (
+                "deploy_running",
+                format!("Action on {name} held: a deploy is running."),
+            ),
+            Hold::Paused => (
+                "paused",
+                format!("Action on {name} held: the target is paused."),
+            ),
+        }
+    }
+
+    /// Records the attempt, then runs the action (or, in dry-run, only
+    /// records it and reports success back to the engine).
+    async fn run_action(&mut self, id: TargetId, rung: usize, attempt: u32, dry_run: bool) {
+        let Some(rt) = self.targets.get(&id) else {
+            return;
+        };
+        let name = rt.spec.name.clone();
+        let incident = rt.incident_id;
+        let action_name = rt
+            .spec
+            .policy
+            .ladder
+            .get(rung)
+            .map(|r| r.action.clone())
+            .unwrap_or_default();
+        let detail = rt.last_detail.clone();
+        let phase = self.engine.phase(id).unwrap_or(Phase::Healing);
+        let Some(slot) = self.actions.get(&action_name).cloned() else {
+            let why = format!("no action named {action_name:?}");
+            self.record(
+                Some(&name),
+                incident,
+                "action_failed",
+                &format!("Action on {name} could not run: {why}."),
+                "autoheal",
+            )
+            .await;
+            Box::pin(self.feed(
+                id,
+                Input::ActionFinished(ActionOutcome::Failed { detail: why }),
+            ))
+            .await;
+            return;
+        };
+        // 1. The snapshot says "healing" before anything else is written.
+        self.save_state(id).await;
+        // 2. The attempt is committed before the action runs.
+        let Some(incident_id) = incident else {
+            tracing::error!(target_name = %name, "An action was decided with no open incident; not acting.");
+            Box::pin(self.feed(
+                id,
+                Input::ActionFinished(ActionOutcome::Failed {
+                    detail: "no open incident".into(),
+                }),
+            ))
+            .await;
+            return;
+        };
+        let new = NewAttempt {
+            incident_id,
+            rung: rung as i32,
+            attempt: attempt as i32,
+            action: action_name.clone(),
+            started_at: super::now_ms(),
+            dry_run,
+        };
+        let attempt_id = match self.store.start_attempt(&new).await {
+            Ok(a) => a,
+            Err(e) => {
+                events::StoreWriteFailed {
+                    what: "an attempt",
+                    error: &e,
+                }
+                .emit(&self.metrics);
+                let detail =
+                    "the attempt could not be recorded, so the action did not run".to_string();
+                Box::pin(self.feed(id, Input::ActionFinished(ActionOutcome::Failed { detail })))
+                    .await;
+                return;
+            }
+        };
+        let verb = if dry_run {
+            "Dry run: would run"
+        } else {
+            "Running"
+        };
+        self.record(
+            Some(&name),
+            Some(incident_id),
+            "action_started",
+            &format!(
+                "{verb} {action_name} on {name} (rung {}, attempt {attempt}).",
+                rung + 1
+            ),
+            "autoheal",
+        )
+        .await;
+        if dry_run {
+            let _ = self
+                .store
+                .finish_attempt(
+                    attempt_id,
+                    super::now_ms(),
+                    "dry_run",
+                    "dry-run: nothing was done",
+                )
+                .await;
+            events::ActionFinished {
+                target: &name,
+                incident_id: Some(incident_id),
+                action: &action_name,
+                kind: &slot.kind,
+                outcome: "dry_run",
+                detail: "",
+                duration: Duration::ZERO,
+            }
+            .emit(&self.metrics);
+            Box::pin(self.feed(id, Input::ActionFinished(ActionOutcome::Succeeded))).await;
+            return;
+        }
+        // 3. Act.
+        if let Some(rt) = self.targets.get_mut(&id) {
+            rt.attempt_id = Some(attempt_id);
+            rt.running = Some(slot.clone());
+        }
+        let ctx = ActionContext {
+            target: name.clone(),
+            incident_id: Some(incident_id),
+            state: phase.as_str().to_string(),
+            detail,
+            rung,
+            attempt,
+            action: action_name,
+        };
+        let tx = self.tx.clone();
+        let limit = self.action_limit.clone();
+        self.action_tasks.spawn(async move {
+            let _permit = limit.acquire_owned().await;
+            let started = tokio::time::Instant::now();
+            let outcome = match tokio::time::timeout(slot.timeout, slot.action.run(&ctx)).await {
+                Ok(o) => o,
+                Err(_) => ActionOutcome::TimedOut,
+            };
+            let _ = tx
+                .send(Msg::ActionDone {
+                    target: ctx.target.clone(),
+                    attempt_id,
+                    outcome,
+                    duration: started.elapsed(),
+                })
+                .await;
+        });
+    }
+
+    async fn record(
+        &self,
+        target: Option<&str>,
+        incident_id: Option<i64>,
+        kind: &str,
+        message: &str,
+        actor: &str,
+    ) {
+        let event = NewEvent {
+            at: super::now_ms(),
+            target: target.map(str::to_string),
+            incident_id,
+            kind: kind.to_string(),
+            message: message.to_string(),
+            actor: actor.to_string(),
+            data: serde_json::Value::Null,
+        };
+        if let Err(e) = self.store.append_event(&event).await {
+            events::StoreWriteFailed {
+                what: "an event",
+                error: &e,
+            }
+            .emit(&self.metrics);
+        }
+    }
+
+    fn update_view(&self, id: TargetId, f: impl FnOnce(&mut TargetView)) {
+        let Some(rt) = self.targets.get(&id) else {
+            return;
+        };
+        let Ok(mut view) = self.view.write() else {
+            return;
+        };
+        let phase = self.engine.phase(id).unwrap_or(Phase::Healthy);
+        let entry = view
+            .entry(rt.spec.name.clone())
+            .or_insert_with(|| TargetView {
+                name: rt.spec.name.clone(),
+                kind: rt.spec.kind.clone(),
+                phase: phase.as_str().to_string(),
+                incident_id: rt.incident_id,
+                depends_on: Vec::new(),
+                dry_run: false,
+                last_status: None,
+                last_detail: None,
+                last_check_at: None,
+                last_latency_ms: None,
+                ladder: Vec::new(),
+            });
+        entry.kind = rt.spec.kind.clone();
+        entry.depends_on = rt.spec.depends_on.clone();
+        entry.dry_run = rt.spec.policy.dry_run;
+        entry.ladder = rt
+            .spec
+            .policy
+            .ladder
+            .iter()
+            .map(|r| r.action.clone())
+            .collect();
+        let _ = rt.id;
+        f(entry);
+    }
+}
+
+fn outcome_parts(o: &ActionOutcome) -> (&'static str, String) {
+    match o {
+        ActionOutcome::Succeeded => ("succeeded", String::new()),
+        ActionOutcome::Failed { detail } => ("failed", detail.clone()),
+        ActionOutcome::TimedOut => ("timed_out", String::new()),
+    }
+}

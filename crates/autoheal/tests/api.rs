@@ -1,0 +1,307 @@
+//! The API, in process: the same `Application` the binary boots, on port 0
+//! with a fresh SQLite file per test.
+
+mod common;
+
+use autoheal::app::Application;
+use common::eventually;
+use std::collections::BTreeMap;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+struct TestApp {
+    base: String,
+    stop: CancellationToken,
+    _dir: tempfile::TempDir,
+    client: reqwest::Client,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
+impl TestApp {
+    async fn get(&self, path: &str) -> (u16, serde_json::Value) {
+        let r = self
+            .client
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .unwrap();
+        (r.status().as_u16(), r.json().await.unwrap_or_default())
+    }
+    async fn post(&self, path: &str) -> (u16, serde_json::Value) {
+        let r = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .send()
+            .await
+            .unwrap();
+        (r.status().as_u16(), r.json().await.unwrap_or_default())
+    }
+}
+
+async fn spawn_app(config: &str) -> TestApp {
+    let dir = tempfile::tempdir().unwrap();
+    let env = BTreeMap::from([
+        ("AUTOHEAL_LISTEN".to_string(), "127.0.0.1:0".to_string()),
+        (
+            "AUTOHEAL_DATA_DIR".to_string(),
+            dir.path().display().to_string(),
+        ),
+    ]);
+    let cfg = autoheal_config::parse_str(config, "test.toml", &env).expect("test config is valid");
+    let app = Application::build(&cfg).await.expect("the app builds");
+    let base = format!("http://{}", app.local_addr());
+    let stop = CancellationToken::new();
+    tokio::spawn(app.run_until_stopped(stop.clone()));
+    let t = TestApp {
+        base,
+        stop,
+        _dir: dir,
+        client: reqwest::Client::new(),
+    };
+    eventually(Duration::from_secs(10), "ready", || async {
+        (t.get("/ready").await.0 == 200).then_some(())
+    })
+    .await;
+    t
+}
+
+fn dead_port() -> u16 {
+    common::free_port()
+}
+
+const OBSERVE_ONLY: &str = r#"
+[targets.db]
+check = { type = "tcp", address = "127.0.0.1:1", interval = "1h" }
+"#;
+
+#[tokio::test]
+async fn an_unknown_target_is_a_404_with_the_stable_error_shape() {
+    let app = spawn_app(OBSERVE_ONLY).await;
+    let (status, body) = app.get("/api/v1/targets/nope").await;
+    assert_eq!(status, 404);
+    assert_eq!(body["error"]["code"], "not_found");
+    assert!(body["error"]["message"].as_str().unwrap().contains("nope"));
+    let (status, body) = app.post("/api/v1/targets/nope/heal").await;
+    assert_eq!(status, 404, "{body}");
+    let (status, body) = app.get("/api/v1/incidents/12345").await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (404, Some("not_found"))
+    );
+    let (status, body) = app.get("/no/such/route").await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (404, Some("not_found"))
+    );
+}
+
+#[tokio::test]
+async fn bad_query_parameters_are_400s_that_say_what_is_wrong() {
+    let app = spawn_app(OBSERVE_ONLY).await;
+    for path in [
+        "/api/v1/incidents?limit=0",
+        "/api/v1/incidents?limit=501",
+        "/api/v1/incidents?state=maybe",
+        "/api/v1/incidents?limit=many",
+        "/api/v1/events?colour=blue",
+    ] {
+        let (status, body) = app.get(path).await;
+        assert_eq!(status, 400, "{path}: {body}");
+        assert_eq!(body["error"]["code"], "bad_request", "{path}");
+    }
+    let (status, body) = app.post("/api/v1/targets/db/explode").await;
+    assert_eq!(status, 404, "{body}");
+    assert!(body["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("heal, quarantine"));
+}
+
+#[tokio::test]
+async fn targets_are_listed_with_their_phase_and_commands_change_it() {
+    let app = spawn_app(OBSERVE_ONLY).await;
+    let (status, body) = app.get("/api/v1/targets").await;
+    assert_eq!(status, 200);
+    assert_eq!(body["items"][0]["name"], "db");
+    assert_eq!(body["items"][0]["kind"], "tcp");
+
+    let (status, body) = app.post("/api/v1/targets/db/pause").await;
+    assert_eq!(status, 202, "{body}");
+    assert_eq!(body["target"]["phase"], "paused");
+    let (status, body) = app.post("/api/v1/targets/db/resume").await;
+    assert_eq!(status, 202, "{body}");
+    assert_ne!(body["target"]["phase"], "paused");
+
+    let (status, body) = app.post("/api/v1/targets/db/quarantine").await;
+    assert_eq!(status, 202, "{body}");
+    assert_eq!(body["target"]["phase"], "quarantined");
+    // Healing a quarantined target is refused: release it first.
+    let (status, body) = app.post("/api/v1/targets/db/heal").await;
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(body["error"]["code"], "conflict");
+    let (status, _) = app.post("/api/v1/targets/db/release").await;
+    assert_eq!(status, 202);
+
+    let (_, events) = app.get("/api/v1/events?target=db").await;
+    let kinds: Vec<&str> = events["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    assert!(kinds.contains(&"operator_command"), "{kinds:?}");
+    assert!(kinds.contains(&"command_refused"), "{kinds:?}");
+    let actors: Vec<&str> = events["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["actor"].as_str().unwrap())
+        .collect();
+    assert!(actors.contains(&"api"), "{actors:?}");
+}
+
+#[tokio::test]
+async fn events_page_newest_first_without_overlap() {
+    let app = spawn_app(OBSERVE_ONLY).await;
+    for _ in 0..4 {
+        assert_eq!(app.post("/api/v1/targets/db/pause").await.0, 202);
+        assert_eq!(app.post("/api/v1/targets/db/resume").await.0, 202);
+    }
+    let mut seen = Vec::new();
+    let mut before: Option<i64> = None;
+    loop {
+        let path = match before {
+            Some(b) => format!("/api/v1/events?limit=3&before={b}"),
+            None => "/api/v1/events?limit=3".to_string(),
+        };
+        let (status, page) = app.get(&path).await;
+        assert_eq!(status, 200, "{page}");
+        for e in page["items"].as_array().unwrap() {
+            seen.push(e["id"].as_i64().unwrap());
+        }
+        match page["next_before"].as_i64() {
+            Some(b) => before = Some(b),
+            None => break,
+        }
+    }
+    assert!(seen.len() >= 9, "{seen:?}");
+    let mut sorted = seen.clone();
+    sorted.sort_unstable_by(|a, b| b.cmp(a));
+    sorted.dedup();
+    assert_eq!(seen, sorted, "newest first, no repeats");
+}
+
+#[tokio::test]
+async fn dry_run_decides_and_records_but_never_acts() {
+    let dir = tempfile::tempdir().unwrap();
+    let marker = dir.path().join("acted");
+    let app = spawn_app(&format!(
+        r#"
+[engine]
+dry_run = true
+
+[actions.touch]
+type = "command"
+argv = ["touch", "{marker}"]
+
+[targets.svc]
+check = {{ type = "tcp", address = "127.0.0.1:{port}", interval = "100ms", timeout = "1s" }}
+failure_threshold = 1
+cooldown = "0s"
+ladder = [{{ action = "touch", verify = "200ms" }}]
+"#,
+        marker = marker.display(),
+        port = dead_port()
+    ))
+    .await;
+    let incident = eventually(Duration::from_secs(30), "a dry-run attempt", || async {
+        let (_, page) = app.get("/api/v1/incidents?target=svc").await;
+        let i = page["items"].get(0)?.clone();
+        let a = i["attempts"].get(0)?.clone();
+        (a["outcome"] == "dry_run").then_some(i)
+    })
+    .await;
+    assert_eq!(incident["attempts"][0]["dry_run"], true);
+    assert!(!marker.exists(), "dry-run must not act");
+    let (_, target) = app.get("/api/v1/targets/svc").await;
+    assert_eq!(target["target"]["dry_run"], true);
+}
+
+#[tokio::test]
+async fn probes_and_metrics_answer() {
+    let app = spawn_app(OBSERVE_ONLY).await;
+    assert_eq!(app.get("/live").await.0, 200);
+    let (status, ready) = app.get("/ready").await;
+    assert_eq!((status, ready["store"].as_str()), (200, Some("ok")));
+    let (status, health) = app.get("/health").await;
+    assert_eq!(status, 200);
+    assert_eq!(health["targets"], 1);
+    assert_eq!(health["store"], "sqlite");
+    let text = app
+        .client
+        .get(format!("{}/metrics", app.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(text.contains("autoheal_targets{phase="), "{text}");
+    assert!(
+        text.contains("# TYPE autoheal_incidents_opened counter"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn an_app_is_not_healed_while_its_database_is_down() {
+    let dir = tempfile::tempdir().unwrap();
+    let marker = dir.path().join("app-restarted");
+    let app = spawn_app(&format!(
+        r#"
+[actions.restart-app]
+type = "command"
+argv = ["touch", "{marker}"]
+
+[targets.db]
+check = {{ type = "tcp", address = "127.0.0.1:{db}", interval = "100ms", timeout = "1s" }}
+failure_threshold = 1
+
+[targets.app]
+check = {{ type = "tcp", address = "127.0.0.1:{app}", interval = "100ms", timeout = "1s" }}
+failure_threshold = 1
+depends_on = ["db"]
+ladder = [{{ action = "restart-app", verify = "1s" }}]
+"#,
+        marker = marker.display(),
+        db = dead_port(),
+        app = dead_port()
+    ))
+    .await;
+    let held = eventually(
+        Duration::from_secs(30),
+        "the app's action to be held for its dependency",
+        || async {
+            let (_, page) = app.get("/api/v1/events?target=app&limit=100").await;
+            page["items"]
+                .as_array()?
+                .iter()
+                .find(|e| e["kind"] == "action_held")
+                .cloned()
+        },
+    )
+    .await;
+    assert!(
+        held["message"].as_str().unwrap().contains("depends on db"),
+        "{held}"
+    );
+    assert!(
+        !marker.exists(),
+        "the app must not be restarted while db is down"
+    );
+}

@@ -1,0 +1,182 @@
+//! Helpers for black-box tests: run the real `autoheal` binary, talk to its
+//! API, poll with deadlines (never fixed sleeps).
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Polls `f` until it returns Some, or panics with `what` at the deadline.
+pub async fn eventually<T, F, Fut>(timeout: Duration, what: &str, mut f: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = f().await {
+            return v;
+        }
+        if Instant::now() > deadline {
+            panic!("timed out after {timeout:?} waiting for: {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A running `autoheal serve`, killed on drop.
+pub struct Autoheal {
+    pub child: Child,
+    pub base: String,
+    pub logs: Arc<Mutex<Vec<String>>>,
+}
+
+impl Autoheal {
+    /// Starts `autoheal serve --config CONFIG --data-dir DATA --listen 127.0.0.1:0`
+    /// and waits for it to say where it serves.
+    pub async fn start(config: &Path, data_dir: &Path) -> Autoheal {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_autoheal"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--config"])
+            .arg(config)
+            .arg("--data-dir")
+            .arg(data_dir)
+            .env("AUTOHEAL_LOG_FORMAT", "json")
+            .env("AUTOHEAL_LOG_LEVEL", "debug")
+            .env_remove("RUST_LOG")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("the autoheal binary starts");
+        let logs = Arc::new(Mutex::new(Vec::new()));
+        for stream in [
+            Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
+            Box::new(child.stderr.take().unwrap()),
+        ] {
+            let logs = logs.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                    logs.lock().unwrap().push(line);
+                }
+            });
+        }
+        let l = logs.clone();
+        let base = eventually(
+            Duration::from_secs(30),
+            "autoheal to log its listen address",
+            || {
+                let l = l.clone();
+                async move {
+                    l.lock().unwrap().iter().find_map(|line| {
+                        let v: serde_json::Value = serde_json::from_str(line).ok()?;
+                        let addr = v.get("listen")?.as_str()?;
+                        Some(format!("http://{addr}"))
+                    })
+                }
+            },
+        )
+        .await;
+        Autoheal { child, base, logs }
+    }
+
+    pub fn logs(&self) -> String {
+        self.logs.lock().unwrap().join("\n")
+    }
+
+    pub async fn get(&self, path: &str) -> serde_json::Value {
+        let r = reqwest::get(format!("{}{path}", self.base))
+            .await
+            .expect("API reachable");
+        r.json().await.expect("API answers JSON")
+    }
+
+    pub async fn post(&self, path: &str) -> (u16, serde_json::Value) {
+        let r = reqwest::Client::new()
+            .post(format!("{}{path}", self.base))
+            .send()
+            .await
+            .expect("API reachable");
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or_default())
+    }
+
+    pub fn kill9(&mut self) {
+        let _ = self.child.kill(); // SIGKILL
+        let _ = self.child.wait();
+    }
+
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        self.child.wait().unwrap()
+    }
+}
+
+impl Drop for Autoheal {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A tiny HTTP service: python3's http.server on 127.0.0.1:port, serving
+/// `dir`. Its pid is written to `dir/pid` by the start command so both the
+/// test and autoheal's command action can start it the same way.
+pub fn service_start_argv(port: u16, dir: &Path) -> Vec<String> {
+    vec![
+        "sh".into(),
+        "-c".into(),
+        format!(
+            "cd {d} && echo start >> {d}/starts && (python3 -m http.server {port} --bind 127.0.0.1 >/dev/null 2>&1 & echo $! > {d}/pid)",
+            d = dir.display()
+        ),
+    ]
+}
+
+pub fn run(argv: &[String]) {
+    let ok = Command::new(&argv[0])
+        .args(&argv[1..])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "{argv:?} failed");
+}
+
+pub fn kill_service(dir: &Path) {
+    if let Ok(pid) = std::fs::read_to_string(dir.join("pid")) {
+        let _ = Command::new("kill").args(["-9", pid.trim()]).status();
+    }
+}
+
+pub fn starts(dir: &Path) -> usize {
+    std::fs::read_to_string(dir.join("starts"))
+        .map(|s| s.lines().count())
+        .unwrap_or(0)
+}
+
+pub async fn http_up(port: u16) -> bool {
+    reqwest::get(format!("http://127.0.0.1:{port}/"))
+        .await
+        .map(|r| r.status().is_success())
+        .unwrap_or(false)
+}
+
+pub fn toml_list(argv: &[String]) -> String {
+    let items: Vec<String> = argv.iter().map(|a| format!("{a:?}")).collect();
+    format!("[{}]", items.join(", "))
+}
+
+pub fn write(path: &Path, text: &str) -> PathBuf {
+    std::fs::write(path, text).unwrap();
+    path.to_path_buf()
+}

@@ -1,0 +1,255 @@
+//! End-to-end: the real binary, a real local HTTP service, real processes.
+
+mod common;
+
+use common::*;
+use std::time::Duration;
+
+const LONG: Duration = Duration::from_secs(60);
+
+struct Service {
+    dir: tempfile::TempDir,
+    port: u16,
+}
+
+impl Service {
+    fn new() -> Self {
+        Service {
+            dir: tempfile::tempdir().unwrap(),
+            port: free_port(),
+        }
+    }
+    fn argv(&self) -> Vec<String> {
+        service_start_argv(self.port, self.dir.path())
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        kill_service(self.dir.path());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_killed_http_service_is_restarted_by_a_command_and_the_incident_closes_with_its_mttr() {
+    let svc = Service::new();
+    run(&svc.argv());
+    let port = svc.port;
+    eventually(LONG, "the service to answer", || async move {
+        http_up(port).await.then_some(())
+    })
+    .await;
+
+    let work = tempfile::tempdir().unwrap();
+    let config = write(
+        &work.path().join("autoheal.toml"),
+        &format!(
+            r#"
+[actions.restart-web]
+type = "command"
+argv = {argv}
+timeout = "10s"
+
+[targets.web]
+check = {{ type = "http", url = "http://127.0.0.1:{port}/", interval = "200ms", timeout = "1s" }}
+failure_threshold = 2
+failure_window = "10s"
+cooldown = "0s"
+ladder = [{{ action = "restart-web", verify = "20s" }}]
+"#,
+            argv = toml_list(&svc.argv()),
+        ),
+    );
+    let app = Autoheal::start(&config, &work.path().join("data")).await;
+    eventually(LONG, "web to be healthy", || async {
+        (app.get("/api/v1/targets/web").await["target"]["phase"] == "healthy").then_some(())
+    })
+    .await;
+
+    kill_service(svc.dir.path());
+
+    let incident = eventually(LONG, "the incident to close", || async {
+        let page = app.get("/api/v1/incidents?target=web").await;
+        let i = page["items"].get(0)?.clone();
+        (i["resolution"] == "recovered").then_some(i)
+    })
+    .await;
+    assert!(http_up(port).await, "the service answers again");
+    assert_eq!(
+        starts(svc.dir.path()),
+        2,
+        "started once by the test, once by autoheal"
+    );
+    let attempts = incident["attempts"].as_array().unwrap();
+    assert_eq!(attempts.len(), 1, "{incident}");
+    assert_eq!(attempts[0]["action"], "restart-web");
+    assert_eq!(attempts[0]["outcome"], "succeeded");
+    let mttr = incident["duration_ms"]
+        .as_i64()
+        .expect("a closed incident has its duration");
+    assert!(mttr > 0 && mttr < 60_000, "mttr {mttr}");
+    assert_eq!(
+        app.get("/api/v1/targets/web").await["target"]["phase"],
+        "healthy"
+    );
+    let metrics = reqwest::get(format!("{}/metrics", app.base))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("autoheal_incidents_opened_total 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(r#"autoheal_actions_total{kind="command",outcome="succeeded"} 1"#),
+        "{metrics}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_target_that_never_recovers_is_quarantined_after_the_configured_attempts_and_left_alone()
+{
+    let work = tempfile::tempdir().unwrap();
+    let dead = free_port();
+    let counter = work.path().join("runs");
+    let config = write(
+        &work.path().join("autoheal.toml"),
+        &format!(
+            r#"
+[actions.futile]
+type = "command"
+argv = ["sh", "-c", "echo run >> {counter}"]
+
+[targets.dead]
+check = {{ type = "tcp", address = "127.0.0.1:{dead}", interval = "100ms", timeout = "1s" }}
+failure_threshold = 1
+cooldown = "0s"
+max_actions = 3
+actions_window = "1h"
+ladder = [{{ action = "futile", verify = "300ms", repeat = 10 }}]
+
+[targets.dead.backoff]
+initial = "100ms"
+factor = 1.0
+max = "100ms"
+jitter = 0.0
+"#,
+            counter = counter.display()
+        ),
+    );
+    let app = Autoheal::start(&config, &work.path().join("data")).await;
+    let incident = eventually(LONG, "quarantine", || async {
+        let page = app.get("/api/v1/incidents?target=dead").await;
+        let i = page["items"].get(0)?.clone();
+        i["quarantine_reason"].is_string().then_some(i)
+    })
+    .await;
+    assert_eq!(
+        app.get("/api/v1/targets/dead").await["target"]["phase"],
+        "quarantined"
+    );
+    assert_eq!(
+        incident["attempts"].as_array().unwrap().len(),
+        3,
+        "{incident}"
+    );
+    assert!(
+        incident["closed_at"].is_null(),
+        "a quarantined incident stays open"
+    );
+
+    // Let many more failing checks arrive; still no action.
+    let seen = app.get("/api/v1/targets/dead").await["target"]["last_check_at"]
+        .as_i64()
+        .unwrap();
+    eventually(LONG, "ten more check results", || async {
+        let checks = app.get("/api/v1/targets/dead").await["recent_checks"].clone();
+        let newer = checks
+            .as_array()?
+            .iter()
+            .filter(|c| c["at"].as_i64().unwrap_or(0) > seen)
+            .count();
+        (newer >= 10).then_some(())
+    })
+    .await;
+    let runs = std::fs::read_to_string(&counter).unwrap().lines().count();
+    assert_eq!(runs, 3, "exactly three actions ran");
+    let again = app
+        .get(&format!("/api/v1/incidents/{}", incident["id"]))
+        .await;
+    assert_eq!(again["attempts"].as_array().unwrap().len(), 3);
+
+    // An operator can release it; the API answers as documented.
+    let (status, body) = app.post("/api/v1/targets/dead/release").await;
+    assert_eq!(status, 202, "{body}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn autoheal_killed_mid_heal_and_started_again_does_not_repeat_the_heal() {
+    let svc = Service::new();
+    let port = svc.port;
+    let work = tempfile::tempdir().unwrap();
+    let marker = work.path().join("acting");
+    // The action starts the service, says it is acting, then takes its time.
+    let mut argv = svc.argv();
+    argv[2] = format!("{} && touch {} && sleep 30", argv[2], marker.display());
+    let config = write(
+        &work.path().join("autoheal.toml"),
+        &format!(
+            r#"
+[actions.slow-restart]
+type = "command"
+argv = {argv}
+timeout = "60s"
+
+[targets.web]
+check = {{ type = "http", url = "http://127.0.0.1:{port}/", interval = "200ms", timeout = "1s" }}
+failure_threshold = 2
+cooldown = "0s"
+ladder = [{{ action = "slow-restart", verify = "30s" }}]
+"#,
+            argv = toml_list(&argv)
+        ),
+    );
+    let data = work.path().join("data");
+    let mut first = Autoheal::start(&config, &data).await;
+    let m = marker.clone();
+    eventually(LONG, "the action to be running", || {
+        let m = m.clone();
+        async move { m.exists().then_some(()) }
+    })
+    .await;
+    first.kill9();
+    assert_eq!(starts(svc.dir.path()), 1);
+
+    let second = Autoheal::start(&config, &data).await;
+    let incident = eventually(LONG, "the incident to close after restart", || async {
+        let page = second.get("/api/v1/incidents?target=web").await;
+        let i = page["items"].get(0)?.clone();
+        (i["resolution"] == "recovered").then_some(i)
+    })
+    .await;
+    assert_eq!(starts(svc.dir.path()), 1, "the heal was not repeated");
+    let attempts = incident["attempts"].as_array().unwrap();
+    assert_eq!(attempts.len(), 1, "{incident}");
+    assert_eq!(attempts[0]["outcome"], "interrupted");
+    assert_eq!(
+        second.get("/api/v1/incidents?target=web").await["items"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_stops_autoheal_cleanly() {
+    let work = tempfile::tempdir().unwrap();
+    let config = write(&work.path().join("autoheal.toml"), "");
+    let mut app = Autoheal::start(&config, &work.path().join("data")).await;
+    let status = app.terminate();
+    assert!(status.success(), "exit status {status:?}\n{}", app.logs());
+    assert!(app.logs().contains("autoheal stopped."), "{}", app.logs());
+}
