@@ -1,10 +1,13 @@
 //! `autoheal export`: the targets of a [`Config`] back to TOML that
 //! [`crate::parse_str`] accepts again. Every target is written with its
-//! merged policy spelled out, so the file stands alone: no `[defaults]`, and
-//! each group a target names is written as an empty `[groups.<name>]`.
+//! merged policy spelled out, so it means the same wherever it is imported:
+//! no `[defaults]` is written (the importing file's defaults cannot change
+//! an exported target), and the groups are written as they were configured
+//! (a target's own keys override them anyway; they are there so that group
+//! names resolve and the groups travel with their targets).
 
 use crate::plugins::to_table;
-use crate::raw::{BackoffKeys, HumanDuration, MaintenanceKeys, PolicyKeys, RungKeys, TargetKeys};
+use crate::raw::{BackoffKeys, HumanDuration, MaintenanceKeys, RungKeys, TargetKeys};
 use crate::{Config, TargetsFile};
 use autoheal_core::MaintenanceWindow;
 
@@ -13,16 +16,14 @@ impl Config {
     /// Note: with `engine.dry_run` on, every target's merged policy is dry
     /// run, and is exported so.
     pub fn to_targets_file(&self) -> Result<TargetsFile, toml::ser::Error> {
-        let mut file = TargetsFile::default();
+        let mut file = TargetsFile {
+            groups: self.groups.clone(),
+            ..TargetsFile::default()
+        };
         for (name, action) in &self.actions {
             file.actions.insert(name.clone(), to_table(action)?);
         }
         for t in &self.targets {
-            if let Some(g) = &t.group {
-                file.groups
-                    .entry(g.clone())
-                    .or_insert_with(PolicyKeys::default);
-            }
             let p = &t.policy;
             let d = |d: std::time::Duration| Some(HumanDuration(d));
             let keys = TargetKeys {

@@ -55,6 +55,10 @@ pub struct Config {
     pub docker: DockerSettings,
     /// Named actions, referenced by ladders.
     pub actions: BTreeMap<String, ActionConfig>,
+    /// The `[groups.<name>]` tables as written (already valid). Their keys
+    /// are merged into each member's `policy`; kept so that `autoheal
+    /// export` writes the groups as they are.
+    pub groups: BTreeMap<String, raw::PolicyKeys>,
     /// Sorted by name.
     pub targets: Vec<TargetConfig>,
 }

@@ -121,6 +121,7 @@ pub(crate) fn resolve(
     }
 
     let mut groups = BTreeMap::new();
+    let mut raw_groups = BTreeMap::new();
     for (name, table) in named_tables(&root, "groups", "a table of policy keys", &mut errs) {
         let key = name_key("groups", name);
         check_name(name, &key, "a group", &mut errs);
@@ -129,6 +130,7 @@ pub(crate) fn resolve(
             name.to_string(),
             policy_layer(&keys, &key, &actions, &mut errs),
         );
+        raw_groups.insert(name.to_string(), keys);
     }
 
     let mut raw_targets = Vec::new();
@@ -335,6 +337,7 @@ pub(crate) fn resolve(
             .into_iter()
             .filter_map(|(k, v)| v.map(|v| (k, v)))
             .collect(),
+        groups: raw_groups,
         targets,
     })
 }

@@ -44,6 +44,7 @@ fn export_then_import_gives_the_same_actions_and_targets() {
     let again = parse(&exported, "export.toml");
     assert_eq!(again.actions, original.actions);
     assert_eq!(again.targets, original.targets);
+    assert_eq!(again.groups, original.groups, "groups travel as written");
     assert_eq!(
         again.to_toml_targets().unwrap(),
         exported,
@@ -57,4 +58,21 @@ fn the_export_holds_only_target_sections() {
     let table: toml::Table = toml::from_str(&exported).unwrap();
     let sections: Vec<_> = table.keys().map(String::as_str).collect();
     assert_eq!(sections, ["actions", "groups", "targets"]);
+}
+
+#[test]
+fn an_exported_target_means_the_same_under_other_defaults() {
+    let exported = parse(FILE, "autoheal.toml").to_toml_targets().unwrap();
+    let elsewhere = format!("[defaults]\nfailure_threshold = 9\ncooldown = \"1h\"\n{exported}");
+    let original = parse(FILE, "autoheal.toml");
+    let imported = parse(&elsewhere, "other.toml");
+    assert_eq!(imported.targets, original.targets);
+}
+
+#[test]
+fn a_config_without_targets_exports_a_file_that_loads() {
+    let c = autoheal_config::load(None, &BTreeMap::new()).unwrap();
+    let text = c.to_toml_targets().unwrap();
+    let again = parse(&text, "export.toml");
+    assert!(again.targets.is_empty() && again.actions.is_empty());
 }
