@@ -167,10 +167,15 @@ pub(crate) fn from_serde(prefix: &str, path: &str, msg: &str) -> (String, String
     }
     if let Some(rest) = msg.strip_prefix("unknown field `") {
         // The path already ends with the unknown key.
-        let expected = rest.split_once(", expected ").map(|(_, e)| e);
-        let message = match expected {
-            Some(e) => format!("unknown key; expected {}", e.replace('`', "")),
-            None => "unknown key; this table takes no keys".to_string(),
+        // serde writes "expected `a`", "`a` or `b`", "one of `a`, `b`, `c`".
+        let names: Vec<&str> = rest
+            .split_once(", expected ")
+            .map(|(_, e)| e.split('`').skip(1).step_by(2).collect())
+            .unwrap_or_default();
+        let message = match names.as_slice() {
+            [] => "unknown key; this table takes no keys".to_string(),
+            [one] => format!("unknown key; the only key here is {one}"),
+            many => format!("unknown key; expected one of {}", many.join(", ")),
         };
         return (key, message);
     }

@@ -273,3 +273,76 @@ fn the_full_example_in_the_configuration_reference_loads() {
     let c = parse_str(block, "docs/configuration.md", &no_env()).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(c.targets.len(), 2);
 }
+
+/// The keys a table accepts, read from the "unknown key" error itself, so
+/// this test follows the code.
+fn accepted_keys(text: &str, key: &str) -> Vec<String> {
+    let e = parse_str(text, "t.toml", &no_env()).unwrap_err();
+    let err =
+        e.0.iter()
+            .find(|x| x.key == key)
+            .unwrap_or_else(|| panic!("no error for {key}: {e}"));
+    let list = err
+        .message
+        .split_once("expected one of ")
+        .or_else(|| err.message.split_once("the only key here is "))
+        .map(|(_, l)| l)
+        .unwrap_or_else(|| panic!("{}", err.message));
+    list.split(',').map(|s| s.trim().to_string()).collect()
+}
+
+#[test]
+fn every_key_the_loader_accepts_is_in_the_configuration_reference() {
+    let doc = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/configuration.md"),
+    )
+    .unwrap();
+    let probes = [
+        ("[server]\nzz = 1", "server.zz"),
+        ("[store]\nzz = 1", "store.zz"),
+        ("[store.retention]\nzz = 1", "store.retention.zz"),
+        ("[log]\nzz = 1", "log.zz"),
+        ("[engine]\nzz = 1", "engine.zz"),
+        ("[targets.a]\nzz = 1", "targets.a.zz"),
+        ("[defaults.backoff]\nzz = 1", "defaults.backoff.zz"),
+        (
+            "[targets.a]\nladder = [{ action = \"x\", zz = 1 }]",
+            "targets.a.ladder[0].zz",
+        ),
+        (
+            "[targets.a]\nmaintenance = [{ zz = 1 }]",
+            "targets.a.maintenance[0].zz",
+        ),
+        // The plugins' keys, in "Check and action settings".
+        (
+            "[targets.a]\ncheck = { type = \"http\", url = \"http://x\", zz = 1 }",
+            "targets.a.check.zz",
+        ),
+        (
+            "[targets.a]\ncheck = { type = \"tcp\", address = \"x:1\", zz = 1 }",
+            "targets.a.check.zz",
+        ),
+        (
+            "[targets.a]\ncheck = { type = \"exec\", argv = [\"x\"], zz = 1 }",
+            "targets.a.check.zz",
+        ),
+        (
+            "[actions.a]\ntype = \"command\"\nargv = [\"x\"]\nzz = 1",
+            "actions.a.zz",
+        ),
+        (
+            "[actions.a]\ntype = \"webhook\"\nurl = \"http://x\"\nzz = 1",
+            "actions.a.zz",
+        ),
+    ];
+    for (text, key) in probes {
+        let keys = accepted_keys(text, key);
+        assert!(!keys.is_empty());
+        for k in keys {
+            assert!(
+                doc.contains(&format!("`{k}`")),
+                "docs/configuration.md does not document `{k}` (from {key})"
+            );
+        }
+    }
+}
