@@ -34,6 +34,7 @@ pub use env::ENV_VARS;
 pub use error::{ConfigError, ConfigErrors, ENVIRONMENT};
 pub use plugins::{ActionConfig, CheckConfig};
 pub use raw::TargetsFile;
+pub use resolve::{default_store_url, is_valid_name};
 
 use autoheal_docker::config::DockerSettings;
 use serde::{Deserialize, Serialize};
