@@ -235,6 +235,7 @@ impl RestartContainer {
     ) -> Self {
         let mut r = RestartContainer::new(client, target, s.default_stop_timeout);
         r.restart_dependents = s.restart_dependents;
+        r.restart_all_replicas = s.restart_all_replicas;
         r.post_restart = s
             .post_restart_command
             .clone()

@@ -85,6 +85,7 @@ pub struct DockerClient {
     docker: Docker,
     host: DockerHost,
     api_timeout: Duration,
+    negotiated: bool,
 }
 
 /// How long bollard itself may wait; our own deadlines are shorter.
@@ -155,6 +156,7 @@ impl DockerClient {
             docker,
             host,
             api_timeout,
+            negotiated: false,
         })
     }
 
@@ -173,7 +175,17 @@ impl DockerClient {
                 })
         })
         .await?;
-        Ok(DockerClient { docker, ..self })
+        Ok(DockerClient {
+            docker,
+            negotiated: true,
+            ..self
+        })
+    }
+
+    /// True once the API version was agreed with the engine. Until then
+    /// requests use bollard's newest version, which older engines refuse.
+    pub fn is_negotiated(&self) -> bool {
+        self.negotiated
     }
 
     pub fn host(&self) -> &DockerHost {

@@ -206,6 +206,9 @@ pub struct DockerSettings {
     /// After a heal restarts a dependency, restart the containers that depend
     /// on it (compose `depends_on`, `autoheal.depends_on`), in order.
     pub restart_dependents: bool,
+    /// With several replicas (a compose service), a heal restarts them all,
+    /// like `docker compose restart <service>`. False: only the failing ones.
+    pub restart_all_replicas: bool,
     /// Run after each restart with arguments: name, short id, state, stop
     /// timeout (docker-autoheal's POST_RESTART_SCRIPT). An argument list, never
     /// a shell line.
@@ -237,6 +240,7 @@ impl Default for DockerSettings {
             allow_labels: Vec::new(),
             deny_labels: Vec::new(),
             restart_dependents: true,
+            restart_all_replicas: true,
             post_restart_command: None,
             webhook_url: None,
             webhook_json_key: "content".into(),

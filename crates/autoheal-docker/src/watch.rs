@@ -184,6 +184,9 @@ struct CState {
     oom: bool,
     /// StoppedByUser already sent for this stop.
     stop_reported: bool,
+    /// A reconcile saw the container exit before its die event arrived:
+    /// judged by the die event, or by the next reconcile if none comes.
+    exit_pending: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -276,6 +279,11 @@ impl DockerWatcher {
         let mut delay = self.backoff.min;
         let mut lost = false;
         loop {
+            if !self.client.is_negotiated() {
+                if let Ok(c) = self.client.clone().negotiate().await {
+                    self.client = c;
+                }
+            }
             // Subscribe from "now" (engine clock ~ ours), then reconcile: an
             // event in between is seen twice at worst, never missed.
             let since = Utc::now().timestamp() - 1;
@@ -487,11 +495,25 @@ impl DockerWatcher {
             user_stop: false,
             oom: false,
             stop_reported: false,
+            exit_pending: false,
         });
         c.target = tname.to_string();
         c.name = info.name.clone();
         c.mode = mode;
         c.start_period = ov.start_period.unwrap_or_default();
+        // Running before, exited now, and no die event yet: the event (which
+        // knows about a stop or kill) is likely in flight. Wait one reconcile.
+        let unexplained_exit = from_reconcile
+            && prev.as_ref().is_some_and(|p| p.running)
+            && !info.running
+            && !restarting;
+        if unexplained_exit && !c.exit_pending {
+            c.exit_pending = true;
+            c.status = None;
+            self.containers.insert(info.id.clone(), c);
+            return;
+        }
+        c.exit_pending = false;
         if from_reconcile {
             if let Some(p) = &prev {
                 if info.running && p.started_at != info.started_at {
@@ -596,6 +618,7 @@ impl DockerWatcher {
             }
             "die" => {
                 c.running = false;
+                c.exit_pending = false;
                 let exit: i64 = attrs
                     .get("exitCode")
                     .and_then(|v| v.parse().ok())
@@ -654,6 +677,7 @@ impl DockerWatcher {
                     return;
                 };
                 c.running = true;
+                c.exit_pending = false;
                 c.user_stop = false;
                 c.oom = false;
                 c.stop_reported = false;

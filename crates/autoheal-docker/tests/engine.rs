@@ -816,3 +816,27 @@ async fn the_client_needs_only_the_documented_endpoints() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_watcher_given_an_unnegotiated_client_negotiates_before_its_first_reconcile() {
+    let Some(_) = engine().await else { return };
+    let s = Scratch::new("negotiate");
+    let label = format!("{}=true", s.label());
+    s.run("web", &["--label", &label], &[]);
+    let name = s.name("web");
+    let client = DockerClient::new_unnegotiated(
+        DockerHost::Unix(PathBuf::from(SOCKET)),
+        Path::new("/certs"),
+        Duration::from_secs(10),
+    )
+    .unwrap();
+    assert!(!client.is_negotiated());
+    let w = DockerWatcher::new(client, &settings(&s)).unwrap();
+    let (mut rx, task) = w.spawn(64, std::future::pending());
+    let first = expect(&mut rx, WAIT, "Discovered", |_| true).await;
+    assert!(
+        is_discovered(&first, &name).is_some(),
+        "first happening: {first:?}"
+    );
+    task.abort();
+}
