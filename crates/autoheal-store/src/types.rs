@@ -25,7 +25,7 @@ pub struct TargetRow {
     pub created_at: i64,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CheckResultRow {
     pub target: String,
     pub at: i64,
@@ -42,7 +42,7 @@ pub struct Uptime {
     pub down: u64,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Incident {
     pub id: i64,
     pub target: String,
@@ -70,7 +70,7 @@ pub struct NewAttempt {
     pub dry_run: bool,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Attempt {
     pub id: i64,
     pub incident_id: i64,
@@ -100,7 +100,7 @@ pub struct NewEvent {
     pub data: serde_json::Value,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Event {
     pub id: i64,
     pub at: i64,
@@ -109,6 +109,7 @@ pub struct Event {
     pub kind: String,
     pub message: String,
     pub actor: String,
+    #[schema(value_type = Object)]
     pub data: serde_json::Value,
 }
 
@@ -131,7 +132,7 @@ pub struct EventFilter {
     pub limit: u32,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Page<T> {
     pub items: Vec<T>,
     /// Pass as `before` to get the next page; None at the end.

@@ -305,3 +305,27 @@ ladder = [{{ action = "restart-app", verify = "1s" }}]
         "the app must not be restarted while db is down"
     );
 }
+
+#[tokio::test]
+async fn the_openapi_document_describes_every_api_route() {
+    let app = spawn_app(OBSERVE_ONLY).await;
+    let (status, doc) = app.get("/api/v1/openapi.json").await;
+    assert_eq!(status, 200);
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."), "{doc}");
+    let paths = doc["paths"].as_object().unwrap();
+    for (path, method) in [
+        ("/api/v1/targets", "get"),
+        ("/api/v1/targets/{name}", "get"),
+        ("/api/v1/targets/{name}/{command}", "post"),
+        ("/api/v1/incidents", "get"),
+        ("/api/v1/incidents/{id}", "get"),
+        ("/api/v1/events", "get"),
+    ] {
+        assert!(
+            paths.get(path).and_then(|p| p.get(method)).is_some(),
+            "{method} {path} missing"
+        );
+    }
+    assert!(doc["components"]["schemas"].get("ErrorBody").is_some());
+    assert!(doc["components"]["schemas"].get("Incident").is_some());
+}

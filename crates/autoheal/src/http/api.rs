@@ -14,8 +14,8 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -25,6 +25,48 @@ pub fn routes() -> Router<AppState> {
         .route("/incidents", get(list_incidents))
         .route("/incidents/{id}", get(get_incident))
         .route("/events", get(list_events))
+        .route("/openapi.json", get(openapi))
+}
+
+/// The OpenAPI 3.1 description of this API.
+async fn openapi() -> impl IntoResponse {
+    Json(super::openapi::document())
+}
+
+/// `GET /api/v1/targets`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TargetList {
+    pub items: Vec<crate::supervisor::TargetView>,
+}
+
+/// Counts of observations over the last 24 hours.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Uptime24h {
+    pub up: u64,
+    pub degraded: u64,
+    pub down: u64,
+    /// up / all, null with no observations.
+    pub ratio: Option<f64>,
+}
+
+/// `GET /api/v1/targets/{name}`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TargetDetail {
+    pub target: crate::supervisor::TargetView,
+    /// The target's effective settings (secrets redacted).
+    #[schema(value_type = Object)]
+    pub spec: Option<serde_json::Value>,
+    /// The 20 newest check results.
+    pub recent_checks: Vec<autoheal_store::CheckResultRow>,
+    pub uptime_24h: Uptime24h,
+}
+
+/// `POST /api/v1/targets/{name}/{command}`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CommandAccepted {
+    pub accepted: bool,
+    pub command: String,
+    pub target: Option<crate::supervisor::TargetView>,
 }
 
 const MAX_LIMIT: u32 = 500;
@@ -38,10 +80,17 @@ fn limit(l: Option<u32>) -> Result<u32, ApiError> {
     }
 }
 
-async fn list_targets(State(s): State<AppState>) -> impl IntoResponse {
-    Json(json!({ "items": s.supervisor.targets() }))
+#[utoipa::path(get, path = "/api/v1/targets", tag = "targets",
+    responses((status = 200, description = "Every target, sorted by name", body = TargetList)))]
+async fn list_targets(State(s): State<AppState>) -> Json<TargetList> {
+    Json(TargetList {
+        items: s.supervisor.targets(),
+    })
 }
 
+#[utoipa::path(get, path = "/api/v1/targets/{name}", tag = "targets",
+    params(("name" = String, Path, description = "Target name")),
+    responses((status = 200, body = TargetDetail), (status = 404, body = super::error::ErrorBody)))]
 async fn get_target(
     State(s): State<AppState>,
     name: Result<Path<String>, PathRejection>,
@@ -60,14 +109,25 @@ async fn get_target(
         Some(uptime.up as f64 / total as f64)
     };
     let spec = s.store.get_target(&name).await?.map(|r| r.spec);
-    Ok(Json(json!({
-        "target": view,
-        "spec": spec,
-        "recent_checks": recent,
-        "uptime_24h": { "up": uptime.up, "degraded": uptime.degraded, "down": uptime.down, "ratio": ratio },
-    })))
+    Ok(Json(TargetDetail {
+        target: view,
+        spec,
+        recent_checks: recent,
+        uptime_24h: Uptime24h {
+            up: uptime.up,
+            degraded: uptime.degraded,
+            down: uptime.down,
+            ratio,
+        },
+    }))
 }
 
+#[utoipa::path(post, path = "/api/v1/targets/{name}/{command}", tag = "targets",
+    params(("name" = String, Path, description = "Target name"),
+           ("command" = String, Path, description = "heal, quarantine, release, pause or resume")),
+    responses((status = 202, body = CommandAccepted),
+              (status = 404, description = "Unknown target or command", body = super::error::ErrorBody),
+              (status = 409, description = "The engine refused the command", body = super::error::ErrorBody)))]
 async fn command(
     State(s): State<AppState>,
     path: Result<Path<(String, String)>, PathRejection>,
@@ -89,11 +149,15 @@ async fn command(
     let view = s.supervisor.target(&name);
     Ok((
         StatusCode::ACCEPTED,
-        Json(json!({ "accepted": true, "command": verb, "target": view })),
+        Json(CommandAccepted {
+            accepted: true,
+            command: verb,
+            target: view,
+        }),
     ))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 struct IncidentQuery {
     target: Option<String>,
@@ -103,6 +167,9 @@ struct IncidentQuery {
     before: Option<i64>,
 }
 
+#[utoipa::path(get, path = "/api/v1/incidents", tag = "incidents", params(IncidentQuery),
+    responses((status = 200, body = autoheal_store::Page<autoheal_store::Incident>),
+              (status = 400, body = super::error::ErrorBody)))]
 async fn list_incidents(
     State(s): State<AppState>,
     q: Result<Query<IncidentQuery>, QueryRejection>,
@@ -127,6 +194,9 @@ async fn list_incidents(
     Ok(Json(s.store.list_incidents(&filter).await?))
 }
 
+#[utoipa::path(get, path = "/api/v1/incidents/{id}", tag = "incidents",
+    params(("id" = i64, Path, description = "Incident id")),
+    responses((status = 200, body = autoheal_store::Incident), (status = 404, body = super::error::ErrorBody)))]
 async fn get_incident(
     State(s): State<AppState>,
     id: Result<Path<i64>, PathRejection>,
@@ -138,7 +208,7 @@ async fn get_incident(
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 struct EventQuery {
     target: Option<String>,
@@ -147,6 +217,9 @@ struct EventQuery {
     before: Option<i64>,
 }
 
+#[utoipa::path(get, path = "/api/v1/events", tag = "events", params(EventQuery),
+    responses((status = 200, body = autoheal_store::Page<autoheal_store::Event>),
+              (status = 400, body = super::error::ErrorBody)))]
 async fn list_events(
     State(s): State<AppState>,
     q: Result<Query<EventQuery>, QueryRejection>,

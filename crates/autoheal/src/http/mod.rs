@@ -6,6 +6,7 @@
 
 pub mod api;
 pub mod error;
+pub mod openapi;
 
 use crate::supervisor::Handle;
 use crate::telemetry::Metrics;

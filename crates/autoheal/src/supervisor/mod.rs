@@ -69,7 +69,7 @@ pub struct ActionSlot {
 }
 
 /// What the API shows of one target. Updated by the supervisor task only.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct TargetView {
     pub name: String,
     pub kind: String,

@@ -1,0 +1,30 @@
+//! The OpenAPI description of `/api/v1`, generated from the handlers'
+//! annotations (utoipa), served at `/api/v1/openapi.json`.
+
+use utoipa::OpenApi;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "autoheal API",
+        description = "Targets and their state, incidents with every attempt, the audit log, and operator commands."
+    ),
+    paths(
+        super::api::list_targets,
+        super::api::get_target,
+        super::api::command,
+        super::api::list_incidents,
+        super::api::get_incident,
+        super::api::list_events,
+    ),
+    tags(
+        (name = "targets", description = "What autoheal watches and heals"),
+        (name = "incidents", description = "Outages, from detection to verified recovery"),
+        (name = "events", description = "The audit log"),
+    )
+)]
+pub struct ApiDoc;
+
+pub fn document() -> utoipa::openapi::OpenApi {
+    ApiDoc::openapi()
+}
