@@ -489,6 +489,10 @@ async fn an_untrusted_certificate_is_down_unless_verification_is_skipped() {
     let a = serve_tls(time::Duration::days(90)).await;
     let o = probe(json!({"url": format!("https://{a}/")})).await;
     assert_eq!(o.status, Status::Down, "{o:?}");
+    assert_eq!(
+        o.detail,
+        "connect error: invalid peer certificate: UnknownIssuer"
+    );
     assert!(
         !o.detail.contains("https://"),
         "no URL in details: {}",

@@ -47,6 +47,7 @@ async fn an_unknown_host_is_down() {
         .check()
         .await;
     assert_eq!(o.status, Status::Down, "{o:?}");
+    assert!(!o.detail.is_empty());
 }
 
 #[test]
