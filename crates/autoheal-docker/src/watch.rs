@@ -568,7 +568,8 @@ impl DockerWatcher {
             Some((v, a)) => (v.trim(), a.trim()),
             None => (action.trim(), ""),
         };
-        if !self.containers.contains_key(&id) {
+        let newly_added = !self.containers.contains_key(&id);
+        if newly_added {
             if !matches!(
                 verb,
                 "create" | "start" | "restart" | "health_status" | "die"
@@ -673,24 +674,35 @@ impl DockerWatcher {
                 if self.ledger.own(&id) == Some(OwnAction::Restart) {
                     self.ledger.end_own(&id);
                 }
+                // The engine's StartedAt, so the next reconcile recognises
+                // this start as the same one.
+                let started_at = match self.client.inspect(&id).await {
+                    Ok(i) => info_of(&i).0.started_at,
+                    Err(_) => None,
+                };
                 let Some(c) = self.containers.get_mut(&id) else {
                     return;
                 };
+                // A reconcile that ran between the start and this event has
+                // already reported it.
+                let already_reported = c.running && !c.exit_pending && !newly_added;
                 c.running = true;
                 c.exit_pending = false;
                 c.user_stop = false;
                 c.oom = false;
                 c.stop_reported = false;
-                c.started_at = Some(Utc::now());
+                c.started_at = started_at.or(Some(Utc::now()));
                 c.status = if c.mode == DockerMode::OnFailure {
                     Some((Status::Up, "running".into()))
                 } else {
                     None
                 };
-                out.push(DockerHappening::Started {
-                    target: tname.clone(),
-                    container_id: id.clone(),
-                });
+                if !already_reported {
+                    out.push(DockerHappening::Started {
+                        target: tname.clone(),
+                        container_id: id.clone(),
+                    });
+                }
                 if c.status.is_some() {
                     if let Some((cid, obs)) = self.aggregate(&tname, Some(&id)) {
                         self.emit_observation(&tname, cid, obs, out);

@@ -83,6 +83,14 @@ async fn an_unhealthy_container_is_reported_down_quickly_and_a_restart_heals_it(
     .await;
     eprintln!("figure: restart to healthy in {:?}", t1.elapsed());
     assert_eq!(health(&name), "healthy");
+    // The next reconcile (interval 2 s) knows this start: no second Started.
+    let rest = drain_for(&mut rx, Duration::from_millis(2500)).await;
+    assert!(
+        !rest
+            .iter()
+            .any(|h| matches!(h, DockerHappening::Started { .. })),
+        "{rest:#?}"
+    );
     task.abort();
 }
 
