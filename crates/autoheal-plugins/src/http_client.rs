@@ -11,7 +11,14 @@
 //! cap, and webhooks treat a 3xx as a failure. Both ask for the peer's
 //! certificate (`tls_info`) so checks can warn before it expires, and send
 //! `User-Agent: autoheal/<version>`.
+//!
+//! Link-local addresses (169.254.0.0/16, where cloud metadata services
+//! live, fe80::/10, and AWS's fd00:ec2::254) are always refused, even for
+//! checks the operator configured: by the URL check at build and on every
+//! redirect hop for IP literals, and by the resolver at connect time for
+//! names (so DNS rebinding to a metadata address does not get through).
 
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -42,6 +49,44 @@ fn builder() -> reqwest::ClientBuilder {
         .tls_info(true)
         .tcp_nodelay(true)
         .pool_idle_timeout(Duration::from_secs(90))
+        .dns_resolver(GuardedResolver)
+}
+
+/// Addresses no HTTP plugin may connect to: link-local (169.254.0.0/16,
+/// fe80::/10, IPv4-mapped too) and AWS's IPv6 metadata address.
+pub fn is_forbidden_ip(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => v4.is_link_local(),
+        IpAddr::V6(v6) => {
+            (v6.segments()[0] & 0xffc0) == 0xfe80
+                || v6 == Ipv6Addr::new(0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x254)
+                || v6.to_ipv4_mapped().is_some_and(|v4| v4.is_link_local())
+        }
+    }
+}
+
+/// The system resolver, minus forbidden addresses.
+struct GuardedResolver;
+
+impl reqwest::dns::Resolve for GuardedResolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let host = name.as_str().to_string();
+        Box::pin(async move {
+            let all: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            let allowed: Vec<SocketAddr> = all
+                .iter()
+                .copied()
+                .filter(|a| !is_forbidden_ip(a.ip()))
+                .collect();
+            if allowed.is_empty() && !all.is_empty() {
+                return Err(format!(
+                    "{host} resolves only to link-local addresses, which are refused"
+                )
+                .into());
+            }
+            Ok(Box::new(allowed.into_iter()) as reqwest::dns::Addrs)
+        })
+    }
 }
 
 impl HttpClients {
@@ -81,5 +126,34 @@ impl HttpClients {
         } else {
             Ok(self.verified().clone())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn link_local_and_metadata_addresses_are_forbidden() {
+        let f = |s: &str| is_forbidden_ip(s.parse().unwrap());
+        assert!(f("169.254.169.254"));
+        assert!(f("169.254.0.1"));
+        assert!(f("fe80::1"));
+        assert!(f("febf::1"));
+        assert!(f("fd00:ec2::254"));
+        assert!(f("::ffff:169.254.169.254"));
+        assert!(!f("127.0.0.1"));
+        assert!(!f("10.0.0.1"));
+        assert!(!f("::1"));
+        assert!(!f("fec0::1"));
+        assert!(!f("93.184.216.34"));
+    }
+
+    #[tokio::test]
+    async fn the_resolver_keeps_ordinary_addresses() {
+        use reqwest::dns::Resolve;
+        let name: reqwest::dns::Name = "localhost".parse().unwrap();
+        let addrs: Vec<SocketAddr> = GuardedResolver.resolve(name).await.unwrap().collect();
+        assert!(addrs.iter().any(|a| a.ip().is_loopback()), "{addrs:?}");
     }
 }

@@ -92,6 +92,16 @@ pub(crate) fn parse_http_url(key: &str, raw: &str) -> Result<url::Url, BuildErro
 }
 
 pub(crate) fn check_scheme(u: &url::Url) -> Result<(), String> {
+    let literal = match u.host() {
+        Some(url::Host::Ipv4(ip)) => Some(std::net::IpAddr::V4(ip)),
+        Some(url::Host::Ipv6(ip)) => Some(std::net::IpAddr::V6(ip)),
+        _ => None,
+    };
+    if let Some(ip) = literal.filter(|ip| http_client::is_forbidden_ip(*ip)) {
+        return Err(format!(
+            "{ip} is a link-local (cloud metadata) address, always refused"
+        ));
+    }
     match u.scheme() {
         "http" | "https" if u.host_str().is_some_and(|h| !h.is_empty()) => Ok(()),
         "http" | "https" => Err("the URL has no host".to_string()),
@@ -196,5 +206,8 @@ mod tests {
         assert!(e.why.contains("file"), "{e}");
         assert!(parse_http_url("url", "ftp://a").is_err());
         assert!(parse_http_url("url", "gopher://a").is_err());
+        let e = parse_http_url("url", "http://169.254.169.254/latest/meta-data/").unwrap_err();
+        assert!(e.why.contains("link-local"), "{e}");
+        assert!(parse_http_url("url", "http://[fe80::1]/").is_err());
     }
 }

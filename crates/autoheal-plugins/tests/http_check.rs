@@ -47,6 +47,10 @@ fn app() -> Router {
             "/to-file",
             get(|| async { (StatusCode::FOUND, [("location", "file:///etc/passwd")]) }),
         )
+        .route(
+            "/to-metadata",
+            get(|| async { Redirect::to("http://169.254.169.254/latest/meta-data/") }),
+        )
         .route("/see-other", any(|| async { Redirect::to("/method") }))
         .route("/method", any(|m: Method| async move { m.to_string() }))
         .route(
@@ -181,6 +185,17 @@ async fn a_redirect_to_a_file_url_is_refused() {
     let o = probe(json!({"url": format!("http://{a}/to-file")})).await;
     assert_eq!(o.status, Status::Down, "{o:?}");
     assert!(o.detail.starts_with("redirect refused"), "{}", o.detail);
+}
+
+#[tokio::test]
+async fn a_redirect_to_the_metadata_address_is_refused() {
+    let a = serve(app()).await;
+    let o = probe(json!({"url": format!("http://{a}/to-metadata"), "timeout": "2s"})).await;
+    assert_eq!(o.status, Status::Down, "{o:?}");
+    assert_eq!(
+        o.detail,
+        "redirect refused: 169.254.169.254 is a link-local (cloud metadata) address, always refused"
+    );
 }
 
 #[tokio::test]
