@@ -50,6 +50,18 @@ async fn an_unknown_host_is_down() {
     assert!(!o.detail.is_empty());
 }
 
+#[tokio::test]
+async fn the_metadata_address_is_refused() {
+    let o = check(json!({"address": "169.254.169.254:80", "timeout": "2s"}))
+        .check()
+        .await;
+    assert_eq!(o.status, Status::Down, "{o:?}");
+    assert_eq!(
+        o.detail,
+        "169.254.169.254 is a link-local (cloud metadata) address, always refused"
+    );
+}
+
 #[test]
 fn config_defaults_and_errors() {
     let c: TcpCheckConfig = serde_json::from_value(json!({"address": "db:5432"})).unwrap();

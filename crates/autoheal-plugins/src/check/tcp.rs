@@ -2,7 +2,8 @@
 //!
 //! Connected → `Up` ("connected"); refused, unreachable, DNS failure or
 //! timeout → `Down` ("connection refused", "timeout after 5s"). The
-//! connection is closed at once; nothing is sent.
+//! connection is closed at once; nothing is sent. Link-local (cloud
+//! metadata) addresses are refused like in HTTP plugins.
 
 use std::time::Duration;
 
@@ -89,8 +90,7 @@ impl Scheduled for TcpCheck {
 impl Check for TcpCheck {
     async fn check(&self) -> Observation {
         let start = tokio::time::Instant::now();
-        let r =
-            tokio::time::timeout(self.timeout, tokio::net::TcpStream::connect(&self.address)).await;
+        let r = tokio::time::timeout(self.timeout, connect_guarded(&self.address)).await;
         let o = match r {
             Ok(Ok(_stream)) => {
                 let mut o = Observation::up();
@@ -102,6 +102,41 @@ impl Check for TcpCheck {
         };
         with_latency(o, start.elapsed())
     }
+}
+
+/// Resolves `address` and connects to the first address that answers,
+/// never to a link-local (cloud metadata) one.
+async fn connect_guarded(address: &str) -> std::io::Result<tokio::net::TcpStream> {
+    use crate::http_client::is_forbidden_ip;
+    let mut last = None;
+    let mut any = false;
+    for addr in tokio::net::lookup_host(address).await? {
+        any = true;
+        if is_forbidden_ip(addr.ip()) {
+            last.get_or_insert_with(|| {
+                std::io::Error::new(
+                    std::io::ErrorKind::PermissionDenied,
+                    format!(
+                        "{} is a link-local (cloud metadata) address, always refused",
+                        addr.ip()
+                    ),
+                )
+            });
+            continue;
+        }
+        match tokio::net::TcpStream::connect(addr).await {
+            Ok(s) => return Ok(s),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| {
+        let why = if any {
+            "no usable address"
+        } else {
+            "no address found"
+        };
+        std::io::Error::new(std::io::ErrorKind::NotFound, format!("{address}: {why}"))
+    }))
 }
 
 pub(crate) fn describe_io(e: &std::io::Error) -> String {
