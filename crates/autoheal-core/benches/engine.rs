@@ -23,7 +23,11 @@ const START: Timestamp = Timestamp(1_700_000_000_000);
 fn policy() -> Policy {
     Policy {
         cooldown: Duration::from_secs(10),
-        ladder: vec![Rung { action: "restart".into(), verify: Duration::from_secs(30), repeat: 3 }],
+        ladder: vec![Rung {
+            action: "restart".into(),
+            verify: Duration::from_secs(30),
+            repeat: 3,
+        }],
         ..Policy::default()
     }
 }
@@ -31,16 +35,18 @@ fn policy() -> Policy {
 fn engine() -> Engine {
     let mut engine = Engine::new(42);
     for id in 0..TARGETS {
-        engine.add_target(TargetId(id), policy(), START, None).unwrap();
+        engine
+            .add_target(TargetId(id), policy(), START, None)
+            .unwrap();
     }
     engine
 }
 
 /// A quarter always down, a quarter flapping, half up.
 fn observation(id: u32, round: u32) -> Observation {
-    match id % 4 {
-        0 => Observation::down("HTTP 503"),
-        1 if round % 3 == 0 => Observation::down("timeout"),
+    match (id % 4, round % 3) {
+        (0, _) => Observation::down("HTTP 503"),
+        (1, 0) => Observation::down("timeout"),
         _ => Observation::up(),
     }
 }
@@ -57,7 +63,9 @@ fn observations_over_100k_targets(bencher: Bencher<'_, '_>) {
                 engine.handle_timeout(now);
                 for id in 0..TARGETS {
                     let obs = observation(id, round);
-                    engine.handle(TargetId(id), now, Input::Observation(obs)).unwrap();
+                    engine
+                        .handle(TargetId(id), now, Input::Observation(obs))
+                        .unwrap();
                 }
                 let mut started = Vec::new();
                 while let Some(out) = engine.poll() {
@@ -67,7 +75,9 @@ fn observations_over_100k_targets(bencher: Bencher<'_, '_>) {
                 }
                 actions += started.len() as u64;
                 for id in started {
-                    engine.handle(id, now, Input::ActionFinished(ActionOutcome::Succeeded)).unwrap();
+                    engine
+                        .handle(id, now, Input::ActionFinished(ActionOutcome::Succeeded))
+                        .unwrap();
                 }
                 while engine.poll().is_some() {}
             }

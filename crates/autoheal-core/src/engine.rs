@@ -22,15 +22,22 @@ use std::time::Duration;
 #[serde(tag = "phase", rename_all = "snake_case")]
 enum Base {
     /// Start period: failures are not counted until `until`.
-    Starting { until: Timestamp },
+    Starting {
+        until: Timestamp,
+    },
     Healthy,
     Suspect,
     /// An incident is open and no action is running or being verified.
     Failing,
     /// The action for `rung` is running.
-    Healing { rung: usize },
+    Healing {
+        rung: usize,
+    },
     /// The action for `rung` ended; recovered if enough ups come before `until`.
-    Verifying { rung: usize, until: Timestamp },
+    Verifying {
+        rung: usize,
+        until: Timestamp,
+    },
 }
 
 impl Base {
@@ -219,12 +226,15 @@ fn next_unit(state: &mut u64) -> f64 {
 
 /// "90s", "5m", "1h", "250ms": short enough for an incident reason.
 fn fmt_duration(d: Duration) -> String {
+    // `n / unit * unit == n` rather than `%`: `is_multiple_of` is newer than
+    // the workspace's rust-version (1.85).
     let ms = d.as_millis();
-    if ms % 1000 != 0 {
+    let whole = |unit: u128| ms > 0 && ms / unit * unit == ms;
+    if !whole(1000) && ms > 0 {
         format!("{ms}ms")
-    } else if ms % 3_600_000 == 0 && ms > 0 {
+    } else if whole(3_600_000) {
         format!("{}h", ms / 3_600_000)
-    } else if ms % 60_000 == 0 && ms > 0 {
+    } else if whole(60_000) {
         format!("{}m", ms / 60_000)
     } else {
         format!("{}s", ms / 1000)
@@ -236,7 +246,9 @@ impl Target {
         let base = if policy.start_period.is_zero() {
             Base::Healthy
         } else {
-            Base::Starting { until: now + policy.start_period }
+            Base::Starting {
+                until: now + policy.start_period,
+            }
         };
         Self {
             id,
@@ -274,15 +286,22 @@ impl Target {
         let base = match s.state {
             Some(base) => base,
             None => match s.phase {
-                Phase::Starting => Base::Starting { until: now + policy.start_period },
+                Phase::Starting => Base::Starting {
+                    until: now + policy.start_period,
+                },
                 Phase::Healthy => Base::Healthy,
                 Phase::Suspect => Base::Suspect,
                 Phase::Failing => Base::Failing,
                 Phase::Healing => Base::Healing { rung: s.rung },
-                Phase::Verifying => Base::Verifying { rung: s.rung, until: now + verify_of(s.rung) },
+                Phase::Verifying => Base::Verifying {
+                    rung: s.rung,
+                    until: now + verify_of(s.rung),
+                },
                 Phase::Quarantined => {
                     if quarantine.is_none() {
-                        quarantine = Some(QuarantineReason::Operator { actor: "restore".into() });
+                        quarantine = Some(QuarantineReason::Operator {
+                            actor: "restore".into(),
+                        });
                     }
                     Base::Failing
                 }
@@ -367,7 +386,11 @@ impl Target {
     }
 
     fn emit(&self, cx: &mut Cx<'_>, decision: Decision) {
-        cx.out.push_back(Output { target: self.id, at: cx.now, decision });
+        cx.out.push_back(Output {
+            target: self.id,
+            at: cx.now,
+            decision,
+        });
     }
 
     /// Announces a phase change, if any, and keeps the healthy stretch.
@@ -411,7 +434,11 @@ impl Target {
 
     fn prune_failures(&mut self, now: Timestamp) {
         let window = self.policy.failure_window;
-        while self.failures.front().is_some_and(|t| now.since(*t) >= window) {
+        while self
+            .failures
+            .front()
+            .is_some_and(|t| now.since(*t) >= window)
+        {
             self.failures.pop_front();
         }
     }
@@ -427,7 +454,10 @@ impl Target {
     fn deadline(&self) -> Option<Timestamp> {
         let own = match self.base {
             Base::Starting { until } | Base::Verifying { until, .. } => Some(until),
-            Base::Suspect => self.failures.front().map(|t| *t + self.policy.failure_window),
+            Base::Suspect => self
+                .failures
+                .front()
+                .map(|t| *t + self.policy.failure_window),
             Base::Failing => self.hold_until,
             Base::Healthy | Base::Healing { .. } => None,
         };
@@ -459,8 +489,11 @@ impl Target {
                     self.failures.push_back(now);
                     let count = self.failures.len() as u32;
                     if count >= self.policy.failure_threshold.max(1) {
-                        let detail =
-                            if obs.detail.is_empty() { obs.status.as_str() } else { obs.detail.as_str() };
+                        let detail = if obs.detail.is_empty() {
+                            obs.status.as_str()
+                        } else {
+                            obs.detail.as_str()
+                        };
                         let reason = format!(
                             "{count} failures within {} (last: {detail})",
                             fmt_duration(self.policy.failure_window)
@@ -517,7 +550,13 @@ impl Target {
     fn close_incident(&mut self, resolution: Resolution, cx: &mut Cx<'_>) {
         if let Some(start) = self.incident_start.take() {
             let duration = cx.now.since(start);
-            self.emit(cx, Decision::IncidentClosed { resolution, duration });
+            self.emit(
+                cx,
+                Decision::IncidentClosed {
+                    resolution,
+                    duration,
+                },
+            );
         }
         self.failures.clear();
         self.rung = 0;
@@ -548,7 +587,8 @@ impl Target {
 
     /// In Failing: run the next action if nothing holds it back.
     fn try_act(&mut self, cx: &mut Cx<'_>) {
-        if self.base != Base::Failing || self.quarantine.is_some() || self.policy.ladder.is_empty() {
+        if self.base != Base::Failing || self.quarantine.is_some() || self.policy.ladder.is_empty()
+        {
             return;
         }
         let now = cx.now;
@@ -558,13 +598,18 @@ impl Target {
         if self.deploy_running {
             return self.hold(Hold::DeployRunning, None, cx);
         }
-        let maintenance = self.policy.maintenance.iter().filter_map(|w| w.active_until(now)).max();
+        let maintenance = self
+            .policy
+            .maintenance
+            .iter()
+            .filter_map(|w| w.active_until(now))
+            .max();
         if let Some(until) = maintenance {
             return self.hold(Hold::Maintenance { until: Some(until) }, Some(until), cx);
         }
-        let failing_dependency = self.policy.depends_on.iter().copied().find(|dep| {
-            matches!(cx.others.get(dep.0 as usize), Some(Some(t)) if t.phase.is_failing())
-        });
+        let failing_dependency = self.policy.depends_on.iter().copied().find(
+            |dep| matches!(cx.others.get(dep.0 as usize), Some(Some(t)) if t.phase.is_failing()),
+        );
         if let Some(target) = failing_dependency {
             return self.hold(Hold::Dependency { target }, None, cx);
         }
@@ -598,7 +643,14 @@ impl Target {
         self.last_hold = None;
         self.hold_until = None;
         let rung = self.rung;
-        self.emit(cx, Decision::RunAction { rung, attempt: self.attempt, dry_run: self.policy.dry_run });
+        self.emit(
+            cx,
+            Decision::RunAction {
+                rung,
+                attempt: self.attempt,
+                dry_run: self.policy.dry_run,
+            },
+        );
         self.set_base(Base::Healing { rung }, cx);
     }
 
@@ -608,7 +660,11 @@ impl Target {
         let now = cx.now;
         self.last_action_end = Some(now);
         let jitter = self.policy.backoff.jitter;
-        let jitter = if jitter.is_finite() { jitter.max(0.0) } else { 0.0 };
+        let jitter = if jitter.is_finite() {
+            jitter.max(0.0)
+        } else {
+            0.0
+        };
         let gap = self.policy.backoff.gap(self.backoff_level);
         let spread = 1.0 + jitter * next_unit(cx.rng);
         let gap = Duration::try_from_secs_f64(gap.as_secs_f64() * spread).unwrap_or(gap);
@@ -622,14 +678,26 @@ impl Target {
             self.set_base(Base::Failing, cx);
             return;
         }
-        let verify = self.policy.ladder.get(rung).map_or(Duration::ZERO, |r| r.verify);
-        self.set_base(Base::Verifying { rung, until: cx.now + verify }, cx);
+        let verify = self
+            .policy
+            .ladder
+            .get(rung)
+            .map_or(Duration::ZERO, |r| r.verify);
+        self.set_base(
+            Base::Verifying {
+                rung,
+                until: cx.now + verify,
+            },
+            cx,
+        );
     }
 
     fn action_finished(&mut self, outcome: &ActionOutcome, cx: &mut Cx<'_>) {
         // A result for an action we no longer wait for (e.g. restored from a
         // snapshot taken mid-action) is ignored: it was assumed successful.
-        let Base::Healing { rung } = self.base else { return };
+        let Base::Healing { rung } = self.base else {
+            return;
+        };
         self.end_action(cx);
         match outcome {
             ActionOutcome::Succeeded => self.start_verifying(rung, cx),
@@ -639,7 +707,11 @@ impl Target {
 
     /// The last action did not heal: next repeat, next rung, or quarantine.
     fn after_failed_attempt(&mut self, cx: &mut Cx<'_>) {
-        let repeat = self.policy.ladder.get(self.rung).map_or(1, |r| r.repeat.max(1));
+        let repeat = self
+            .policy
+            .ladder
+            .get(self.rung)
+            .map_or(1, |r| r.repeat.max(1));
         if self.rung_runs >= repeat {
             self.rung += 1;
             self.rung_runs = 0;
@@ -685,7 +757,10 @@ impl Target {
     }
 
     fn started(&mut self, cx: &mut Cx<'_>) {
-        if !matches!(self.base, Base::Starting { .. } | Base::Healthy | Base::Suspect) {
+        if !matches!(
+            self.base,
+            Base::Starting { .. } | Base::Healthy | Base::Suspect
+        ) {
             return; // inside an incident: the incident's own logic goes on
         }
         self.failures.clear();
@@ -693,14 +768,22 @@ impl Target {
         let base = if self.policy.start_period.is_zero() {
             Base::Healthy
         } else {
-            Base::Starting { until: cx.now + self.policy.start_period }
+            Base::Starting {
+                until: cx.now + self.policy.start_period,
+            }
         };
         self.set_base(base, cx);
     }
 
     fn command(&mut self, command: Command, actor: &str, cx: &mut Cx<'_>) {
         let refuse = |t: &Self, cx: &mut Cx<'_>, why: &str| {
-            t.emit(cx, Decision::CommandRefused { command, why: why.to_string() })
+            t.emit(
+                cx,
+                Decision::CommandRefused {
+                    command,
+                    why: why.to_string(),
+                },
+            )
         };
         match command {
             Command::HealNow => {
@@ -731,13 +814,23 @@ impl Target {
                 if self.quarantine.is_some() {
                     return refuse(self, cx, "already quarantined");
                 }
-                self.enter_quarantine(QuarantineReason::Operator { actor: actor.to_string() }, cx);
+                self.enter_quarantine(
+                    QuarantineReason::Operator {
+                        actor: actor.to_string(),
+                    },
+                    cx,
+                );
             }
             Command::Release => {
                 if self.quarantine.is_none() {
                     return refuse(self, cx, "not quarantined");
                 }
-                self.emit(cx, Decision::Released { actor: actor.to_string() });
+                self.emit(
+                    cx,
+                    Decision::Released {
+                        actor: actor.to_string(),
+                    },
+                );
                 self.quarantine = None;
                 self.actions.clear();
                 self.failures.clear();
@@ -985,7 +1078,12 @@ impl Engine {
         Ok(())
     }
 
-    pub fn handle(&mut self, id: TargetId, now: Timestamp, input: Input) -> Result<(), EngineError> {
+    pub fn handle(
+        &mut self,
+        id: TargetId,
+        now: Timestamp,
+        input: Input,
+    ) -> Result<(), EngineError> {
         let mut recovered = Vec::new();
         self.step(id, now, &mut recovered, |t, cx| t.handle(&input, cx))?;
         self.drain_recovered(now, recovered);
@@ -1084,7 +1182,11 @@ impl Engine {
     /// Re-evaluates the dependents of targets that stopped failing.
     fn drain_recovered(&mut self, now: Timestamp, mut recovered: Vec<TargetId>) {
         while let Some(dependency) = recovered.pop() {
-            let dependents = self.dependents.get(&dependency).cloned().unwrap_or_default();
+            let dependents = self
+                .dependents
+                .get(&dependency)
+                .cloned()
+                .unwrap_or_default();
             for dependent in dependents {
                 let _ = self.step(dependent, now, &mut recovered, |t, cx| t.try_act(cx));
             }

@@ -66,13 +66,25 @@ pub struct Observation {
 
 impl Observation {
     pub fn up() -> Self {
-        Self { status: Status::Up, detail: String::new(), latency: None }
+        Self {
+            status: Status::Up,
+            detail: String::new(),
+            latency: None,
+        }
     }
     pub fn down(detail: impl Into<String>) -> Self {
-        Self { status: Status::Down, detail: detail.into(), latency: None }
+        Self {
+            status: Status::Down,
+            detail: detail.into(),
+            latency: None,
+        }
     }
     pub fn degraded(detail: impl Into<String>) -> Self {
-        Self { status: Status::Degraded, detail: detail.into(), latency: None }
+        Self {
+            status: Status::Degraded,
+            detail: detail.into(),
+            latency: None,
+        }
     }
 }
 
@@ -110,7 +122,10 @@ pub enum Input {
     Observation(Observation),
     /// The action started by the last `Decision::RunAction` ended.
     ActionFinished(ActionOutcome),
-    Command { command: Command, actor: String },
+    Command {
+        command: Command,
+        actor: String,
+    },
     /// The target (re)started outside autoheal's action (container start
     /// event, deploy finished): its start period begins again.
     Started,
@@ -168,11 +183,19 @@ impl Phase {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "reason", rename_all = "snake_case")]
 pub enum Hold {
-    Cooldown { until: Timestamp },
-    Backoff { until: Timestamp },
+    Cooldown {
+        until: Timestamp,
+    },
+    Backoff {
+        until: Timestamp,
+    },
     /// A dependency is failing: heal it first.
-    Dependency { target: TargetId },
-    Maintenance { until: Option<Timestamp> },
+    Dependency {
+        target: TargetId,
+    },
+    Maintenance {
+        until: Option<Timestamp>,
+    },
     DeployRunning,
     Paused,
 }
@@ -182,10 +205,15 @@ pub enum Hold {
 #[serde(tag = "reason", rename_all = "snake_case")]
 pub enum QuarantineReason {
     /// `max_actions` actions within `actions_window` already.
-    ActionLimit { actions: u32, window: Duration },
+    ActionLimit {
+        actions: u32,
+        window: Duration,
+    },
     /// Every rung of the ladder ran and the target did not recover.
     LadderExhausted,
-    Operator { actor: String },
+    Operator {
+        actor: String,
+    },
 }
 
 /// How an incident ended.
@@ -204,25 +232,44 @@ pub enum Resolution {
 #[serde(tag = "decision", rename_all = "snake_case")]
 pub enum Decision {
     /// The phase changed (always emitted, for the record and the metrics).
-    Transition { from: Phase, to: Phase },
+    Transition {
+        from: Phase,
+        to: Phase,
+    },
     /// The failure threshold was reached: an outage begins.
-    IncidentOpened { reason: String },
+    IncidentOpened {
+        reason: String,
+    },
     /// Run rung `rung` of the ladder. `attempt` counts actions in this
     /// incident from 1. With `dry_run` the shell records and does not act,
     /// then reports `ActionOutcome::Succeeded` back.
-    RunAction { rung: usize, attempt: u32, dry_run: bool },
+    RunAction {
+        rung: usize,
+        attempt: u32,
+        dry_run: bool,
+    },
     /// An action is due but held back; recorded once per distinct hold.
     Held(Hold),
     /// The rung's verify time passed and the target is still failing.
-    VerificationFailed { rung: usize },
+    VerificationFailed {
+        rung: usize,
+    },
     Quarantined(QuarantineReason),
     /// The incident is over. `duration` is detection to verified recovery
     /// (the MTTR sample).
-    IncidentClosed { resolution: Resolution, duration: Duration },
+    IncidentClosed {
+        resolution: Resolution,
+        duration: Duration,
+    },
     /// Released from quarantine by an operator.
-    Released { actor: String },
+    Released {
+        actor: String,
+    },
     /// An operator command was refused (e.g. heal now while an action runs).
-    CommandRefused { command: Command, why: String },
+    CommandRefused {
+        command: Command,
+        why: String,
+    },
 }
 
 /// One entry of the engine's output.

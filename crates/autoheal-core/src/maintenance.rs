@@ -11,7 +11,9 @@ use std::time::Duration;
 pub enum MaintenanceError {
     #[error("invalid cron expression {expr:?}: {why}")]
     Cron { expr: String, why: String },
-    #[error("unknown time zone {0:?} (expected an IANA name such as \"Europe/Berlin\" or \"UTC\")")]
+    #[error(
+        "unknown time zone {0:?} (expected an IANA name such as \"Europe/Berlin\" or \"UTC\")"
+    )]
     TimeZone(String),
     #[error("window ends before it starts")]
     EndBeforeStart,
@@ -20,11 +22,18 @@ pub enum MaintenanceError {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum MaintenanceWindow {
-    OneOff { start: Timestamp, end: Timestamp },
+    OneOff {
+        start: Timestamp,
+        end: Timestamp,
+    },
     /// Starts at each time `cron` matches in `timezone`, lasts `duration`.
     /// `cron` uses the `cron` crate's syntax with seconds
     /// ("0 0 3 * * Sun" = Sundays 03:00:00).
-    Recurring { cron: String, timezone: String, duration: Duration },
+    Recurring {
+        cron: String,
+        timezone: String,
+        duration: Duration,
+    },
 }
 
 /// How many cron starts one query may walk through before giving up (a
@@ -59,8 +68,14 @@ impl MaintenanceWindow {
     /// never active (call [`MaintenanceWindow::validate`] at load time).
     pub fn active_until(&self, now: Timestamp) -> Option<Timestamp> {
         match self {
-            MaintenanceWindow::OneOff { start, end } => (*start <= now && now < *end).then_some(*end),
-            MaintenanceWindow::Recurring { cron, timezone, duration } => {
+            MaintenanceWindow::OneOff { start, end } => {
+                (*start <= now && now < *end).then_some(*end)
+            }
+            MaintenanceWindow::Recurring {
+                cron,
+                timezone,
+                duration,
+            } => {
                 if duration.is_zero() {
                     return None;
                 }
@@ -102,12 +117,15 @@ impl MaintenanceWindow {
 }
 
 fn parse_cron(expr: &str) -> Result<cron::Schedule, MaintenanceError> {
-    cron::Schedule::from_str(expr)
-        .map_err(|e| MaintenanceError::Cron { expr: expr.to_string(), why: e.to_string() })
+    cron::Schedule::from_str(expr).map_err(|e| MaintenanceError::Cron {
+        expr: expr.to_string(),
+        why: e.to_string(),
+    })
 }
 
 fn parse_tz(name: &str) -> Result<chrono_tz::Tz, MaintenanceError> {
-    name.parse::<chrono_tz::Tz>().map_err(|_| MaintenanceError::TimeZone(name.to_string()))
+    name.parse::<chrono_tz::Tz>()
+        .map_err(|_| MaintenanceError::TimeZone(name.to_string()))
 }
 
 #[cfg(test)]
@@ -115,12 +133,19 @@ mod tests {
     use super::*;
 
     fn ts(rfc3339: &str) -> Timestamp {
-        Timestamp::from_chrono(chrono::DateTime::parse_from_rfc3339(rfc3339).unwrap().into())
+        Timestamp::from_chrono(
+            chrono::DateTime::parse_from_rfc3339(rfc3339)
+                .unwrap()
+                .into(),
+        )
     }
 
     #[test]
     fn a_one_off_window_is_half_open() {
-        let w = MaintenanceWindow::OneOff { start: Timestamp(1000), end: Timestamp(2000) };
+        let w = MaintenanceWindow::OneOff {
+            start: Timestamp(1000),
+            end: Timestamp(2000),
+        };
         assert_eq!(w.active_until(Timestamp(999)), None);
         assert_eq!(w.active_until(Timestamp(1000)), Some(Timestamp(2000)));
         assert_eq!(w.active_until(Timestamp(2000)), None);
@@ -138,10 +163,19 @@ mod tests {
         };
         assert_eq!(w.validate(), Ok(()));
         assert_eq!(w.active_until(ts("2026-07-01T00:59:59Z")), None);
-        assert_eq!(w.active_until(ts("2026-07-01T01:00:00Z")), Some(ts("2026-07-01T02:00:00Z")));
-        assert_eq!(w.active_until(ts("2026-07-01T01:59:59.999Z")), Some(ts("2026-07-01T02:00:00Z")));
+        assert_eq!(
+            w.active_until(ts("2026-07-01T01:00:00Z")),
+            Some(ts("2026-07-01T02:00:00Z"))
+        );
+        assert_eq!(
+            w.active_until(ts("2026-07-01T01:59:59.999Z")),
+            Some(ts("2026-07-01T02:00:00Z"))
+        );
         assert_eq!(w.active_until(ts("2026-07-01T02:00:00Z")), None);
-        assert_eq!(w.next_start(ts("2026-07-01T01:00:00Z")), Some(ts("2026-07-02T01:00:00Z")));
+        assert_eq!(
+            w.next_start(ts("2026-07-01T01:00:00Z")),
+            Some(ts("2026-07-02T01:00:00Z"))
+        );
     }
 
     #[test]
@@ -153,7 +187,10 @@ mod tests {
         };
         // Every 10 minutes for 15 minutes: never ends.
         let until = w.active_until(ts("2026-07-01T00:05:00Z"));
-        assert!(until.is_some_and(|u| u > ts("2026-07-01T12:00:00Z")), "{until:?}");
+        assert!(
+            until.is_some_and(|u| u > ts("2026-07-01T12:00:00Z")),
+            "{until:?}"
+        );
     }
 
     #[test]
@@ -163,14 +200,23 @@ mod tests {
             timezone: "UTC".into(),
             duration: Duration::from_secs(60),
         };
-        assert!(matches!(bad_cron.validate(), Err(MaintenanceError::Cron { .. })));
+        assert!(matches!(
+            bad_cron.validate(),
+            Err(MaintenanceError::Cron { .. })
+        ));
         let bad_tz = MaintenanceWindow::Recurring {
             cron: "0 0 3 * * *".into(),
             timezone: "Mars/Olympus".into(),
             duration: Duration::from_secs(60),
         };
-        assert_eq!(bad_tz.validate(), Err(MaintenanceError::TimeZone("Mars/Olympus".into())));
-        let backwards = MaintenanceWindow::OneOff { start: Timestamp(2), end: Timestamp(1) };
+        assert_eq!(
+            bad_tz.validate(),
+            Err(MaintenanceError::TimeZone("Mars/Olympus".into()))
+        );
+        let backwards = MaintenanceWindow::OneOff {
+            start: Timestamp(2),
+            end: Timestamp(1),
+        };
         assert_eq!(backwards.validate(), Err(MaintenanceError::EndBeforeStart));
     }
 }

@@ -52,6 +52,11 @@ impl Sub<Duration> for Timestamp {
 
 impl std::fmt::Display for Timestamp {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}", self.to_chrono().to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+        write!(
+            f,
+            "{}",
+            self.to_chrono()
+                .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+        )
     }
 }

@@ -15,22 +15,28 @@ const DB: TargetId = TargetId(0);
 const APP: TargetId = TargetId(1);
 const T0: i64 = 10_000_000_000;
 
+/// One random input.
 #[derive(Debug, Clone)]
 enum Step {
     Up,
     Down,
     Degraded,
     Command(Command),
+    /// `DeployRunning(..)`.
     Deploy(bool),
     Started,
     /// An `ActionFinished` with no action running (must be ignored).
     StrayFinish,
 }
 
+/// One step of a run: wait, then feed one input to one target.
 #[derive(Debug, Clone)]
 struct Op {
+    /// Virtual time to let pass (timers and action results fire) first.
     wait_ms: u64,
+    /// Index of the target (0 = `DB`, 1 = `APP`).
     target: usize,
+    /// What happens to it.
     step: Step,
 }
 
@@ -54,8 +60,16 @@ fn step() -> impl Strategy<Value = Step> {
 }
 
 fn op() -> impl Strategy<Value = Op> {
-    (prop_oneof![3 => 0u64..5_000, 2 => 0u64..120_000, 1 => 0u64..1_200_000], 0usize..2, step())
-        .prop_map(|(wait_ms, target, step)| Op { wait_ms, target, step })
+    (
+        prop_oneof![3 => 0u64..5_000, 2 => 0u64..120_000, 1 => 0u64..1_200_000],
+        0usize..2,
+        step(),
+    )
+        .prop_map(|(wait_ms, target, step)| Op {
+            wait_ms,
+            target,
+            step,
+        })
 }
 
 fn policy() -> impl Strategy<Value = Policy> {
@@ -111,6 +125,7 @@ fn policy() -> impl Strategy<Value = Policy> {
 /// What the checker knows about one target, rebuilt from decisions only.
 #[derive(Debug)]
 struct Model {
+    /// The target's policy (limits to check against).
     policy: Policy,
     /// Phase as announced by transitions.
     phase: Phase,
@@ -128,12 +143,17 @@ struct Model {
     running: Option<(Timestamp, ActionOutcome)>,
 }
 
+/// The engine, a virtual clock and a shell that answers every action.
 struct Harness {
+    /// The engine under test.
     engine: Engine,
+    /// Virtual time.
     now: Timestamp,
+    /// One model per target, indexed by id.
     models: Vec<Model>,
     /// Delays and outcomes for actions, used in turn.
     answers: Vec<(u64, u8)>,
+    /// Index of the next answer in `answers` (cycled).
     next_answer: usize,
 }
 
@@ -156,7 +176,13 @@ impl Harness {
                 running: None,
             });
         }
-        Self { engine, now, models, answers, next_answer: 0 }
+        Self {
+            engine,
+            now,
+            models,
+            answers,
+            next_answer: 0,
+        }
     }
 
     /// Checks every new decision against the guarantees.
@@ -192,7 +218,11 @@ impl Harness {
                     prop_assert_eq!(m.phase, Phase::Failing, "actions start from Failing only");
                     for w in &m.policy.maintenance {
                         if let MaintenanceWindow::OneOff { start, end } = w {
-                            prop_assert!(!(*start <= at && at < *end), "action inside maintenance at {:?}", at);
+                            prop_assert!(
+                                !(*start <= at && at < *end),
+                                "action inside maintenance at {:?}",
+                                at
+                            );
                         }
                     }
                     prop_assert!(m.running.is_none(), "one action at a time");
@@ -209,11 +239,20 @@ impl Harness {
                     if !m.heal_now {
                         if let Some(end) = m.last_end {
                             // (2) cooldown from the end of the last action.
-                            prop_assert!(at >= end + m.policy.cooldown, "cooldown broken at {:?}", at);
+                            prop_assert!(
+                                at >= end + m.policy.cooldown,
+                                "cooldown broken at {:?}",
+                                at
+                            );
                             // (3) backoff never shrinks before a stable stretch.
                             if m.since_reset > 0 {
                                 let gap = m.policy.backoff.gap(m.since_reset);
-                                prop_assert!(at >= end + gap, "backoff {:?} broken at {:?}", gap, at);
+                                prop_assert!(
+                                    at >= end + gap,
+                                    "backoff {:?} broken at {:?}",
+                                    gap,
+                                    at
+                                );
                             }
                         }
                     }
@@ -222,10 +261,16 @@ impl Harness {
                     m.since_reset += 1;
                     let outcome = match answer.1 % 3 {
                         0 => ActionOutcome::Succeeded,
-                        1 => ActionOutcome::Failed { detail: "exit 1".into() },
+                        1 => ActionOutcome::Failed {
+                            detail: "exit 1".into(),
+                        },
                         _ => ActionOutcome::TimedOut,
                     };
-                    let outcome = if m.policy.dry_run { ActionOutcome::Succeeded } else { outcome };
+                    let outcome = if m.policy.dry_run {
+                        ActionOutcome::Succeeded
+                    } else {
+                        outcome
+                    };
                     m.running = Some((at + Duration::from_millis(answer.0), outcome));
                 }
                 Decision::Released { .. } => self.models[i].starts.clear(),
@@ -240,7 +285,12 @@ impl Harness {
     fn advance(&mut self, until: Timestamp) -> Result<(), TestCaseError> {
         loop {
             let timer = self.engine.poll_timeout();
-            let finish = self.models.iter().enumerate().filter_map(|(i, m)| m.running.as_ref().map(|r| (r.0, i))).min();
+            let finish = self
+                .models
+                .iter()
+                .enumerate()
+                .filter_map(|(i, m)| m.running.as_ref().map(|r| (r.0, i)))
+                .min();
             let next = match (timer, finish) {
                 (Some(t), Some((f, _))) => t.min(f),
                 (Some(t), None) => t,
@@ -255,7 +305,9 @@ impl Harness {
                 Some((f, i)) if f <= self.now => {
                     let (_, outcome) = self.models[i].running.take().unwrap();
                     self.models[i].last_end = Some(self.now);
-                    self.engine.handle(TargetId(i as u32), self.now, Input::ActionFinished(outcome)).unwrap();
+                    self.engine
+                        .handle(TargetId(i as u32), self.now, Input::ActionFinished(outcome))
+                        .unwrap();
                 }
                 _ => self.engine.handle_timeout(self.now),
             }
@@ -272,7 +324,10 @@ impl Harness {
             Step::Up => Input::Observation(Observation::up()),
             Step::Down => Input::Observation(Observation::down("connection refused")),
             Step::Degraded => Input::Observation(Observation::degraded("slow")),
-            Step::Command(command) => Input::Command { command: *command, actor: "prop".into() },
+            Step::Command(command) => Input::Command {
+                command: *command,
+                actor: "prop".into(),
+            },
             Step::Deploy(running) => Input::DeployRunning(*running),
             Step::Started => Input::Started,
             Step::StrayFinish => {
@@ -291,7 +346,11 @@ impl Harness {
         }
         self.engine.handle(id, self.now, input).unwrap();
         let outs = self.check_outputs()?;
-        if heal_now && outs.iter().any(|o| matches!(o.decision, Decision::CommandRefused { .. })) {
+        if heal_now
+            && outs
+                .iter()
+                .any(|o| matches!(o.decision, Decision::CommandRefused { .. }))
+        {
             self.models[op.target].heal_now = before;
         }
         Ok(())
@@ -308,8 +367,14 @@ impl Harness {
             let json = serde_json::to_string(&self.engine.snapshot(id).unwrap()).unwrap();
             let snapshot: TargetSnapshot = serde_json::from_str(&json).unwrap();
             let mut fresh = Engine::new(0);
-            fresh.add_target(id, m.policy.clone(), self.now, Some(snapshot)).unwrap();
-            let expected = if phase == Phase::Healing { Phase::Verifying } else { phase };
+            fresh
+                .add_target(id, m.policy.clone(), self.now, Some(snapshot))
+                .unwrap();
+            let expected = if phase == Phase::Healing {
+                Phase::Verifying
+            } else {
+                phase
+            };
             prop_assert_eq!(fresh.phase(id).unwrap(), expected);
         }
         Ok(())

@@ -32,19 +32,31 @@ pub fn secs(s: u64) -> Duration {
 
 /// A rung with `repeat` 1.
 pub fn rung(action: &str, verify_secs: u64) -> Rung {
-    Rung { action: action.into(), verify: secs(verify_secs), repeat: 1 }
+    Rung {
+        action: action.into(),
+        verify: secs(verify_secs),
+        repeat: 1,
+    }
 }
 
 /// The default policy with a one-rung "restart" ladder verified for 30 s.
 pub fn restart_policy() -> Policy {
-    Policy { ladder: vec![rung("restart", 30)], ..Policy::default() }
+    Policy {
+        ladder: vec![rung("restart", 30)],
+        ..Policy::default()
+    }
 }
 
 impl Sim {
     /// An empty engine at t = 1 000 000 s (far from the epoch, so windows
     /// reaching into the past stay positive).
     pub fn new() -> Self {
-        Self { engine: Engine::new(7), now: Timestamp(1_000_000_000), log: Vec::new(), taken: 0 }
+        Self {
+            engine: Engine::new(7),
+            now: Timestamp(1_000_000_000),
+            log: Vec::new(),
+            taken: 0,
+        }
     }
 
     /// Adds a fresh target now.
@@ -103,11 +115,22 @@ impl Sim {
     }
 
     pub fn fail(&mut self, id: TargetId) -> &mut Self {
-        self.finish(id, ActionOutcome::Failed { detail: "exit 1".into() })
+        self.finish(
+            id,
+            ActionOutcome::Failed {
+                detail: "exit 1".into(),
+            },
+        )
     }
 
     pub fn command(&mut self, id: TargetId, command: Command) -> &mut Self {
-        self.input(id, Input::Command { command, actor: "alice".into() })
+        self.input(
+            id,
+            Input::Command {
+                command,
+                actor: "alice".into(),
+            },
+        )
     }
 
     pub fn phase(&self, id: TargetId) -> Phase {
@@ -122,14 +145,21 @@ impl Sim {
 
     /// Decisions about `id` since the last `take`, for any target.
     pub fn take(&mut self, id: TargetId) -> Vec<Decision> {
-        let new = self.log[self.taken..].iter().filter(|o| o.target == id).map(|o| o.decision.clone()).collect();
+        let new = self.log[self.taken..]
+            .iter()
+            .filter(|o| o.target == id)
+            .map(|o| o.decision.clone())
+            .collect();
         self.taken = self.log.len();
         new
     }
 
     /// Decisions about `id` since the last `take`, without the transitions.
     pub fn take_plain(&mut self, id: TargetId) -> Vec<Decision> {
-        self.take(id).into_iter().filter(|d| !matches!(d, Decision::Transition { .. })).collect()
+        self.take(id)
+            .into_iter()
+            .filter(|d| !matches!(d, Decision::Transition { .. }))
+            .collect()
     }
 
     /// Times (ms) at which actions started for `id`, over the whole log.
