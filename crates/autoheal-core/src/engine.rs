@@ -960,7 +960,7 @@ impl Target {
 /// failures, ladder position and the action window reset.
 ///
 /// **Commands.** `HealNow` opens an incident if none ("heal requested by
-/// <actor>") and runs the next rung ignoring threshold, cooldown and backoff
+/// `<actor>`") and runs the next rung ignoring threshold, cooldown and backoff
 /// (not pause, deploy, maintenance, dependency, the limit, or dry-run; if held,
 /// the override waits for the hold to end). It is refused (`CommandRefused`)
 /// while quarantined, paused, healing, verifying, or with an empty ladder.
