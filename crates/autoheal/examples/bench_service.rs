@@ -27,7 +27,7 @@ fn rss_mb() -> f64 {
 
 /// `n` targets with a TCP check every hour (observe-only).
 fn config(n: usize) -> String {
-    let mut s = String::new();
+    let mut s = String::from("[docker]\nenabled = false\n");
     for i in 0..n {
         let _ = writeln!(
             s,

@@ -26,6 +26,12 @@ pub struct Application {
     targets: Vec<TargetSpec>,
     actions: HashMap<String, Arc<ActionSlot>>,
     retention: Retention,
+    /// Set when Docker containers are watched.
+    docker: Option<(
+        autoheal_docker::DockerClient,
+        autoheal_docker::DockerSettings,
+    )>,
+    dry_run: bool,
 }
 
 impl Application {
@@ -68,6 +74,9 @@ impl Application {
             events_ms: config.store.retention.events.as_millis() as i64,
             incidents_ms: config.store.retention.incidents.as_millis() as i64,
         };
+        let docker = crate::docker::connect(&config.docker)
+            .await
+            .map(|client| (client, config.docker.clone()));
         Ok(Self {
             listener,
             store,
@@ -77,6 +86,8 @@ impl Application {
             targets,
             actions,
             retention,
+            docker,
+            dry_run: config.engine.dry_run,
         })
     }
 
@@ -113,6 +124,15 @@ impl Application {
             self.supervisor
                 .run(self.targets, self.actions, sup_token.clone()),
         );
+        if let Some((client, settings)) = self.docker {
+            tokio::spawn(crate::docker::run(
+                client,
+                settings,
+                self.dry_run,
+                self.handle.clone(),
+                shutdown.clone(),
+            ));
+        }
         let pruner = tokio::spawn(prune_loop(
             self.store.clone(),
             self.retention,
@@ -214,6 +234,8 @@ pub fn build_targets(
             policy,
             depends_on: t.depends_on.clone(),
             spec,
+            source: supervisor::Source::Config,
+            own_actions: Vec::new(),
         });
     }
     if errors.is_empty() {

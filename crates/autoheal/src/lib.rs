@@ -6,6 +6,7 @@
 
 pub mod app;
 pub mod cli;
+pub mod docker;
 pub mod http;
 pub mod supervisor;
 pub mod telemetry;

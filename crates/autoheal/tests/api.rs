@@ -52,7 +52,9 @@ async fn spawn_app(config: &str) -> TestApp {
             dir.path().display().to_string(),
         ),
     ]);
-    let cfg = autoheal_config::parse_str(config, "test.toml", &env).expect("test config is valid");
+    // Docker discovery off: containers of concurrent Docker tests stay out.
+    let config = format!("[docker]\nenabled = false\n{config}");
+    let cfg = autoheal_config::parse_str(&config, "test.toml", &env).expect("test config is valid");
     let app = Application::build(&cfg).await.expect("the app builds");
     let base = format!("http://{}", app.local_addr());
     let stop = CancellationToken::new();

@@ -45,6 +45,9 @@ async fn a_killed_http_service_is_restarted_by_a_command_and_the_incident_closes
         &work.path().join("autoheal.toml"),
         &format!(
             r#"
+[docker]
+enabled = false
+
 [actions.restart-web]
 type = "command"
 argv = {argv}
@@ -118,6 +121,9 @@ async fn a_target_that_never_recovers_is_quarantined_after_the_configured_attemp
         &work.path().join("autoheal.toml"),
         &format!(
             r#"
+[docker]
+enabled = false
+
 [actions.futile]
 type = "command"
 argv = ["sh", "-c", "echo run >> {counter}"]
@@ -199,6 +205,9 @@ async fn autoheal_killed_mid_heal_and_started_again_does_not_repeat_the_heal() {
         &work.path().join("autoheal.toml"),
         &format!(
             r#"
+[docker]
+enabled = false
+
 [actions.slow-restart]
 type = "command"
 argv = {argv}
@@ -247,7 +256,10 @@ ladder = [{{ action = "slow-restart", verify = "30s" }}]
 #[tokio::test(flavor = "multi_thread")]
 async fn sigterm_stops_autoheal_cleanly() {
     let work = tempfile::tempdir().unwrap();
-    let config = write(&work.path().join("autoheal.toml"), "");
+    let config = write(
+        &work.path().join("autoheal.toml"),
+        "[docker]\nenabled = false\n",
+    );
     let mut app = Autoheal::start(&config, &work.path().join("data")).await;
     let status = app.terminate();
     assert!(status.success(), "exit status {status:?}\n{}", app.logs());

@@ -46,6 +46,20 @@ pub struct TargetSpec {
     pub depends_on: Vec<String>,
     /// The effective settings as JSON, secrets redacted, for the store and API.
     pub spec: serde_json::Value,
+    /// Where the target comes from: a reload replaces only config targets.
+    pub source: Source,
+    /// Actions that belong to this target alone (a discovered container's
+    /// restart), found before the named actions of the config.
+    pub own_actions: Vec<Arc<ActionSlot>>,
+}
+
+/// Where a target was defined.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// The config file (replaced as a whole on reload).
+    Config,
+    /// Discovered at run time (Docker); added and removed one by one.
+    Discovered,
 }
 
 /// A check and how often to run it.

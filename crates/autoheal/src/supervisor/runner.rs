@@ -1,6 +1,6 @@
 //! The supervisor task: drives the engine and carries out its decisions.
 
-use super::{checks, ActionSlot, CommandError, Handle, Msg, TargetSpec, TargetView, View};
+use super::{checks, ActionSlot, CommandError, Handle, Msg, Source, TargetSpec, TargetView, View};
 use crate::telemetry::{events, Metrics};
 use autoheal_core::{
     ActionOutcome, Decision, Engine, Hold, Input, Output, Phase, QuarantineReason, Resolution,
@@ -245,10 +245,10 @@ impl Supervisor {
     async fn set_targets(&mut self, specs: Vec<TargetSpec>) {
         let wanted: BTreeSet<String> = specs.iter().map(|s| s.name.clone()).collect();
         let gone: Vec<String> = self
-            .by_name
-            .keys()
-            .filter(|n| !wanted.contains(*n))
-            .cloned()
+            .targets
+            .values()
+            .filter(|rt| rt.spec.source == Source::Config && !wanted.contains(&rt.spec.name))
+            .map(|rt| rt.spec.name.clone())
             .collect();
         for name in gone {
             self.remove(&name).await;
@@ -268,6 +268,16 @@ impl Supervisor {
     }
 
     async fn upsert(&mut self, spec: TargetSpec) {
+        if let Some(rt) = self
+            .by_name
+            .get(&spec.name)
+            .and_then(|id| self.targets.get(id))
+        {
+            if rt.spec.source == Source::Config && spec.source == Source::Discovered {
+                tracing::warn!(target_name = %spec.name, "A discovered target has the name of a configured one; the configured target wins and the discovered one is ignored.");
+                return;
+            }
+        }
         if !self.by_name.contains_key(&spec.name) {
             let id = TargetId(self.next_id);
             self.next_id += 1;
@@ -875,7 +885,13 @@ impl Supervisor {
             .unwrap_or_default();
         let detail = rt.last_detail.clone();
         let phase = self.engine.phase(id).unwrap_or(Phase::Healing);
-        let Some(slot) = self.actions.get(&action_name).cloned() else {
+        let own = rt
+            .spec
+            .own_actions
+            .iter()
+            .find(|a| a.name == action_name)
+            .cloned();
+        let Some(slot) = own.or_else(|| self.actions.get(&action_name).cloned()) else {
             let why = format!("no action named {action_name:?}");
             self.record(
                 Some(&name),

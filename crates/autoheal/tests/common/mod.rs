@@ -46,13 +46,19 @@ impl Autoheal {
     /// Starts `autoheal serve --config CONFIG --data-dir DATA --listen 127.0.0.1:0`
     /// and waits for it to say where it serves.
     pub async fn start(config: &Path, data_dir: &Path) -> Autoheal {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_autoheal"))
-            .args(["serve", "--listen", "127.0.0.1:0", "--config"])
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_autoheal"));
+        cmd.args(["serve", "--listen", "127.0.0.1:0", "--config"])
             .arg(config)
             .arg("--data-dir")
             .arg(data_dir)
             .env("AUTOHEAL_LOG_FORMAT", "json")
-            .env("AUTOHEAL_LOG_LEVEL", "debug")
+            .env("AUTOHEAL_LOG_LEVEL", "debug");
+        Autoheal::spawn(cmd).await
+    }
+
+    /// Runs a prepared `autoheal serve` command (stdout/stderr captured).
+    pub async fn spawn(mut cmd: Command) -> Autoheal {
+        let mut child = cmd
             .env_remove("RUST_LOG")
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

@@ -1,0 +1,297 @@
+//! Docker as a source of targets: follows the engine through
+//! [`autoheal_docker::DockerWatcher`] and turns what it sees into supervisor
+//! inputs. Discovered containers become targets with a restart (or the
+//! action their `autoheal.action` label names) as their one rung.
+//!
+//! docker-autoheal's notifications (`WEBHOOK_URL`, `APPRISE_URL`) are sent
+//! after each restart attempt with its payloads and texts.
+
+use crate::supervisor::{ActionSlot, Handle, Source, TargetSpec};
+use autoheal_core::{Command, Input, Policy, Rung};
+use autoheal_docker::{
+    apprise_payload, webhook_payload, ContainerAction, DockerClient, DockerHappening,
+    DockerSettings, DockerTarget, DockerWatcher, HealLedger, LabelOverrides, RestartAttempt,
+    RestartContainer,
+};
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+/// Name of a discovered target's own action.
+pub const ACTION_NAME: &str = "docker";
+
+/// How long after a container action autoheal waits for it to be healthy
+/// (or running, in on-failure mode) before calling the rung failed.
+pub const VERIFY: Duration = Duration::from_secs(120);
+
+/// The policy of a discovered container before its labels: Docker's own
+/// health check already counted its retries, so one `unhealthy` is enough;
+/// then cooldown, backoff and at most 5 restarts an hour, then quarantine.
+pub fn base_policy(settings: &DockerSettings) -> Policy {
+    Policy {
+        failure_threshold: 1,
+        start_period: settings.start_period,
+        cooldown: Duration::from_secs(30),
+        ladder: vec![Rung {
+            action: ACTION_NAME.into(),
+            verify: VERIFY,
+            repeat: 5,
+        }],
+        ..Policy::default()
+    }
+}
+
+/// `base` with the container's `autoheal.*` labels laid over it.
+pub fn policy_for(base: &Policy, o: &LabelOverrides) -> Policy {
+    let mut p = base.clone();
+    if let Some(v) = o.failure_threshold {
+        p.failure_threshold = v;
+    }
+    if let Some(v) = o.success_threshold {
+        p.success_threshold = v;
+    }
+    if let Some(v) = o.cooldown {
+        p.cooldown = v;
+    }
+    if let Some(v) = o.max_actions {
+        p.max_actions = v;
+    }
+    if let Some(v) = o.actions_window {
+        p.actions_window = v;
+    }
+    if let Some(v) = o.dry_run {
+        p.dry_run = v;
+    }
+    if let Some(v) = o.start_period {
+        p.start_period = v;
+    }
+    p
+}
+
+/// Whether to watch Docker: `enabled = false` never; `true` always (the
+/// watcher retries an absent engine); unset: when an engine answers at start.
+pub async fn connect(settings: &DockerSettings) -> Option<DockerClient> {
+    match (settings.enabled, DockerClient::connect(settings).await) {
+        (Some(false), _) => None,
+        (_, Ok(client)) => {
+            tracing::info!(api = %client.api_version(), label = %settings.label, "Watching Docker containers.");
+            Some(client)
+        }
+        (Some(true), Err(e)) => {
+            tracing::warn!(error = %crate::error_chain(&e), "The Docker engine does not answer yet; retrying in the background.");
+            let host = settings.docker_host().ok()?;
+            DockerClient::new_unnegotiated(host, &settings.cert_dir, settings.api_timeout).ok()
+        }
+        (None, Err(e)) => {
+            tracing::info!(error = %crate::error_chain(&e), "No Docker engine reachable: not watching containers (set docker.enabled = true to insist).");
+            None
+        }
+    }
+}
+
+/// Follows the engine until `stop`; feeds the supervisor.
+pub async fn run(
+    client: DockerClient,
+    settings: DockerSettings,
+    global_dry_run: bool,
+    handle: Handle,
+    stop: CancellationToken,
+) {
+    let watcher = match DockerWatcher::new(client.clone(), &settings) {
+        Ok(w) => w,
+        Err(errors) => {
+            for (key, why) in errors {
+                tracing::error!(key = %key, "docker.{key}: {why}");
+            }
+            return;
+        }
+    };
+    let ledger = watcher.ledger();
+    let token = stop.clone();
+    let (mut rx, task) = watcher.spawn(1024, async move { token.cancelled().await });
+    let notices = spawn_notifier(&settings);
+    let mut base = base_policy(&settings);
+    base.dry_run = global_dry_run;
+    // Targets autoheal paused because someone stopped them on purpose.
+    let mut stopped_by_user: HashSet<String> = HashSet::new();
+    while let Some(h) = rx.recv().await {
+        match h {
+            DockerHappening::Discovered {
+                target,
+                containers,
+                overrides,
+                label_errors,
+            } => {
+                for e in &label_errors {
+                    tracing::warn!(target_name = %target.name, "Ignoring {e}.");
+                }
+                let spec = target_spec(
+                    &client,
+                    &target,
+                    &overrides,
+                    &settings,
+                    &base,
+                    &ledger,
+                    notices.clone(),
+                    containers.len(),
+                );
+                let _ = handle.upsert_target(spec).await;
+            }
+            DockerHappening::Observation {
+                target,
+                observation,
+                ..
+            } => {
+                let _ = handle
+                    .external(&target, Input::Observation(observation))
+                    .await;
+            }
+            DockerHappening::Started { target, .. } => {
+                if stopped_by_user.remove(&target) {
+                    let _ = handle.command(&target, Command::Resume, "docker").await;
+                }
+                let _ = handle.external(&target, Input::Started).await;
+            }
+            DockerHappening::StoppedByUser { target, .. } => {
+                tracing::info!(target_name = %target, "{target} was stopped on purpose; not healing it until it starts again.");
+                if handle
+                    .command(&target, Command::Pause, "docker")
+                    .await
+                    .is_ok()
+                {
+                    stopped_by_user.insert(target);
+                }
+            }
+            DockerHappening::Gone { target } => {
+                stopped_by_user.remove(&target);
+                let _ = handle.remove_target(&target).await;
+            }
+            DockerHappening::EngineLost { error } => {
+                tracing::warn!(error = %error, "Lost the Docker engine; reconnecting.");
+            }
+            DockerHappening::EngineRegained => {
+                tracing::info!("The Docker engine answers again; reconciling.");
+            }
+        }
+    }
+    let _ = task.await;
+}
+
+#[allow(clippy::too_many_arguments)]
+fn target_spec(
+    client: &DockerClient,
+    target: &DockerTarget,
+    overrides: &LabelOverrides,
+    settings: &DockerSettings,
+    base: &Policy,
+    ledger: &HealLedger,
+    notices: Option<mpsc::UnboundedSender<RestartAttempt>>,
+    replicas: usize,
+) -> TargetSpec {
+    let mut policy = policy_for(base, overrides);
+    policy.dry_run = policy.dry_run || base.dry_run;
+    let stop_timeout = overrides
+        .stop_timeout
+        .unwrap_or(settings.default_stop_timeout);
+    let action = overrides.action.unwrap_or_default();
+    let runner: Arc<dyn autoheal_plugins::Action> = match (action, notices) {
+        (ContainerAction::Restart, Some(tx)) => {
+            let mut r = RestartContainer::from_settings(client.clone(), target.clone(), settings);
+            r.default_stop_timeout = stop_timeout;
+            if let Some(d) = overrides.restart_dependents {
+                r.restart_dependents = d;
+            }
+            Arc::new(r.with_ledger(ledger.clone()).with_attempts(tx))
+        }
+        _ => Arc::from(autoheal_docker::action_for(
+            client.clone(),
+            target.clone(),
+            overrides,
+            settings,
+            Some(ledger.clone()),
+        )),
+    };
+    let kind = match action {
+        ContainerAction::Restart => "docker_restart",
+        ContainerAction::Start => "docker_start",
+        ContainerAction::Stop => "docker_stop",
+    };
+    // Restart with its stop timeout, maybe every replica, maybe dependents
+    // after a wait: allow for all of it.
+    let timeout = settings.api_timeout + stop_timeout * 2 + Duration::from_secs(90);
+    TargetSpec {
+        name: target.name.clone(),
+        kind: "docker".into(),
+        check: None,
+        spec: serde_json::json!({
+            "source": "docker",
+            "key": target.key,
+            "replicas": replicas,
+            "action": action,
+            "stop_timeout_s": stop_timeout.as_secs(),
+            "labels": overrides,
+        }),
+        depends_on: overrides.depends_on.clone(),
+        policy,
+        source: Source::Discovered,
+        own_actions: vec![Arc::new(ActionSlot {
+            name: ACTION_NAME.into(),
+            kind: kind.into(),
+            timeout,
+            action: runner,
+        })],
+    }
+}
+
+/// docker-autoheal's notifications: one POST per restart attempt to
+/// `WEBHOOK_URL` (`{"<WEBHOOK_JSON_KEY>": text}`) and `APPRISE_URL`
+/// (`{"title":"Autoheal","body": text}`), each tried up to 3 times.
+fn spawn_notifier(settings: &DockerSettings) -> Option<mpsc::UnboundedSender<RestartAttempt>> {
+    if settings.webhook_url.is_none() && settings.apprise_url.is_none() {
+        return None;
+    }
+    let (tx, mut rx) = mpsc::unbounded_channel::<RestartAttempt>();
+    let webhook = settings.webhook_url.clone();
+    let apprise = settings.apprise_url.clone();
+    let key = settings.webhook_json_key.clone();
+    let timeout = settings.api_timeout;
+    tokio::spawn(async move {
+        let client = match reqwest::Client::builder().timeout(timeout).build() {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::error!(error = %e, "The notification client could not be built.");
+                return;
+            }
+        };
+        while let Some(attempt) = rx.recv().await {
+            let text = attempt.message();
+            if let Some(url) = &webhook {
+                post(&client, url, webhook_payload(&key, &text)).await;
+            }
+            if let Some(url) = &apprise {
+                post(&client, url, apprise_payload(&text)).await;
+            }
+        }
+    });
+    Some(tx)
+}
+
+async fn post(client: &reqwest::Client, url: &autoheal_docker::SecretUrl, body: serde_json::Value) {
+    let mut delay = Duration::from_secs(1);
+    for attempt in 1..=3 {
+        match client.post(url.expose()).json(&body).send().await {
+            Ok(r) if r.status().is_success() => return,
+            Ok(r) => {
+                tracing::warn!(url = %url.redacted(), status = r.status().as_u16(), attempt, "A notification was refused.")
+            }
+            Err(e) => {
+                tracing::warn!(url = %url.redacted(), error = %crate::error_chain(&e), attempt, "A notification could not be sent.")
+            }
+        }
+        tokio::time::sleep(delay).await;
+        delay *= 4;
+    }
+    tracing::error!(url = %url.redacted(), "A notification was given up after 3 tries.");
+}
