@@ -52,7 +52,7 @@ impl Application {
             .await
             .with_context(|| format!("opening the store at {}", redact_store_url(store_url)))?;
         let metrics = Metrics::new();
-        let (targets, actions) = build_targets(config).map_err(|errors| {
+        let Built { targets, actions } = build_targets(config).map_err(|errors| {
             anyhow::anyhow!(
                 "the configuration could not be built:\n{}",
                 errors.join("\n")
@@ -179,11 +179,15 @@ pub fn redact_store_url(url: &str) -> String {
     }
 }
 
+/// The supervisor's targets and named actions, built from a config.
+pub struct Built {
+    pub targets: Vec<TargetSpec>,
+    pub actions: HashMap<String, Arc<ActionSlot>>,
+}
+
 /// Builds the supervisor's targets and named actions from the config.
 /// Returns every problem at once.
-pub fn build_targets(
-    config: &Config,
-) -> Result<(Vec<TargetSpec>, HashMap<String, Arc<ActionSlot>>), Vec<String>> {
+pub fn build_targets(config: &Config) -> Result<Built, Vec<String>> {
     let mut errors = Vec::new();
     let clients = match HttpClients::new() {
         Ok(c) => c,
@@ -239,7 +243,7 @@ pub fn build_targets(
         });
     }
     if errors.is_empty() {
-        Ok((targets, actions))
+        Ok(Built { targets, actions })
     } else {
         Err(errors)
     }

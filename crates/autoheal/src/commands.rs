@@ -1,7 +1,7 @@
 //! What each subcommand does. Exit codes: 0 fine, 1 failed, 2 bad input
 //! (config errors, unknown target).
 
-use autoheal::app::{build_targets, Application};
+use autoheal::app::{build_targets, Application, Built};
 use autoheal::telemetry::logging;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -108,7 +108,7 @@ async fn reload(
         }
     };
     match build_targets(&cfg) {
-        Ok((targets, actions)) => {
+        Ok(Built { targets, actions }) => {
             let n = targets.len();
             if handle.reload(targets, actions).await.is_ok() {
                 tracing::info!(targets = n, "SIGHUP: reloaded {}.", path.display());
@@ -124,7 +124,7 @@ pub fn check(path: &Path) -> ExitCode {
     let env: BTreeMap<String, String> = std::env::vars().collect();
     match autoheal_config::load(Some(path), &env) {
         Ok(cfg) => match build_targets(&cfg) {
-            Ok((targets, actions)) => {
+            Ok(Built { targets, actions }) => {
                 println!(
                     "{}: ok ({} targets, {} actions)",
                     path.display(),
@@ -188,8 +188,8 @@ pub async fn status(url: &str) -> ExitCode {
     let body: serde_json::Value = resp.json().await.unwrap_or_default();
     let items = body["items"].as_array().cloned().unwrap_or_default();
     println!(
-        "{:<28} {:<8} {:<12} {:<9} {}",
-        "TARGET", "KIND", "PHASE", "INCIDENT", "LAST CHECK"
+        "{:<28} {:<8} {:<12} {:<9} LAST CHECK",
+        "TARGET", "KIND", "PHASE", "INCIDENT"
     );
     for t in items {
         let incident = t["incident_id"]
