@@ -213,11 +213,25 @@ pub async fn status(url: &str) -> ExitCode {
     ExitCode::SUCCESS
 }
 
+/// Percent-encodes a target name for one URL path segment (a compose
+/// target is named `project/service`).
+fn path_segment(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    for b in name.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
 pub async fn command(url: &str, target: &str, verb: &str) -> ExitCode {
     let endpoint = format!(
         "{}/api/v1/targets/{}/{verb}",
         url.trim_end_matches('/'),
-        target
+        path_segment(target)
     );
     match client().post(endpoint).send().await {
         Ok(r) if r.status().is_success() => {

@@ -1,0 +1,259 @@
+//! The command line, through the real binary.
+
+mod common;
+
+use assert_cmd::Command;
+use common::*;
+use std::time::Duration;
+
+fn autoheal() -> Command {
+    let mut c = Command::cargo_bin("autoheal").unwrap();
+    c.env_remove("AUTOHEAL_CONFIG").env_remove("AUTOHEAL_URL");
+    c
+}
+
+const LONG: Duration = Duration::from_secs(30);
+
+#[test]
+fn version_is_printed() {
+    let out = autoheal().arg("--version").output().unwrap();
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains(env!("CARGO_PKG_VERSION")));
+}
+
+#[test]
+fn check_lists_every_error_with_file_key_and_expectation_and_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(
+        &dir.path().join("bad.toml"),
+        r#"
+[targets.api]
+check = { type = "http", url = "http://127.0.0.1:1/" }
+cooldown = "soon"
+ladder = [{ action = "nope", verify = "10s" }]
+depends_on = ["ghost"]
+chek = 1
+"#,
+    );
+    let out = autoheal()
+        .args(["check", "--config"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    for needle in [
+        "bad.toml",
+        "targets.api.cooldown",
+        "soon",
+        "nope",
+        "ghost",
+        "targets.api.chek",
+    ] {
+        assert!(err.contains(needle), "{needle:?} missing from:\n{err}");
+    }
+    assert!(
+        err.lines().count() >= 4,
+        "every error on its own line:\n{err}"
+    );
+}
+
+#[test]
+fn check_accepts_every_example() {
+    let examples = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples");
+    let mut n = 0;
+    for entry in std::fs::read_dir(examples).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "toml") {
+            let out = autoheal()
+                .args(["check", "--config"])
+                .arg(&path)
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{}: {}",
+                path.display(),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            n += 1;
+        }
+    }
+    assert!(n >= 1);
+}
+
+#[test]
+fn serve_refuses_a_bad_config_and_starts_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(
+        &dir.path().join("bad.toml"),
+        "[server]\nlisten = \"nowhere\"\n",
+    );
+    let out = autoheal()
+        .args(["serve", "--config"])
+        .arg(&path)
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
+        .timeout(Duration::from_secs(20))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("server.listen"));
+    assert!(!dir.path().join("data").exists(), "nothing was started");
+}
+
+#[test]
+fn export_then_import_round_trips_targets_and_actions() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../examples/http-command.toml"
+    );
+    let exported = dir.path().join("exported.toml");
+    let out = autoheal()
+        .args(["export", "--config", src, "--output"])
+        .arg(&exported)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let dest = dir.path().join("autoheal.toml");
+    write(&dest, "[server]\nlisten = \"127.0.0.1:9999\"\n");
+    let out = autoheal()
+        .arg("import")
+        .arg(&exported)
+        .arg("--config")
+        .arg(&dest)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let merged = std::fs::read_to_string(&dest).unwrap();
+    assert!(
+        merged.contains("127.0.0.1:9999"),
+        "the destination's own settings stay:\n{merged}"
+    );
+    let a = autoheal()
+        .args(["export", "--config", src])
+        .output()
+        .unwrap()
+        .stdout;
+    let b = autoheal()
+        .arg("export")
+        .arg("--config")
+        .arg(&dest)
+        .output()
+        .unwrap()
+        .stdout;
+    assert_eq!(String::from_utf8_lossy(&a), String::from_utf8_lossy(&b));
+
+    // A file that does not validate is refused and the destination is untouched.
+    let bad = write(
+        &dir.path().join("bad.toml"),
+        "[targets.x]\ncooldown = \"later\"\n",
+    );
+    let out = autoheal()
+        .arg("import")
+        .arg(&bad)
+        .arg("--config")
+        .arg(&dest)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(std::fs::read_to_string(&dest).unwrap(), merged);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn client_commands_talk_to_a_running_autoheal() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write(
+        &dir.path().join("autoheal.toml"),
+        "[docker]\nenabled = false\n[targets.db]\ncheck = { type = \"tcp\", address = \"127.0.0.1:1\", interval = \"1h\" }\n",
+    );
+    let app = Autoheal::start(&config, &dir.path().join("data")).await;
+    let url = app.base.clone();
+    let run = |args: &[&str]| {
+        let out = autoheal()
+            .args(args)
+            .args(["--url", &url])
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).to_string(),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        )
+    };
+    let (code, out, _) = run(&["status"]);
+    assert_eq!(code, Some(0));
+    assert!(out.contains("db") && out.contains("tcp"), "{out}");
+    let (code, out, _) = run(&["quarantine", "db"]);
+    assert_eq!(code, Some(0));
+    assert!(out.contains("quarantined"), "{out}");
+    let (code, _, err) = run(&["heal", "db"]);
+    assert_eq!(code, Some(2), "refused while quarantined");
+    assert!(err.contains("409"), "{err}");
+    let (code, _, _) = run(&["release", "db"]);
+    assert_eq!(code, Some(0));
+    let (code, _, err) = run(&["heal", "nope"]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("nope"), "{err}");
+    let (code, _, _) = run(&["healthcheck"]);
+    assert_eq!(code, Some(0));
+    let dead = format!("http://127.0.0.1:{}", free_port());
+    let out = autoheal()
+        .args(["healthcheck", "--url", &dead])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sighup_reloads_a_good_file_and_keeps_the_running_config_on_a_bad_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("autoheal.toml");
+    let target = |name: &str| {
+        format!("[docker]\nenabled = false\n[targets.{name}]\ncheck = {{ type = \"tcp\", address = \"127.0.0.1:1\", interval = \"1h\" }}\n")
+    };
+    write(&path, &target("first"));
+    let app = Autoheal::start(&path, &dir.path().join("data")).await;
+    let names = || async {
+        let v = app.get("/api/v1/targets").await;
+        v["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["name"].as_str().unwrap().to_string())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(names().await, vec!["first"]);
+    let hup = || {
+        std::process::Command::new("kill")
+            .args(["-HUP", &app.child.id().to_string()])
+            .status()
+            .unwrap();
+    };
+
+    write(&path, "[targets.first]\ncooldown = \"whenever\"\n");
+    hup();
+    eventually(LONG, "the log to say the bad file was refused", || async {
+        app.logs()
+            .contains("keeping the running configuration")
+            .then_some(())
+    })
+    .await;
+    assert_eq!(names().await, vec!["first"], "the running config stays");
+
+    write(&path, &target("second"));
+    hup();
+    eventually(LONG, "the new target after reload", || async {
+        (names().await == vec!["second".to_string()]).then_some(())
+    })
+    .await;
+}
