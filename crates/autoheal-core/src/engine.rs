@@ -114,6 +114,11 @@ pub struct TargetSnapshot {
     /// A heal-now was accepted and its action has not run yet.
     #[serde(default)]
     heal_now: bool,
+    /// End of the start period begun by a `Started` during the running
+    /// action or its verification: failures before it do not count toward
+    /// early verification failure. Absent in older snapshots.
+    #[serde(default)]
+    verify_grace_until: Option<Timestamp>,
 }
 
 impl TargetSnapshot {
@@ -140,6 +145,7 @@ impl TargetSnapshot {
             last_status: None,
             healthy_since: None,
             heal_now: false,
+            verify_grace_until: None,
         }
     }
 }
@@ -185,6 +191,14 @@ struct Target {
     healthy_since: Option<Timestamp>,
     /// A heal-now waits to run (overrides cooldown and backoff once).
     heal_now: bool,
+    /// Failures in `Verifying` count only from here (a start period begun by
+    /// `Started` during the action or its verification).
+    verify_grace_until: Option<Timestamp>,
+    /// An `Up` was observed since this engine added the target, since its
+    /// last incident opened and since its last accepted `Started`. Not
+    /// persisted on purpose: after a restart of autoheal nothing is known
+    /// good until it has been seen up again.
+    up_seen: bool,
     /// The phase last announced by a `Transition` (what the world sees).
     phase: Phase,
     /// The last hold announced, so each distinct hold is emitted once.
@@ -210,8 +224,6 @@ struct Cx<'a> {
     out: &'a mut VecDeque<Output>,
     /// The engine's PRNG state (backoff jitter).
     rng: &'a mut u64,
-    /// Targets that just left a failing phase: their dependents re-evaluate.
-    recovered: &'a mut Vec<TargetId>,
 }
 
 /// splitmix64: a tiny, seedable PRNG; returns a uniform value in [0, 1).
@@ -270,6 +282,8 @@ impl Target {
             last_status: None,
             healthy_since: (base == Base::Healthy).then_some(now),
             heal_now: false,
+            verify_grace_until: None,
+            up_seen: false,
             phase: base.phase(),
             last_hold: None,
             hold_until: None,
@@ -311,6 +325,12 @@ impl Target {
                 }
             },
         };
+        // Failures from before the action never count toward early
+        // verification failure (older snapshots did not drop them).
+        let mut failures: VecDeque<Timestamp> = s.failures.into();
+        if let (Base::Verifying { .. }, Some(end)) = (base, s.last_action_end) {
+            failures.retain(|t| *t >= end);
+        }
         let incident_start = match base {
             Base::Failing | Base::Healing { .. } | Base::Verifying { .. } => {
                 Some(s.incident_start.unwrap_or(now))
@@ -324,7 +344,7 @@ impl Target {
             quarantine,
             paused,
             deploy_running: s.deploy_running,
-            failures: s.failures.into(),
+            failures,
             actions: s.actions.into(),
             backoff_level: s.backoff_level,
             backoff_until: s.backoff_until,
@@ -337,6 +357,8 @@ impl Target {
             last_status: s.last_status,
             healthy_since: s.healthy_since,
             heal_now: s.heal_now,
+            verify_grace_until: s.verify_grace_until,
+            up_seen: false,
             phase: Phase::Healthy,
             last_hold: None,
             hold_until: None,
@@ -371,7 +393,21 @@ impl Target {
             last_status: self.last_status,
             healthy_since: self.healthy_since,
             heal_now: self.heal_now,
+            verify_grace_until: self.verify_grace_until,
         }
+    }
+
+    /// Known good, for its dependents: not quarantined, seen up (see
+    /// `up_seen`), and `Healthy`, or `Starting` with its last observation up.
+    /// The pause overlay does not matter: the state machine under it does.
+    fn known_good(&self) -> bool {
+        self.quarantine.is_none()
+            && self.up_seen
+            && match self.base {
+                Base::Healthy => true,
+                Base::Starting { .. } => self.last_status == Some(Status::Up),
+                _ => false,
+            }
     }
 
     /// The phase the world sees: overlays first.
@@ -407,9 +443,6 @@ impl Target {
         }
         if to == Phase::Healthy {
             self.healthy_since = Some(cx.now);
-        }
-        if from.is_failing() && !to.is_failing() {
-            cx.recovered.push(self.id);
         }
         self.phase = to;
     }
@@ -478,6 +511,7 @@ impl Target {
         };
         if obs.status == Status::Up {
             self.consecutive_ups = self.consecutive_ups.saturating_add(1);
+            self.up_seen = true;
         } else {
             self.consecutive_ups = 0;
         }
@@ -508,12 +542,29 @@ impl Target {
                     self.maybe_reset_backoff(now);
                 }
             }
-            Base::Failing | Base::Verifying { .. } => {
+            Base::Failing => {
                 if failure {
                     self.failures.push_back(now);
                 }
                 if self.consecutive_ups >= self.policy.success_threshold.max(1) {
                     self.recovered(cx);
+                }
+            }
+            Base::Verifying { rung, .. } => {
+                // `failures` was emptied when verification began: only
+                // failures after the action (and after a start period begun
+                // meanwhile) count.
+                if failure && self.verify_grace_until.is_none_or(|g| now >= g) {
+                    self.failures.push_back(now);
+                }
+                if self.consecutive_ups >= self.policy.success_threshold.max(1) {
+                    self.recovered(cx);
+                } else if self.failures.len() as u64
+                    >= u64::from(self.policy.failure_threshold.max(1))
+                {
+                    // Clearly failing again: no need to wait out `verify`.
+                    self.emit(cx, Decision::VerificationFailed { rung });
+                    self.after_failed_attempt(cx);
                 }
             }
             Base::Healing { .. } => {
@@ -537,6 +588,8 @@ impl Target {
 
     fn open_incident(&mut self, reason: String, cx: &mut Cx<'_>) {
         self.incident_start = Some(cx.now);
+        // Whatever was seen before, it is not known good until seen up again.
+        self.up_seen = false;
         self.rung = 0;
         self.rung_runs = 0;
         self.attempt = 0;
@@ -607,10 +660,13 @@ impl Target {
         if let Some(until) = maintenance {
             return self.hold(Hold::Maintenance { until: Some(until) }, Some(until), cx);
         }
-        let failing_dependency = self.policy.depends_on.iter().copied().find(
-            |dep| matches!(cx.others.get(dep.0 as usize), Some(Some(t)) if t.phase.is_failing()),
-        );
-        if let Some(target) = failing_dependency {
+        // A dependency holds unless known good; one the engine does not hold
+        // (removed) does not.
+        let unknown_dependency =
+            self.policy.depends_on.iter().copied().find(
+                |dep| matches!(cx.others.get(dep.0 as usize), Some(Some(t)) if !t.known_good()),
+            );
+        if let Some(target) = unknown_dependency {
             return self.hold(Hold::Dependency { target }, None, cx);
         }
         if !self.heal_now {
@@ -642,6 +698,7 @@ impl Target {
         self.heal_now = false;
         self.last_hold = None;
         self.hold_until = None;
+        self.verify_grace_until = None;
         let rung = self.rung;
         self.emit(
             cx,
@@ -683,6 +740,8 @@ impl Target {
             .ladder
             .get(rung)
             .map_or(Duration::ZERO, |r| r.verify);
+        // Early verification failure counts afresh from the action's end.
+        self.failures.clear();
         self.set_base(
             Base::Verifying {
                 rung,
@@ -757,14 +816,22 @@ impl Target {
     }
 
     fn started(&mut self, cx: &mut Cx<'_>) {
-        if !matches!(
-            self.base,
-            Base::Starting { .. } | Base::Healthy | Base::Suspect
-        ) {
-            return; // inside an incident: the incident's own logic goes on
+        match self.base {
+            Base::Starting { .. } | Base::Healthy | Base::Suspect => {}
+            Base::Healing { .. } | Base::Verifying { .. } => {
+                // Typically the action's own restart: failures before it and
+                // inside its start period do not fail verification early.
+                self.verify_grace_until = Some(cx.now + self.policy.start_period);
+                if matches!(self.base, Base::Verifying { .. }) {
+                    self.failures.clear();
+                }
+                return;
+            }
+            Base::Failing => return, // the incident's own logic goes on
         }
         self.failures.clear();
         self.consecutive_ups = 0;
+        self.up_seen = false;
         let base = if self.policy.start_period.is_zero() {
             Base::Healthy
         } else {
@@ -921,9 +988,8 @@ impl Target {
 /// done (observe-only). Otherwise the next action runs at once unless held;
 /// each distinct hold is announced once by `Held`, in this order: `Paused`,
 /// `DeployRunning`, `Maintenance { until }` (wake-up at the window end),
-/// `Dependency` (a `depends_on` target whose phase
-/// [`is_failing`](Phase::is_failing); re-evaluated when it stops failing),
-/// `Cooldown { until: last_action_end + cooldown }`, and
+/// `Dependency { target }` (the first `depends_on` target that is not known
+/// good, see **Dependencies**), `Cooldown { until: last_action_end + cooldown }`, and
 /// `Backoff { until: last_action_end + gap(n) * (1 + jitter * u) }` with `n`
 /// the actions since the last backoff reset and `u` in `[0, 1)` drawn from the
 /// engine's seeded PRNG when the action ends.
@@ -939,13 +1005,37 @@ impl Target {
 /// rung `i + 1`; when the last run of the last rung fails,
 /// `Quarantined(LadderExhausted)`.
 ///
+/// **Dependencies.** A `depends_on` target holds this target's actions
+/// (`Held(Dependency { target })`) unless it is *known good*: not
+/// quarantined, `Healthy` (or `Starting` with its last observation `Up`), and
+/// observed `Up` at least once since this engine added or restored it, since
+/// its last incident opened, and since its last `Started` outside an
+/// incident. So a dependency never observed yet holds (a restored snapshot
+/// too, even a healthy one: known-good is not persisted), and so does a
+/// `Suspect` one. Its pause overlay does not matter (the state machine
+/// underneath does). The moment a dependency becomes known good (its first
+/// `Up`, `Suspect` → `Healthy` by an `Up` or by its failures ageing out,
+/// recovery, release...), its held dependents are re-evaluated and may act at
+/// that same `now`. A `depends_on` id the engine does not hold (removed) does
+/// not hold anything.
+///
 /// **Verification.** `ActionFinished(Succeeded)` → `Verifying` until
 /// `now + rung.verify`; `success_threshold` consecutive ups close the incident
 /// (`IncidentClosed { Recovered, duration }`, `Healthy`). At the deadline:
 /// `VerificationFailed { rung }`, then the Failing logic again.
-/// `Failed`/`TimedOut` skip verification and go straight back to it. Ups in
-/// `Failing` close the incident the same way (targets recover by
-/// themselves). Cooldown and backoff count from the action's end.
+/// Verification also fails early: failures (`Down`, or `Degraded` with
+/// `degraded_is_failure`) observed after the action ended are counted afresh
+/// (failures from before the action ended, including those while it ran, do
+/// not count), and when `failure_threshold` of them fall within
+/// `failure_window` the engine emits `VerificationFailed { rung }` at once and
+/// goes on exactly as at the deadline (next repeat or rung, subject to
+/// cooldown, backoff, the limit and the ladder). A `Started` while the action
+/// runs or during verification (typically the action's own restart) begins a
+/// start period for this count: failures before it ends do not count, nor do
+/// failures before the `Started`; the verify deadline itself does not move.
+/// `Failed`/`TimedOut` skip verification and go straight back to the Failing
+/// logic. Ups in `Failing` close the incident the same way (targets recover
+/// by themselves). Cooldown and backoff count from the action's end.
 ///
 /// **Backoff reset.** The backoff level only resets once the phase has been
 /// `Healthy` continuously for `backoff.reset_after`, so gaps never shrink
@@ -970,14 +1060,19 @@ impl Target {
 /// Redundant commands (release when not quarantined...) are refused.
 ///
 /// **Deploys.** From `DeployRunning(true)` to `DeployRunning(false)`, actions
-/// are held. `Started` inside an incident changes nothing.
+/// are held. `Started` in `Failing` changes nothing; in `Healing` or
+/// `Verifying` it only delays early verification failure (above).
 ///
 /// **Restore.** [`Engine::add_target`] with a [`TargetSnapshot`] brings back
 /// failures, action times, backoff, cooldown, incident, ladder position and
 /// the overlays. A snapshot taken in `Healing` restores as if the action
 /// succeeded at restore time (`Verifying`, fresh deadline): never re-run. A
 /// late `ActionFinished` for it is ignored. Restored targets are re-evaluated
-/// at the next `handle_timeout` (their `poll_timeout` is due at once).
+/// at the next `handle_timeout` (their `poll_timeout` is due at once). A
+/// restored target is not known good to its dependents until it is observed
+/// up. Snapshots from before `verify_grace_until` existed restore as if no
+/// `Started` came during verification; their failures from before the
+/// action's end are dropped.
 ///
 /// **Dependency cycles** are not detected here (the config layer refuses
 /// them): two targets failing and depending on each other both stay held.
@@ -1041,9 +1136,9 @@ impl Engine {
         self.link(id, &target.policy.depends_on);
         self.targets[idx] = Some(target);
         self.live += 1;
-        let mut recovered = Vec::new();
-        self.step(id, now, &mut recovered, |t, cx| t.after_restore(cx))?;
-        self.drain_recovered(now, recovered);
+        let mut became_good = Vec::new();
+        self.step(id, now, &mut became_good, |t, cx| t.after_restore(cx))?;
+        self.drain_became_good(now, became_good);
         self.clean_timers();
         Ok(())
     }
@@ -1084,16 +1179,16 @@ impl Engine {
         now: Timestamp,
         input: Input,
     ) -> Result<(), EngineError> {
-        let mut recovered = Vec::new();
-        self.step(id, now, &mut recovered, |t, cx| t.handle(&input, cx))?;
-        self.drain_recovered(now, recovered);
+        let mut became_good = Vec::new();
+        self.step(id, now, &mut became_good, |t, cx| t.handle(&input, cx))?;
+        self.drain_became_good(now, became_good);
         self.clean_timers();
         Ok(())
     }
 
     /// Fires every timer due at or before `now`.
     pub fn handle_timeout(&mut self, now: Timestamp) {
-        let mut recovered = Vec::new();
+        let mut became_good = Vec::new();
         while let Some(&Reverse((at, raw, gen))) = self.timers.peek() {
             if at > now {
                 break;
@@ -1105,8 +1200,8 @@ impl Engine {
                 _ => continue, // stale
             }
             // The target exists: checked just above.
-            let _ = self.step(id, now, &mut recovered, |t, cx| t.on_time(cx));
-            self.drain_recovered(now, std::mem::take(&mut recovered));
+            let _ = self.step(id, now, &mut became_good, |t, cx| t.on_time(cx));
+            self.drain_became_good(now, std::mem::take(&mut became_good));
         }
         self.clean_timers();
     }
@@ -1152,12 +1247,13 @@ impl Engine {
     }
 
     /// Runs `f` on one target (taken out of the table so it can read the
-    /// others), then reschedules its timer.
+    /// others), notes in `became_good` whether it just became known good (its
+    /// dependents then re-evaluate), then reschedules its timer.
     fn step(
         &mut self,
         id: TargetId,
         now: Timestamp,
-        recovered: &mut Vec<TargetId>,
+        became_good: &mut Vec<TargetId>,
         f: impl FnOnce(&mut Target, &mut Cx<'_>),
     ) -> Result<(), EngineError> {
         let idx = id.0 as usize;
@@ -1166,29 +1262,32 @@ impl Engine {
             .get_mut(idx)
             .and_then(Option::take)
             .ok_or(EngineError::UnknownTarget(id))?;
+        let was_good = target.known_good();
         let mut cx = Cx {
             now,
             others: &self.targets,
             out: &mut self.out,
             rng: &mut self.rng,
-            recovered,
         };
         f(&mut target, &mut cx);
+        if !was_good && target.known_good() {
+            became_good.push(id);
+        }
         self.reschedule(&mut target);
         self.targets[idx] = Some(target);
         Ok(())
     }
 
-    /// Re-evaluates the dependents of targets that stopped failing.
-    fn drain_recovered(&mut self, now: Timestamp, mut recovered: Vec<TargetId>) {
-        while let Some(dependency) = recovered.pop() {
+    /// Re-evaluates the dependents of targets that just became known good.
+    fn drain_became_good(&mut self, now: Timestamp, mut became_good: Vec<TargetId>) {
+        while let Some(dependency) = became_good.pop() {
             let dependents = self
                 .dependents
                 .get(&dependency)
                 .cloned()
                 .unwrap_or_default();
             for dependent in dependents {
-                let _ = self.step(dependent, now, &mut recovered, |t, cx| t.try_act(cx));
+                let _ = self.step(dependent, now, &mut became_good, |t, cx| t.try_act(cx));
             }
         }
     }

@@ -149,7 +149,8 @@ pub enum Phase {
     /// An action is running.
     Healing,
     /// An action finished; waiting for `success_threshold` ups within the
-    /// rung's verify time.
+    /// rung's verify time (fails early if `failure_threshold` failures come
+    /// after the action).
     Verifying,
     /// Limit reached or ladder exhausted: no more actions until released.
     Quarantined,
@@ -170,7 +171,8 @@ impl Phase {
             Phase::Paused => "paused",
         }
     }
-    /// True when the target counts as failing for its dependents.
+    /// True inside an incident or quarantine. (Dependents are held by more
+    /// than this: a dependency must be *known good*, see [`Engine`].)
     pub fn is_failing(self) -> bool {
         matches!(
             self,
@@ -189,7 +191,8 @@ pub enum Hold {
     Backoff {
         until: Timestamp,
     },
-    /// A dependency is failing: heal it first.
+    /// A dependency is not known good (not yet seen up, suspect, failing,
+    /// quarantined): heal it first, or wait to see it up.
     Dependency {
         target: TargetId,
     },
@@ -250,7 +253,8 @@ pub enum Decision {
     },
     /// An action is due but held back; recorded once per distinct hold.
     Held(Hold),
-    /// The rung's verify time passed and the target is still failing.
+    /// The rung's verify time passed and the target is still failing, or
+    /// `failure_threshold` failures came after the action (early failure).
     VerificationFailed {
         rung: usize,
     },

@@ -141,6 +141,11 @@ struct Model {
     heal_now: bool,
     /// The running action: when it will end and how.
     running: Option<(Timestamp, ActionOutcome)>,
+    /// An `Up` was fed since the start, since its last incident opened and
+    /// since its last `Started` surely accepted (phase Starting, Healthy or
+    /// Suspect). Under an overlay a `Started` is not counted, so the check
+    /// built on it is weaker than the engine's rule, never stricter.
+    up_seen: bool,
 }
 
 /// The engine, a virtual clock and a shell that answers every action.
@@ -174,6 +179,7 @@ impl Harness {
                 since_reset: 0,
                 heal_now: false,
                 running: None,
+                up_seen: false,
             });
         }
         Self {
@@ -210,6 +216,22 @@ impl Harness {
                     m.phase = *to;
                 }
                 Decision::RunAction { dry_run, .. } => {
+                    // (6) never while a dependency is not known good.
+                    for dep in &self.models[i].policy.depends_on {
+                        let d = &self.models[dep.0 as usize];
+                        prop_assert!(
+                            d.up_seen
+                                && matches!(
+                                    d.phase,
+                                    Phase::Healthy | Phase::Starting | Phase::Paused
+                                ),
+                            "action at {:?} while dependency {:?} is {:?} (seen up: {})",
+                            at,
+                            dep,
+                            d.phase,
+                            d.up_seen
+                        );
+                    }
                     let answer = self.answers[self.next_answer % self.answers.len()];
                     self.next_answer += 1;
                     let m = &mut self.models[i];
@@ -274,6 +296,7 @@ impl Harness {
                     m.running = Some((at + Duration::from_millis(answer.0), outcome));
                 }
                 Decision::Released { .. } => self.models[i].starts.clear(),
+                Decision::IncidentOpened { .. } => self.models[i].up_seen = false,
                 _ => {}
             }
             outs.push(out);
@@ -337,6 +360,16 @@ impl Harness {
                 Input::ActionFinished(ActionOutcome::Succeeded)
             }
         };
+        let m = &mut self.models[op.target];
+        match op.step {
+            Step::Up => m.up_seen = true,
+            Step::Started
+                if matches!(m.phase, Phase::Starting | Phase::Healthy | Phase::Suspect) =>
+            {
+                m.up_seen = false
+            }
+            _ => {}
+        }
         let heal_now = matches!(op.step, Step::Command(Command::HealNow));
         let before = self.models[op.target].heal_now;
         if heal_now {

@@ -809,3 +809,220 @@ fn a_timed_out_action_is_not_verified_and_the_next_one_waits_for_the_cooldown() 
     sim.wait(secs(60));
     assert_eq!(sim.take_plain(APP), vec![run(0, 2)]);
 }
+
+/// `APP` depends on `DB`; both restart with the default threshold (3).
+fn app_and_db() -> Sim {
+    let mut sim = Sim::new();
+    sim.add(DB, restart_policy());
+    sim.add(
+        APP,
+        Policy {
+            depends_on: vec![DB],
+            ..restart_policy()
+        },
+    );
+    sim
+}
+
+#[test]
+fn a_dependent_waits_until_its_dependency_has_been_seen_up() {
+    let mut sim = app_and_db();
+    // The app fails before the database has ever been observed.
+    sim.downs(APP, 3, secs(1));
+    assert_eq!(sim.phase(APP), Phase::Failing);
+    assert_eq!(sim.phase(DB), Phase::Healthy);
+    let app = sim.take_plain(APP);
+    assert!(
+        app.contains(&Decision::Held(Hold::Dependency { target: DB })),
+        "{app:?}"
+    );
+    assert!(sim.action_times(APP).is_empty());
+    // The database's first check: down. Still held.
+    sim.wait(secs(1)).down(DB);
+    assert_eq!(sim.phase(DB), Phase::Suspect);
+    assert!(sim.action_times(APP).is_empty());
+    // The database answers: it is known good, the app's action runs at once.
+    sim.wait(secs(2)).up(DB);
+    assert_eq!(sim.phase(DB), Phase::Healthy);
+    assert_eq!(sim.action_times(APP), vec![sim.now]);
+    assert_eq!(sim.phase(APP), Phase::Healing);
+}
+
+#[test]
+fn a_suspect_dependency_holds_its_dependents() {
+    let mut sim = app_and_db();
+    sim.up(DB).up(APP);
+    // One failure of the database: below its threshold, but not good.
+    sim.down(DB);
+    assert_eq!(sim.phase(DB), Phase::Suspect);
+    sim.wait(secs(1)).downs(APP, 3, secs(1));
+    assert!(sim
+        .take_plain(APP)
+        .contains(&Decision::Held(Hold::Dependency { target: DB })));
+    assert!(sim.action_times(APP).is_empty());
+    // The failure ages out of the database's window (a wake-up): the app's
+    // action runs at that moment.
+    let aged_out = sim.now + secs(57);
+    sim.wait(secs(120));
+    assert_eq!(sim.phase(DB), Phase::Healthy);
+    assert_eq!(sim.action_times(APP), vec![aged_out]);
+}
+
+#[test]
+fn a_dependency_restored_healthy_holds_its_dependents_until_it_is_seen_up() {
+    let mut sim = Sim::new();
+    sim.engine
+        .add_target(
+            DB,
+            restart_policy(),
+            sim.now,
+            Some(TargetSnapshot::from_phase(Phase::Healthy)),
+        )
+        .unwrap();
+    sim.add(
+        APP,
+        Policy {
+            depends_on: vec![DB],
+            ..restart_policy()
+        },
+    );
+    sim.wait(secs(0)).downs(APP, 3, secs(1));
+    assert!(sim.action_times(APP).is_empty());
+    sim.wait(secs(1)).up(DB);
+    assert_eq!(sim.action_times(APP), vec![sim.now]);
+}
+
+/// A one-rung ladder that may run `repeat` times, verified for `verify_secs`.
+fn repeated_restart(verify_secs: u64, repeat: u32) -> Policy {
+    Policy {
+        ladder: vec![Rung {
+            action: "restart".into(),
+            verify: secs(verify_secs),
+            repeat,
+        }],
+        ..Policy::default()
+    }
+}
+
+#[test]
+fn verification_fails_early_when_the_threshold_is_reached_again_after_the_action() {
+    let mut sim = Sim::new();
+    sim.add(APP, repeated_restart(120, 3));
+    sim.downs(APP, 3, secs(1)).wait(secs(1)).succeed(APP);
+    let ended = sim.now;
+    assert_eq!(sim.phase(APP), Phase::Verifying);
+    sim.take(APP);
+    // Two failures after the action: below the threshold, still verifying.
+    sim.wait(secs(5)).down(APP).wait(secs(5)).down(APP);
+    assert_eq!(sim.phase(APP), Phase::Verifying);
+    assert_eq!(sim.take(APP), vec![]);
+    // The third: verification fails now, not 120 s after the action.
+    sim.wait(secs(5)).down(APP);
+    assert_eq!(
+        sim.take(APP),
+        vec![
+            Decision::VerificationFailed { rung: 0 },
+            transition(Phase::Verifying, Phase::Failing),
+            Decision::Held(Hold::Cooldown {
+                until: ended + secs(60)
+            }),
+        ]
+    );
+    // And the Failing logic goes on: the next action after the cooldown.
+    sim.wait(secs(45));
+    assert_eq!(sim.take_plain(APP), vec![run(0, 2)]);
+    assert_eq!(sim.action_times(APP)[1], ended + secs(60));
+}
+
+#[test]
+fn failures_before_the_action_do_not_count_toward_early_verification_failure() {
+    let mut sim = Sim::new();
+    sim.add(APP, repeated_restart(120, 3));
+    // Three failures open the incident, two more while the action runs: all
+    // within one failure window of what follows.
+    sim.downs(APP, 3, secs(1)).downs(APP, 2, secs(1));
+    assert_eq!(sim.phase(APP), Phase::Healing);
+    sim.wait(secs(1)).succeed(APP).take(APP);
+    sim.wait(secs(1)).down(APP).wait(secs(1)).down(APP);
+    assert_eq!(sim.phase(APP), Phase::Verifying);
+    assert_eq!(sim.take(APP), vec![]);
+    // Only the third failure after the action reaches the threshold.
+    sim.wait(secs(1)).down(APP);
+    assert_eq!(
+        sim.take_plain(APP).first(),
+        Some(&Decision::VerificationFailed { rung: 0 })
+    );
+}
+
+#[test]
+fn failures_inside_a_start_period_begun_during_verification_do_not_count() {
+    let mut sim = Sim::new();
+    sim.add(
+        APP,
+        Policy {
+            start_period: secs(30),
+            ..repeated_restart(120, 3)
+        },
+    );
+    sim.wait(secs(30)).downs(APP, 3, secs(1)).succeed(APP);
+    sim.wait(secs(1)).down(APP);
+    // The target restarts (e.g. the container's start event): failures before
+    // it and inside its start period do not count.
+    sim.wait(secs(1)).input(APP, Input::Started);
+    sim.downs(APP, 6, secs(5));
+    assert_eq!(sim.phase(APP), Phase::Verifying);
+    sim.wait(secs(5)).downs(APP, 3, secs(1));
+    assert_eq!(
+        sim.take_plain(APP)
+            .into_iter()
+            .filter(|d| matches!(d, Decision::VerificationFailed { .. }))
+            .count(),
+        1
+    );
+}
+
+#[test]
+fn a_crash_loop_is_quarantined_after_max_actions_spaced_by_backoff_long_before_the_verify_times_add_up(
+) {
+    let mut sim = Sim::new();
+    let verify = 600;
+    let policy = Policy {
+        cooldown: secs(0),
+        backoff: exact_backoff(30),
+        ..repeated_restart(verify, 10)
+    };
+    let max_actions = policy.max_actions;
+    sim.add(APP, policy);
+    // Down every 5 s, whatever happens; every restart "succeeds" at once.
+    let t0 = sim.now + secs(10);
+    sim.keep_failing(APP, secs(3000), secs(5));
+    let starts: Vec<i64> = sim
+        .action_times(APP)
+        .iter()
+        .map(|a| (a.0 - t0.0) / 1000)
+        .collect();
+    // Each verification fails at the third down after the action (15 s);
+    // then the backoff gap from the action's end: 30, 60, 120, 240 s.
+    assert_eq!(starts, vec![0, 30, 90, 210, 450]);
+    let quarantined: Vec<_> = sim
+        .log
+        .iter()
+        .filter(|o| matches!(o.decision, Decision::Quarantined(_)))
+        .map(|o| (o.at, o.decision.clone()))
+        .collect();
+    // The sixth action would be due 300 s (the backoff cap) after the fifth.
+    assert_eq!(
+        quarantined,
+        vec![(
+            t0 + secs(750),
+            Decision::Quarantined(QuarantineReason::ActionLimit {
+                actions: max_actions,
+                window: secs(3600)
+            })
+        )]
+    );
+    // Waiting out every verify time took max_actions × verify (3000 s)
+    // before the limit was even reached.
+    assert!(secs(750) * 3 < secs(verify) * max_actions);
+    assert_eq!(sim.phase(APP), Phase::Quarantined);
+}
