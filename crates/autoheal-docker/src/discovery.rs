@@ -29,6 +29,8 @@ pub enum TargetKey {
     ComposeService { project: String, service: String },
     /// One container by name.
     Container { name: String },
+    /// The containers a `[targets.<name>] container = { ... }` selects.
+    Selected { selector: ContainerSelector },
 }
 
 /// A Docker target: its name (what the supervisor, the API and the logs call
@@ -75,7 +77,23 @@ impl DockerTarget {
 
     /// True when a container with this name and these labels belongs here.
     pub fn contains(&self, name: &str, labels: &HashMap<String, String>) -> bool {
-        DockerTarget::of_container(name, labels).key == self.key
+        match &self.key {
+            TargetKey::Selected { selector } => selector.matches(name, labels),
+            key => DockerTarget::of_container(name, labels).key == *key,
+        }
+    }
+
+    /// A configured target (`[targets.<name>] container = { ... }`).
+    pub fn configured(name: &str, selector: ContainerSelector) -> DockerTarget {
+        DockerTarget {
+            name: name.to_string(),
+            key: TargetKey::Selected { selector },
+        }
+    }
+
+    /// True for a target declared in the config (not discovered by label).
+    pub fn is_configured(&self) -> bool {
+        matches!(self.key, TargetKey::Selected { .. })
     }
 
     /// List filters that narrow `GET /containers/json` to this target (the
@@ -99,10 +117,105 @@ impl DockerTarget {
             TargetKey::Container { name } => {
                 f.insert("name".into(), vec![format!("^/{}$", regex::escape(name))]);
             }
+            TargetKey::Selected { selector } => return selector.list_filters(),
         }
         f
     }
 }
+
+/// How a target declared in the config finds its containers
+/// (`container = { name = "web-1" }`, `{ labels = ["app=web", "tier"] }` or
+/// `{ compose_project = "shop", compose_service = "web" }`). Matching
+/// ignores the `autoheal` label: a configured container needs none.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ContainerSelector {
+    /// The container with this name (without the leading `/`).
+    Name(String),
+    /// Every container carrying all these labels (`key` present or
+    /// `key=value` equal); each is valid for [`LabelSelector::parse`].
+    Labels(Vec<String>),
+    /// Every replica of one compose service.
+    Compose { project: String, service: String },
+}
+
+impl ContainerSelector {
+    /// True when a container with this name and these labels is selected.
+    pub fn matches(&self, name: &str, labels: &HashMap<String, String>) -> bool {
+        match self {
+            ContainerSelector::Name(n) => name.trim_start_matches('/') == n,
+            ContainerSelector::Labels(sels) => {
+                !sels.is_empty()
+                    && sels.iter().all(|s| {
+                        LabelSelector::parse(s)
+                            .map(|s| s.matches(labels))
+                            .unwrap_or(false)
+                    })
+            }
+            ContainerSelector::Compose { project, service } => {
+                labels.get(COMPOSE_PROJECT) == Some(project)
+                    && labels.get(COMPOSE_SERVICE) == Some(service)
+            }
+        }
+    }
+
+    /// Server-side list filters (the caller still checks [`matches`](Self::matches)).
+    pub fn list_filters(&self) -> HashMap<String, Vec<String>> {
+        let mut f = HashMap::new();
+        match self {
+            ContainerSelector::Name(n) => {
+                f.insert("name".into(), vec![format!("^/{}$", regex::escape(n))]);
+            }
+            ContainerSelector::Labels(sels) => {
+                f.insert("label".into(), sels.clone());
+            }
+            ContainerSelector::Compose { project, service } => {
+                f.insert(
+                    "label".into(),
+                    vec![
+                        format!("{COMPOSE_PROJECT}={project}"),
+                        format!("{COMPOSE_SERVICE}={service}"),
+                    ],
+                );
+            }
+        }
+        f
+    }
+}
+
+impl fmt::Display for ContainerSelector {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ContainerSelector::Name(n) => write!(f, "name {n}"),
+            ContainerSelector::Labels(l) => write!(f, "labels {}", l.join(", ")),
+            ContainerSelector::Compose { project, service } => {
+                write!(f, "compose service {project}/{service}")
+            }
+        }
+    }
+}
+
+/// A target declared in the config with `container = { ... }`: the watcher
+/// reports what it sees of the selected containers under `name`, whatever
+/// their labels.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConfiguredTarget {
+    pub name: String,
+    pub selector: ContainerSelector,
+    /// Overrides `[docker] mode` (and the `autoheal.mode` label).
+    pub mode: Option<DockerMode>,
+}
+
+/// The built-in actions of configured container targets.
+pub const ACTION_RESTART: &str = "container.restart";
+pub const ACTION_START: &str = "container.start";
+pub const ACTION_STOP: &str = "container.stop";
+pub const BUILTIN_ACTIONS: &[&str] = &[ACTION_RESTART, ACTION_START, ACTION_STOP];
+/// The default ladder of a container target: [`ACTION_RESTART`], up to
+/// [`DEFAULT_REPEAT`] times, each verified within [`DEFAULT_VERIFY`] (as for
+/// a discovered container).
+pub const DEFAULT_VERIFY: Duration = Duration::from_secs(120);
+pub const DEFAULT_REPEAT: u32 = 5;
 
 /// `key` (present) or `key=value` (equal).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -326,6 +439,11 @@ pub struct LabelOverrides {
     pub start_period: Option<Duration>,
     /// `autoheal.restart_dependents`: restart dependents after a heal.
     pub restart_dependents: Option<bool>,
+    /// `autoheal.backoff.initial`: the gap after the first action (then
+    /// doubling).
+    pub backoff_initial: Option<Duration>,
+    /// `autoheal.backoff.max`: the largest gap between actions.
+    pub backoff_max: Option<Duration>,
 }
 
 /// Every `autoheal.*` label [`LabelOverrides::from_labels`] reads.
@@ -343,6 +461,8 @@ pub const KNOWN_LABELS: &[&str] = &[
     "autoheal.dry_run",
     "autoheal.start_period",
     "autoheal.restart_dependents",
+    "autoheal.backoff.initial",
+    "autoheal.backoff.max",
 ];
 
 impl LabelOverrides {
@@ -419,6 +539,14 @@ impl LabelOverrides {
                 },
                 "autoheal.restart_dependents" => match parse_bool(v) {
                     Ok(b) => o.restart_dependents = Some(b),
+                    Err(e) => err(e),
+                },
+                "autoheal.backoff.initial" => match dur(v) {
+                    Ok(d) => o.backoff_initial = Some(d),
+                    Err(e) => err(e),
+                },
+                "autoheal.backoff.max" => match dur(v) {
+                    Ok(d) => o.backoff_max = Some(d),
                     Err(e) => err(e),
                 },
                 "autoheal.id" => {}

@@ -278,6 +278,8 @@ fn every_label_is_read_into_typed_overrides() {
         ("autoheal.dry_run", "true"),
         ("autoheal.start_period", "45s"),
         ("autoheal.restart_dependents", "false"),
+        ("autoheal.backoff.initial", "2s"),
+        ("autoheal.backoff.max", "1m"),
         ("autoheal.id", "shop-api"),
         ("other.label", "ignored"),
     ]));
@@ -294,7 +296,9 @@ fn every_label_is_read_into_typed_overrides() {
     assert_eq!(o.dry_run, Some(true));
     assert_eq!(o.start_period, Some(Duration::from_secs(45)));
     assert_eq!(o.restart_dependents, Some(false));
-    assert_eq!(KNOWN_LABELS.len(), 13);
+    assert_eq!(o.backoff_initial, Some(Duration::from_secs(2)));
+    assert_eq!(o.backoff_max, Some(Duration::from_secs(60)));
+    assert_eq!(KNOWN_LABELS.len(), 15);
 }
 
 #[test]
@@ -306,6 +310,7 @@ fn bad_labels_are_reported_and_ignored_never_a_panic() {
         ("autoheal.action", "reboot"),
         ("autoheal.dry_run", "perhaps"),
         ("autoheal.actions_window", "0"),
+        ("autoheal.backoff.max", "soon"),
         ("autoheal.typo", "1"),
     ]));
     assert_eq!(o, LabelOverrides::default());
@@ -316,6 +321,7 @@ fn bad_labels_are_reported_and_ignored_never_a_panic() {
         vec![
             "autoheal.action",
             "autoheal.actions_window",
+            "autoheal.backoff.max",
             "autoheal.dry_run",
             "autoheal.failure_threshold",
             "autoheal.mode",

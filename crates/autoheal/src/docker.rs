@@ -67,6 +67,12 @@ pub fn policy_for(base: &Policy, o: &LabelOverrides) -> Policy {
     if let Some(v) = o.start_period {
         p.start_period = v;
     }
+    if let Some(v) = o.backoff_initial {
+        p.backoff.initial = v;
+    }
+    if let Some(v) = o.backoff_max {
+        p.backoff.max = v;
+    }
     p
 }
 
@@ -294,4 +300,30 @@ async fn post(client: &reqwest::Client, url: &autoheal_docker::SecretUrl, body: 
         delay *= 4;
     }
     tracing::error!(url = %url.redacted(), "A notification was given up after 3 tries.");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_labels_set_the_policy_backoff() {
+        let base = base_policy(&DockerSettings::default());
+        let (o, errs) = LabelOverrides::from_labels(
+            &[
+                ("autoheal.backoff.initial", "2s"),
+                ("autoheal.backoff.max", "1m"),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        );
+        assert!(errs.is_empty(), "{errs:?}");
+        let p = policy_for(&base, &o);
+        assert_eq!(p.backoff.initial, Duration::from_secs(2));
+        assert_eq!(p.backoff.max, Duration::from_secs(60));
+        assert_eq!(p.backoff.factor, base.backoff.factor);
+        let unlabelled = policy_for(&base, &LabelOverrides::default());
+        assert_eq!(unlabelled.backoff, base.backoff);
+    }
 }
