@@ -11,6 +11,7 @@ use tokio_util::sync::CancellationToken;
 
 struct TestApp {
     base: String,
+    handle: autoheal::supervisor::Handle,
     stop: CancellationToken,
     _dir: tempfile::TempDir,
     client: reqwest::Client,
@@ -57,10 +58,12 @@ async fn spawn_app(config: &str) -> TestApp {
     let cfg = autoheal_config::parse_str(&config, "test.toml", &env).expect("test config is valid");
     let app = Application::build(&cfg).await.expect("the app builds");
     let base = format!("http://{}", app.local_addr());
+    let handle = app.handle();
     let stop = CancellationToken::new();
     tokio::spawn(app.run_until_stopped(stop.clone()));
     let t = TestApp {
         base,
+        handle,
         stop,
         _dir: dir,
         client: reqwest::Client::new(),
@@ -330,4 +333,83 @@ async fn the_openapi_document_describes_every_api_route() {
     }
     assert!(doc["components"]["schemas"].get("ErrorBody").is_some());
     assert!(doc["components"]["schemas"].get("Incident").is_some());
+}
+
+/// A discovered target (a container) may name a dependency that is
+/// discovered only later; the dependency must hold it from then on.
+#[tokio::test]
+async fn a_dependency_discovered_after_its_dependent_still_holds_it() {
+    use autoheal::supervisor::{Source, TargetSpec};
+    use autoheal_core::{Input, Observation, Policy, Rung};
+    let dir = tempfile::tempdir().unwrap();
+    let marker = dir.path().join("app-restarted");
+    let app = spawn_app(&format!(
+        r#"
+[actions.restart-app]
+type = "command"
+argv = ["touch", "{marker}"]
+"#,
+        marker = marker.display(),
+    ))
+    .await;
+    // Only the app has a ladder (db is observed only), so the marker can
+    // only come from healing the app.
+    let spec = |name: &str, depends_on: Vec<String>| {
+        let mut policy = Policy {
+            failure_threshold: 1,
+            ..Policy::default()
+        };
+        if name == "app" {
+            policy.ladder = vec![Rung {
+                action: "restart-app".into(),
+                verify: Duration::from_secs(60),
+                repeat: 1,
+            }];
+        }
+        TargetSpec {
+            name: name.into(),
+            kind: "none".into(),
+            check: None,
+            policy,
+            depends_on,
+            spec: serde_json::json!({}),
+            source: Source::Discovered,
+            own_actions: Vec::new(),
+        }
+    };
+    // The dependent first, naming a target nobody knows yet.
+    app.handle
+        .upsert_target(spec("app", vec!["db".into()]))
+        .await
+        .unwrap();
+    app.handle.upsert_target(spec("db", vec![])).await.unwrap();
+    app.handle
+        .external("db", Input::Observation(Observation::down("refused")))
+        .await
+        .unwrap();
+    app.handle
+        .external("app", Input::Observation(Observation::down("HTTP 502")))
+        .await
+        .unwrap();
+    let held = eventually(
+        Duration::from_secs(10),
+        "the app's action to be held for db",
+        || async {
+            let (_, page) = app.get("/api/v1/events?target=app&limit=100").await;
+            page["items"]
+                .as_array()?
+                .iter()
+                .find(|e| e["kind"] == "action_held")
+                .cloned()
+        },
+    )
+    .await;
+    assert!(
+        held["message"].as_str().unwrap().contains("depends on db"),
+        "{held}"
+    );
+    assert!(
+        !marker.exists(),
+        "the app must not be healed while db is down"
+    );
 }

@@ -278,24 +278,53 @@ impl Supervisor {
                 return;
             }
         }
-        if !self.by_name.contains_key(&spec.name) {
+        let is_new = !self.by_name.contains_key(&spec.name);
+        if is_new {
             let id = TargetId(self.next_id);
             self.next_id += 1;
             self.by_name.insert(spec.name.clone(), id);
         }
+        let name = spec.name.clone();
         self.install(spec).await;
+        if is_new {
+            self.relink_dependents(&name);
+        }
         self.drain().await;
     }
 
-    /// Adds a target (restoring it) or updates an existing one in place.
-    async fn install(&mut self, spec: TargetSpec) {
-        let id = self.by_name[&spec.name];
+    /// The engine's policy of a spec: its `depends_on` names resolved to the
+    /// ids of the targets known now (a name not known yet holds nothing until
+    /// its target appears; see [`Self::relink_dependents`]).
+    fn engine_policy(&self, spec: &TargetSpec) -> autoheal_core::Policy {
         let mut policy = spec.policy.clone();
         policy.depends_on = spec
             .depends_on
             .iter()
             .filter_map(|d| self.by_name.get(d).copied())
             .collect();
+        policy
+    }
+
+    /// A target named `name` just appeared (a container discovered after its
+    /// dependents): the targets naming it in `depends_on` get it linked.
+    fn relink_dependents(&mut self, name: &str) {
+        let dependents: Vec<(TargetId, autoheal_core::Policy)> = self
+            .targets
+            .values()
+            .filter(|rt| rt.spec.name != name && rt.spec.depends_on.iter().any(|d| d == name))
+            .map(|rt| (rt.id, self.engine_policy(&rt.spec)))
+            .collect();
+        for (id, policy) in dependents {
+            if let Err(e) = self.engine.set_policy(id, policy) {
+                tracing::error!(error = %e, "Linking a dependency failed.");
+            }
+        }
+    }
+
+    /// Adds a target (restoring it) or updates an existing one in place.
+    async fn install(&mut self, spec: TargetSpec) {
+        let id = self.by_name[&spec.name];
+        let policy = self.engine_policy(&spec);
         let now = Timestamp(super::now_ms());
         let def = TargetDef {
             name: spec.name.clone(),
