@@ -210,6 +210,10 @@ pub struct RestartContainer {
     pub dependency_ready_timeout: Duration,
     /// Each attempt is sent here (for notifications), if set.
     pub attempts: Option<mpsc::UnboundedSender<RestartAttempt>>,
+    /// Leave a container alone when Docker calls it healthy now (default).
+    /// False for a configured target with its own check, whose failure
+    /// Docker's health status does not see.
+    pub trust_docker_health: bool,
 }
 
 impl RestartContainer {
@@ -224,6 +228,7 @@ impl RestartContainer {
             restart_all_replicas: true,
             dependency_ready_timeout: Duration::from_secs(60),
             attempts: None,
+            trust_docker_health: true,
         }
     }
 
@@ -287,7 +292,7 @@ impl RestartContainer {
         let mut fine = Vec::new();
         for insp in &containers {
             let (info, labels) = info_of(insp);
-            match why_skip(insp, &info, opened_at) {
+            match why_skip(insp, &info, opened_at, self.trust_docker_health) {
                 Some(why) => fine.push((info, labels, why)),
                 None => todo.push((info, labels)),
             }
@@ -432,10 +437,14 @@ fn why_skip(
     insp: &ContainerInspectResponse,
     info: &ContainerInfo,
     opened_at: Option<DateTime<Utc>>,
+    trust_docker_health: bool,
 ) -> Option<String> {
     let st = insp.state.clone().unwrap_or_default();
     if st.restarting.unwrap_or(false) {
         return Some(RESTARTING.into());
+    }
+    if !trust_docker_health {
+        return None;
     }
     if info.running && info.health.as_deref() == Some("healthy") {
         return Some("healthy now".into());

@@ -331,6 +331,70 @@ impl DockerClient {
         .await
     }
 
+    /// Runs `argv` inside the container and waits for it, within `timeout`:
+    /// `POST /containers/{id}/exec`, `POST /exec/{exec}/start` (attached),
+    /// `GET /exec/{exec}/json`. Returns the exit code and the first 4 KiB of
+    /// output (stdout and stderr). Docker has no call to kill an exec: one
+    /// that outlives `timeout` keeps running in the container.
+    pub async fn exec(
+        &self,
+        id: &str,
+        argv: &[String],
+        timeout: Duration,
+    ) -> Result<(i64, String), DockerError> {
+        use bollard::exec::{CreateExecOptions, StartExecOptions, StartExecResults};
+        deadline("exec", timeout, async {
+            let created = self
+                .docker
+                .create_exec(
+                    id,
+                    CreateExecOptions {
+                        attach_stdout: Some(true),
+                        attach_stderr: Some(true),
+                        cmd: Some(argv.to_vec()),
+                        ..Default::default()
+                    },
+                )
+                .await
+                .map_err(|e| DockerError::from_bollard(e, Some(id)))?;
+            let started = self
+                .docker
+                .start_exec(
+                    &created.id,
+                    Some(StartExecOptions {
+                        detach: false,
+                        tty: false,
+                        output_capacity: None,
+                    }),
+                )
+                .await
+                .map_err(|e| DockerError::from_bollard(e, Some(id)))?;
+            let mut text = String::new();
+            if let StartExecResults::Attached { mut output, .. } = started {
+                while let Some(chunk) = output.next().await {
+                    let chunk = chunk.map_err(|e| DockerError::from_bollard(e, Some(id)))?;
+                    if text.len() < 4096 {
+                        text.push_str(&String::from_utf8_lossy(&chunk.into_bytes()));
+                    }
+                }
+            }
+            // The engine may record the exit a moment after the output ends;
+            // the whole call stays within `timeout`.
+            loop {
+                let inspected = self
+                    .docker
+                    .inspect_exec(&created.id)
+                    .await
+                    .map_err(|e| DockerError::from_bollard(e, Some(id)))?;
+                match (inspected.running, inspected.exit_code) {
+                    (Some(false) | None, Some(code)) => return Ok((code, text)),
+                    _ => tokio::time::sleep(Duration::from_millis(20)).await,
+                }
+            }
+        })
+        .await
+    }
+
     /// `POST /containers/{id}/kill?signal=`.
     pub async fn kill(&self, id: &str, signal: &str) -> Result<(), DockerError> {
         deadline("kill", self.api_timeout, async {

@@ -19,9 +19,16 @@
 //!    `Input::Started`; pause healing on `StoppedByUser` until `Started`.
 //!
 //! The client only calls ping/version, list, inspect, events and
-//! restart/start/stop/kill: it works behind a locked-down socket proxy.
+//! restart/start/stop/kill, and exec only for a configured `docker_exec`
+//! check: it works behind a locked-down socket proxy.
+//!
+//! Targets declared in the config (`container = { ... }`) reach the
+//! watcher as [`ConfiguredTarget`]s through
+//! [`DockerWatcher::with_configured`]; their checks and actions are in
+//! [`checks`].
 
 pub mod actions;
+pub mod checks;
 pub mod client;
 pub mod config;
 pub mod discovery;
@@ -31,10 +38,15 @@ pub use actions::{
     action_for, apprise_payload, restart_message, webhook_payload, PostRestartCommand,
     RestartAttempt, RestartContainer, RunReport, StartContainer, StopContainer,
 };
+pub use checks::{
+    container_address, AddressTemplate, ConfiguredAction, ContainerCheck, DockerExecCheckConfig,
+    LazyClient, PLACEHOLDER,
+};
 pub use client::{DockerClient, DockerError};
 pub use config::{from_env, DockerEnvOverrides, DockerHost, DockerMode, DockerSettings, SecretUrl};
 pub use discovery::{
-    ContainerAction, DockerTarget, LabelError, LabelOverrides, LabelSelector, Selector, TargetKey,
+    ConfiguredTarget, ContainerAction, ContainerSelector, DockerTarget, LabelError, LabelOverrides,
+    LabelSelector, Selector, TargetKey,
 };
 pub use watch::{
     Backoff, ContainerInfo, DockerHappening, DockerWatcher, HealLedger, OwnAction, WatchEnd,

@@ -19,7 +19,7 @@
 
 use crate::client::{DockerClient, DockerError};
 use crate::config::{DockerMode, DockerSettings};
-use crate::discovery::{DockerTarget, LabelError, LabelOverrides, Selector};
+use crate::discovery::{ConfiguredTarget, DockerTarget, LabelError, LabelOverrides, Selector};
 use autoheal_core::{Observation, Status};
 use bollard::models::{ContainerInspectResponse, EventMessage, HealthStatusEnum};
 use chrono::{DateTime, Utc};
@@ -28,8 +28,12 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
+
+/// The targets of the config that select containers, as the watcher sees
+/// them (replaced on reload).
+pub type Configured = Arc<Vec<ConfiguredTarget>>;
 
 /// One container of a target, as last seen.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -206,6 +210,11 @@ pub struct DockerWatcher {
     born: Instant,
     containers: HashMap<String, CState>,
     targets: BTreeMap<String, TState>,
+    /// Where reloads of the configured targets arrive.
+    configured_rx: Option<watch::Receiver<Configured>>,
+    /// The configured targets in force, sorted by name (the first that
+    /// selects a container has it).
+    configured: Configured,
 }
 
 /// Why [`DockerWatcher::run`] ended.
@@ -231,7 +240,54 @@ impl DockerWatcher {
             born: Instant::now(),
             containers: HashMap::new(),
             targets: BTreeMap::new(),
+            configured_rx: None,
+            configured: Arc::default(),
         })
+    }
+
+    /// Targets declared in the config: a container one of them selects is
+    /// reported under its name, whatever its labels, and is never also a
+    /// label-discovered target. A new value on `rx` (a reload) takes effect
+    /// at once (a reconcile follows).
+    pub fn with_configured(mut self, rx: watch::Receiver<Configured>) -> Self {
+        self.configured_rx = Some(rx);
+        self.refresh_configured();
+        self
+    }
+
+    fn refresh_configured(&mut self) {
+        if let Some(rx) = &mut self.configured_rx {
+            let mut list: Vec<ConfiguredTarget> = rx.borrow_and_update().as_ref().clone();
+            list.sort_by(|a, b| a.name.cmp(&b.name));
+            self.configured = Arc::new(list);
+        }
+    }
+
+    /// The target a container belongs to: the first configured target that
+    /// selects it, else the label-discovered one (if selected). The flag
+    /// says whether it is a configured one.
+    fn route(&self, name: &str, labels: &HashMap<String, String>) -> Option<(DockerTarget, bool)> {
+        let bare = name.trim_start_matches('/');
+        if !bare.is_empty() {
+            if let Some(c) = self
+                .configured
+                .iter()
+                .find(|c| c.selector.matches(bare, labels))
+            {
+                return Some((DockerTarget::configured(&c.name, c.selector.clone()), true));
+            }
+        }
+        self.selector
+            .selects(name, labels)
+            .then(|| (DockerTarget::of_container(name, labels), false))
+    }
+
+    /// The mode a configured target sets, if any.
+    fn configured_mode(&self, tname: &str) -> Option<DockerMode> {
+        self.configured
+            .iter()
+            .find(|c| c.name == tname)
+            .and_then(|c| c.mode)
     }
 
     pub fn with_backoff(mut self, backoff: Backoff) -> Self {
@@ -319,6 +375,7 @@ impl DockerWatcher {
                                 None => Err(DockerError::Transport("the event stream ended".into())),
                             },
                             _ = tick.tick() => self.reconcile(&mut out).await,
+                            _ = configured_changed(&mut self.configured_rx) => self.reconcile(&mut out).await,
                         };
                         if send_all(&tx, out).await.is_err() {
                             return WatchEnd::ReceiverGone;
@@ -357,13 +414,19 @@ impl DockerWatcher {
     /// Lists and inspects every target container; emits what changed and one
     /// observation per target that has something to report.
     pub async fn reconcile(&mut self, out: &mut Vec<DockerHappening>) -> Result<(), DockerError> {
-        let list = self
-            .client
-            .list(
-                !self.selector.only_monitor_running,
-                self.selector.list_filters(),
-            )
-            .await?;
+        self.refresh_configured();
+        // Configured targets select containers by any label or name: list
+        // them all then (stopped ones too), and choose here.
+        let list = if self.configured.is_empty() {
+            self.client
+                .list(
+                    !self.selector.only_monitor_running,
+                    self.selector.list_filters(),
+                )
+                .await?
+        } else {
+            self.client.list(true, HashMap::new()).await?
+        };
         let mut seen: BTreeMap<String, (DockerTarget, Vec<ContainerInspectResponse>)> =
             BTreeMap::new();
         for c in list {
@@ -375,15 +438,17 @@ impl DockerWatcher {
                 .cloned()
                 .unwrap_or_default();
             let labels = c.labels.clone().unwrap_or_default();
-            if !self.selector.selects(&name, &labels) {
+            let Some((t, configured)) = self.route(&name, &labels) else {
                 continue;
-            }
+            };
             let insp = match self.client.inspect(&id).await {
                 Ok(i) => i,
                 Err(DockerError::NotFound(_)) => continue,
                 Err(e) => return Err(e),
             };
-            let t = DockerTarget::of_container(&name, &labels);
+            if !configured && self.selector.only_monitor_running && !info_of(&insp).0.running {
+                continue;
+            }
             seen.entry(t.name.clone())
                 .or_insert_with(|| (t, Vec::new()))
                 .1
@@ -407,7 +472,11 @@ impl DockerWatcher {
                     self.containers.remove(old);
                 }
             }
-            let changed = self.targets.get(&tname).map(|t| &t.containers) != Some(&ids);
+            let changed = self
+                .targets
+                .get(&tname)
+                .map(|t| (&t.containers, &t.target.key))
+                != Some((&ids, &target.key));
             for insp in &insps {
                 self.absorb_inspect(&tname, insp, true, out);
             }
@@ -478,7 +547,10 @@ impl DockerWatcher {
     ) {
         let (info, labels) = info_of(insp);
         let (ov, _) = LabelOverrides::from_labels(&labels);
-        let mode = ov.mode.unwrap_or(self.settings.mode);
+        let mode = self
+            .configured_mode(tname)
+            .or(ov.mode)
+            .unwrap_or(self.settings.mode);
         let state = insp.state.clone().unwrap_or_default();
         let restarting = state.restarting.unwrap_or(false);
         let exit = state.exit_code.unwrap_or(0);
@@ -581,19 +653,19 @@ impl DockerWatcher {
                 return;
             };
             let (info, labels) = info_of(&insp);
-            if !self.selector.selects(&info.name, &labels) {
+            let Some((target, configured)) = self.route(&info.name, &labels) else {
+                return;
+            };
+            if !configured && self.selector.only_monitor_running && !info.running {
                 return;
             }
-            if self.selector.only_monitor_running && !info.running {
-                return;
-            }
-            let target = DockerTarget::of_container(&info.name, &labels);
             let tname = target.name.clone();
             self.absorb_inspect(&tname, &insp, false, out);
             let ts = self.targets.entry(tname.clone()).or_insert(TState {
                 target: target.clone(),
                 containers: BTreeSet::new(),
             });
+            ts.target = target.clone();
             ts.containers.insert(id.clone());
             // Inspect the siblings for a complete Discovered.
             let mut insps = Vec::new();
@@ -810,6 +882,20 @@ impl DockerWatcher {
             container_id: cid,
             observation: obs,
         });
+    }
+}
+
+/// Resolves when the configured targets change; never without a receiver
+/// (or once its sender is gone).
+async fn configured_changed(rx: &mut Option<watch::Receiver<Configured>>) {
+    match rx {
+        Some(r) => {
+            if r.changed().await.is_err() {
+                *rx = None;
+                std::future::pending::<()>().await;
+            }
+        }
+        None => std::future::pending().await,
     }
 }
 
