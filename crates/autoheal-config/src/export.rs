@@ -7,7 +7,9 @@
 //! names resolve and the groups travel with their targets).
 
 use crate::plugins::to_table;
-use crate::raw::{BackoffKeys, HumanDuration, MaintenanceKeys, RungKeys, TargetKeys};
+use crate::raw::{
+    BackoffKeys, ContainerKeys, HumanDuration, MaintenanceKeys, RungKeys, TargetKeys,
+};
 use crate::{Config, TargetsFile};
 use autoheal_core::MaintenanceWindow;
 
@@ -31,6 +33,7 @@ impl Config {
                 check: t.check.as_ref().map(to_table).transpose()?,
                 depends_on: Some(t.depends_on.clone()),
                 enabled: Some(t.enabled),
+                container: t.container.as_ref().map(container_keys),
                 failure_threshold: Some(p.failure_threshold),
                 failure_window: d(p.failure_window),
                 success_threshold: Some(p.success_threshold),
@@ -70,6 +73,30 @@ impl Config {
     pub fn to_toml_targets(&self) -> Result<String, toml::ser::Error> {
         self.to_targets_file()?.to_toml_string()
     }
+}
+
+fn container_keys(c: &autoheal_docker::ConfiguredTarget) -> ContainerKeys {
+    use autoheal_docker::ContainerSelector as S;
+    let mut k = ContainerKeys {
+        mode: c.mode.map(|m| {
+            match m {
+                autoheal_docker::DockerMode::Health => "health",
+                autoheal_docker::DockerMode::OnFailure => "on_failure",
+                autoheal_docker::DockerMode::Both => "both",
+            }
+            .to_string()
+        }),
+        ..ContainerKeys::default()
+    };
+    match &c.selector {
+        S::Name(n) => k.name = Some(n.clone()),
+        S::Labels(l) => k.labels = Some(l.clone()),
+        S::Compose { project, service } => {
+            k.compose_project = Some(project.clone());
+            k.compose_service = Some(service.clone());
+        }
+    }
+    k
 }
 
 fn maintenance_keys(w: &MaintenanceWindow) -> MaintenanceKeys {

@@ -190,6 +190,9 @@ pub struct TargetConfig {
     /// A disabled target is kept in the config and not supervised. Default
     /// true.
     pub enabled: bool,
+    /// `container = { ... }`: the Docker containers this target is (Docker
+    /// reports on it, `container.*` actions act on it).
+    pub container: Option<autoheal_docker::ConfiguredTarget>,
 }
 
 impl Config {

@@ -9,6 +9,7 @@
 
 use crate::de::deserialize_table;
 use crate::error::{join, Errors};
+use autoheal_docker::checks::{AddressTemplate, DockerExecCheckConfig, PLACEHOLDER};
 use autoheal_plugins::action::command::CommandAction;
 use autoheal_plugins::action::command::CommandActionConfig;
 use autoheal_plugins::action::webhook::WebhookAction;
@@ -29,17 +30,42 @@ pub enum CheckConfig {
     Http(HttpCheckConfig),
     Tcp(TcpCheckConfig),
     Exec(ExecCheckConfig),
+    /// Runs inside the target's containers (container targets only).
+    DockerExec(DockerExecCheckConfig),
 }
 
 impl CheckConfig {
     /// The `type` values, for messages and docs.
-    pub const TYPES: &'static [&'static str] = &["http", "tcp", "exec"];
+    pub const TYPES: &'static [&'static str] = &["http", "tcp", "exec", "docker_exec"];
 
     pub fn type_name(&self) -> &'static str {
         match self {
             CheckConfig::Http(_) => "http",
             CheckConfig::Tcp(_) => "tcp",
             CheckConfig::Exec(_) => "exec",
+            CheckConfig::DockerExec(_) => "docker_exec",
+        }
+    }
+
+    /// An http/tcp check with `{{container}}` in its url/address, as the
+    /// template a container target probes each container with.
+    pub fn address_template(&self) -> Option<AddressTemplate> {
+        let t = match self {
+            CheckConfig::Http(c) => AddressTemplate::Http(c.clone()),
+            CheckConfig::Tcp(c) => AddressTemplate::Tcp(c.clone()),
+            _ => return None,
+        };
+        t.has_placeholder().then_some(t)
+    }
+
+    /// True when the check needs a container target: `docker_exec`, or
+    /// `{{container}}` in the url/address. Returns the key at fault.
+    pub(crate) fn container_key(&self) -> Option<&'static str> {
+        match self {
+            CheckConfig::DockerExec(_) => Some("type"),
+            CheckConfig::Http(c) if c.url.contains(PLACEHOLDER) => Some("url"),
+            CheckConfig::Tcp(c) if c.address.contains(PLACEHOLDER) => Some("address"),
+            _ => None,
         }
     }
 
@@ -49,13 +75,18 @@ impl CheckConfig {
             CheckConfig::Http(c) => c.interval,
             CheckConfig::Tcp(c) => c.interval,
             CheckConfig::Exec(c) => c.interval,
+            CheckConfig::DockerExec(c) => c.interval,
         }
     }
 
     /// Builds the check once and drops it, so what its plugin refuses (a bad
     /// URL, regex or argv) is a config error and not a surprise at start.
     pub(crate) fn validate(&self, clients: &mut LazyClients) -> Result<(), BuildError> {
+        if let Some(t) = self.address_template() {
+            return t.validate(clients.get());
+        }
         match self {
+            CheckConfig::DockerExec(c) => c.validate(),
             CheckConfig::Http(c) => match clients.get() {
                 Some(clients) => HttpCheck::build(c, clients).map(drop),
                 None => Ok(()),
@@ -71,6 +102,7 @@ impl CheckConfig {
             "http" => deserialize_table(rest, key, errs).map(CheckConfig::Http),
             "tcp" => deserialize_table(rest, key, errs).map(CheckConfig::Tcp),
             "exec" => deserialize_table(rest, key, errs).map(CheckConfig::Exec),
+            "docker_exec" => deserialize_table(rest, key, errs).map(CheckConfig::DockerExec),
             _ => unreachable!("split_type only returns known types"),
         }
     }

@@ -216,8 +216,31 @@ policy_keys_struct!(
         check: toml::Table,
         depends_on: Vec<String>,
         enabled: bool,
+        /// `{ name = ".." }`, `{ labels = [..] }` or `{ compose_project,
+        /// compose_service }`, plus `mode`: the Docker containers this
+        /// target is.
+        container: ContainerKeys,
     }
 );
+
+/// `container = { ... }` of a target: which Docker containers it is.
+/// Exactly one of `name`, `labels`, `compose_project` + `compose_service`
+/// (checked in `resolve`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ContainerKeys {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub labels: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compose_project: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compose_service: Option<String>,
+    /// `health`, `on_failure` or `both`; default `[docker] mode`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<String>,
+}
 
 /// The `[defaults]`, `[groups]`, `[actions]` and `[targets]` sections of a
 /// config file: what `autoheal export` writes and `autoheal import` reads.

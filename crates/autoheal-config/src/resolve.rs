@@ -11,15 +11,19 @@ use crate::env::Overrides;
 use crate::error::{join, name_key, ConfigError, ConfigErrors, Errors, ENVIRONMENT};
 use crate::plugins::{parse_and_validate, LazyClients};
 use crate::raw::{
-    BackoffKeys, EngineKeys, HumanDuration, LogKeys, MaintenanceKeys, PolicyKeys, RungKeys,
-    ServerKeys, StoreKeys, TargetKeys,
+    BackoffKeys, ContainerKeys, EngineKeys, HumanDuration, LogKeys, MaintenanceKeys, PolicyKeys,
+    RungKeys, ServerKeys, StoreKeys, TargetKeys,
 };
 use crate::{
     ActionConfig, CheckConfig, Config, EngineSettings, LogFormat, LogSettings, Retention,
     ServerSettings, StoreSettings, TargetConfig,
 };
 use autoheal_core::{MaintenanceWindow, Policy, Rung, Timestamp};
-use autoheal_docker::config::DockerSettings;
+use autoheal_docker::config::{DockerMode, DockerSettings};
+use autoheal_docker::discovery::{
+    ConfiguredTarget, ContainerSelector, LabelSelector, ACTION_RESTART, BUILTIN_ACTIONS,
+    DEFAULT_REPEAT as CONTAINER_REPEAT, DEFAULT_VERIFY as CONTAINER_VERIFY,
+};
 use serde::de::DeserializeOwned;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
@@ -110,6 +114,15 @@ pub(crate) fn resolve(
     ) {
         let key = name_key("actions", name);
         check_name(name, &key, "an action", &mut errs);
+        if name.starts_with("container.") {
+            errs.push(
+                key.clone(),
+                format!(
+                    "action names starting with \"container.\" are reserved for the built-in actions ({}); choose another name",
+                    BUILTIN_ACTIONS.join(", ")
+                ),
+            );
+        }
         let action = parse_and_validate(
             |errs| ActionConfig::parse(table, &key, errs),
             ActionConfig::validate,
@@ -269,6 +282,56 @@ pub(crate) fn resolve(
         let mut policy = merge_policy(&layers);
         policy.dry_run |= engine.dry_run;
 
+        let container = keys
+            .container
+            .as_ref()
+            .and_then(|c| container_target(name, c, key, &mut errs));
+        if container.is_some() && docker.enabled == Some(false) {
+            errs.push(
+                join(key, "container"),
+                "a container target needs Docker, but docker.enabled = false",
+            );
+        }
+        let ladder_set = layers.iter().any(|l| l.ladder.is_some());
+        if keys.container.is_some() && !ladder_set {
+            // A container target heals without a written ladder, like a
+            // discovered container.
+            policy.ladder = vec![Rung {
+                action: ACTION_RESTART.to_string(),
+                verify: CONTAINER_VERIFY,
+                repeat: CONTAINER_REPEAT,
+            }];
+        }
+        if keys.container.is_none() {
+            for (i, r) in policy.ladder.iter().enumerate() {
+                if !BUILTIN_ACTIONS.contains(&r.action.as_str()) {
+                    continue;
+                }
+                let why = format!(
+                    "{:?} is a built-in action of container targets, and this target has no container = {{ ... }}",
+                    r.action
+                );
+                if own.ladder.is_some() {
+                    let at = if keys.action.is_some() {
+                        join(key, "action")
+                    } else {
+                        format!("{}[{i}].action", join(key, "ladder"))
+                    };
+                    errs.push(at, why);
+                } else if group_layer.is_some_and(|g| g.ladder.is_some()) {
+                    errs.push(
+                        join(key, "group"),
+                        format!(
+                            "the ladder of group {:?}: {why}",
+                            keys.group.as_deref().unwrap_or_default()
+                        ),
+                    );
+                } else {
+                    errs.push(key.clone(), format!("the ladder of [defaults]: {why}"));
+                }
+            }
+        }
+
         let check = keys.check.as_ref().and_then(|t| {
             let ckey = join(key, "check");
             parse_and_validate(
@@ -279,6 +342,16 @@ pub(crate) fn resolve(
                 &mut errs,
             )
         });
+        if let (Some(c), None) = (&check, &keys.container) {
+            if let Some(at) = c.container_key() {
+                let why = if at == "type" {
+                    "\"docker_exec\" runs inside the target's containers; only a target with container = { ... } may use it"
+                } else {
+                    "{{container}} stands for the address of the target's container; only a target with container = { ... } may use it"
+                };
+                errs.push(join(&join(key, "check"), at), why);
+            }
+        }
 
         let mut depends_on = Vec::new();
         for (i, dep) in keys.depends_on.iter().flatten().enumerate() {
@@ -300,6 +373,7 @@ pub(crate) fn resolve(
             policy,
             depends_on,
             enabled: keys.enabled.unwrap_or(true),
+            container,
         });
     }
     for cycle in find_cycles(&graph) {
@@ -595,6 +669,24 @@ fn check_action_ref(
     actions: &BTreeMap<String, Option<ActionConfig>>,
     errs: &mut Errors,
 ) {
+    // Built-ins are checked per target (only container targets have them).
+    if BUILTIN_ACTIONS.contains(&action) {
+        return;
+    }
+    if action.starts_with("container.") {
+        errs.push(
+            key,
+            format!(
+                "unknown built-in action {action:?}; expected one of {}",
+                BUILTIN_ACTIONS
+                    .iter()
+                    .map(|a| format!("{a:?}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        );
+        return;
+    }
     if !actions.contains_key(action) {
         errs.push(key, unknown("action", action, actions.keys(), "[actions]"));
     }
@@ -612,6 +704,101 @@ fn rung(
         verify: r.verify.map_or(DEFAULT_RUNG_VERIFY, |v| v.0),
         repeat: at_least_one(r.repeat, &join(key, "repeat"), errs).unwrap_or(DEFAULT_RUNG_REPEAT),
     }
+}
+
+/// `container = { ... }` of target `name` (at `key`), checked.
+fn container_target(
+    name: &str,
+    c: &ContainerKeys,
+    key: &str,
+    errs: &mut Errors,
+) -> Option<ConfiguredTarget> {
+    const FORMS: &str = r#"expected exactly one of { name = "web-1" }, { labels = ["app=web", "tier"] } or { compose_project = "shop", compose_service = "web" }"#;
+    let ckey = join(key, "container");
+    let k = |sub: &str| join(&ckey, sub);
+    let mode = c.mode.as_ref().and_then(|m| match m.parse::<DockerMode>() {
+        Ok(m) => Some(m),
+        Err(e) => {
+            errs.push(k("mode"), e);
+            None
+        }
+    });
+    let compose = c.compose_project.is_some() || c.compose_service.is_some();
+    let given: Vec<&str> = [
+        c.name.as_ref().map(|_| "name"),
+        c.labels.as_ref().map(|_| "labels"),
+        compose.then_some("compose_project/compose_service"),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    if given.len() != 1 {
+        let found = if given.is_empty() {
+            "none of them".to_string()
+        } else {
+            given.join(" and ")
+        };
+        errs.push(ckey, format!("{FORMS}, found {found}"));
+        return None;
+    }
+    let non_empty = |v: &str, sub: &str, what: &str, errs: &mut Errors| -> Option<String> {
+        let v = v.trim().trim_start_matches('/');
+        if v.is_empty() {
+            errs.push(k(sub), format!("expected {what}, found an empty string"));
+            None
+        } else {
+            Some(v.to_string())
+        }
+    };
+    let selector = if let Some(n) = &c.name {
+        ContainerSelector::Name(non_empty(n, "name", "a container name", errs)?)
+    } else if let Some(labels) = &c.labels {
+        if labels.is_empty() {
+            errs.push(
+                k("labels"),
+                r#"expected at least one label selector like "app=web" or "tier", found an empty list"#,
+            );
+            return None;
+        }
+        let mut out = Vec::new();
+        for (i, l) in labels.iter().enumerate() {
+            match LabelSelector::parse(l) {
+                Ok(sel) => out.push(match sel.value {
+                    Some(v) => format!("{}={v}", sel.key),
+                    None => sel.key,
+                }),
+                Err(e) => errs.push(format!("{}[{i}]", k("labels")), e),
+            }
+        }
+        if out.len() != labels.len() {
+            return None;
+        }
+        ContainerSelector::Labels(out)
+    } else {
+        let (Some(p), Some(s)) = (&c.compose_project, &c.compose_service) else {
+            let missing = if c.compose_project.is_none() {
+                "compose_project"
+            } else {
+                "compose_service"
+            };
+            errs.push(
+                k(missing),
+                "missing; a compose selector needs both compose_project and compose_service",
+            );
+            return None;
+        };
+        let project = non_empty(p, "compose_project", "a compose project name", errs);
+        let service = non_empty(s, "compose_service", "a compose service name", errs);
+        ContainerSelector::Compose {
+            project: project?,
+            service: service?,
+        }
+    };
+    Some(ConfiguredTarget {
+        name: name.to_string(),
+        selector,
+        mode,
+    })
 }
 
 const RFC3339_EXPECTED: &str = r#"an RFC 3339 time like "2026-12-01T00:00:00Z""#;

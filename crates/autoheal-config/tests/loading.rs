@@ -327,6 +327,14 @@ fn every_key_the_loader_accepts_is_in_the_configuration_reference() {
             "targets.a.check.zz",
         ),
         (
+            "[targets.a]\ncontainer = { name = \"x\" }\ncheck = { type = \"docker_exec\", argv = [\"x\"], zz = 1 }",
+            "targets.a.check.zz",
+        ),
+        (
+            "[targets.a]\ncontainer = { zz = 1 }",
+            "targets.a.container.zz",
+        ),
+        (
             "[actions.a]\ntype = \"command\"\nargv = [\"x\"]\nzz = 1",
             "actions.a.zz",
         ),

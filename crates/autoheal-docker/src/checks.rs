@@ -243,7 +243,11 @@ impl ContainerCheck {
         })
     }
 
-    async fn probe_one(&self, client: &DockerClient, insp: &ContainerInspectResponse) -> Observation {
+    async fn probe_one(
+        &self,
+        client: &DockerClient,
+        insp: &ContainerInspectResponse,
+    ) -> Observation {
         let (info, _) = info_of(insp);
         match &self.probe {
             Probe::Address {
@@ -318,10 +322,8 @@ impl Check for ContainerCheck {
             Ok(c) => c,
             Err(e) => return Observation::down(format!("cannot list the containers: {e}")),
         };
-        let running: Vec<&ContainerInspectResponse> = containers
-            .iter()
-            .filter(|i| info_of(i).0.running)
-            .collect();
+        let running: Vec<&ContainerInspectResponse> =
+            containers.iter().filter(|i| info_of(i).0.running).collect();
         if running.is_empty() {
             return Observation::down(if containers.is_empty() {
                 format!("no container matches {}", selector_text(&self.target))
@@ -329,10 +331,9 @@ impl Check for ContainerCheck {
                 "no selected container is running".to_string()
             });
         }
-        let results = futures::future::join_all(
-            running.iter().map(|insp| self.probe_one(&client, insp)),
-        )
-        .await;
+        let results =
+            futures::future::join_all(running.iter().map(|insp| self.probe_one(&client, insp)))
+                .await;
         let several = running.len() > 1;
         let mut worst: Option<Observation> = None;
         for (insp, mut o) in running.iter().zip(results) {
@@ -378,8 +379,9 @@ impl Action for ConfiguredAction {
         let client = self.client.get().await;
         match self.kind {
             ContainerAction::Restart => {
-                let mut r = RestartContainer::from_settings(client, self.target.clone(), &self.settings)
-                    .with_ledger(self.ledger.clone());
+                let mut r =
+                    RestartContainer::from_settings(client, self.target.clone(), &self.settings)
+                        .with_ledger(self.ledger.clone());
                 r.trust_docker_health = self.trust_docker_health;
                 r.run(ctx).await
             }

@@ -7,7 +7,11 @@ use crate::http::{self, AppState};
 use crate::supervisor::{self, ActionSlot, Handle, ScheduledCheck, Supervisor, TargetSpec};
 use crate::telemetry::Metrics;
 use anyhow::Context;
-use autoheal_config::{ActionConfig, CheckConfig, Config};
+use autoheal_config::{ActionConfig, CheckConfig, Config, TargetConfig};
+use autoheal_docker::{
+    ConfiguredAction, ConfiguredTarget, ContainerAction, ContainerCheck, DockerTarget, HealLedger,
+    LazyClient,
+};
 use autoheal_plugins::http_client::HttpClients;
 use autoheal_store::{Retention, Store};
 use std::collections::HashMap;
@@ -15,7 +19,71 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
+use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
+
+/// What the targets declared with `container = { ... }` share with the
+/// Docker watcher: a client (negotiated on first use), the heal ledger (so
+/// autoheal's own restarts are not taken for a user's stop), and the channel
+/// that tells the watcher which containers are configured (replaced on
+/// reload).
+#[derive(Clone)]
+pub struct DockerShared {
+    /// `None` when the `[docker]` host setting cannot make a client.
+    client: Option<LazyClient>,
+    ledger: HealLedger,
+    configured: Arc<watch::Sender<autoheal_docker::watch::Configured>>,
+}
+
+impl DockerShared {
+    pub fn new(settings: &autoheal_docker::DockerSettings) -> Self {
+        DockerShared {
+            client: LazyClient::from_settings(settings).ok(),
+            ledger: HealLedger::default(),
+            configured: Arc::new(watch::channel(Arc::default()).0),
+        }
+    }
+
+    /// Hands the watcher its configured targets.
+    pub fn publish(&self, configured: Vec<ConfiguredTarget>) {
+        self.configured.send_replace(Arc::new(configured));
+    }
+
+    pub fn ledger(&self) -> HealLedger {
+        self.ledger.clone()
+    }
+
+    pub fn subscribe(&self) -> watch::Receiver<autoheal_docker::watch::Configured> {
+        self.configured.subscribe()
+    }
+}
+
+/// Applies a reloaded config: its targets and actions to the supervisor,
+/// its container targets to the Docker watcher.
+#[derive(Clone)]
+pub struct Reloader {
+    handle: Handle,
+    docker: DockerShared,
+}
+
+impl Reloader {
+    /// Builds `config` and swaps it in; the count of targets, or every
+    /// problem (nothing changed then).
+    pub async fn reload(&self, config: &Config) -> Result<usize, Vec<String>> {
+        let Built {
+            targets,
+            actions,
+            configured,
+        } = build_targets_with(config, &self.docker)?;
+        let n = targets.len();
+        self.handle
+            .reload(targets, actions)
+            .await
+            .map_err(|e| vec![e.to_string()])?;
+        self.docker.publish(configured);
+        Ok(n)
+    }
+}
 
 pub struct Application {
     listener: TcpListener,
@@ -25,6 +93,7 @@ pub struct Application {
     handle: Handle,
     targets: Vec<TargetSpec>,
     actions: HashMap<String, Arc<ActionSlot>>,
+    docker_shared: DockerShared,
     retention: Retention,
     /// Set when Docker containers are watched.
     docker: Option<(
@@ -52,7 +121,12 @@ impl Application {
             .await
             .with_context(|| format!("opening the store at {}", redact_store_url(store_url)))?;
         let metrics = Metrics::new();
-        let Built { targets, actions } = build_targets(config).map_err(|errors| {
+        let docker_shared = DockerShared::new(&config.docker);
+        let Built {
+            targets,
+            actions,
+            configured,
+        } = build_targets_with(config, &docker_shared).map_err(|errors| {
             anyhow::anyhow!(
                 "the configuration could not be built:\n{}",
                 errors.join("\n")
@@ -74,7 +148,14 @@ impl Application {
             events_ms: config.store.retention.events.as_millis() as i64,
             incidents_ms: config.store.retention.incidents.as_millis() as i64,
         };
-        let docker = crate::docker::connect(&config.docker)
+        // Container targets need the engine: insist on it (retrying in the
+        // background) unless Docker is turned off.
+        let mut docker_settings = config.docker.clone();
+        if !configured.is_empty() && docker_settings.enabled.is_none() {
+            docker_settings.enabled = Some(true);
+        }
+        docker_shared.publish(configured);
+        let docker = crate::docker::connect(&docker_settings)
             .await
             .map(|client| (client, config.docker.clone()));
         Ok(Self {
@@ -85,6 +166,7 @@ impl Application {
             handle,
             targets,
             actions,
+            docker_shared,
             retention,
             docker,
             dry_run: config.engine.dry_run,
@@ -100,6 +182,15 @@ impl Application {
     /// The supervisor's handle (commands, reloads, the view).
     pub fn handle(&self) -> Handle {
         self.handle.clone()
+    }
+
+    /// Applies reloaded configs (SIGHUP) to the supervisor and the Docker
+    /// watcher.
+    pub fn reloader(&self) -> Reloader {
+        Reloader {
+            handle: self.handle.clone(),
+            docker: self.docker_shared.clone(),
+        }
     }
 
     /// Serves until `shutdown` is cancelled, then stops in order: no new
@@ -130,6 +221,7 @@ impl Application {
                 settings,
                 self.dry_run,
                 self.handle.clone(),
+                self.docker_shared.clone(),
                 shutdown.clone(),
             ));
         }
@@ -183,11 +275,20 @@ pub fn redact_store_url(url: &str) -> String {
 pub struct Built {
     pub targets: Vec<TargetSpec>,
     pub actions: HashMap<String, Arc<ActionSlot>>,
+    /// The enabled targets declared with `container = { ... }`, for the
+    /// Docker watcher.
+    pub configured: Vec<ConfiguredTarget>,
 }
 
 /// Builds the supervisor's targets and named actions from the config.
 /// Returns every problem at once.
 pub fn build_targets(config: &Config) -> Result<Built, Vec<String>> {
+    build_targets_with(config, &DockerShared::new(&config.docker))
+}
+
+/// [`build_targets`], with container targets sharing `docker` with the
+/// running watcher.
+pub fn build_targets_with(config: &Config, docker: &DockerShared) -> Result<Built, Vec<String>> {
     let mut errors = Vec::new();
     let clients = match HttpClients::new() {
         Ok(c) => c,
@@ -203,15 +304,29 @@ pub fn build_targets(config: &Config) -> Result<Built, Vec<String>> {
         }
     }
     let mut targets = Vec::new();
+    let mut configured = Vec::new();
     for t in config.targets.iter().filter(|t| t.enabled) {
-        let check = match &t.check {
-            Some(c) => match build_check(c, &clients) {
-                Ok(c) => Some(c),
-                Err(e) => {
-                    errors.push(format!("targets.{}.check.{e}", t.name));
-                    continue;
-                }
-            },
+        let container = match (&t.container, &docker.client) {
+            (Some(c), Some(client)) => Some((c, client)),
+            (Some(_), None) => {
+                errors.push(format!(
+                    "targets.{}.container: the [docker] settings give no usable Docker client",
+                    t.name
+                ));
+                continue;
+            }
+            (None, _) => None,
+        };
+        let built_check = t.check.as_ref().map(|c| match container {
+            Some((ct, client)) => build_container_check(c, ct, client, &config.docker, &clients),
+            None => build_check(c, &clients),
+        });
+        let check = match built_check {
+            Some(Ok(c)) => Some(c),
+            Some(Err(e)) => {
+                errors.push(format!("targets.{}.check.{e}", t.name));
+                continue;
+            }
             None => None,
         };
         let mut policy = t.policy.clone();
@@ -231,6 +346,21 @@ pub fn build_targets(config: &Config) -> Result<Built, Vec<String>> {
             })).collect::<Vec<_>>(),
             "dry_run": policy.dry_run,
         });
+        let (kind, spec, own_actions) = match container {
+            Some((ct, client)) => {
+                configured.push(ct.clone());
+                let mut spec = spec;
+                spec["container"] = serde_json::to_value(&ct.selector).unwrap_or_default();
+                spec["container_mode"] = serde_json::to_value(ct.mode).unwrap_or_default();
+                let kind = if t.check.is_some() {
+                    kind
+                } else {
+                    "docker".into()
+                };
+                (kind, spec, container_actions(t, ct, client, config, docker))
+            }
+            None => (kind, spec, Vec::new()),
+        };
         targets.push(TargetSpec {
             name: t.name.clone(),
             kind,
@@ -239,13 +369,106 @@ pub fn build_targets(config: &Config) -> Result<Built, Vec<String>> {
             depends_on: t.depends_on.clone(),
             spec,
             source: supervisor::Source::Config,
-            own_actions: Vec::new(),
+            own_actions,
         });
     }
     if errors.is_empty() {
-        Ok(Built { targets, actions })
+        Ok(Built {
+            targets,
+            actions,
+            configured,
+        })
     } else {
         Err(errors)
+    }
+}
+
+/// The built-in `container.restart`, `container.start` and
+/// `container.stop` of a container target.
+fn container_actions(
+    t: &TargetConfig,
+    ct: &ConfiguredTarget,
+    client: &LazyClient,
+    config: &Config,
+    docker: &DockerShared,
+) -> Vec<Arc<ActionSlot>> {
+    let s = &config.docker;
+    let target = DockerTarget::configured(&t.name, ct.selector.clone());
+    // Restart with its stop timeout, maybe every replica, maybe dependents
+    // after a wait: allow for all of it (as for a discovered container).
+    let timeout = s.api_timeout + s.default_stop_timeout * 2 + Duration::from_secs(90);
+    [
+        (
+            autoheal_docker::discovery::ACTION_RESTART,
+            ContainerAction::Restart,
+            "docker_restart",
+        ),
+        (
+            autoheal_docker::discovery::ACTION_START,
+            ContainerAction::Start,
+            "docker_start",
+        ),
+        (
+            autoheal_docker::discovery::ACTION_STOP,
+            ContainerAction::Stop,
+            "docker_stop",
+        ),
+    ]
+    .into_iter()
+    .map(|(name, kind, metric)| {
+        Arc::new(ActionSlot {
+            name: name.to_string(),
+            kind: metric.into(),
+            timeout,
+            action: Arc::new(ConfiguredAction {
+                client: client.clone(),
+                target: target.clone(),
+                kind,
+                settings: s.clone(),
+                ledger: docker.ledger(),
+                trust_docker_health: t.check.is_none(),
+            }),
+        })
+    })
+    .collect()
+}
+
+/// The check of a container target: `{{container}}` and `docker_exec`
+/// checks run against its containers; others as anywhere.
+fn build_container_check(
+    cfg: &CheckConfig,
+    ct: &ConfiguredTarget,
+    client: &LazyClient,
+    settings: &autoheal_docker::DockerSettings,
+    clients: &HttpClients,
+) -> Result<ScheduledCheck, autoheal_plugins::BuildError> {
+    let target = DockerTarget::configured(&ct.name, ct.selector.clone());
+    // Listing and inspecting the containers comes on top of the probe.
+    let extra = settings.api_timeout.min(Duration::from_secs(10)) + Duration::from_secs(1);
+    if let Some(template) = cfg.address_template() {
+        let timeout = match cfg {
+            CheckConfig::Http(c) => c.timeout,
+            CheckConfig::Tcp(c) => c.timeout,
+            _ => Duration::from_secs(5),
+        };
+        return Ok(ScheduledCheck {
+            interval: cfg.interval(),
+            timeout: timeout + extra,
+            check: Arc::new(ContainerCheck::address(
+                client.clone(),
+                target,
+                template,
+                clients.clone(),
+            )?),
+        });
+    }
+    match cfg {
+        CheckConfig::DockerExec(c) => Ok(ScheduledCheck {
+            interval: c.interval,
+            timeout: c.timeout + extra,
+            check: Arc::new(ContainerCheck::exec(client.clone(), target, c.clone())?),
+        }),
+        other => build_check(other, clients),
     }
 }
 
@@ -254,6 +477,7 @@ fn check_kind(c: &CheckConfig) -> &'static str {
         CheckConfig::Http(_) => "http",
         CheckConfig::Tcp(_) => "tcp",
         CheckConfig::Exec(_) => "exec",
+        CheckConfig::DockerExec(_) => "docker_exec",
     }
 }
 
@@ -278,6 +502,12 @@ fn build_check(
             timeout: c.timeout + Duration::from_secs(1),
             check: Arc::new(exec::ExecCheck::build(c)?),
         },
+        CheckConfig::DockerExec(_) => {
+            return Err(autoheal_plugins::BuildError::new(
+                "type",
+                "docker_exec runs only on targets with container = { ... }",
+            ))
+        }
     })
 }
 

@@ -53,7 +53,7 @@ pub async fn serve(
         }
     };
     let token = CancellationToken::new();
-    tokio::spawn(signals(token.clone(), app.handle(), config.clone(), env));
+    tokio::spawn(signals(token.clone(), app.reloader(), config.clone(), env));
     match app.run_until_stopped(token).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -67,7 +67,7 @@ pub async fn serve(
 /// running config when the new one has errors.
 async fn signals(
     token: CancellationToken,
-    handle: autoheal::supervisor::Handle,
+    reloader: autoheal::app::Reloader,
     config: Option<PathBuf>,
     env: BTreeMap<String, String>,
 ) {
@@ -84,13 +84,13 @@ async fn signals(
         tokio::select! {
             _ = term.recv() => { tracing::info!("SIGTERM received: stopping."); token.cancel(); return; }
             _ = int.recv() => { tracing::info!("SIGINT received: stopping."); token.cancel(); return; }
-            _ = hup.recv() => reload(&handle, config.as_deref(), &env).await,
+            _ = hup.recv() => reload(&reloader, config.as_deref(), &env).await,
         }
     }
 }
 
 async fn reload(
-    handle: &autoheal::supervisor::Handle,
+    reloader: &autoheal::app::Reloader,
     config: Option<&Path>,
     env: &BTreeMap<String, String>,
 ) {
@@ -107,13 +107,8 @@ async fn reload(
             return;
         }
     };
-    match build_targets(&cfg) {
-        Ok(Built { targets, actions }) => {
-            let n = targets.len();
-            if handle.reload(targets, actions).await.is_ok() {
-                tracing::info!(targets = n, "SIGHUP: reloaded {}.", path.display());
-            }
-        }
+    match reloader.reload(&cfg).await {
+        Ok(n) => tracing::info!(targets = n, "SIGHUP: reloaded {}.", path.display()),
         Err(errors) => {
             tracing::error!(errors = %errors.join("; "), "SIGHUP: {} could not be built; keeping the running configuration.", path.display())
         }
@@ -124,7 +119,9 @@ pub fn check(path: &Path) -> ExitCode {
     let env: BTreeMap<String, String> = std::env::vars().collect();
     match autoheal_config::load(Some(path), &env) {
         Ok(cfg) => match build_targets(&cfg) {
-            Ok(Built { targets, actions }) => {
+            Ok(Built {
+                targets, actions, ..
+            }) => {
                 println!(
                     "{}: ok ({} targets, {} actions)",
                     path.display(),

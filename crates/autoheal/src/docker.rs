@@ -5,6 +5,11 @@
 //!
 //! docker-autoheal's notifications (`WEBHOOK_URL`, `APPRISE_URL`) are sent
 //! after each restart attempt with its payloads and texts.
+//!
+//! Targets declared in the config with `container = { ... }` are the
+//! config's (built in `app.rs`, replaced on reload); the watcher reports
+//! their containers under their names, and they are never upserted or
+//! removed here.
 
 use crate::supervisor::{ActionSlot, Handle, Source, TargetSpec};
 use autoheal_core::{Command, Input, Policy, Rung};
@@ -103,10 +108,14 @@ pub async fn run(
     settings: DockerSettings,
     global_dry_run: bool,
     handle: Handle,
+    shared: crate::app::DockerShared,
     stop: CancellationToken,
 ) {
+    let configured = shared.subscribe();
     let watcher = match DockerWatcher::new(client.clone(), &settings) {
-        Ok(w) => w,
+        Ok(w) => w
+            .with_ledger(shared.ledger())
+            .with_configured(configured.clone()),
         Err(errors) => {
             for (key, why) in errors {
                 tracing::error!(key = %key, "docker.{key}: {why}");
@@ -130,6 +139,10 @@ pub async fn run(
                 overrides,
                 label_errors,
             } => {
+                if target.is_configured() {
+                    tracing::info!(target_name = %target.name, containers = containers.len(), "Found the containers of a configured target.");
+                    continue;
+                }
                 for e in &label_errors {
                     tracing::warn!(target_name = %target.name, "Ignoring {e}.");
                 }
@@ -172,6 +185,12 @@ pub async fn run(
             }
             DockerHappening::Gone { target } => {
                 stopped_by_user.remove(&target);
+                // A configured target stays (the config says it exists);
+                // its check, if any, reports on it.
+                if configured.borrow().iter().any(|c| c.name == target) {
+                    tracing::warn!(target_name = %target, "No container matches the configured target any more.");
+                    continue;
+                }
                 let _ = handle.remove_target(&target).await;
             }
             DockerHappening::EngineLost { error } => {
