@@ -141,6 +141,13 @@ impl DockerClient {
                         )));
                     }
                 }
+                // bollard builds its TLS config with the process-wide rustls
+                // provider; with both ring (bollard) and aws-lc-rs (reqwest)
+                // compiled in, rustls cannot pick one and panics. Pick ring
+                // unless someone already chose.
+                if rustls::crypto::CryptoProvider::get_default().is_none() {
+                    let _ = rustls::crypto::ring::default_provider().install_default();
+                }
                 Docker::connect_with_ssl(
                     &format!("https://{a}"),
                     &cert_dir.join("client-key.pem"),
