@@ -285,7 +285,11 @@ pub(crate) fn resolve(
         let container = keys
             .container
             .as_ref()
-            .and_then(|c| container_target(name, c, key, &mut errs));
+            .and_then(|c| container_target(name, c, key, &mut errs))
+            .map(|mut c| {
+                c.report_up = keys.check.is_none();
+                c
+            });
         if container.is_some() && docker.enabled == Some(false) {
             errs.push(
                 join(key, "container"),
@@ -798,6 +802,7 @@ fn container_target(
         name: name.to_string(),
         selector,
         mode,
+        report_up: true,
     })
 }
 

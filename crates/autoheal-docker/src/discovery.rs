@@ -204,6 +204,16 @@ pub struct ConfiguredTarget {
     pub selector: ContainerSelector,
     /// Overrides `[docker] mode` (and the `autoheal.mode` label).
     pub mode: Option<DockerMode>,
+    /// Whether Docker's ups (healthy, running) are reported. False when the
+    /// target has its own check: that check says when it is up (Docker's
+    /// "healthy" would otherwise mask its failures and verify a heal the
+    /// check does not see); Docker's downs are reported either way.
+    #[serde(default = "yes")]
+    pub report_up: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// The built-in actions of configured container targets.

@@ -877,6 +877,14 @@ impl DockerWatcher {
             Status::Up => self.ledger.clear_down(tname),
             Status::Degraded => {}
         }
+        if obs.status == Status::Up
+            && self
+                .configured
+                .iter()
+                .any(|c| c.name == tname && !c.report_up)
+        {
+            return;
+        }
         out.push(DockerHappening::Observation {
             target: tname.to_string(),
             container_id: cid,
