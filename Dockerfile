@@ -1,7 +1,8 @@
 # autoheal in a `FROM scratch` image: one static binary and CA certificates.
 #
 # No registry base image is used, so the binary is built on the host first
-# (a multi-stage build would need a Rust image from a registry):
+# (a multi-stage build would need a Rust image from a registry).
+# scripts/build-image.sh does all of this:
 #
 #   RUSTFLAGS="-C target-feature=+crt-static" \
 #     cargo build --release --target x86_64-unknown-linux-gnu -p autoheal
