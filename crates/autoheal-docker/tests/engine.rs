@@ -673,7 +673,8 @@ async fn autoheals_own_stop_is_not_a_user_stop_and_post_restart_gets_docker_auto
 }
 
 /// The endpoints docs/docker.md promises are all autoheal needs.
-const ALLOWED: &str = r"^(GET|HEAD) (/v[0-9.]+)?/_ping$|^GET (/v[0-9.]+)?/(version|containers/json|events)$|^GET (/v[0-9.]+)?/containers/[a-zA-Z0-9_.-]+/json$|^POST (/v[0-9.]+)?/containers/[a-zA-Z0-9_.-]+/(restart|start|stop)$";
+/// (The exec endpoints only for a configured `docker_exec` check.)
+const ALLOWED: &str = r"^(GET|HEAD) (/v[0-9.]+)?/_ping$|^GET (/v[0-9.]+)?/(version|containers/json|events)$|^GET (/v[0-9.]+)?/containers/[a-zA-Z0-9_.-]+/json$|^POST (/v[0-9.]+)?/containers/[a-zA-Z0-9_.-]+/(restart|start|stop|exec)$|^POST (/v[0-9.]+)?/exec/[a-zA-Z0-9]+/start$|^GET (/v[0-9.]+)?/exec/[a-zA-Z0-9]+/json$";
 
 type Log = std::sync::Arc<std::sync::Mutex<Vec<(String, bool)>>>;
 
@@ -788,7 +789,7 @@ async fn the_client_needs_only_the_documented_endpoints() {
         ActionOutcome::Succeeded
     );
     assert_eq!(
-        StartContainer::new(client.clone(), target)
+        StartContainer::new(client.clone(), target.clone())
             .run(&ActionContext::default())
             .await,
         ActionOutcome::Succeeded
@@ -800,6 +801,19 @@ async fn the_client_needs_only_the_documented_endpoints() {
         |h| matches!(h, DockerHappening::Started { target, .. } if *target == db),
     )
     .await;
+    // A configured docker_exec check (the only use of the exec API).
+    let exec = autoheal_docker::ContainerCheck::exec(
+        autoheal_docker::LazyClient::new(client.clone()),
+        target.clone(),
+        autoheal_docker::DockerExecCheckConfig {
+            argv: vec!["true".into()],
+            interval: Duration::from_secs(1),
+            timeout: Duration::from_secs(10),
+        },
+    )
+    .unwrap();
+    let o = autoheal_plugins::Check::check(&exec).await;
+    assert_eq!(o.status, Status::Up, "{o:?}");
     task.abort();
     proxy.abort();
 
@@ -817,6 +831,7 @@ async fn the_client_needs_only_the_documented_endpoints() {
         "/restart",
         "/stop",
         "/start",
+        "/exec",
     ] {
         assert!(
             log.iter().any(|(r, _)| r.ends_with(needed)),
