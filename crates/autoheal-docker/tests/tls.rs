@@ -224,10 +224,11 @@ async fn tcps_with_client_certificates_reaches_the_engine_and_without_them_is_re
     let stranger = tempfile::tempdir().unwrap();
     let _ = make_pki(stranger.path());
     std::fs::copy(certs.path().join("ca.pem"), stranger.path().join("ca.pem")).unwrap();
-    let err = DockerClient::connect_to(host.clone(), stranger.path(), Duration::from_secs(10))
-        .await
-        .err()
-        .expect("a certificate from another CA is refused");
+    let Err(err) =
+        DockerClient::connect_to(host.clone(), stranger.path(), Duration::from_secs(10)).await
+    else {
+        panic!("a certificate from another CA is refused");
+    };
     eprintln!("refused as expected: {err}");
     assert_eq!(
         handshakes.load(Ordering::SeqCst),
@@ -238,9 +239,9 @@ async fn tcps_with_client_certificates_reaches_the_engine_and_without_them_is_re
     // autoheal's own client never even tries without all three files.
     let ca_only = tempfile::tempdir().unwrap();
     std::fs::copy(certs.path().join("ca.pem"), ca_only.path().join("ca.pem")).unwrap();
-    let err = DockerClient::connect_to(host, ca_only.path(), Duration::from_secs(10))
-        .await
-        .err()
-        .expect("missing client certificate files are an error");
+    let Err(err) = DockerClient::connect_to(host, ca_only.path(), Duration::from_secs(10)).await
+    else {
+        panic!("missing client certificate files are an error");
+    };
     assert!(err.to_string().contains("client-cert.pem"), "{err}");
 }
