@@ -251,3 +251,319 @@ async fn a_container_stopped_on_purpose_is_left_stopped() {
         );
     }
 }
+
+/// Docker's StartedAt (RFC 3339, nanoseconds) in Unix milliseconds, the unit
+/// of autoheal's recorded times.
+fn started_at_ms(name: &str) -> i64 {
+    chrono::DateTime::parse_from_rfc3339(&started_at(name))
+        .unwrap()
+        .timestamp_millis()
+}
+
+async fn incidents(ah: &Autoheal, target: &str) -> Vec<serde_json::Value> {
+    ah.get(&format!("/api/v1/incidents?target={target}")).await["items"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
+
+/// The attempts of every incident of `target`, oldest first.
+async fn attempts(ah: &Autoheal, target: &str) -> Vec<serde_json::Value> {
+    let mut all: Vec<serde_json::Value> = incidents(ah, target)
+        .await
+        .iter()
+        .flat_map(|i| i["attempts"].as_array().cloned().unwrap_or_default())
+        .collect();
+    all.sort_by_key(|a| a["started_at"].as_i64());
+    all
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_crash_looping_container_is_restarted_with_growing_gaps_then_quarantined_and_left_alone()
+{
+    if !engine_available() {
+        return;
+    }
+    let label = unique("ah-e2e");
+    let name = unique("ah-e2e-loop");
+    let _c = Container(name.clone());
+    // Unhealthy one health interval (1 s) after every start: no restart
+    // can heal it.
+    docker(&[
+        "run",
+        "-d",
+        "--name",
+        &name,
+        "--label",
+        &format!("{label}=true"),
+        "--label",
+        "autoheal.max_actions=3",
+        "--label",
+        "autoheal.cooldown=1s",
+        "--label",
+        "autoheal.backoff.initial=2s",
+        "--label",
+        "autoheal.backoff.max=30s",
+        "--label",
+        "autoheal.stop.timeout=1",
+        "--health-cmd",
+        "false",
+        "--health-interval",
+        "1s",
+        "--health-timeout",
+        "1s",
+        "--health-retries",
+        "1",
+        IMAGE,
+    ]);
+    let (ah, _work) = start_with_env(&label, &[]).await;
+
+    let n = name.clone();
+    let quarantined_at = eventually(LONG, "the target to be quarantined", || {
+        let ah = &ah;
+        let n = n.clone();
+        async move {
+            let t = ah.get(&format!("/api/v1/targets/{n}")).await;
+            if t["target"]["phase"] != "quarantined" {
+                return None;
+            }
+            let events = ah.get(&format!("/api/v1/events?target={n}")).await;
+            events["items"]
+                .as_array()?
+                .iter()
+                .find(|e| e["kind"] == "quarantined")
+                .and_then(|e| e["at"].as_i64())
+        }
+    })
+    .await;
+    let restarted_last = started_at(&name);
+
+    let tries = attempts(&ah, &name).await;
+    assert_eq!(tries.len(), 3, "max_actions=3: {tries:#?}");
+    let at = |i: usize, k: &str| {
+        tries[i][k]
+            .as_i64()
+            .unwrap_or_else(|| panic!("{k} of {:#}", tries[i]))
+    };
+    // Each gap after an action's end is at least its backoff (2 s, then
+    // 4 s: doubling, jitter only adds), and the gaps between attempts grow.
+    for (i, backoff_ms) in [(0, 2_000), (1, 4_000)] {
+        let quiet = at(i + 1, "started_at") - at(i, "finished_at");
+        assert!(
+            quiet >= backoff_ms,
+            "attempt {} began {quiet} ms after attempt {} ended; backoff is {backoff_ms} ms: {tries:#?}",
+            i + 2,
+            i + 1
+        );
+    }
+    let gap1 = at(1, "started_at") - at(0, "started_at");
+    let gap2 = at(2, "started_at") - at(1, "started_at");
+    assert!(gap2 > gap1, "gaps grow: {gap1} ms then {gap2} ms");
+    assert!(quarantined_at >= at(2, "finished_at"));
+    let incident = &incidents(&ah, &name).await[0];
+    assert!(
+        incident["quarantine_reason"].is_string() && incident["closed_at"].is_null(),
+        "{incident:#}"
+    );
+
+    // After the quarantine autoheal still sees the container unhealthy at
+    // each reconcile (AUTOHEAL_INTERVAL=1) and does nothing about it.
+    let n = name.clone();
+    eventually(LONG, "three down observations after the quarantine", || {
+        let ah = &ah;
+        let n = n.clone();
+        async move {
+            let t = ah.get(&format!("/api/v1/targets/{n}")).await;
+            let downs = t["recent_checks"]
+                .as_array()?
+                .iter()
+                .filter(|c| c["status"] == "down" && c["at"].as_i64() > Some(quarantined_at))
+                .count();
+            (downs >= 3).then_some(())
+        }
+    })
+    .await;
+    assert_eq!(
+        attempts(&ah, &name).await.len(),
+        3,
+        "no attempt after quarantine"
+    );
+    assert_eq!(
+        started_at(&name),
+        restarted_last,
+        "not restarted after quarantine"
+    );
+    assert_eq!(
+        ah.get(&format!("/api/v1/targets/{name}")).await["target"]["phase"],
+        "quarantined"
+    );
+    assert_eq!(
+        docker(&["inspect", "-f", "{{.State.Health.Status}}", &name]),
+        "unhealthy"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_container_that_exits_non_zero_is_started_again_and_verified_in_on_failure_mode() {
+    if !engine_available() {
+        return;
+    }
+    let label = unique("ah-e2e");
+    let name = unique("ah-e2e-exit");
+    let _c = Container(name.clone());
+    docker(&[
+        "run",
+        "-d",
+        "--name",
+        &name,
+        "--label",
+        &format!("{label}=true"),
+        "--label",
+        "autoheal.mode=on_failure",
+        IMAGE,
+    ]);
+    let (ah, _work) = start_with_env(&label, &[]).await;
+    let n = name.clone();
+    eventually(LONG, "the running container to be discovered up", || {
+        let ah = &ah;
+        let n = n.clone();
+        async move {
+            (ah.get(&format!("/api/v1/targets/{n}")).await["target"]["last_status"] == "up")
+                .then_some(())
+        }
+    })
+    .await;
+    let before = started_at_ms(&name);
+
+    // The image's command exits with code 3 once /tmp/crash exists.
+    docker(&["exec", &name, "touch", "/tmp/crash"]);
+    let n = name.clone();
+    let incident = eventually(LONG, "the incident to close as recovered", || {
+        let ah = &ah;
+        let n = n.clone();
+        async move {
+            let i = incidents(ah, &n).await.first()?.clone();
+            (i["resolution"] == "recovered").then_some(i)
+        }
+    })
+    .await;
+    assert!(
+        incident["reason"]
+            .as_str()
+            .unwrap()
+            .contains("exited with code 3"),
+        "{incident:#}"
+    );
+    let tries = incident["attempts"].as_array().unwrap();
+    assert_eq!(tries.len(), 1, "{incident:#}");
+    assert_eq!(tries[0]["outcome"], "succeeded", "{incident:#}");
+    assert_eq!(
+        docker(&["inspect", "-f", "{{.State.Running}}", &name]),
+        "true"
+    );
+    let after = started_at_ms(&name);
+    assert!(after > before, "started again: {before} → {after}");
+    assert!(
+        after >= tries[0]["started_at"].as_i64().unwrap() - 1_000,
+        "by autoheal's attempt, not before it: {after} vs {:#}",
+        tries[0]
+    );
+}
+
+/// A container unhealthy from its first health check, healthy from its
+/// second start on: the label's start period keeps autoheal's hands off it
+/// at first; after the period one restart heals it.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_container_is_not_restarted_inside_its_start_period_and_is_after_it() {
+    if !engine_available() {
+        return;
+    }
+    const PERIOD_MS: i64 = 5_000;
+    let label = unique("ah-e2e");
+    let name = unique("ah-e2e-slow");
+    let _c = Container(name.clone());
+    let (ah, _work) = start_with_env(&label, &[]).await;
+    docker(&[
+        "run",
+        "-d",
+        "--name",
+        &name,
+        "--label",
+        &format!("{label}=true"),
+        "--label",
+        "autoheal.start_period=5s",
+        "--label",
+        "autoheal.stop.timeout=1",
+        "--health-cmd",
+        "test -e /tmp/second-start",
+        "--health-interval",
+        "1s",
+        "--health-timeout",
+        "1s",
+        "--health-retries",
+        "1",
+        IMAGE,
+        "sh",
+        "-c",
+        "if [ -e /tmp/ran ]; then touch /tmp/second-start; fi; touch /tmp/ran; \
+         trap 'exit 0' TERM; while :; do sleep 0.2 & wait $!; done",
+    ]);
+    let first_start = started_at_ms(&name);
+    // Docker finds it unhealthy inside the period (its first health check,
+    // after 1 s), before any restart: Docker's own health log says when.
+    let n = name.clone();
+    let failed_check_end = eventually(LONG, "Docker to find the container unhealthy", || {
+        let n = n.clone();
+        async move {
+            let out = Command::new("docker")
+                .args(["inspect", "-f", "{{json .State}}", &n])
+                .output()
+                .ok()?;
+            let state: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
+            let started = chrono::DateTime::parse_from_rfc3339(state["StartedAt"].as_str()?)
+                .ok()?
+                .timestamp_millis();
+            if started != first_start || state["Health"]["Status"] != "unhealthy" {
+                return None;
+            }
+            state["Health"]["Log"]
+                .as_array()?
+                .iter()
+                .filter(|l| l["ExitCode"] != 0)
+                .filter_map(|l| chrono::DateTime::parse_from_rfc3339(l["End"].as_str()?).ok())
+                .map(|t| t.timestamp_millis())
+                .min()
+        }
+    })
+    .await;
+    assert!(
+        failed_check_end < first_start + PERIOD_MS,
+        "the test needs a failed health check inside the start period ({} ms after the start)",
+        failed_check_end - first_start
+    );
+
+    let n = name.clone();
+    let incident = eventually(LONG, "the incident to close as recovered", || {
+        let ah = &ah;
+        let n = n.clone();
+        async move {
+            let i = incidents(ah, &n).await.first()?.clone();
+            (i["resolution"] == "recovered").then_some(i)
+        }
+    })
+    .await;
+    let opened = incident["opened_at"].as_i64().unwrap();
+    let tries = incident["attempts"].as_array().unwrap();
+    assert_eq!(tries.len(), 1, "{incident:#}");
+    assert_eq!(tries[0]["outcome"], "succeeded", "{incident:#}");
+    assert!(
+        opened >= first_start + PERIOD_MS,
+        "incident opened {} ms after the start, inside its 5 s start period: {incident:#}",
+        opened - first_start
+    );
+    assert!(
+        started_at_ms(&name) > first_start,
+        "restarted after the period"
+    );
+    assert_eq!(incidents(&ah, &name).await.len(), 1);
+}
