@@ -567,3 +567,85 @@ async fn a_container_is_not_restarted_inside_its_start_period_and_is_after_it() 
     );
     assert_eq!(incidents(&ah, &name).await.len(), 1);
 }
+
+/// docker-autoheal's `AUTOHEAL_START_PERIOD`: after autoheal starts, nothing
+/// is judged for that long, even a container already unhealthy.
+#[tokio::test(flavor = "multi_thread")]
+async fn autoheal_start_period_leaves_an_unhealthy_container_alone_until_it_ends() {
+    if !engine_available() {
+        return;
+    }
+    const PERIOD_MS: i64 = 4_000;
+    let label = unique("ah-e2e");
+    let name = unique("ah-e2e-early");
+    let _c = Container(name.clone());
+    docker(&[
+        "run",
+        "-d",
+        "--name",
+        &name,
+        "--label",
+        &format!("{label}=true"),
+        "--label",
+        "autoheal.stop.timeout=1",
+        "--health-cmd",
+        "test -e /tmp/second-start",
+        "--health-interval",
+        "1s",
+        "--health-timeout",
+        "1s",
+        "--health-retries",
+        "1",
+        IMAGE,
+        "sh",
+        "-c",
+        "if [ -e /tmp/ran ]; then touch /tmp/second-start; fi; touch /tmp/ran; \
+         trap 'exit 0' TERM; while :; do sleep 0.2 & wait $!; done",
+    ]);
+    let n = name.clone();
+    eventually(LONG, "Docker to find the container unhealthy", || {
+        let n = n.clone();
+        async move {
+            let out = Command::new("docker")
+                .args(["inspect", "-f", "{{.State.Health.Status}}", &n])
+                .output()
+                .ok()?;
+            (String::from_utf8_lossy(&out.stdout).trim() == "unhealthy").then_some(())
+        }
+    })
+    .await;
+    let first_start = started_at_ms(&name);
+
+    let (ah, _work) = start_with_env(&label, &[("AUTOHEAL_START_PERIOD", "4")]).await;
+    let n = name.clone();
+    let incident = eventually(LONG, "the incident to close as recovered", || {
+        let ah = &ah;
+        let n = n.clone();
+        async move {
+            let i = incidents(ah, &n).await.first()?.clone();
+            (i["resolution"] == "recovered").then_some(i)
+        }
+    })
+    .await;
+    let events = ah.get("/api/v1/events?limit=500").await;
+    let autoheal_started = events["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["kind"] == "autoheal_started")
+        .and_then(|e| e["at"].as_i64())
+        .expect("autoheal_started event");
+    let opened = incident["opened_at"].as_i64().unwrap();
+    assert!(
+        opened >= autoheal_started + PERIOD_MS,
+        "incident opened {} ms after autoheal started, inside its 4 s start period: {incident:#}",
+        opened - autoheal_started
+    );
+    let tries = incident["attempts"].as_array().unwrap();
+    assert_eq!(tries.len(), 1, "{incident:#}");
+    assert_eq!(tries[0]["outcome"], "succeeded", "{incident:#}");
+    assert!(
+        started_at_ms(&name) > first_start,
+        "restarted after the period"
+    );
+}
