@@ -51,7 +51,7 @@ impl CheckConfig {
     /// template a container target probes each container with.
     pub fn address_template(&self) -> Option<AddressTemplate> {
         let t = match self {
-            CheckConfig::Http(c) => AddressTemplate::Http(c.clone()),
+            CheckConfig::Http(c) => AddressTemplate::Http(Box::new(c.clone())),
             CheckConfig::Tcp(c) => AddressTemplate::Tcp(c.clone()),
             _ => return None,
         };

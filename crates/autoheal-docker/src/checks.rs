@@ -141,7 +141,7 @@ pub fn container_address(insp: &ContainerInspectResponse) -> Option<String> {
 /// An http or tcp check with `{{container}}` in its `url` or `address`.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AddressTemplate {
-    Http(HttpCheckConfig),
+    Http(Box<HttpCheckConfig>),
     Tcp(TcpCheckConfig),
 }
 
