@@ -322,15 +322,18 @@ impl Supervisor {
     }
 
     /// Adds a target (restoring it) or updates an existing one in place.
-    async fn install(&mut self, spec: TargetSpec) {
+    async fn install(&mut self, mut spec: TargetSpec) {
         let id = self.by_name[&spec.name];
         let policy = self.engine_policy(&spec);
         let now = Timestamp(super::now_ms());
+        // The settings JSON goes to the store (the API reads it there); the
+        // runtime copy does without it (about 1 KB per target).
         let def = TargetDef {
             name: spec.name.clone(),
             kind: spec.kind.clone(),
-            spec: spec.spec.clone(),
+            spec: std::mem::take(&mut spec.spec),
         };
+        let check = spec.check.take();
         if let Err(e) = self.store.upsert_target(&def).await {
             events::StoreWriteFailed {
                 what: "a target",
@@ -342,7 +345,7 @@ impl Supervisor {
         if let Some(rt) = self.targets.get_mut(&id) {
             rt.cancel.cancel();
             rt.cancel = cancel.clone();
-            rt.spec = spec.clone();
+            rt.spec = spec;
             if let Err(e) = self.engine.set_policy(id, policy) {
                 tracing::error!(error = %e, "Updating a policy failed.");
             }
@@ -362,7 +365,7 @@ impl Supervisor {
             self.targets.insert(
                 id,
                 Runtime {
-                    spec: spec.clone(),
+                    spec,
                     id,
                     incident_id,
                     attempt_id: None,
@@ -373,9 +376,10 @@ impl Supervisor {
             );
         }
         self.update_view(id, |_| {});
-        if let Some(check) = spec.check {
+        if let Some(check) = check {
+            let name = self.targets.get(&id).map(|rt| rt.spec.name.clone());
             checks::spawn(
-                spec.name.clone(),
+                name.unwrap_or_default(),
                 check,
                 self.check_limit.clone(),
                 self.tx.clone(),
