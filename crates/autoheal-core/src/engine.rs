@@ -219,7 +219,7 @@ struct Cx<'a> {
     /// The time of the input being handled.
     now: Timestamp,
     /// Other targets, read for dependency holds (the running one is taken out).
-    others: &'a [Option<Target>],
+    others: &'a [Option<Box<Target>>],
     /// Where decisions go.
     out: &'a mut VecDeque<Output>,
     /// The engine's PRNG state (backoff jitter).
@@ -1081,7 +1081,9 @@ impl Target {
 /// that caused it.
 pub struct Engine {
     /// Targets by `TargetId.0` (ids are dense, assigned by the shell).
-    targets: Vec<Option<Target>>,
+    /// Boxed: the table grows by pointers, and a step moves a pointer out
+    /// and back rather than the whole target.
+    targets: Vec<Option<Box<Target>>>,
     /// How many slots of `targets` are live (heap compaction threshold).
     live: usize,
     /// For each target, the targets that depend on it.
@@ -1129,10 +1131,10 @@ impl Engine {
         if self.targets.len() <= idx {
             self.targets.resize_with(idx + 1, || None);
         }
-        let target = match restored {
+        let target = Box::new(match restored {
             Some(snapshot) => Target::restored(id, policy, now, snapshot),
             None => Target::fresh(id, policy, now),
-        };
+        });
         self.link(id, &target.policy.depends_on);
         self.targets[idx] = Some(target);
         self.live += 1;
@@ -1236,13 +1238,13 @@ impl Engine {
     }
 
     fn target(&self, id: TargetId) -> Option<&Target> {
-        self.targets.get(id.0 as usize).and_then(Option::as_ref)
+        self.targets.get(id.0 as usize).and_then(Option::as_deref)
     }
 
     fn target_mut(&mut self, id: TargetId) -> Result<&mut Target, EngineError> {
         self.targets
             .get_mut(id.0 as usize)
-            .and_then(Option::as_mut)
+            .and_then(Option::as_deref_mut)
             .ok_or(EngineError::UnknownTarget(id))
     }
 

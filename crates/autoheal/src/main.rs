@@ -41,3 +41,8 @@ fn main() -> ExitCode {
         }
     })
 }
+
+/// mimalloc instead of glibc's malloc: with 100,000 targets glibc keeps the
+/// boot's freed memory (about 2.5× the RSS); mimalloc gives it back.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;

@@ -87,12 +87,12 @@ pub struct ActionSlot {
 pub struct TargetView {
     pub name: String,
     pub kind: String,
-    pub phase: String,
+    pub phase: &'static str,
     /// The open incident, if any.
     pub incident_id: Option<i64>,
     pub depends_on: Vec<String>,
     pub dry_run: bool,
-    pub last_status: Option<String>,
+    pub last_status: Option<&'static str>,
     pub last_detail: Option<String>,
     pub last_check_at: Option<i64>,
     pub last_latency_ms: Option<u64>,

@@ -18,7 +18,8 @@ use tokio_util::sync::CancellationToken;
 
 /// Per-target state the shell keeps beside the engine's.
 struct Runtime {
-    spec: TargetSpec,
+    /// Boxed: the map of runtimes then grows by pointers, not by specs.
+    spec: Box<TargetSpec>,
     id: TargetId,
     /// The store id of the open incident.
     incident_id: Option<i64>,
@@ -345,7 +346,7 @@ impl Supervisor {
         if let Some(rt) = self.targets.get_mut(&id) {
             rt.cancel.cancel();
             rt.cancel = cancel.clone();
-            rt.spec = spec;
+            rt.spec = Box::new(spec);
             if let Err(e) = self.engine.set_policy(id, policy) {
                 tracing::error!(error = %e, "Updating a policy failed.");
             }
@@ -365,7 +366,7 @@ impl Supervisor {
             self.targets.insert(
                 id,
                 Runtime {
-                    spec,
+                    spec: Box::new(spec),
                     id,
                     incident_id,
                     attempt_id: None,
@@ -509,7 +510,7 @@ impl Supervisor {
             .emit(&self.metrics);
         }
         self.update_view(id, |v| {
-            v.last_status = Some(o.status.as_str().to_string());
+            v.last_status = Some(o.status.as_str());
             v.last_detail = Some(o.detail.clone());
             v.last_check_at = Some(at);
             v.last_latency_ms = o.latency.map(|l| l.as_millis() as u64);
@@ -683,7 +684,7 @@ impl Supervisor {
                     to: to.as_str(),
                 }
                 .emit(&self.metrics);
-                self.update_view(id, |v| v.phase = to.as_str().to_string());
+                self.update_view(id, |v| v.phase = to.as_str());
                 // Dependents blocked on this target read its phase from the
                 // engine; nothing else to do here.
             }
@@ -1090,7 +1091,7 @@ impl Supervisor {
             .or_insert_with(|| TargetView {
                 name: rt.spec.name.clone(),
                 kind: rt.spec.kind.clone(),
-                phase: phase.as_str().to_string(),
+                phase: phase.as_str(),
                 incident_id: rt.incident_id,
                 depends_on: Vec::new(),
                 dry_run: false,
