@@ -74,7 +74,7 @@ async fn ready(State(s): State<AppState>) -> impl IntoResponse {
 /// A summary for people and simple monitors: always 200 while serving.
 async fn health(State(s): State<AppState>) -> impl IntoResponse {
     let targets = s.supervisor.targets();
-    let failing = targets.iter().filter(|t| is_failing(&t.phase)).count();
+    let failing = targets.iter().filter(|t| is_failing(t.phase)).count();
     let quarantined = targets.iter().filter(|t| t.phase == "quarantined").count();
     Json(json!({
         "status": "ok",

@@ -346,7 +346,7 @@ impl Supervisor {
         if let Some(rt) = self.targets.get_mut(&id) {
             rt.cancel.cancel();
             rt.cancel = cancel.clone();
-            rt.spec = Box::new(spec);
+            *rt.spec = spec;
             if let Err(e) = self.engine.set_policy(id, policy) {
                 tracing::error!(error = %e, "Updating a policy failed.");
             }
