@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Smoke test of the container image on the real engine, run by .ci/run:
+# the image built by scripts/build-image.sh becomes healthy (its HEALTHCHECK
+# runs `autoheal healthcheck`), and, configured only with docker-autoheal's
+# variable, it restarts a labelled container that turns unhealthy.
+# Every wait polls with a deadline. Needs the test image
+# (crates/autoheal-docker/scripts/build-test-image.sh).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+TAG="${1:-autoheal:local}"
+RUN="ahimg-$$"
+cleanup() { docker rm -f "$RUN-autoheal" "$RUN-victim" >/dev/null 2>&1 || true; }
+trap cleanup EXIT
+
+# wait_for DEADLINE_S DESCRIPTION COMMAND...: polls COMMAND every 0.5 s.
+wait_for() {
+  local deadline=$((SECONDS + $1)) what="$2"; shift 2
+  until "$@"; do
+    if [ "$SECONDS" -ge "$deadline" ]; then echo "test-image: timed out waiting for $what" >&2; return 1; fi
+    sleep 0.5
+  done
+}
+health() { [ "$(docker inspect -f '{{.State.Health.Status}}' "$1")" = "$2" ]; }
+restarted() { [ "$(docker inspect -f '{{.State.StartedAt}}' "$RUN-victim")" != "$1" ]; }
+
+docker run -d --name "$RUN-autoheal" -e AUTOHEAL_CONTAINER_LABEL="$RUN" \
+  -v /var/run/docker.sock:/var/run/docker.sock "$TAG" >/dev/null
+docker run -d --name "$RUN-victim" -l "$RUN=true" autoheal-test-busybox:latest >/dev/null
+wait_for 60 "the autoheal container to be healthy" health "$RUN-autoheal" healthy
+wait_for 30 "the victim to be healthy" health "$RUN-victim" healthy
+before="$(docker inspect -f '{{.State.StartedAt}}' "$RUN-victim")"
+docker exec "$RUN-victim" touch /tmp/unhealthy
+if ! wait_for 60 "the unhealthy victim to be restarted" restarted "$before"; then
+  docker logs "$RUN-autoheal" 2>&1 | tail -20 >&2
+  exit 1
+fi
+wait_for 30 "the victim to be healthy again" health "$RUN-victim" healthy
+docker logs "$RUN-autoheal" 2>&1 | grep -q '"message":"Restarted the container."' \
+  || { echo "test-image: autoheal's log does not record the restart" >&2; exit 1; }
+echo "test-image: $TAG is healthy and healed an unhealthy container"
