@@ -356,3 +356,75 @@ async fn a_reload_moves_a_container_from_discovery_to_the_config() {
     assert_ne!(started_at(&name), before);
     ah.terminate();
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_compose_service_in_on_failure_mode_is_healed_after_a_crash_and_its_neighbour_is_not() {
+    if !engine_available() {
+        return;
+    }
+    let p = unique("ahcfg-compose");
+    let (w1, w2, api) = (format!("{p}-w1"), format!("{p}-w2"), format!("{p}-api"));
+    let _c = Containers(vec![w1.clone(), w2.clone(), api.clone()]);
+    let project = format!("com.docker.compose.project={p}");
+    // Two replicas of `worker` and one `api` in the same project, labelled
+    // as Compose labels them; none carries an autoheal label.
+    for (name, service) in [(&w1, "worker"), (&w2, "worker"), (&api, "api")] {
+        let service = format!("com.docker.compose.service={service}");
+        docker(&[
+            "run", "-d", "--name", name, "--label", &project, "--label", &service, IMAGE,
+        ]);
+    }
+    let (ah, _work) = start(&format!(
+        r#"
+[docker]
+interval = "1s"
+label = "{label}"
+
+[targets.worker]
+container = {{ compose_project = "{p}", compose_service = "worker", mode = "on_failure" }}
+failure_threshold = 1
+cooldown = "1s"
+"#,
+        label = unique("nolabel"),
+    ))
+    .await;
+    wait_status(&ah, "worker", "up").await;
+    let before_api = started_at(&api);
+
+    // Unhealthy is not a failure in on_failure mode...
+    docker(&["exec", &w2, "touch", "/tmp/unhealthy"]);
+    // ...a crash (exit 3) is.
+    let before_w1 = started_at(&w1);
+    docker(&["exec", &w1, "touch", "/tmp/crash"]);
+
+    let incident = recovered_incident(&ah, "worker").await;
+    assert!(
+        incident["reason"]
+            .as_str()
+            .unwrap()
+            .contains("exited with code 3"),
+        "the incident is about the crash: {incident}"
+    );
+    assert_eq!(
+        incident["attempts"].as_array().unwrap().len(),
+        1,
+        "{incident}"
+    );
+    assert_eq!(incident["attempts"][0]["action"], "container.restart");
+    assert_ne!(started_at(&w1), before_w1, "the crashed replica runs again");
+    assert_eq!(
+        docker(&["inspect", "-f", "{{.State.Running}}", &w1]).trim(),
+        "true"
+    );
+    assert_eq!(
+        started_at(&api),
+        before_api,
+        "another service is left alone"
+    );
+    let page = ah.get("/api/v1/incidents?target=worker").await;
+    assert_eq!(
+        page["items"].as_array().unwrap().len(),
+        1,
+        "one incident: the unhealthy replica alone opened none: {page}"
+    );
+}
