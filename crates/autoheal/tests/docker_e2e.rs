@@ -6,53 +6,13 @@
 mod common;
 
 use axum::routing::post;
+use common::docker::*;
 use common::*;
 use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-const IMAGE: &str = "autoheal-test-busybox:latest";
 const LONG: Duration = Duration::from_secs(90);
-
-fn engine_available() -> bool {
-    let ok = Command::new("docker")
-        .args(["version"])
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false);
-    if !ok {
-        assert!(
-            std::env::var("AUTOHEAL_REQUIRE_DOCKER").as_deref() != Ok("1"),
-            "AUTOHEAL_REQUIRE_DOCKER=1 but no Docker engine answers"
-        );
-        eprintln!("skipped: no Docker engine reachable");
-        return false;
-    }
-    let script = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../autoheal-docker/scripts/build-test-image.sh"
-    );
-    let built = Command::new("flock")
-        .args(["/tmp/autoheal-test-image.lock", "sh", script])
-        .status()
-        .unwrap();
-    assert!(built.success(), "building {IMAGE}");
-    true
-}
-
-fn docker(args: &[&str]) -> String {
-    let out = Command::new("docker").args(args).output().unwrap();
-    assert!(
-        out.status.success(),
-        "docker {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
-
-fn started_at(name: &str) -> String {
-    docker(&["inspect", "-f", "{{.State.StartedAt}}", name])
-}
 
 /// Removes the container when the test ends, whatever happens.
 struct Container(String);
@@ -60,17 +20,6 @@ impl Drop for Container {
     fn drop(&mut self) {
         let _ = Command::new("docker").args(["rm", "-f", &self.0]).output();
     }
-}
-
-fn unique(prefix: &str) -> String {
-    format!("{prefix}-{}-{}", std::process::id(), rand_suffix())
-}
-
-fn rand_suffix() -> u32 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos()
 }
 
 /// Starts autoheal with docker-autoheal's variables only (plus where to
