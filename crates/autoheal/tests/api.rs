@@ -413,3 +413,42 @@ argv = ["touch", "{marker}"]
         "the app must not be healed while db is down"
     );
 }
+
+/// Checks are scheduled independently: a check that hangs until its timeout
+/// does not hold back another target's checks, and is cut at its timeout.
+#[tokio::test]
+async fn a_hung_check_never_delays_another_targets_checks() {
+    let app = spawn_app(&format!(
+        r#"
+[targets.slow]
+check = {{ type = "exec", argv = ["sleep", "30"], interval = "100ms", timeout = "1s" }}
+
+[targets.fast]
+check = {{ type = "tcp", address = "127.0.0.1:{dead}", interval = "100ms", timeout = "1s" }}
+"#,
+        dead = dead_port()
+    ))
+    .await;
+    let count = |v: &serde_json::Value| v["recent_checks"].as_array().map_or(0, Vec::len);
+    let (fast, slow) = eventually(
+        Duration::from_secs(20),
+        "fast to be checked 5 times",
+        || async {
+            let (_, fast) = app.get("/api/v1/targets/fast").await;
+            let (_, slow) = app.get("/api/v1/targets/slow").await;
+            (count(&fast) >= 5).then_some((count(&fast), count(&slow)))
+        },
+    )
+    .await;
+    assert!(slow < fast, "slow {slow} checks, fast {fast}");
+    let cut = eventually(
+        Duration::from_secs(20),
+        "the slow check to be cut",
+        || async {
+            let (_, slow) = app.get("/api/v1/targets/slow").await;
+            slow["recent_checks"].as_array()?.first().cloned()
+        },
+    )
+    .await;
+    assert_eq!(cut["status"], "down", "{cut}");
+}

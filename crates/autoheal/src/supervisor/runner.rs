@@ -46,7 +46,7 @@ pub struct Supervisor {
     view: View,
     heartbeat: Arc<AtomicI64>,
     running: Arc<AtomicBool>,
-    check_limit: Arc<Semaphore>,
+    checks: checks::Scheduler,
     action_limit: Arc<Semaphore>,
     /// Running actions, awaited on shutdown.
     action_tasks: JoinSet<()>,
@@ -64,6 +64,12 @@ impl Supervisor {
         seed: u64,
     ) -> (Self, Handle) {
         let (tx, rx) = mpsc::channel(4096);
+        let checks_cancel = CancellationToken::new();
+        let scheduler = checks::Scheduler::new(
+            Arc::new(Semaphore::new(max_concurrent_checks.max(1))),
+            tx.clone(),
+            checks_cancel.clone(),
+        );
         let view: View = Arc::new(RwLock::new(BTreeMap::new()));
         let heartbeat = Arc::new(AtomicI64::new(super::now_ms()));
         let running = Arc::new(AtomicBool::new(false));
@@ -86,10 +92,10 @@ impl Supervisor {
             view,
             heartbeat,
             running,
-            check_limit: Arc::new(Semaphore::new(max_concurrent_checks.max(1))),
+            checks: scheduler,
             action_limit: Arc::new(Semaphore::new(max_concurrent_actions.max(1))),
             action_tasks: JoinSet::new(),
-            checks_cancel: CancellationToken::new(),
+            checks_cancel,
         };
         (sup, handle)
     }
@@ -379,13 +385,7 @@ impl Supervisor {
         self.update_view(id, |_| {});
         if let Some(check) = check {
             let name = self.targets.get(&id).map(|rt| rt.spec.name.clone());
-            checks::spawn(
-                name.unwrap_or_default(),
-                check,
-                self.check_limit.clone(),
-                self.tx.clone(),
-                cancel,
-            );
+            self.checks.add(name.unwrap_or_default(), check, cancel);
         }
     }
 
