@@ -9,9 +9,6 @@ mod common;
 use common::docker::*;
 use common::*;
 use std::process::Command;
-use std::time::Duration;
-
-const LONG: Duration = Duration::from_secs(90);
 
 /// A busybox container serving /www on port 8080 (httpd daemonizes; the
 /// shell stays as PID 1, so killing httpd leaves the container running and
@@ -25,29 +22,6 @@ async fn start(config: &str) -> (Autoheal, tempfile::TempDir) {
     let path = write(&work.path().join("autoheal.toml"), config);
     let ah = Autoheal::start(&path, &work.path().join("data")).await;
     (ah, work)
-}
-
-async fn target(ah: &Autoheal, name: &str) -> serde_json::Value {
-    ah.get(&format!("/api/v1/targets/{name}")).await["target"].clone()
-}
-
-async fn wait_status(ah: &Autoheal, name: &str, status: &str) {
-    let what = format!("target {name} to be {status}");
-    eventually(LONG, &what, || async {
-        (target(ah, name).await["last_status"] == status).then_some(())
-    })
-    .await;
-}
-
-/// The first incident of `name`, once it closed as recovered.
-async fn recovered_incident(ah: &Autoheal, name: &str) -> serde_json::Value {
-    let what = format!("an incident of {name} to close as recovered");
-    eventually(LONG, &what, || async {
-        let page = ah.get(&format!("/api/v1/incidents?target={name}")).await;
-        let i = page["items"].get(0)?.clone();
-        (i["resolution"] == "recovered").then_some(i)
-    })
-    .await
 }
 
 async fn target_names(ah: &Autoheal) -> Vec<String> {

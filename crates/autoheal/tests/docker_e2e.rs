@@ -10,17 +10,6 @@ use common::docker::*;
 use common::*;
 use std::process::Command;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
-
-const LONG: Duration = Duration::from_secs(90);
-
-/// Removes the container when the test ends, whatever happens.
-struct Container(String);
-impl Drop for Container {
-    fn drop(&mut self) {
-        let _ = Command::new("docker").args(["rm", "-f", &self.0]).output();
-    }
-}
 
 /// Starts autoheal with docker-autoheal's variables only (plus where to
 /// listen and keep data).
@@ -64,7 +53,7 @@ async fn an_unhealthy_labelled_container_is_restarted_verified_and_announced_lik
 
     let label = unique("ah-e2e");
     let name = unique("ah-e2e-web");
-    let _c = Container(name.clone());
+    let _c = Containers(vec![name.clone()]);
     docker(&[
         "run",
         "-d",
@@ -79,31 +68,12 @@ async fn an_unhealthy_labelled_container_is_restarted_verified_and_announced_lik
         &[("WEBHOOK_URL", &hook), ("WEBHOOK_JSON_KEY", "content")],
     )
     .await;
-    let n = name.clone();
-    eventually(LONG, "the container to be discovered healthy", || {
-        let ah = &ah;
-        let n = n.clone();
-        async move {
-            let t = ah.get(&format!("/api/v1/targets/{n}")).await;
-            (t["target"]["last_status"] == "up").then_some(())
-        }
-    })
-    .await;
+    wait_status(&ah, &name, "up").await;
     let before = started_at(&name);
 
     docker(&["exec", &name, "touch", "/tmp/unhealthy"]);
 
-    let n = name.clone();
-    let incident = eventually(LONG, "the incident to close as recovered", || {
-        let ah = &ah;
-        let n = n.clone();
-        async move {
-            let page = ah.get(&format!("/api/v1/incidents?target={n}")).await;
-            let i = page["items"].get(0)?.clone();
-            (i["resolution"] == "recovered").then_some(i)
-        }
-    })
-    .await;
+    let incident = recovered_incident(&ah, &name).await;
     assert_ne!(started_at(&name), before, "the container was restarted");
     assert_eq!(
         incident["attempts"].as_array().unwrap().len(),
@@ -137,7 +107,7 @@ async fn a_container_stopped_on_purpose_is_left_stopped() {
     }
     let label = unique("ah-e2e");
     let name = unique("ah-e2e-stop");
-    let _c = Container(name.clone());
+    let _c = Containers(vec![name.clone()]);
     docker(&[
         "run",
         "-d",
@@ -150,16 +120,7 @@ async fn a_container_stopped_on_purpose_is_left_stopped() {
         IMAGE,
     ]);
     let (ah, _work) = start_with_env(&label, &[]).await;
-    let n = name.clone();
-    eventually(LONG, "the container to be discovered", || {
-        let ah = &ah;
-        let n = n.clone();
-        async move {
-            (ah.get(&format!("/api/v1/targets/{n}")).await["target"]["last_status"] == "up")
-                .then_some(())
-        }
-    })
-    .await;
+    wait_status(&ah, &name, "up").await;
     docker(&["stop", &name]);
     let n = name.clone();
     eventually(LONG, "the target to be paused after docker stop", || {
@@ -235,7 +196,7 @@ async fn a_crash_looping_container_is_restarted_with_growing_gaps_then_quarantin
     }
     let label = unique("ah-e2e");
     let name = unique("ah-e2e-loop");
-    let _c = Container(name.clone());
+    let _c = Containers(vec![name.clone()]);
     // Unhealthy one health interval (1 s) after every start: no restart
     // can heal it.
     docker(&[
@@ -359,7 +320,7 @@ async fn a_container_that_exits_non_zero_is_started_again_and_verified_in_on_fai
     }
     let label = unique("ah-e2e");
     let name = unique("ah-e2e-exit");
-    let _c = Container(name.clone());
+    let _c = Containers(vec![name.clone()]);
     docker(&[
         "run",
         "-d",
@@ -372,30 +333,12 @@ async fn a_container_that_exits_non_zero_is_started_again_and_verified_in_on_fai
         IMAGE,
     ]);
     let (ah, _work) = start_with_env(&label, &[]).await;
-    let n = name.clone();
-    eventually(LONG, "the running container to be discovered up", || {
-        let ah = &ah;
-        let n = n.clone();
-        async move {
-            (ah.get(&format!("/api/v1/targets/{n}")).await["target"]["last_status"] == "up")
-                .then_some(())
-        }
-    })
-    .await;
+    wait_status(&ah, &name, "up").await;
     let before = started_at_ms(&name);
 
     // The image's command exits with code 3 once /tmp/crash exists.
     docker(&["exec", &name, "touch", "/tmp/crash"]);
-    let n = name.clone();
-    let incident = eventually(LONG, "the incident to close as recovered", || {
-        let ah = &ah;
-        let n = n.clone();
-        async move {
-            let i = incidents(ah, &n).await.first()?.clone();
-            (i["resolution"] == "recovered").then_some(i)
-        }
-    })
-    .await;
+    let incident = recovered_incident(&ah, &name).await;
     assert!(
         incident["reason"]
             .as_str()
@@ -430,7 +373,7 @@ async fn a_container_is_not_restarted_inside_its_start_period_and_is_after_it() 
     const PERIOD_MS: i64 = 5_000;
     let label = unique("ah-e2e");
     let name = unique("ah-e2e-slow");
-    let _c = Container(name.clone());
+    let _c = Containers(vec![name.clone()]);
     let (ah, _work) = start_with_env(&label, &[]).await;
     docker(&[
         "run",
@@ -491,16 +434,7 @@ async fn a_container_is_not_restarted_inside_its_start_period_and_is_after_it() 
         failed_check_end - first_start
     );
 
-    let n = name.clone();
-    let incident = eventually(LONG, "the incident to close as recovered", || {
-        let ah = &ah;
-        let n = n.clone();
-        async move {
-            let i = incidents(ah, &n).await.first()?.clone();
-            (i["resolution"] == "recovered").then_some(i)
-        }
-    })
-    .await;
+    let incident = recovered_incident(&ah, &name).await;
     let opened = incident["opened_at"].as_i64().unwrap();
     let tries = incident["attempts"].as_array().unwrap();
     assert_eq!(tries.len(), 1, "{incident:#}");
@@ -527,7 +461,7 @@ async fn autoheal_start_period_leaves_an_unhealthy_container_alone_until_it_ends
     const PERIOD_MS: i64 = 4_000;
     let label = unique("ah-e2e");
     let name = unique("ah-e2e-early");
-    let _c = Container(name.clone());
+    let _c = Containers(vec![name.clone()]);
     docker(&[
         "run",
         "-d",
@@ -566,16 +500,7 @@ async fn autoheal_start_period_leaves_an_unhealthy_container_alone_until_it_ends
     let first_start = started_at_ms(&name);
 
     let (ah, _work) = start_with_env(&label, &[("AUTOHEAL_START_PERIOD", "4")]).await;
-    let n = name.clone();
-    let incident = eventually(LONG, "the incident to close as recovered", || {
-        let ah = &ah;
-        let n = n.clone();
-        async move {
-            let i = incidents(ah, &n).await.first()?.clone();
-            (i["resolution"] == "recovered").then_some(i)
-        }
-    })
-    .await;
+    let incident = recovered_incident(&ah, &name).await;
     let events = ah.get("/api/v1/events?limit=500").await;
     let autoheal_started = events["items"]
         .as_array()

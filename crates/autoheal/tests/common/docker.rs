@@ -2,7 +2,13 @@
 //! AUTOHEAL_REQUIRE_DOCKER=1, fail) without an engine; build the test image
 //! once; run docker commands; name and remove test containers.
 
+use super::{eventually, Autoheal};
 use std::process::Command;
+use std::time::Duration;
+
+/// The deadline of every wait on the engine (pulling nothing, but restarts
+/// and health intervals on a loaded CI machine).
+pub const LONG: Duration = Duration::from_secs(90);
 
 pub const IMAGE: &str = "autoheal-test-busybox:latest";
 
@@ -65,4 +71,27 @@ fn rand_suffix() -> u32 {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .subsec_nanos()
+}
+
+pub async fn target(ah: &Autoheal, name: &str) -> serde_json::Value {
+    ah.get(&format!("/api/v1/targets/{name}")).await["target"].clone()
+}
+
+pub async fn wait_status(ah: &Autoheal, name: &str, status: &str) {
+    let what = format!("target {name} to be {status}");
+    eventually(LONG, &what, || async {
+        (target(ah, name).await["last_status"] == status).then_some(())
+    })
+    .await;
+}
+
+/// The first incident of `name`, once it closed as recovered.
+pub async fn recovered_incident(ah: &Autoheal, name: &str) -> serde_json::Value {
+    let what = format!("an incident of {name} to close as recovered");
+    eventually(LONG, &what, || async {
+        let page = ah.get(&format!("/api/v1/incidents?target={name}")).await;
+        let i = page["items"].get(0)?.clone();
+        (i["resolution"] == "recovered").then_some(i)
+    })
+    .await
 }
