@@ -33,6 +33,22 @@ impl TestApp {
             .unwrap();
         (r.status().as_u16(), r.json().await.unwrap_or_default())
     }
+    /// The first recorded event of `kind` for `target`, waited for up to
+    /// `within`.
+    async fn first_event(&self, target: &str, kind: &str, within: Duration) -> serde_json::Value {
+        let what = format!("a {kind} event of {target}");
+        eventually(within, &what, || async {
+            let (_, page) = self
+                .get(&format!("/api/v1/events?target={target}&limit=100"))
+                .await;
+            page["items"]
+                .as_array()?
+                .iter()
+                .find(|e| e["kind"] == kind)
+                .cloned()
+        })
+        .await
+    }
     async fn post(&self, path: &str) -> (u16, serde_json::Value) {
         let r = self
             .client
@@ -288,19 +304,9 @@ ladder = [{{ action = "restart-app", verify = "1s" }}]
         app = dead_port()
     ))
     .await;
-    let held = eventually(
-        Duration::from_secs(30),
-        "the app's action to be held for its dependency",
-        || async {
-            let (_, page) = app.get("/api/v1/events?target=app&limit=100").await;
-            page["items"]
-                .as_array()?
-                .iter()
-                .find(|e| e["kind"] == "action_held")
-                .cloned()
-        },
-    )
-    .await;
+    let held = app
+        .first_event("app", "action_held", Duration::from_secs(30))
+        .await;
     assert!(
         held["message"].as_str().unwrap().contains("depends on db"),
         "{held}"
@@ -391,19 +397,9 @@ argv = ["touch", "{marker}"]
         .external("app", Input::Observation(Observation::down("HTTP 502")))
         .await
         .unwrap();
-    let held = eventually(
-        Duration::from_secs(10),
-        "the app's action to be held for db",
-        || async {
-            let (_, page) = app.get("/api/v1/events?target=app&limit=100").await;
-            page["items"]
-                .as_array()?
-                .iter()
-                .find(|e| e["kind"] == "action_held")
-                .cloned()
-        },
-    )
-    .await;
+    let held = app
+        .first_event("app", "action_held", Duration::from_secs(10))
+        .await;
     assert!(
         held["message"].as_str().unwrap().contains("depends on db"),
         "{held}"
