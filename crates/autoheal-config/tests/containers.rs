@@ -1,27 +1,12 @@
 //! Targets declared as Docker containers: `container = { ... }`, the
 //! built-in `container.*` actions, `docker_exec` checks and `{{container}}`.
 
-use autoheal_config::{parse_str, CheckConfig, Config, ConfigError, ConfigErrors};
+mod common;
+
+use autoheal_config::CheckConfig;
 use autoheal_docker::{ContainerSelector, DockerMode};
-use std::collections::BTreeMap;
+use common::*;
 use std::time::Duration;
-
-fn load(text: &str) -> Config {
-    parse_str(text, "autoheal.toml", &BTreeMap::new()).unwrap_or_else(|e| panic!("{e}"))
-}
-
-fn errors(text: &str) -> ConfigErrors {
-    match parse_str(text, "autoheal.toml", &BTreeMap::new()) {
-        Ok(c) => panic!("expected errors, the config loaded: {c:?}"),
-        Err(e) => e,
-    }
-}
-
-fn find<'a>(e: &'a ConfigErrors, key: &str) -> &'a ConfigError {
-    e.0.iter()
-        .find(|x| x.key == key)
-        .unwrap_or_else(|| panic!("no error for {key} in:\n{e}"))
-}
 
 #[test]
 fn the_three_selector_forms_load() {

@@ -1,21 +1,9 @@
 //! Bad configs: every error names the file, the key path and what was
 //! expected, and all of them come at once.
 
-use autoheal_config::{parse_str, ConfigError, ConfigErrors};
-use std::collections::BTreeMap;
+mod common;
 
-fn errors(text: &str) -> ConfigErrors {
-    match parse_str(text, "autoheal.toml", &BTreeMap::new()) {
-        Ok(c) => panic!("expected errors, the config loaded: {c:?}"),
-        Err(e) => e,
-    }
-}
-
-fn find<'a>(e: &'a ConfigErrors, key: &str) -> &'a ConfigError {
-    e.0.iter()
-        .find(|x| x.key == key)
-        .unwrap_or_else(|| panic!("no error for {key} in:\n{e}"))
-}
+use common::*;
 
 #[test]
 fn a_bad_duration_names_file_key_and_expectation() {
