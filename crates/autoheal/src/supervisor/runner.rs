@@ -341,6 +341,7 @@ impl Supervisor {
             spec: std::mem::take(&mut spec.spec),
         };
         let check = spec.check.take();
+        let name = spec.name.clone();
         if let Err(e) = self.store.upsert_target(&def).await {
             events::StoreWriteFailed {
                 what: "a target",
@@ -384,8 +385,7 @@ impl Supervisor {
         }
         self.update_view(id, |_| {});
         if let Some(check) = check {
-            let name = self.targets.get(&id).map(|rt| rt.spec.name.clone());
-            self.checks.add(name.unwrap_or_default(), check, cancel);
+            self.checks.add(name, check, cancel);
         }
     }
 
@@ -1111,7 +1111,6 @@ impl Supervisor {
             .iter()
             .map(|r| r.action.clone())
             .collect();
-        let _ = rt.id;
         f(entry);
     }
 }
