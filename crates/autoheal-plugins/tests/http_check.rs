@@ -250,6 +250,55 @@ async fn credentials_are_dropped_when_a_redirect_leaves_the_origin() {
     assert_eq!(o.status, Status::Up, "{o:?}");
 }
 
+/// Issue 7 item 10: an `X-Api-Key` followed a redirect from 127.0.0.1 to
+/// localhost. Every configured header stays behind when a hop changes the
+/// origin (here only the host: same port), and all of them follow a
+/// same-origin hop (the control).
+#[tokio::test]
+async fn every_configured_header_stays_behind_on_a_cross_origin_redirect() {
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = l.local_addr().unwrap().port();
+    let echo = |h: HeaderMap| async move {
+        let get = |k: &str| {
+            h.get(k)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("none")
+                .to_string()
+        };
+        format!(
+            "key={} custom={} cookie={}",
+            get("x-api-key"),
+            get("x-custom"),
+            get("cookie")
+        )
+    };
+    let router = Router::new()
+        .route("/echo", get(echo))
+        .route("/same", get(|| async { Redirect::to("/echo") }))
+        .route(
+            "/other",
+            get(move || async move { Redirect::to(&format!("http://localhost:{port}/echo")) }),
+        );
+    tokio::spawn(async move { axum::serve(l, router).await.unwrap() });
+    let headers = json!({"X-Api-Key": "k3y-s3cret", "X-Custom": "c1", "Cookie": "sid=s3cret"});
+    // Control: a same-origin hop keeps every header.
+    let o = probe(json!({
+        "url": format!("http://127.0.0.1:{port}/same"),
+        "headers": headers,
+        "body_regex": "^key=k3y-s3cret custom=c1 cookie=sid=s3cret$"
+    }))
+    .await;
+    assert_eq!(o.status, Status::Up, "{o:?}");
+    // 127.0.0.1 -> localhost is another origin: nothing configured follows.
+    let o = probe(json!({
+        "url": format!("http://127.0.0.1:{port}/other"),
+        "headers": headers,
+        "body_regex": "^key=none custom=none cookie=none$"
+    }))
+    .await;
+    assert_eq!(o.status, Status::Up, "{o:?}");
+}
+
 #[tokio::test]
 async fn body_keyword_mismatch_is_down() {
     let a = serve(app()).await;

@@ -16,8 +16,10 @@
 //!
 //! Redirects are followed here, not by reqwest, so that each hop goes through
 //! the scheme allow-list, the cap of [`MAX_REDIRECTS`] hops applies, and
-//! credentials (`Authorization`, `Cookie`) are dropped when a hop leaves the
-//! original origin. 301/302 turn a POST into a GET, 303 turns anything but
+//! every configured header (any of them may be a credential: `Authorization`,
+//! `Cookie`, `X-Api-Key`, ...) is dropped once a hop leaves the original
+//! origin (scheme, host and port; `127.0.0.1` and `localhost` are two
+//! origins). 301/302 turn a POST into a GET, 303 turns anything but
 //! HEAD into a GET, 307/308 keep the method and body.
 
 use std::collections::BTreeMap;
@@ -26,7 +28,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 use autoheal_core::{Observation, Status};
-use reqwest::header::{HeaderMap, AUTHORIZATION, COOKIE, LOCATION, PROXY_AUTHORIZATION};
+use reqwest::header::{HeaderMap, LOCATION};
 use reqwest::{Method, StatusCode, Url};
 use serde::{Deserialize, Serialize};
 
@@ -348,9 +350,10 @@ impl HttpCheck {
                         .map_err(|_| "redirect with an invalid Location".to_string())?;
                     check_scheme(&next).map_err(|why| format!("redirect refused: {why}"))?;
                     if next.origin() != self.url.origin() {
-                        headers.remove(AUTHORIZATION);
-                        headers.remove(COOKIE);
-                        headers.remove(PROXY_AUTHORIZATION);
+                        // Any configured header may be a credential
+                        // (X-Api-Key, X-Auth-Token, ...): none leaves the
+                        // origin it was configured for.
+                        headers.clear();
                     }
                     let to_get = match status.as_u16() {
                         301 | 302 => method == Method::POST,
