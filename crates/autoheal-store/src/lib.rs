@@ -28,6 +28,7 @@
 //! `AUTOHEAL_TEST_POSTGRES_URL=postgres://autoheal:autoheal@127.0.0.1:5432/postgres
 //! AUTOHEAL_REQUIRE_POSTGRES=1 cargo test -p autoheal-store`.
 
+mod batch;
 mod common;
 mod migrations;
 mod types;
@@ -67,6 +68,15 @@ pub trait Store: Send + Sync + 'static {
     /// Creates or updates a target's definition (kind and spec as JSON).
     /// `created_at` is set on first insert (wall clock) and kept on update.
     async fn upsert_target(&self, target: &TargetDef) -> Result<()>;
+    /// [`Store::upsert_target`] for many targets in one transaction (one
+    /// commit, one fsync), as at boot or on reload. A name given twice keeps
+    /// the last definition. All or nothing: on error none is written.
+    async fn upsert_targets(&self, targets: &[TargetDef]) -> Result<()> {
+        for t in targets {
+            self.upsert_target(t).await?;
+        }
+        Ok(())
+    }
     /// Removes a target's definition and state (its history stays). Deleting
     /// an unknown name is not an error.
     async fn delete_target(&self, name: &str) -> Result<()>;
@@ -86,6 +96,21 @@ pub trait Store: Send + Sync + 'static {
     /// Stores one observation and bumps its hourly rollup, in one
     /// transaction. A status other than "up"/"degraded" counts as down.
     async fn record_check(&self, result: &CheckResultRow) -> Result<()>;
+    /// Group commit: stores every row of `results` and bumps their rollups,
+    /// all in one transaction (one commit, one fsync for the whole batch).
+    /// The same as [`Store::record_check`] on each row, in order, but all or
+    /// nothing.
+    async fn record_checks(&self, results: &[CheckResultRow]) -> Result<()> {
+        self.record_checks_counted(results, &[]).await
+    }
+    /// Like [`Store::record_checks`], and also counts `counted_only` in the
+    /// rollups without storing them as rows (the retention choice "keep only
+    /// status changes": uptime stays exact for whole hours). One transaction.
+    async fn record_checks_counted(
+        &self,
+        results: &[CheckResultRow],
+        counted_only: &[CheckResultRow],
+    ) -> Result<()>;
     /// Newest first; `limit` clamped like a page (0 = 50, at most 500).
     async fn recent_checks(&self, target: &str, limit: u32) -> Result<Vec<CheckResultRow>>;
     /// Counts of observations since `since` (from hourly rollups plus raw rows).

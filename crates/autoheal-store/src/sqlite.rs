@@ -323,6 +323,73 @@ impl Store for SqliteStore {
         Ok(())
     }
 
+    async fn upsert_targets(&self, targets: &[TargetDef]) -> Result<()> {
+        let targets = crate::batch::last_per_name(targets);
+        if targets.is_empty() {
+            return Ok(());
+        }
+        let now = now_ms();
+        let mut tx = self.pool.begin().await?;
+        for chunk in targets.chunks(crate::batch::CHUNK) {
+            let mut qb: QueryBuilder<Sqlite> =
+                QueryBuilder::new("INSERT INTO targets (name, kind, spec, created_at) ");
+            qb.push_values(chunk, |mut b, t| {
+                b.push_bind(t.name.clone())
+                    .push_bind(t.kind.clone())
+                    .push_bind(json_text(&t.spec))
+                    .push_bind(now);
+            });
+            qb.push(" ON CONFLICT (name) DO UPDATE SET kind = excluded.kind, spec = excluded.spec");
+            qb.build().execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn record_checks_counted(
+        &self,
+        results: &[CheckResultRow],
+        counted_only: &[CheckResultRow],
+    ) -> Result<()> {
+        let sums = crate::batch::rollup_sums(results.iter().chain(counted_only));
+        if sums.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.pool.begin().await?;
+        for chunk in results.chunks(crate::batch::CHUNK) {
+            let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
+                "INSERT INTO check_results (target, at, status, latency_ms, detail) ",
+            );
+            qb.push_values(chunk, |mut b, r| {
+                b.push_bind(r.target.clone())
+                    .push_bind(r.at)
+                    .push_bind(r.status.clone())
+                    .push_bind(r.latency_ms)
+                    .push_bind(r.detail.clone());
+            });
+            qb.build().execute(&mut *tx).await?;
+        }
+        for chunk in sums.chunks(crate::batch::CHUNK) {
+            let mut qb: QueryBuilder<Sqlite> =
+                QueryBuilder::new("INSERT INTO check_rollups (target, hour, up, degraded, down) ");
+            qb.push_values(chunk, |mut b, ((target, hour), (up, degraded, down))| {
+                b.push_bind(target.to_string())
+                    .push_bind(*hour)
+                    .push_bind(*up)
+                    .push_bind(*degraded)
+                    .push_bind(*down);
+            });
+            qb.push(
+                " ON CONFLICT (target, hour) DO UPDATE SET up = check_rollups.up + excluded.up, \
+                 degraded = check_rollups.degraded + excluded.degraded, \
+                 down = check_rollups.down + excluded.down",
+            );
+            qb.build().execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
     async fn recent_checks(&self, target: &str, limit: u32) -> Result<Vec<CheckResultRow>> {
         let rows = sqlx::query(
             "SELECT target, at, status, latency_ms, detail FROM check_results \

@@ -1289,6 +1289,111 @@ mod harness {
     }
 }
 
+async fn a_batch_of_checks_commits_like_one_by_one_and_counts_rollup_only_rows(
+    store: Arc<dyn Store>,
+) {
+    let m = 60_000;
+    // Two targets, two hours, the same (target, hour) many times in one
+    // batch (one rollup upsert must add them all).
+    let mut batch = Vec::new();
+    for i in 0..1_500 {
+        let status = ["up", "up", "degraded", "down"][i % 4];
+        batch.push(check("web", T0 + (i as i64) * 2_000, status));
+    }
+    batch.push(check("db", T0 + HOUR + m, "down"));
+    store.record_checks(&batch).await.unwrap();
+    store.record_checks(&[]).await.unwrap();
+
+    let recent = store.recent_checks("web", 3).await.unwrap();
+    let ats: Vec<i64> = recent.iter().map(|c| c.at).collect();
+    assert_eq!(
+        ats,
+        [T0 + 1_499 * 2_000, T0 + 1_498 * 2_000, T0 + 1_497 * 2_000]
+    );
+    assert_eq!(recent[0].status, "down");
+    assert_eq!(recent[0].detail, format!("down at {}", T0 + 1_499 * 2_000));
+    // 1,500 rows at 2 s from T0: 1,800 fit an hour, all in hour T0.
+    assert_eq!(
+        store.uptime("web", T0).await.unwrap(),
+        Uptime {
+            up: 750,
+            degraded: 375,
+            down: 375
+        }
+    );
+    assert_eq!(store.uptime("db", T0).await.unwrap().down, 1);
+
+    // Rollup-only rows are counted but not listed; a later batch adds to the
+    // same rollup rows.
+    store
+        .record_checks_counted(
+            &[check("web", T0 + HOUR + 2 * m, "down")],
+            &[
+                check("web", T0 + HOUR + 3 * m, "up"),
+                check("web", T0 + HOUR + 4 * m, "up"),
+            ],
+        )
+        .await
+        .unwrap();
+    let recent = store.recent_checks("web", 1).await.unwrap();
+    assert_eq!(recent[0].at, T0 + HOUR + 2 * m);
+    assert_eq!(
+        store.uptime("web", T0).await.unwrap(),
+        Uptime {
+            up: 752,
+            degraded: 375,
+            down: 376
+        }
+    );
+    // After the raw rows are pruned, the rollups still hold every count.
+    store
+        .prune(
+            &Retention {
+                check_results_ms: 1,
+                ..long_retention()
+            },
+            T0 + 3 * HOUR,
+        )
+        .await
+        .unwrap();
+    assert!(store.recent_checks("web", 10).await.unwrap().is_empty());
+    assert_eq!(store.uptime("web", T0).await.unwrap().up, 752);
+}
+
+async fn targets_upserted_in_one_batch_are_all_there_and_the_last_definition_wins(
+    store: Arc<dyn Store>,
+) {
+    store
+        .upsert_target(&target("old", "tcp", json!({ "v": 0 })))
+        .await
+        .unwrap();
+    let before = store.get_target("old").await.unwrap().unwrap().created_at;
+    let mut batch: Vec<TargetDef> = (0..1_200)
+        .map(|i| target(&format!("t{i:04}"), "http", json!({ "i": i })))
+        .collect();
+    batch.push(target("old", "http", json!({ "v": 1 })));
+    batch.push(target("t0001", "exec", json!({ "i": "again" })));
+    store.upsert_targets(&batch).await.unwrap();
+    store.upsert_targets(&[]).await.unwrap();
+
+    let listed = store.list_targets().await.unwrap();
+    assert_eq!(listed.len(), 1_201);
+    let old = store.get_target("old").await.unwrap().unwrap();
+    assert_eq!(
+        (old.kind.as_str(), old.spec.clone()),
+        ("http", json!({ "v": 1 }))
+    );
+    assert_eq!(old.created_at, before, "created_at is kept on update");
+    let t1 = store.get_target("t0001").await.unwrap().unwrap();
+    assert_eq!(
+        (t1.kind.as_str(), t1.spec),
+        ("exec", json!({ "i": "again" }))
+    );
+    let t1199 = store.get_target("t1199").await.unwrap().unwrap();
+    assert_eq!(t1199.spec, json!({ "i": 1199 }));
+    assert_eq!(t1199.phase, "healthy");
+}
+
 /// One `#[tokio::test]` per scenario per backend: `sqlite::<scenario>` and
 /// `postgres::<scenario>`.
 macro_rules! contract {
@@ -1330,6 +1435,8 @@ contract! {
         page_limits_are_clamped_to_500_and_zero_means_50,
         pruning_removes_old_history_but_never_open_incidents,
         concurrent_writers_all_succeed,
+        a_batch_of_checks_commits_like_one_by_one_and_counts_rollup_only_rows,
+        targets_upserted_in_one_batch_are_all_there_and_the_last_definition_wins,
     ],
     url: [
         committed_incidents_and_attempts_survive_reopening_the_store,
