@@ -12,12 +12,17 @@ use std::collections::BTreeMap;
 /// 32,766 and PostgreSQL's 65,535 parameters.
 pub(crate) const CHUNK: usize = 1000;
 
+/// A rollup key: (target, hour start in ms).
+pub(crate) type RollupKey<'a> = (&'a str, i64);
+/// The (up, degraded, down) counts of one rollup row.
+pub(crate) type Counts = (i64, i64, i64);
+
 /// The (up, degraded, down) sums of `rows` per (target, hour), in key order
 /// (a stable lock order for concurrent writers).
 pub(crate) fn rollup_sums<'a>(
     rows: impl IntoIterator<Item = &'a CheckResultRow>,
-) -> Vec<((&'a str, i64), (i64, i64, i64))> {
-    let mut sums: BTreeMap<(&str, i64), (i64, i64, i64)> = BTreeMap::new();
+) -> Vec<(RollupKey<'a>, Counts)> {
+    let mut sums: BTreeMap<RollupKey<'a>, Counts> = BTreeMap::new();
     for r in rows {
         let (u, g, d) = status_increment(&r.status);
         let e = sums
