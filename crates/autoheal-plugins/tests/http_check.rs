@@ -56,17 +56,11 @@ fn app() -> Router {
         .route(
             "/echo-headers",
             get(|h: HeaderMap| async move {
-                let get = |k: &str| {
-                    h.get(k)
-                        .and_then(|v| v.to_str().ok())
-                        .unwrap_or("none")
-                        .to_string()
-                };
                 format!(
                     "ua={} auth={} x-token={}",
-                    get("user-agent"),
-                    get("authorization"),
-                    get("x-token")
+                    header_or_none(&h, "user-agent"),
+                    header_or_none(&h, "authorization"),
+                    header_or_none(&h, "x-token")
                 )
             }),
         )
@@ -259,17 +253,11 @@ async fn every_configured_header_stays_behind_on_a_cross_origin_redirect() {
     let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = l.local_addr().unwrap().port();
     let echo = |h: HeaderMap| async move {
-        let get = |k: &str| {
-            h.get(k)
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or("none")
-                .to_string()
-        };
         format!(
             "key={} custom={} cookie={}",
-            get("x-api-key"),
-            get("x-custom"),
-            get("cookie")
+            header_or_none(&h, "x-api-key"),
+            header_or_none(&h, "x-custom"),
+            header_or_none(&h, "cookie")
         )
     };
     let router = Router::new()
@@ -562,4 +550,12 @@ async fn an_untrusted_certificate_is_down_unless_verification_is_skipped() {
         "no URL in details: {}",
         o.detail
     );
+}
+
+/// The value of header `k` as the echo routes answer it, or "none".
+fn header_or_none(h: &HeaderMap, k: &str) -> String {
+    h.get(k)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("none")
+        .to_string()
 }

@@ -44,3 +44,65 @@ pub(crate) fn last_per_name(targets: &[TargetDef]) -> Vec<&TargetDef> {
     }
     by_name.into_values().collect()
 }
+
+/// The statements of `upsert_targets` inside an open transaction `$tx`, the
+/// same SQL on both backends: multi-row inserts of `CHUNK` definitions.
+/// `$db` is the sqlx database type; `$spec` turns a spec into what that
+/// backend binds (JSON text on SQLite, JSONB on PostgreSQL).
+macro_rules! insert_targets {
+    ($db:ty, $tx:expr, $targets:expr, $now:expr, $spec:expr) => {
+        for chunk in $targets.chunks($crate::batch::CHUNK) {
+            let mut qb: sqlx::QueryBuilder<$db> =
+                sqlx::QueryBuilder::new("INSERT INTO targets (name, kind, spec, created_at) ");
+            qb.push_values(chunk, |mut b, t| {
+                b.push_bind(t.name.clone())
+                    .push_bind(t.kind.clone())
+                    .push_bind($spec(&t.spec))
+                    .push_bind($now);
+            });
+            qb.push(" ON CONFLICT (name) DO UPDATE SET kind = excluded.kind, spec = excluded.spec");
+            qb.build().execute(&mut *$tx).await?;
+        }
+    };
+}
+pub(crate) use insert_targets;
+
+/// The statements of `record_checks_counted` inside an open transaction
+/// `$tx`, the same SQL on both backends: the raw rows of `$results`, then one
+/// rollup upsert per (target, hour) of `$sums` (from [`rollup_sums`]).
+macro_rules! insert_checks {
+    ($db:ty, $tx:expr, $results:expr, $sums:expr) => {
+        for chunk in $results.chunks($crate::batch::CHUNK) {
+            let mut qb: sqlx::QueryBuilder<$db> = sqlx::QueryBuilder::new(
+                "INSERT INTO check_results (target, at, status, latency_ms, detail) ",
+            );
+            qb.push_values(chunk, |mut b, r| {
+                b.push_bind(r.target.clone())
+                    .push_bind(r.at)
+                    .push_bind(r.status.clone())
+                    .push_bind(r.latency_ms)
+                    .push_bind(r.detail.clone());
+            });
+            qb.build().execute(&mut *$tx).await?;
+        }
+        for chunk in $sums.chunks($crate::batch::CHUNK) {
+            let mut qb: sqlx::QueryBuilder<$db> = sqlx::QueryBuilder::new(
+                "INSERT INTO check_rollups (target, hour, up, degraded, down) ",
+            );
+            qb.push_values(chunk, |mut b, ((target, hour), (up, degraded, down))| {
+                b.push_bind(target.to_string())
+                    .push_bind(*hour)
+                    .push_bind(*up)
+                    .push_bind(*degraded)
+                    .push_bind(*down);
+            });
+            qb.push(
+                " ON CONFLICT (target, hour) DO UPDATE SET up = check_rollups.up + excluded.up, \
+                 degraded = check_rollups.degraded + excluded.degraded, \
+                 down = check_rollups.down + excluded.down",
+            );
+            qb.build().execute(&mut *$tx).await?;
+        }
+    };
+}
+pub(crate) use insert_checks;

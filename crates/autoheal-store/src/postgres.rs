@@ -264,18 +264,8 @@ impl Store for PgStore {
         }
         let now = now_ms();
         let mut tx = self.pool.begin().await?;
-        for chunk in targets.chunks(crate::batch::CHUNK) {
-            let mut qb: QueryBuilder<Postgres> =
-                QueryBuilder::new("INSERT INTO targets (name, kind, spec, created_at) ");
-            qb.push_values(chunk, |mut b, t| {
-                b.push_bind(t.name.clone())
-                    .push_bind(t.kind.clone())
-                    .push_bind(t.spec.clone())
-                    .push_bind(now);
-            });
-            qb.push(" ON CONFLICT (name) DO UPDATE SET kind = excluded.kind, spec = excluded.spec");
-            qb.build().execute(&mut *tx).await?;
-        }
+        crate::batch::insert_targets!(Postgres, tx, targets, now, |v: &serde_json::Value| v
+            .clone());
         tx.commit().await?;
         Ok(())
     }
@@ -290,36 +280,7 @@ impl Store for PgStore {
             return Ok(());
         }
         let mut tx = self.pool.begin().await?;
-        for chunk in results.chunks(crate::batch::CHUNK) {
-            let mut qb: QueryBuilder<Postgres> = QueryBuilder::new(
-                "INSERT INTO check_results (target, at, status, latency_ms, detail) ",
-            );
-            qb.push_values(chunk, |mut b, r| {
-                b.push_bind(r.target.clone())
-                    .push_bind(r.at)
-                    .push_bind(r.status.clone())
-                    .push_bind(r.latency_ms)
-                    .push_bind(r.detail.clone());
-            });
-            qb.build().execute(&mut *tx).await?;
-        }
-        for chunk in sums.chunks(crate::batch::CHUNK) {
-            let mut qb: QueryBuilder<Postgres> =
-                QueryBuilder::new("INSERT INTO check_rollups (target, hour, up, degraded, down) ");
-            qb.push_values(chunk, |mut b, ((target, hour), (up, degraded, down))| {
-                b.push_bind(target.to_string())
-                    .push_bind(*hour)
-                    .push_bind(*up)
-                    .push_bind(*degraded)
-                    .push_bind(*down);
-            });
-            qb.push(
-                " ON CONFLICT (target, hour) DO UPDATE SET up = check_rollups.up + excluded.up, \
-                 degraded = check_rollups.degraded + excluded.degraded, \
-                 down = check_rollups.down + excluded.down",
-            );
-            qb.build().execute(&mut *tx).await?;
-        }
+        crate::batch::insert_checks!(Postgres, tx, results, sums);
         tx.commit().await?;
         Ok(())
     }

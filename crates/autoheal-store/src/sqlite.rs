@@ -330,18 +330,7 @@ impl Store for SqliteStore {
         }
         let now = now_ms();
         let mut tx = self.pool.begin().await?;
-        for chunk in targets.chunks(crate::batch::CHUNK) {
-            let mut qb: QueryBuilder<Sqlite> =
-                QueryBuilder::new("INSERT INTO targets (name, kind, spec, created_at) ");
-            qb.push_values(chunk, |mut b, t| {
-                b.push_bind(t.name.clone())
-                    .push_bind(t.kind.clone())
-                    .push_bind(json_text(&t.spec))
-                    .push_bind(now);
-            });
-            qb.push(" ON CONFLICT (name) DO UPDATE SET kind = excluded.kind, spec = excluded.spec");
-            qb.build().execute(&mut *tx).await?;
-        }
+        crate::batch::insert_targets!(Sqlite, tx, targets, now, json_text);
         tx.commit().await?;
         Ok(())
     }
@@ -356,36 +345,7 @@ impl Store for SqliteStore {
             return Ok(());
         }
         let mut tx = self.pool.begin().await?;
-        for chunk in results.chunks(crate::batch::CHUNK) {
-            let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
-                "INSERT INTO check_results (target, at, status, latency_ms, detail) ",
-            );
-            qb.push_values(chunk, |mut b, r| {
-                b.push_bind(r.target.clone())
-                    .push_bind(r.at)
-                    .push_bind(r.status.clone())
-                    .push_bind(r.latency_ms)
-                    .push_bind(r.detail.clone());
-            });
-            qb.build().execute(&mut *tx).await?;
-        }
-        for chunk in sums.chunks(crate::batch::CHUNK) {
-            let mut qb: QueryBuilder<Sqlite> =
-                QueryBuilder::new("INSERT INTO check_rollups (target, hour, up, degraded, down) ");
-            qb.push_values(chunk, |mut b, ((target, hour), (up, degraded, down))| {
-                b.push_bind(target.to_string())
-                    .push_bind(*hour)
-                    .push_bind(*up)
-                    .push_bind(*degraded)
-                    .push_bind(*down);
-            });
-            qb.push(
-                " ON CONFLICT (target, hour) DO UPDATE SET up = check_rollups.up + excluded.up, \
-                 degraded = check_rollups.degraded + excluded.degraded, \
-                 down = check_rollups.down + excluded.down",
-            );
-            qb.build().execute(&mut *tx).await?;
-        }
+        crate::batch::insert_checks!(Sqlite, tx, results, sums);
         tx.commit().await?;
         Ok(())
     }
