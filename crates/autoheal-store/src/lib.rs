@@ -32,10 +32,13 @@ mod batch;
 mod common;
 mod migrations;
 mod types;
+mod unit;
 pub use types::*;
+pub use unit::{Committed, Ref, Unit, Write};
 
 pub mod postgres;
 pub mod sqlite;
+mod sqlite_write;
 
 use async_trait::async_trait;
 use std::sync::Arc;
@@ -90,7 +93,18 @@ pub trait Store: Send + Sync + 'static {
         phase: &str,
         snapshot: &serde_json::Value,
         at: i64,
-    ) -> Result<()>;
+    ) -> Result<()> {
+        self.commit(&Unit {
+            writes: vec![Write::SaveState {
+                name: name.to_string(),
+                phase: phase.to_string(),
+                snapshot: snapshot.clone(),
+                at,
+            }],
+        })
+        .await
+        .map(drop)
+    }
 
     // --- check results and uptime -------------------------------------------
     /// Stores one observation and bumps its hourly rollup, in one
@@ -119,21 +133,48 @@ pub trait Store: Send + Sync + 'static {
     // --- incidents and attempts ---------------------------------------------
     /// Opens an incident and returns its id. Does not check for an incident
     /// already open on the target: that is the caller's decision.
-    async fn open_incident(&self, target: &str, opened_at: i64, reason: &str) -> Result<i64>;
+    async fn open_incident(&self, target: &str, opened_at: i64, reason: &str) -> Result<i64> {
+        let mut unit = Unit::new();
+        unit.open_incident(target, opened_at, reason);
+        Ok(self.commit(&unit).await?.incidents[0])
+    }
     /// The open incident of a target, if any (the newest if several), with
     /// its attempts.
     async fn open_incident_for(&self, target: &str) -> Result<Option<Incident>>;
     /// Closes an incident. Closing a closed incident is a no-op (the first
     /// close stands); an unknown id is `NotFound`.
-    async fn close_incident(&self, id: i64, closed_at: i64, resolution: &str) -> Result<()>;
+    async fn close_incident(&self, id: i64, closed_at: i64, resolution: &str) -> Result<()> {
+        self.commit(&Unit {
+            writes: vec![Write::CloseIncident {
+                incident: Ref::Id(id),
+                closed_at,
+                resolution: resolution.to_string(),
+            }],
+        })
+        .await
+        .map(drop)
+    }
     /// Marks an incident quarantined (still open) with a reason.
-    async fn set_incident_quarantined(&self, id: i64, reason: &str) -> Result<()>;
+    async fn set_incident_quarantined(&self, id: i64, reason: &str) -> Result<()> {
+        self.commit(&Unit {
+            writes: vec![Write::QuarantineIncident {
+                incident: Ref::Id(id),
+                reason: reason.to_string(),
+            }],
+        })
+        .await
+        .map(drop)
+    }
     /// One incident with its attempts (in id order).
     async fn get_incident(&self, id: i64) -> Result<Option<Incident>>;
     /// A page of incidents, newest first, each with its attempts.
     async fn list_incidents(&self, filter: &IncidentFilter) -> Result<Page<Incident>>;
     /// Records an attempt before its action runs; returns its id.
-    async fn start_attempt(&self, attempt: &NewAttempt) -> Result<i64>;
+    async fn start_attempt(&self, attempt: &NewAttempt) -> Result<i64> {
+        let mut unit = Unit::new();
+        unit.start_attempt(Ref::Id(attempt.incident_id), attempt.clone());
+        Ok(self.commit(&unit).await?.attempts[0])
+    }
     /// Records how an attempt ended; an unknown id is `NotFound`.
     async fn finish_attempt(
         &self,
@@ -141,13 +182,34 @@ pub trait Store: Send + Sync + 'static {
         finished_at: i64,
         outcome: &str,
         detail: &str,
-    ) -> Result<()>;
+    ) -> Result<()> {
+        self.commit(&Unit {
+            writes: vec![Write::FinishAttempt {
+                attempt: Ref::Id(id),
+                finished_at,
+                outcome: outcome.to_string(),
+                detail: detail.to_string(),
+            }],
+        })
+        .await
+        .map(drop)
+    }
 
     // --- the audit log ------------------------------------------------------
     /// Appends one audit-log line; returns its id.
-    async fn append_event(&self, event: &NewEvent) -> Result<i64>;
+    async fn append_event(&self, event: &NewEvent) -> Result<i64> {
+        let mut unit = Unit::new();
+        unit.event(event.clone(), None);
+        Ok(self.commit(&unit).await?.events[0])
+    }
     /// A page of events, newest first.
     async fn list_events(&self, filter: &EventFilter) -> Result<Page<Event>>;
+
+    // --- units of work -----------------------------------------------------
+    /// Writes every write of `unit` in one transaction, in order: all of
+    /// them or, on any error, none. Returns the ids the unit made. The
+    /// single-write methods above are one-write units.
+    async fn commit(&self, unit: &Unit) -> Result<Committed>;
 
     // --- housekeeping -------------------------------------------------------
     /// Deletes check results, closed incidents and events older than the

@@ -14,8 +14,8 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use sqlx::{Postgres, QueryBuilder, Row};
 
 use crate::common::{
-    add_status, attach_attempts, clamp_limit, fk_not_found, hour_ceil, hour_of, now_ms, page,
-    status_increment, IncidentRow,
+    add_status, attach_attempts, clamp_limit, hour_ceil, hour_of, now_ms, page, status_increment,
+    IncidentRow,
 };
 use crate::*;
 
@@ -204,27 +204,6 @@ impl Store for PgStore {
         row.as_ref().map(target_row).transpose()
     }
 
-    async fn save_state(
-        &self,
-        name: &str,
-        phase: &str,
-        snapshot: &serde_json::Value,
-        at: i64,
-    ) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO target_state (name, phase, snapshot, updated_at) VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (name) DO UPDATE SET phase = excluded.phase, \
-             snapshot = excluded.snapshot, updated_at = excluded.updated_at",
-        )
-        .bind(name)
-        .bind(phase)
-        .bind(snapshot)
-        .bind(at)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
-    }
-
     async fn record_check(&self, result: &CheckResultRow) -> Result<()> {
         let (up, degraded, down) = status_increment(&result.status);
         let mut tx = self.pool.begin().await?;
@@ -329,18 +308,6 @@ impl Store for PgStore {
         Ok(uptime)
     }
 
-    async fn open_incident(&self, target: &str, opened_at: i64, reason: &str) -> Result<i64> {
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO incidents (target, opened_at, reason) VALUES ($1, $2, $3) RETURNING id",
-        )
-        .bind(target)
-        .bind(opened_at)
-        .bind(reason)
-        .fetch_one(&self.pool)
-        .await?;
-        Ok(id)
-    }
-
     async fn open_incident_for(&self, target: &str) -> Result<Option<Incident>> {
         let row = sqlx::query(
             "SELECT id, target, opened_at, closed_at, reason, resolution, quarantine_reason \
@@ -357,41 +324,6 @@ impl Store for PgStore {
                 Ok(Some(inc.into_incident(attempts)))
             }
         }
-    }
-
-    async fn close_incident(&self, id: i64, closed_at: i64, resolution: &str) -> Result<()> {
-        let done = sqlx::query(
-            "UPDATE incidents SET closed_at = $2, resolution = $3 \
-             WHERE id = $1 AND closed_at IS NULL",
-        )
-        .bind(id)
-        .bind(closed_at)
-        .bind(resolution)
-        .execute(&self.pool)
-        .await?;
-        if done.rows_affected() == 0 {
-            // Already closed is fine (the first close wins); missing is not.
-            let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM incidents WHERE id = $1")
-                .bind(id)
-                .fetch_optional(&self.pool)
-                .await?;
-            if exists.is_none() {
-                return Err(StoreError::NotFound(format!("incident {id}")));
-            }
-        }
-        Ok(())
-    }
-
-    async fn set_incident_quarantined(&self, id: i64, reason: &str) -> Result<()> {
-        let done = sqlx::query("UPDATE incidents SET quarantine_reason = $2 WHERE id = $1")
-            .bind(id)
-            .bind(reason)
-            .execute(&self.pool)
-            .await?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound(format!("incident {id}")));
-        }
-        Ok(())
     }
 
     async fn get_incident(&self, id: i64) -> Result<Option<Incident>> {
@@ -440,62 +372,6 @@ impl Store for PgStore {
         Ok(page(attach_attempts(rows, attempts), limit, |i| i.id))
     }
 
-    async fn start_attempt(&self, attempt: &NewAttempt) -> Result<i64> {
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO attempts (incident_id, rung, attempt, action, started_at, dry_run) \
-             VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
-        )
-        .bind(attempt.incident_id)
-        .bind(attempt.rung)
-        .bind(attempt.attempt)
-        .bind(&attempt.action)
-        .bind(attempt.started_at)
-        .bind(attempt.dry_run)
-        .fetch_one(&self.pool)
-        .await
-        .map_err(|e| fk_not_found(e, || format!("incident {}", attempt.incident_id)))?;
-        Ok(id)
-    }
-
-    async fn finish_attempt(
-        &self,
-        id: i64,
-        finished_at: i64,
-        outcome: &str,
-        detail: &str,
-    ) -> Result<()> {
-        let done = sqlx::query(
-            "UPDATE attempts SET finished_at = $2, outcome = $3, detail = $4 WHERE id = $1",
-        )
-        .bind(id)
-        .bind(finished_at)
-        .bind(outcome)
-        .bind(detail)
-        .execute(&self.pool)
-        .await?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound(format!("attempt {id}")));
-        }
-        Ok(())
-    }
-
-    async fn append_event(&self, event: &NewEvent) -> Result<i64> {
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO events (at, target, incident_id, kind, message, actor, data) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
-        )
-        .bind(event.at)
-        .bind(&event.target)
-        .bind(event.incident_id)
-        .bind(&event.kind)
-        .bind(&event.message)
-        .bind(&event.actor)
-        .bind(&event.data)
-        .fetch_one(&self.pool)
-        .await?;
-        Ok(id)
-    }
-
     async fn list_events(&self, filter: &EventFilter) -> Result<Page<Event>> {
         let limit = clamp_limit(filter.limit);
         let mut qb: QueryBuilder<Postgres> = QueryBuilder::new(
@@ -515,6 +391,16 @@ impl Store for PgStore {
         let rows = qb.build().fetch_all(&self.pool).await?;
         let items: Vec<Event> = rows.iter().map(event_row).collect::<Result<_>>()?;
         Ok(page(items, limit, |e| e.id))
+    }
+
+    async fn commit(&self, unit: &Unit) -> Result<Committed> {
+        if unit.is_empty() {
+            return Ok(Committed::default());
+        }
+        let mut tx = self.pool.begin().await?;
+        let done = crate::unit::apply_unit!(tx, unit, |v: &serde_json::Value| v.clone())?;
+        tx.commit().await?;
+        Ok(done)
     }
 
     async fn prune(&self, retention: &Retention, now: i64) -> Result<u64> {

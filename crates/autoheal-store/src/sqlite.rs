@@ -20,9 +20,10 @@ use sqlx::sqlite::{
 use sqlx::{QueryBuilder, Row, Sqlite};
 
 use crate::common::{
-    add_status, attach_attempts, clamp_limit, fk_not_found, hour_ceil, hour_of, now_ms, page,
-    parse_json, status_increment, IncidentRow,
+    add_status, attach_attempts, clamp_limit, hour_ceil, hour_of, now_ms, page, parse_json,
+    status_increment, IncidentRow,
 };
+use crate::sqlite_write::WriteTx;
 use crate::*;
 
 /// Connections for a file database; readers run concurrently under WAL,
@@ -37,6 +38,8 @@ const SQLITE_NOTADB: &str = "26";
 pub struct SqliteStore {
     /// Small for files, exactly one connection for `:memory:`.
     pool: SqlitePool,
+    /// The database lives in its one connection (never closed on error).
+    in_memory: bool,
 }
 
 impl SqliteStore {
@@ -81,7 +84,7 @@ impl SqliteStore {
             .connect_with(options)
             .await
             .map_err(not_a_database)?;
-        let store = SqliteStore { pool };
+        let store = SqliteStore { pool, in_memory };
         store.quick_check().await?;
         crate::migrations::sqlite().run(&store.pool).await?;
         tracing::info!(backend = "sqlite", in_memory, "Store opened.");
@@ -102,6 +105,12 @@ impl SqliteStore {
                 rows.join("; ")
             )))
         }
+    }
+
+    /// A write transaction (`BEGIN IMMEDIATE`) that discards its connection
+    /// unless it commits: see [`crate::sqlite_write`].
+    async fn begin_write(&self) -> Result<WriteTx> {
+        WriteTx::begin(&self.pool, self.in_memory).await
     }
 
     /// The underlying pool, for callers that need raw access (tests, tools).
@@ -222,6 +231,7 @@ impl Store for SqliteStore {
     }
 
     async fn upsert_target(&self, target: &TargetDef) -> Result<()> {
+        let mut tx = self.begin_write().await?;
         sqlx::query(
             "INSERT INTO targets (name, kind, spec, created_at) VALUES ($1, $2, $3, $4) \
              ON CONFLICT (name) DO UPDATE SET kind = excluded.kind, spec = excluded.spec",
@@ -230,13 +240,13 @@ impl Store for SqliteStore {
         .bind(&target.kind)
         .bind(json_text(&target.spec))
         .bind(now_ms())
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
-        Ok(())
+        tx.commit().await
     }
 
     async fn delete_target(&self, name: &str) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         sqlx::query("DELETE FROM target_state WHERE name = $1")
             .bind(name)
             .execute(&mut *tx)
@@ -270,30 +280,9 @@ impl Store for SqliteStore {
         row.as_ref().map(target_row).transpose()
     }
 
-    async fn save_state(
-        &self,
-        name: &str,
-        phase: &str,
-        snapshot: &serde_json::Value,
-        at: i64,
-    ) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO target_state (name, phase, snapshot, updated_at) VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (name) DO UPDATE SET phase = excluded.phase, \
-             snapshot = excluded.snapshot, updated_at = excluded.updated_at",
-        )
-        .bind(name)
-        .bind(phase)
-        .bind(json_text(snapshot))
-        .bind(at)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
-    }
-
     async fn record_check(&self, result: &CheckResultRow) -> Result<()> {
         let (up, degraded, down) = status_increment(&result.status);
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         sqlx::query(
             "INSERT INTO check_results (target, at, status, latency_ms, detail) \
              VALUES ($1, $2, $3, $4, $5)",
@@ -329,7 +318,7 @@ impl Store for SqliteStore {
             return Ok(());
         }
         let now = now_ms();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         crate::batch::insert_targets!(Sqlite, tx, targets, now, json_text);
         tx.commit().await?;
         Ok(())
@@ -344,7 +333,7 @@ impl Store for SqliteStore {
         if sums.is_empty() {
             return Ok(());
         }
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         crate::batch::insert_checks!(Sqlite, tx, results, sums);
         tx.commit().await?;
         Ok(())
@@ -393,18 +382,6 @@ impl Store for SqliteStore {
         Ok(uptime)
     }
 
-    async fn open_incident(&self, target: &str, opened_at: i64, reason: &str) -> Result<i64> {
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO incidents (target, opened_at, reason) VALUES ($1, $2, $3) RETURNING id",
-        )
-        .bind(target)
-        .bind(opened_at)
-        .bind(reason)
-        .fetch_one(&self.pool)
-        .await?;
-        Ok(id)
-    }
-
     async fn open_incident_for(&self, target: &str) -> Result<Option<Incident>> {
         let row = sqlx::query(
             "SELECT id, target, opened_at, closed_at, reason, resolution, quarantine_reason \
@@ -421,41 +398,6 @@ impl Store for SqliteStore {
                 Ok(Some(inc.into_incident(attempts)))
             }
         }
-    }
-
-    async fn close_incident(&self, id: i64, closed_at: i64, resolution: &str) -> Result<()> {
-        let done = sqlx::query(
-            "UPDATE incidents SET closed_at = $2, resolution = $3 \
-             WHERE id = $1 AND closed_at IS NULL",
-        )
-        .bind(id)
-        .bind(closed_at)
-        .bind(resolution)
-        .execute(&self.pool)
-        .await?;
-        if done.rows_affected() == 0 {
-            // Already closed is fine (the first close wins); missing is not.
-            let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM incidents WHERE id = $1")
-                .bind(id)
-                .fetch_optional(&self.pool)
-                .await?;
-            if exists.is_none() {
-                return Err(StoreError::NotFound(format!("incident {id}")));
-            }
-        }
-        Ok(())
-    }
-
-    async fn set_incident_quarantined(&self, id: i64, reason: &str) -> Result<()> {
-        let done = sqlx::query("UPDATE incidents SET quarantine_reason = $2 WHERE id = $1")
-            .bind(id)
-            .bind(reason)
-            .execute(&self.pool)
-            .await?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound(format!("incident {id}")));
-        }
-        Ok(())
     }
 
     async fn get_incident(&self, id: i64) -> Result<Option<Incident>> {
@@ -504,62 +446,6 @@ impl Store for SqliteStore {
         Ok(page(attach_attempts(rows, attempts), limit, |i| i.id))
     }
 
-    async fn start_attempt(&self, attempt: &NewAttempt) -> Result<i64> {
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO attempts (incident_id, rung, attempt, action, started_at, dry_run) \
-             VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
-        )
-        .bind(attempt.incident_id)
-        .bind(attempt.rung)
-        .bind(attempt.attempt)
-        .bind(&attempt.action)
-        .bind(attempt.started_at)
-        .bind(attempt.dry_run)
-        .fetch_one(&self.pool)
-        .await
-        .map_err(|e| fk_not_found(e, || format!("incident {}", attempt.incident_id)))?;
-        Ok(id)
-    }
-
-    async fn finish_attempt(
-        &self,
-        id: i64,
-        finished_at: i64,
-        outcome: &str,
-        detail: &str,
-    ) -> Result<()> {
-        let done = sqlx::query(
-            "UPDATE attempts SET finished_at = $2, outcome = $3, detail = $4 WHERE id = $1",
-        )
-        .bind(id)
-        .bind(finished_at)
-        .bind(outcome)
-        .bind(detail)
-        .execute(&self.pool)
-        .await?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound(format!("attempt {id}")));
-        }
-        Ok(())
-    }
-
-    async fn append_event(&self, event: &NewEvent) -> Result<i64> {
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO events (at, target, incident_id, kind, message, actor, data) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
-        )
-        .bind(event.at)
-        .bind(&event.target)
-        .bind(event.incident_id)
-        .bind(&event.kind)
-        .bind(&event.message)
-        .bind(&event.actor)
-        .bind(json_text(&event.data))
-        .fetch_one(&self.pool)
-        .await?;
-        Ok(id)
-    }
-
     async fn list_events(&self, filter: &EventFilter) -> Result<Page<Event>> {
         let limit = clamp_limit(filter.limit);
         let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
@@ -581,11 +467,21 @@ impl Store for SqliteStore {
         Ok(page(items, limit, |e| e.id))
     }
 
+    async fn commit(&self, unit: &Unit) -> Result<Committed> {
+        if unit.is_empty() {
+            return Ok(Committed::default());
+        }
+        let mut tx = self.begin_write().await?;
+        let done = crate::unit::apply_unit!(tx, unit, json_text)?;
+        tx.commit().await?;
+        Ok(done)
+    }
+
     async fn prune(&self, retention: &Retention, now: i64) -> Result<u64> {
         let checks_before = now.saturating_sub(retention.check_results_ms);
         let events_before = now.saturating_sub(retention.events_ms);
         let incidents_before = now.saturating_sub(retention.incidents_ms);
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let mut gone = 0;
         gone += sqlx::query("DELETE FROM check_results WHERE at < $1")
             .bind(checks_before)

@@ -14,8 +14,8 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use autoheal_store::{
-    open, CheckResultRow, EventFilter, IncidentFilter, NewAttempt, NewEvent, Retention, Store,
-    StoreError, TargetDef, Uptime,
+    open, CheckResultRow, EventFilter, IncidentFilter, NewAttempt, NewEvent, Ref, Retention, Store,
+    StoreError, TargetDef, Unit, Uptime, Write,
 };
 use serde_json::json;
 
@@ -1394,6 +1394,109 @@ async fn targets_upserted_in_one_batch_are_all_there_and_the_last_definition_win
     assert_eq!(t1199.phase, "healthy");
 }
 
+async fn a_unit_commits_an_incident_its_events_attempt_and_snapshot_together(
+    store: Arc<dyn Store>,
+) {
+    store
+        .upsert_target(&target("api", "http", json!({})))
+        .await
+        .unwrap();
+    let mut unit = Unit::new();
+    let incident = unit.open_incident("api", T0, "3 failures");
+    unit.event(
+        event(T0, Some("api"), None, "incident_opened"),
+        Some(incident),
+    );
+    unit.start_attempt(incident, attempt(0, 0, 1, "restart", T0 + 1));
+    unit.push(Write::SaveState {
+        name: "api".into(),
+        phase: "healing".into(),
+        snapshot: json!({"phase": "healing"}),
+        at: T0 + 1,
+    });
+    unit.event(
+        event(T0 + 1, Some("api"), None, "action_started"),
+        Some(incident),
+    );
+    let done = store.commit(&unit).await.expect("commit");
+    assert_eq!(done.incidents.len(), 1);
+    assert_eq!(done.attempts.len(), 1);
+    assert_eq!(done.events.len(), 2);
+    let id = done.incidents[0];
+    let open = store.open_incident_for("api").await.unwrap().expect("open");
+    assert_eq!(open.id, id);
+    assert_eq!(open.attempts.len(), 1);
+    assert_eq!(open.attempts[0].id, done.attempts[0]);
+    let row = store.get_target("api").await.unwrap().unwrap();
+    assert_eq!(row.phase, "healing");
+    let events = store
+        .list_events(&EventFilter {
+            incident_id: Some(id),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(events.items.len(), 2, "both events name the new incident");
+
+    // The attempt made by one unit is finished by the next, with its event.
+    let mut next = Unit::new();
+    next.push(Write::FinishAttempt {
+        attempt: Ref::Id(done.attempts[0]),
+        finished_at: T0 + 5,
+        outcome: "succeeded".into(),
+        detail: String::new(),
+    });
+    next.event(
+        event(T0 + 5, Some("api"), Some(id), "action_finished"),
+        None,
+    );
+    store.commit(&next).await.expect("second unit");
+    let open = store.open_incident_for("api").await.unwrap().unwrap();
+    assert_eq!(open.attempts[0].outcome.as_deref(), Some("succeeded"));
+}
+
+async fn a_unit_that_fails_part_way_writes_nothing(store: Arc<dyn Store>) {
+    store
+        .upsert_target(&target("api", "http", json!({})))
+        .await
+        .unwrap();
+    let mut unit = Unit::new();
+    let incident = unit.open_incident("api", T0, "down");
+    unit.event(
+        event(T0, Some("api"), None, "incident_opened"),
+        Some(incident),
+    );
+    unit.push(Write::SaveState {
+        name: "api".into(),
+        phase: "failing".into(),
+        snapshot: json!({"phase": "failing"}),
+        at: T0,
+    });
+    // An attempt on an incident that does not exist fails the whole unit.
+    unit.start_attempt(Ref::Id(987_654), attempt(0, 0, 1, "restart", T0));
+    let err = store.commit(&unit).await.expect_err("must fail");
+    assert!(matches!(err, StoreError::NotFound(_)), "{err:?}");
+    assert!(store.open_incident_for("api").await.unwrap().is_none());
+    let row = store.get_target("api").await.unwrap().unwrap();
+    assert_ne!(row.phase, "failing", "the snapshot was not saved either");
+    let events = store.list_events(&EventFilter::default()).await.unwrap();
+    assert!(events.items.is_empty(), "{:?}", events.items);
+
+    // A reference to a row the unit has not made is refused, not a panic.
+    let mut bad = Unit::new();
+    bad.event(event(T0, Some("api"), None, "x"), Some(Ref::New(3)));
+    assert!(matches!(
+        store.commit(&bad).await,
+        Err(StoreError::NotFound(_))
+    ));
+    // And the store still takes writes afterwards.
+    store
+        .append_event(&event(T0, Some("api"), None, "after"))
+        .await
+        .unwrap();
+    assert!(store.commit(&Unit::new()).await.unwrap().events.is_empty());
+}
+
 /// One `#[tokio::test]` per scenario per backend: `sqlite::<scenario>` and
 /// `postgres::<scenario>`.
 macro_rules! contract {
@@ -1437,6 +1540,8 @@ contract! {
         concurrent_writers_all_succeed,
         a_batch_of_checks_commits_like_one_by_one_and_counts_rollup_only_rows,
         targets_upserted_in_one_batch_are_all_there_and_the_last_definition_wins,
+        a_unit_commits_an_incident_its_events_attempt_and_snapshot_together,
+        a_unit_that_fails_part_way_writes_nothing,
     ],
     url: [
         committed_incidents_and_attempts_survive_reopening_the_store,
