@@ -1227,6 +1227,13 @@ impl Engine {
         self.target(id).map(Target::snapshot)
     }
 
+    /// Whether the target has an open incident (from its opening to its
+    /// close, quarantine included). The shell reconciles its record of
+    /// incidents with this at restore.
+    pub fn in_incident(&self, id: TargetId) -> bool {
+        self.target(id).is_some_and(|t| t.incident_start.is_some())
+    }
+
     /// How many targets the engine holds.
     pub fn len(&self) -> usize {
         self.live

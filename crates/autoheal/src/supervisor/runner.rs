@@ -7,8 +7,10 @@ use autoheal_core::{
     Status, TargetId, TargetSnapshot, Timestamp,
 };
 use autoheal_plugins::ActionContext;
-use autoheal_store::{CheckResultRow, NewAttempt, NewEvent, Store, TargetDef};
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use autoheal_store::{
+    CheckResultRow, Incident, NewAttempt, NewEvent, Ref, Store, TargetDef, Unit, Write,
+};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -33,6 +35,36 @@ struct Runtime {
     cancel: CancellationToken,
 }
 
+/// The writes of one round of decisions, committed as one unit of work
+/// (issue 7 items 5, 6 and 13): an incident with its events and the
+/// target's snapshot, a `healing` snapshot with its attempt, a finished
+/// attempt with its `action_finished` event. Actions run only once the unit
+/// that records them has committed.
+#[derive(Default)]
+struct Pending {
+    unit: Unit,
+    /// Incidents this unit opens: (target, reason, the ref in the unit).
+    opened: Vec<(TargetId, String, Ref)>,
+    /// Actions to start once the unit has committed.
+    launches: Vec<Launch>,
+    /// Inputs for the engine once the unit is committed (or kept).
+    inputs: Vec<(TargetId, Input)>,
+}
+
+/// An action whose attempt is in the pending unit.
+struct Launch {
+    id: TargetId,
+    attempt: Ref,
+    slot: Arc<ActionSlot>,
+    ctx: ActionContext,
+    dry_run: bool,
+}
+
+/// Units that could not be committed (the store failed), kept in order and
+/// retried before the next one, so a store fault loses no event; at most
+/// this many (the oldest go first, with an error log).
+const MAX_CARRIED_UNITS: usize = 10_000;
+
 pub struct Supervisor {
     engine: Engine,
     store: Arc<dyn Store>,
@@ -52,6 +84,10 @@ pub struct Supervisor {
     action_tasks: JoinSet<()>,
     /// Stops every check task at once on shutdown.
     checks_cancel: CancellationToken,
+    /// The unit of work being gathered.
+    pending: Pending,
+    /// Units the store refused, retried in order before the next.
+    carried: VecDeque<Pending>,
 }
 
 impl Supervisor {
@@ -96,6 +132,8 @@ impl Supervisor {
             action_limit: Arc::new(Semaphore::new(max_concurrent_actions.max(1))),
             action_tasks: JoinSet::new(),
             checks_cancel,
+            pending: Pending::default(),
+            carried: VecDeque::new(),
         };
         (sup, handle)
     }
@@ -119,8 +157,8 @@ impl Supervisor {
             "autoheal_started",
             "autoheal started.",
             "autoheal",
-        )
-        .await;
+        );
+        self.flush().await;
         loop {
             let now = super::now_ms();
             self.heartbeat.store(now, Ordering::Relaxed);
@@ -170,7 +208,7 @@ impl Supervisor {
         }
         let ids: Vec<TargetId> = self.targets.keys().copied().collect();
         for id in ids {
-            self.save_state(id).await;
+            self.save_state(id);
         }
         self.record(
             None,
@@ -178,8 +216,8 @@ impl Supervisor {
             "autoheal_stopped",
             "autoheal stopped.",
             "autoheal",
-        )
-        .await;
+        );
+        self.flush().await;
         self.running.store(false, Ordering::Relaxed);
     }
 
@@ -238,8 +276,8 @@ impl Supervisor {
                     "config_reloaded",
                     "Configuration reloaded.",
                     "config",
-                )
-                .await;
+                );
+                self.flush().await;
                 let _ = reply.send(());
             }
             Msg::Upsert(spec) => self.upsert(*spec).await,
@@ -358,11 +396,12 @@ impl Supervisor {
                 tracing::error!(error = %e, "Updating a policy failed.");
             }
         } else {
-            let (snapshot, incident_id) = self.restore(&spec.name, now).await;
+            let (snapshot, incident) = self.restore(&spec.name).await;
             if let Err(e) = self.engine.add_target(id, policy, now, snapshot) {
                 tracing::error!(error = %e, "Adding a target failed.");
                 return;
             }
+            let incident_id = self.reconcile(id, &spec.name, incident, now);
             let phase = self.engine.phase(id).unwrap_or(Phase::Healthy);
             events::PhaseChanged {
                 target: &spec.name,
@@ -390,13 +429,7 @@ impl Supervisor {
     }
 
     /// Reads a target's snapshot and open incident back from the store.
-    /// Attempts left unfinished by a crash are closed as interrupted: the
-    /// engine restores them as "happened, verifying", never as "to do".
-    async fn restore(
-        &mut self,
-        name: &str,
-        now: Timestamp,
-    ) -> (Option<TargetSnapshot>, Option<i64>) {
+    async fn restore(&mut self, name: &str) -> (Option<TargetSnapshot>, Option<Incident>) {
         let snapshot = match self.store.get_target(name).await {
             Ok(Some(row)) => row.snapshot.and_then(|s| match serde_json::from_value(s) {
                 Ok(s) => Some(s),
@@ -418,25 +451,69 @@ impl Supervisor {
                 None
             }
         };
-        let mut incident_id = None;
-        if let Some(incident) = incident {
-            incident_id = Some(incident.id);
-            for a in incident.attempts.iter().filter(|a| a.outcome.is_none()) {
-                let detail = "autoheal stopped while this action ran; it is not repeated";
-                if let Err(e) = self
-                    .store
-                    .finish_attempt(a.id, now.as_millis(), "interrupted", detail)
-                    .await
-                {
-                    events::StoreWriteFailed {
-                        what: "an interrupted attempt",
-                        error: &e,
-                    }
-                    .emit(&self.metrics);
-                }
+        (snapshot, incident)
+    }
+
+    /// Makes the store's open incident of a restored target agree with the
+    /// engine's state (issue 7 item 5). Attempts left unfinished by a crash
+    /// are closed as interrupted: the engine restores them as "happened,
+    /// verifying", never as "to do". An open incident the snapshot does not
+    /// know (a crash between the two writes, before they were one unit) is
+    /// closed as `abandoned`; an incident the snapshot is in but the store
+    /// lost is opened again. Returns the incident the target keeps.
+    fn reconcile(
+        &mut self,
+        id: TargetId,
+        name: &str,
+        incident: Option<Incident>,
+        now: Timestamp,
+    ) -> Option<i64> {
+        let in_incident = self.engine.in_incident(id);
+        let Some(incident) = incident else {
+            if in_incident {
+                let reason = "restored in an incident whose record was lost";
+                let r = self
+                    .pending
+                    .unit
+                    .open_incident(name, now.as_millis(), reason);
+                self.pending.opened.push((id, reason.to_string(), r));
+                self.record(
+                    Some(name),
+                    Some(r),
+                    "incident_opened",
+                    &format!("Incident opened on {name}: {reason}."),
+                    "autoheal",
+                );
             }
+            return None;
+        };
+        for a in incident.attempts.iter().filter(|a| a.outcome.is_none()) {
+            self.pending.unit.push(Write::FinishAttempt {
+                attempt: Ref::Id(a.id),
+                finished_at: now.as_millis(),
+                outcome: "interrupted".into(),
+                detail: "autoheal stopped while this action ran; it is not repeated".into(),
+            });
         }
-        (snapshot, incident_id)
+        if in_incident {
+            return Some(incident.id);
+        }
+        self.pending.unit.push(Write::CloseIncident {
+            incident: Ref::Id(incident.id),
+            closed_at: now.as_millis(),
+            resolution: "abandoned".into(),
+        });
+        self.record(
+            Some(name),
+            Some(Ref::Id(incident.id)),
+            "incident_abandoned",
+            &format!(
+                "Incident {} on {name} closed as abandoned: autoheal's saved state of {name} has no incident open.",
+                incident.id
+            ),
+            "autoheal",
+        );
+        None
     }
 
     async fn remove(&mut self, name: &str) {
@@ -535,7 +612,7 @@ impl Supervisor {
         let Some(&id) = self.by_name.get(target) else {
             return Err(CommandError::UnknownTarget(target.to_string()));
         };
-        let incident = self.targets.get(&id).and_then(|r| r.incident_id);
+        let incident = self.incident_ref(id);
         let verb = serde_json::to_value(command)
             .ok()
             .and_then(|v| v.as_str().map(str::to_string))
@@ -546,8 +623,7 @@ impl Supervisor {
             "operator_command",
             &format!("{actor} asked to {} {target}.", verb.replace('_', " ")),
             actor,
-        )
-        .await;
+        );
         let outputs = self
             .feed(
                 id,
@@ -574,16 +650,19 @@ impl Supervisor {
         outcome: ActionOutcome,
         duration: Duration,
     ) {
+        let (o, detail) = outcome_parts(&outcome);
+        let finish = Write::FinishAttempt {
+            attempt: Ref::Id(attempt_id),
+            finished_at: super::now_ms(),
+            outcome: o.to_string(),
+            detail: detail.clone(),
+        };
         let Some(&id) = self.by_name.get(target) else {
             // The target was removed while its action ran: record the result.
-            let (o, d) = outcome_parts(&outcome);
-            let _ = self
-                .store
-                .finish_attempt(attempt_id, super::now_ms(), o, &d)
-                .await;
+            self.pending.unit.push(finish);
+            self.flush().await;
             return;
         };
-        let (o, detail) = outcome_parts(&outcome);
         let (incident, slot) = match self.targets.get_mut(&id) {
             Some(rt) => {
                 rt.attempt_id = None;
@@ -591,17 +670,6 @@ impl Supervisor {
             }
             None => (None, None),
         };
-        if let Err(e) = self
-            .store
-            .finish_attempt(attempt_id, super::now_ms(), o, &detail)
-            .await
-        {
-            events::StoreWriteFailed {
-                what: "an attempt result",
-                error: &e,
-            }
-            .emit(&self.metrics);
-        }
         let (action, kind) = slot
             .map(|s| (s.name.clone(), s.kind.clone()))
             .unwrap_or_default();
@@ -620,28 +688,39 @@ impl Supervisor {
         } else {
             format!("Action {action} on {target} ended: {o} ({detail}).")
         };
-        self.record(Some(target), incident, "action_finished", &msg, "autoheal")
-            .await;
+        // The attempt's end and its event commit together, with whatever the
+        // engine decides next (issue 7 item 13).
+        self.pending.unit.push(finish);
+        self.record(
+            Some(target),
+            incident.map(Ref::Id),
+            "action_finished",
+            &msg,
+            "autoheal",
+        );
         self.feed(id, Input::ActionFinished(outcome)).await;
     }
 
-    /// Carries out every decision the engine has made, in order, and saves
-    /// the snapshot of each target touched. Returns the decisions.
+    /// Carries out every decision the engine has made, in order, adds the
+    /// snapshot of each target touched, and commits it all as one unit.
+    /// Returns the decisions.
     async fn drain(&mut self) -> Vec<Output> {
         let mut done = Vec::new();
         let mut touched = BTreeSet::new();
         while let Some(out) = self.engine.poll() {
             touched.insert(out.target);
-            self.apply(&out).await;
+            self.apply(&out);
             done.push(out);
         }
         for id in touched {
-            self.save_state(id).await;
+            self.save_state(id);
         }
+        self.flush().await;
         done
     }
 
-    async fn save_state(&mut self, id: TargetId) {
+    /// Adds the target's snapshot to the pending unit.
+    fn save_state(&mut self, id: TargetId) {
         let Some(rt) = self.targets.get(&id) else {
             return;
         };
@@ -656,26 +735,23 @@ impl Supervisor {
                 return;
             }
         };
-        if let Err(e) = self
-            .store
-            .save_state(&rt.spec.name, phase.as_str(), &json, super::now_ms())
-            .await
-        {
-            events::StoreWriteFailed {
-                what: "a target state",
-                error: &e,
-            }
-            .emit(&self.metrics);
-        }
+        let name = rt.spec.name.clone();
+        self.pending.unit.push(Write::SaveState {
+            name,
+            phase: phase.as_str().to_string(),
+            snapshot: json,
+            at: super::now_ms(),
+        });
     }
 
-    async fn apply(&mut self, out: &Output) {
+    fn apply(&mut self, out: &Output) {
         let id = out.target;
         let Some(rt) = self.targets.get(&id) else {
             return;
         };
         let name = rt.spec.name.clone();
-        let incident = rt.incident_id;
+        let stored_incident = rt.incident_id;
+        let incident = self.incident_ref(id);
         match &out.decision {
             Decision::Transition { from, to } => {
                 events::PhaseChanged {
@@ -689,63 +765,42 @@ impl Supervisor {
                 // engine; nothing else to do here.
             }
             Decision::IncidentOpened { reason } => {
-                match self
-                    .store
-                    .open_incident(&name, out.at.as_millis(), reason)
-                    .await
-                {
-                    Ok(incident_id) => {
-                        if let Some(rt) = self.targets.get_mut(&id) {
-                            rt.incident_id = Some(incident_id);
-                        }
-                        events::IncidentOpened {
-                            target: &name,
-                            incident_id,
-                            reason,
-                        }
-                        .emit(&self.metrics);
-                        self.update_view(id, |v| v.incident_id = Some(incident_id));
-                        self.record(
-                            Some(&name),
-                            Some(incident_id),
-                            "incident_opened",
-                            &format!("Incident opened on {name}: {reason}."),
-                            "autoheal",
-                        )
-                        .await;
-                    }
-                    Err(e) => events::StoreWriteFailed {
-                        what: "an incident",
-                        error: &e,
-                    }
-                    .emit(&self.metrics),
-                }
+                let r = self
+                    .pending
+                    .unit
+                    .open_incident(&name, out.at.as_millis(), reason);
+                self.pending.opened.push((id, reason.clone(), r));
+                self.record(
+                    Some(&name),
+                    Some(r),
+                    "incident_opened",
+                    &format!("Incident opened on {name}: {reason}."),
+                    "autoheal",
+                );
             }
             Decision::RunAction {
                 rung,
                 attempt,
                 dry_run,
             } => {
-                self.run_action(id, *rung, *attempt, *dry_run).await;
+                self.run_action(id, *rung, *attempt, *dry_run);
             }
             Decision::Held(hold) => {
                 let (reason, message) = self.describe_hold(&name, hold);
                 events::ActionHeld {
                     target: &name,
-                    incident_id: incident,
+                    incident_id: stored_incident,
                     reason,
                     message: &message,
                 }
                 .emit(&self.metrics);
-                self.record(Some(&name), incident, "action_held", &message, "autoheal")
-                    .await;
+                self.record(Some(&name), incident, "action_held", &message, "autoheal");
             }
             Decision::VerificationFailed { rung } => {
-                let action = rt
-                    .spec
-                    .policy
-                    .ladder
-                    .get(*rung)
+                let action = self
+                    .targets
+                    .get(&id)
+                    .and_then(|rt| rt.spec.policy.ladder.get(*rung))
                     .map(|r| r.action.clone())
                     .unwrap_or_default();
                 self.record(
@@ -754,8 +809,7 @@ impl Supervisor {
                     "verification_failed",
                     &format!("{name} did not recover after {action} (rung {}).", rung + 1),
                     "autoheal",
-                )
-                .await;
+                );
             }
             Decision::Quarantined(reason) => {
                 let why = match reason {
@@ -770,18 +824,15 @@ impl Supervisor {
                 };
                 events::Quarantined {
                     target: &name,
-                    incident_id: incident,
+                    incident_id: stored_incident,
                     reason: &why,
                 }
                 .emit(&self.metrics);
                 if let Some(i) = incident {
-                    if let Err(e) = self.store.set_incident_quarantined(i, &why).await {
-                        events::StoreWriteFailed {
-                            what: "a quarantine",
-                            error: &e,
-                        }
-                        .emit(&self.metrics);
-                    }
+                    self.pending.unit.push(Write::QuarantineIncident {
+                        incident: i,
+                        reason: why.clone(),
+                    });
                 }
                 self.record(
                     Some(&name),
@@ -789,8 +840,7 @@ impl Supervisor {
                     "quarantined",
                     &format!("{name} is quarantined: {why}. No more actions until it is released."),
                     "autoheal",
-                )
-                .await;
+                );
             }
             Decision::IncidentClosed {
                 resolution,
@@ -801,24 +851,20 @@ impl Supervisor {
                     Resolution::Released => "released",
                 };
                 if let Some(i) = incident {
-                    if let Err(e) = self
-                        .store
-                        .close_incident(i, out.at.as_millis(), resolution)
-                        .await
-                    {
-                        events::StoreWriteFailed {
-                            what: "an incident close",
-                            error: &e,
+                    self.pending.unit.push(Write::CloseIncident {
+                        incident: i,
+                        closed_at: out.at.as_millis(),
+                        resolution: resolution.to_string(),
+                    });
+                    if let Ref::Id(incident_id) = i {
+                        events::IncidentClosed {
+                            target: &name,
+                            incident_id,
+                            resolution,
+                            duration: *duration,
                         }
                         .emit(&self.metrics);
                     }
-                    events::IncidentClosed {
-                        target: &name,
-                        incident_id: i,
-                        resolution,
-                        duration: *duration,
-                    }
-                    .emit(&self.metrics);
                     self.record(
                         Some(&name),
                         Some(i),
@@ -828,12 +874,14 @@ impl Supervisor {
                             humantime::format_duration(Duration::from_secs(duration.as_secs()))
                         ),
                         "autoheal",
-                    )
-                    .await;
+                    );
                 }
                 if let Some(rt) = self.targets.get_mut(&id) {
                     rt.incident_id = None;
                 }
+                // An incident opened and closed within this unit is not
+                // adopted when the unit commits.
+                self.pending.opened.retain(|(t, _, _)| *t != id);
                 self.update_view(id, |v| v.incident_id = None);
             }
             Decision::Released { actor } => {
@@ -843,8 +891,7 @@ impl Supervisor {
                     "released",
                     &format!("{name} was released from quarantine by {actor}."),
                     actor,
-                )
-                .await;
+                );
             }
             Decision::CommandRefused { command, why } => {
                 let verb = serde_json::to_value(command)
@@ -857,8 +904,7 @@ impl Supervisor {
                     "command_refused",
                     &format!("{verb} on {name} refused: {why}."),
                     "autoheal",
-                )
-                .await;
+                );
             }
         }
     }
@@ -902,14 +948,14 @@ impl Supervisor {
         }
     }
 
-    /// Records the attempt, then runs the action (or, in dry-run, only
-    /// records it and reports success back to the engine).
-    async fn run_action(&mut self, id: TargetId, rung: usize, attempt: u32, dry_run: bool) {
+    /// Adds the action's attempt (with the `healing` snapshot and its
+    /// event) to the pending unit; the action starts once that unit has
+    /// committed ([`Self::launch`]). A dry run is recorded as done at once.
+    fn run_action(&mut self, id: TargetId, rung: usize, attempt: u32, dry_run: bool) {
         let Some(rt) = self.targets.get(&id) else {
             return;
         };
         let name = rt.spec.name.clone();
-        let incident = rt.incident_id;
         let action_name = rt
             .spec
             .policy
@@ -925,60 +971,41 @@ impl Supervisor {
             .iter()
             .find(|a| a.name == action_name)
             .cloned();
-        let Some(slot) = own.or_else(|| self.actions.get(&action_name).cloned()) else {
-            let why = format!("no action named {action_name:?}");
+        let slot = own.or_else(|| self.actions.get(&action_name).cloned());
+        let incident = self.incident_ref(id);
+        let (Some(slot), Some(incident)) = (slot, incident) else {
+            let why = if incident.is_none() {
+                tracing::error!(target_name = %name, "An action was decided with no recorded incident; not acting.");
+                "the incident could not be recorded, so the action did not run".to_string()
+            } else {
+                format!("no action named {action_name:?}")
+            };
             self.record(
                 Some(&name),
                 incident,
                 "action_failed",
                 &format!("Action on {name} could not run: {why}."),
                 "autoheal",
-            )
-            .await;
-            Box::pin(self.feed(
+            );
+            // Heard by the engine once this round's unit is committed.
+            self.pending.inputs.push((
                 id,
                 Input::ActionFinished(ActionOutcome::Failed { detail: why }),
-            ))
-            .await;
+            ));
             return;
         };
-        // 1. The snapshot says "healing" before anything else is written.
-        self.save_state(id).await;
-        // 2. The attempt is committed before the action runs.
-        let Some(incident_id) = incident else {
-            tracing::error!(target_name = %name, "An action was decided with no open incident; not acting.");
-            Box::pin(self.feed(
-                id,
-                Input::ActionFinished(ActionOutcome::Failed {
-                    detail: "no open incident".into(),
-                }),
-            ))
-            .await;
-            return;
-        };
+        // The snapshot says "healing" and the attempt is recorded in the
+        // same unit; the action runs only once both are durable.
+        self.save_state(id);
         let new = NewAttempt {
-            incident_id,
+            incident_id: 0,
             rung: rung as i32,
             attempt: attempt as i32,
             action: action_name.clone(),
             started_at: super::now_ms(),
             dry_run,
         };
-        let attempt_id = match self.store.start_attempt(&new).await {
-            Ok(a) => a,
-            Err(e) => {
-                events::StoreWriteFailed {
-                    what: "an attempt",
-                    error: &e,
-                }
-                .emit(&self.metrics);
-                let detail =
-                    "the attempt could not be recorded, so the action did not run".to_string();
-                Box::pin(self.feed(id, Input::ActionFinished(ActionOutcome::Failed { detail })))
-                    .await;
-                return;
-            }
-        };
+        let attempt_ref = self.pending.unit.start_attempt(incident, new);
         let verb = if dry_run {
             "Dry run: would run"
         } else {
@@ -986,29 +1013,56 @@ impl Supervisor {
         };
         self.record(
             Some(&name),
-            Some(incident_id),
+            Some(incident),
             "action_started",
             &format!(
                 "{verb} {action_name} on {name} (rung {}, attempt {attempt}).",
                 rung + 1
             ),
             "autoheal",
-        )
-        .await;
+        );
         if dry_run {
-            let _ = self
-                .store
-                .finish_attempt(
-                    attempt_id,
-                    super::now_ms(),
-                    "dry_run",
-                    "dry-run: nothing was done",
-                )
-                .await;
+            self.pending.unit.push(Write::FinishAttempt {
+                attempt: attempt_ref,
+                finished_at: super::now_ms(),
+                outcome: "dry_run".into(),
+                detail: "dry-run: nothing was done".into(),
+            });
+        }
+        let ctx = ActionContext {
+            target: name,
+            incident_id: None,
+            state: phase.as_str().to_string(),
+            detail,
+            rung,
+            attempt,
+            action: action_name,
+        };
+        self.pending.launches.push(Launch {
+            id,
+            attempt: attempt_ref,
+            slot,
+            ctx,
+            dry_run,
+        });
+    }
+
+    /// Starts an action whose attempt has committed (a dry run only tells
+    /// the engine it succeeded).
+    async fn launch(&mut self, l: Launch, attempt_id: i64, incident_id: i64) {
+        let Launch {
+            id,
+            slot,
+            mut ctx,
+            dry_run,
+            ..
+        } = l;
+        ctx.incident_id = Some(incident_id);
+        if dry_run {
             events::ActionFinished {
-                target: &name,
+                target: &ctx.target,
                 incident_id: Some(incident_id),
-                action: &action_name,
+                action: &ctx.action,
                 kind: &slot.kind,
                 outcome: "dry_run",
                 detail: "",
@@ -1018,20 +1072,10 @@ impl Supervisor {
             Box::pin(self.feed(id, Input::ActionFinished(ActionOutcome::Succeeded))).await;
             return;
         }
-        // 3. Act.
         if let Some(rt) = self.targets.get_mut(&id) {
             rt.attempt_id = Some(attempt_id);
             rt.running = Some(slot.clone());
         }
-        let ctx = ActionContext {
-            target: name.clone(),
-            incident_id: Some(incident_id),
-            state: phase.as_str().to_string(),
-            detail,
-            rung,
-            attempt,
-            action: action_name,
-        };
         let tx = self.tx.clone();
         let limit = self.action_limit.clone();
         self.action_tasks.spawn(async move {
@@ -1052,10 +1096,12 @@ impl Supervisor {
         });
     }
 
-    async fn record(
-        &self,
+    /// Adds an audit event to the pending unit (committed with the
+    /// decisions it tells of).
+    fn record(
+        &mut self,
         target: Option<&str>,
-        incident_id: Option<i64>,
+        incident: Option<Ref>,
         kind: &str,
         message: &str,
         actor: &str,
@@ -1063,18 +1109,155 @@ impl Supervisor {
         let event = NewEvent {
             at: super::now_ms(),
             target: target.map(str::to_string),
-            incident_id,
+            incident_id: None,
             kind: kind.to_string(),
             message: message.to_string(),
             actor: actor.to_string(),
             data: serde_json::Value::Null,
         };
-        if let Err(e) = self.store.append_event(&event).await {
-            events::StoreWriteFailed {
-                what: "an event",
-                error: &e,
+        self.pending.unit.event(event, incident);
+    }
+
+    /// The open incident of a target as the pending unit can name it: one
+    /// this unit opens, or the stored one.
+    fn incident_ref(&self, id: TargetId) -> Option<Ref> {
+        self.pending
+            .opened
+            .iter()
+            .find(|(t, _, _)| *t == id)
+            .map(|(_, _, r)| *r)
+            .or_else(|| self.targets.get(&id)?.incident_id.map(Ref::Id))
+    }
+
+    /// Commits the pending unit, after any carried ones, then starts the
+    /// actions it records. If the store refuses it, its actions do not run
+    /// (the engine hears they failed) and the rest is kept to retry.
+    async fn flush(&mut self) {
+        let mut pending = std::mem::take(&mut self.pending);
+        let inputs = std::mem::take(&mut pending.inputs);
+        if !(pending.unit.is_empty() && pending.launches.is_empty()) {
+            self.commit_pending(pending).await;
+        }
+        for (id, input) in inputs {
+            Box::pin(self.feed(id, input)).await;
+        }
+    }
+
+    async fn commit_pending(&mut self, pending: Pending) {
+        while let Some(old) = self.carried.front() {
+            match self.store.commit(&old.unit).await {
+                Ok(done) => {
+                    let old = self.carried.pop_front().unwrap_or_default();
+                    self.committed(old, done).await;
+                }
+                Err(e) => {
+                    events::StoreWriteFailed {
+                        what: "a unit of work",
+                        error: &e,
+                    }
+                    .emit(&self.metrics);
+                    self.carry(pending).await;
+                    return;
+                }
+            }
+        }
+        match self.store.commit(&pending.unit).await {
+            Ok(done) => self.committed(pending, done).await,
+            Err(e) => {
+                events::StoreWriteFailed {
+                    what: "a unit of work",
+                    error: &e,
+                }
+                .emit(&self.metrics);
+                self.carry(pending).await;
+            }
+        }
+    }
+
+    /// Keeps a unit the store refused, without its actions: an action runs
+    /// only once its attempt is durable, so these are reported failed.
+    async fn carry(&mut self, mut pending: Pending) {
+        let launches = std::mem::take(&mut pending.launches);
+        // The attempts (and a dry run's finish) go with their actions.
+        pending.unit.writes.retain(|w| {
+            !matches!(
+                w,
+                Write::StartAttempt { .. }
+                    | Write::FinishAttempt {
+                        attempt: Ref::New(_),
+                        ..
+                    }
+            )
+        });
+        if !pending.unit.is_empty() {
+            if self.carried.len() >= MAX_CARRIED_UNITS {
+                self.carried.pop_front();
+                tracing::error!("The store has refused writes for too long; the oldest unkept record is dropped.");
+            }
+            self.carried.push_back(pending);
+        }
+        for l in launches {
+            tracing::error!(
+                target_name = %l.ctx.target,
+                action = %l.ctx.action,
+                "Action {} on {} did not run: its attempt could not be recorded.",
+                l.ctx.action,
+                l.ctx.target
+            );
+            let detail = "the attempt could not be recorded, so the action did not run".to_string();
+            Box::pin(self.feed(
+                l.id,
+                Input::ActionFinished(ActionOutcome::Failed { detail }),
+            ))
+            .await;
+        }
+    }
+
+    /// What follows a committed unit: the runtime learns the new ids, the
+    /// log and metrics tell of the incidents, and the actions start.
+    async fn committed(&mut self, pending: Pending, done: autoheal_store::Committed) {
+        let new_id = |r: Ref, made: &[i64]| match r {
+            Ref::Id(id) => Some(id),
+            Ref::New(n) => made.get(n).copied(),
+        };
+        for (id, reason, r) in &pending.opened {
+            let Some(incident_id) = new_id(*r, &done.incidents) else {
+                continue;
+            };
+            let Some(rt) = self.targets.get_mut(id) else {
+                continue;
+            };
+            let name = rt.spec.name.clone();
+            if rt.incident_id.is_some() || !self.engine.in_incident(*id) {
+                // Committed late (carried past a store fault): the engine
+                // has moved on, so the record is closed rather than orphaned.
+                self.pending.unit.push(Write::CloseIncident {
+                    incident: Ref::Id(incident_id),
+                    closed_at: super::now_ms(),
+                    resolution: "abandoned".into(),
+                });
+                continue;
+            }
+            rt.incident_id = Some(incident_id);
+            events::IncidentOpened {
+                target: &name,
+                incident_id,
+                reason,
             }
             .emit(&self.metrics);
+            self.update_view(*id, |v| v.incident_id = Some(incident_id));
+        }
+        for l in pending.launches {
+            let (Some(attempt_id), Some(incident_id)) = (
+                new_id(l.attempt, &done.attempts),
+                self.targets.get(&l.id).and_then(|rt| rt.incident_id),
+            ) else {
+                continue;
+            };
+            self.launch(l, attempt_id, incident_id).await;
+        }
+        if !self.pending.unit.is_empty() {
+            Box::pin(self.flush()).await;
         }
     }
 

@@ -140,12 +140,16 @@ impl Drop for Autoheal {
 /// A tiny HTTP service: python3's http.server on 127.0.0.1:port, serving
 /// `dir`. Its pid is written to `dir/pid` by the start command so both the
 /// test and autoheal's command action can start it the same way.
+/// Starts the stand-in service and returns once it accepts connections, as
+/// a real restart command does (so a loaded machine's slow Python start is
+/// not mistaken for a failed heal).
 pub fn service_start_argv(port: u16, dir: &Path) -> Vec<String> {
     vec![
         "sh".into(),
         "-c".into(),
         format!(
-            "cd {d} && echo start >> {d}/starts && (python3 -m http.server {port} --bind 127.0.0.1 >/dev/null 2>&1 & echo $! > {d}/pid)",
+            "cd {d} && echo start >> {d}/starts && (python3 -m http.server {port} --bind 127.0.0.1 >/dev/null 2>&1 & echo $! > {d}/pid) \
+             && python3 -c \"import socket, time; [time.sleep(0.05) for _ in iter(lambda: socket.socket().connect_ex(('127.0.0.1', {port})), 0)]\"",
             d = dir.display()
         ),
     ]
