@@ -361,6 +361,8 @@ pub fn build_targets_with(config: &Config, docker: &DockerShared) -> Result<Buil
             }
             None => (kind, spec, Vec::new()),
         };
+        // Headers, URL credentials, env values...: never to the store or API.
+        let spec = autoheal_plugins::redact::redacted_json(&spec);
         targets.push(TargetSpec {
             name: t.name.clone(),
             kind,
