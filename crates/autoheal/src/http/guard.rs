@@ -223,10 +223,9 @@ async fn json_errors(resp: Response, method: &Method) -> Response {
                     .unwrap_or("none")
             ),
         ),
-        StatusCode::REQUEST_TIMEOUT => (
-            "timeout",
-            "the request took too long to answer".to_string(),
-        ),
+        StatusCode::REQUEST_TIMEOUT => {
+            ("timeout", "the request took too long to answer".to_string())
+        }
         StatusCode::PAYLOAD_TOO_LARGE => (
             "payload_too_large",
             "the request body is too large".to_string(),
