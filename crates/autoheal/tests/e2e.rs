@@ -379,3 +379,92 @@ check = {{ type = "tcp", address = "127.0.0.1:{port}", interval = "200ms" }}
         assert!(!logs.contains(canary), "{canary} logged");
     }
 }
+
+fn open_fds(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|d| d.count())
+        .unwrap_or(0)
+}
+
+/// Issue 7 item 12: idle connections beyond `max_connections` hold none of
+/// autoheal's descriptors, idle ones are closed after `header_read_timeout`,
+/// checks keep running and a new probe is answered; the soft fd limit is
+/// raised to the hard one.
+#[tokio::test(flavor = "multi_thread")]
+async fn idle_api_connections_cannot_starve_checks_of_descriptors() {
+    let work = tempfile::tempdir().unwrap();
+    let config = write(
+        &work.path().join("autoheal.toml"),
+        r#"
+[docker]
+enabled = false
+
+[server]
+max_connections = 8
+header_read_timeout = "1s"
+
+[targets.job]
+check = { type = "exec", argv = ["true"], interval = "100ms" }
+"#,
+    );
+    let app = Autoheal::start(&config, &work.path().join("data")).await;
+    let pid = app.child.id();
+    let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).unwrap();
+    let line = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .unwrap()
+        .to_string();
+    let nums: Vec<&str> = line.split_whitespace().skip(3).take(2).collect();
+    assert_eq!(
+        nums[0], nums[1],
+        "soft fd limit raised to the hard one: {line}"
+    );
+
+    let checked = |v: &serde_json::Value| v["target"]["last_check_at"].as_i64();
+    let before = eventually(LONG, "job to be checked", || async {
+        checked(&app.get("/api/v1/targets/job").await)
+    })
+    .await;
+    let baseline = open_fds(pid);
+    let addr = app.base.trim_start_matches("http://").to_string();
+    // 40 connections that never send a byte.
+    let idle: Vec<std::net::TcpStream> = (0..40)
+        .map(|_| std::net::TcpStream::connect(&addr).unwrap())
+        .collect();
+    let mut most = 0;
+    // A new probe gets through once the idle ones time out...
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .unwrap();
+    eventually(LONG, "a new /live probe to be answered", || {
+        most = most.max(open_fds(pid));
+        let client = client.clone();
+        let url = format!("{}/live", app.base);
+        async move {
+            let r = client.get(url).send().await.ok()?;
+            (r.status().as_u16() == 200).then_some(())
+        }
+    })
+    .await;
+    // ... and the checks never stopped.
+    eventually(LONG, "job to be checked again", || async {
+        let at = checked(&app.get("/api/v1/targets/job").await)?;
+        (at > before).then_some(())
+    })
+    .await;
+    // Every idle connection was accepted in turn and closed by autoheal.
+    for mut s in idle {
+        use std::io::Read;
+        s.set_read_timeout(Some(LONG)).unwrap();
+        let mut buf = [0u8; 64];
+        let n = s.read(&mut buf).unwrap_or(0);
+        assert_eq!(n, 0, "an idle connection is closed without an answer");
+    }
+    // The slack: the probe's own connection, a check's pipes.
+    assert!(
+        most <= baseline + 8 + 6,
+        "at most max_connections descriptors for API connections: {most} open vs {baseline} before"
+    );
+}
