@@ -189,10 +189,9 @@ fn redact_command_line(line: &str) -> String {
             continue;
         }
         hide = false;
-        if bare.ends_with(':') && bare.len() > 1 {
-            out.push(word.to_string());
-            hide = true;
-        } else if bare.starts_with('-') && !bare.contains('=') && is_sensitive_name(bare) {
+        let header_name = bare.ends_with(':') && bare.len() > 1;
+        let secret_flag = bare.starts_with('-') && !bare.contains('=') && is_sensitive_name(bare);
+        if header_name || secret_flag {
             out.push(word.to_string());
             hide = true;
         } else {
@@ -239,10 +238,8 @@ pub fn redact_json(value: &mut Value) {
             }
         }
         Value::Array(items) => items.iter_mut().for_each(redact_json),
-        Value::String(s) => {
-            if looks_like_url(s) || s.contains('@') && s.contains(':') {
-                *s = redact_url_secrets(s);
-            }
+        Value::String(s) if looks_like_url(s) || s.contains('@') && s.contains(':') => {
+            *s = redact_url_secrets(s);
         }
         _ => {}
     }

@@ -223,6 +223,8 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for ErrorShapeIo<T> {
 /// Raises the soft limit of open files to the hard limit, so checks,
 /// actions and API connections do not run out of descriptors at the common
 /// 1,024. Returns (before, after), or why it could not.
+// rlim_t is u64 on 64-bit Linux, not everywhere.
+#[allow(clippy::unnecessary_cast)]
 pub fn raise_fd_limit() -> io::Result<(u64, u64)> {
     let mut lim = libc::rlimit {
         rlim_cur: 0,
