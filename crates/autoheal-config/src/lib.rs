@@ -69,6 +69,15 @@ pub struct Config {
 pub struct ServerSettings {
     /// Where the API listens. Default 127.0.0.1:8080.
     pub listen: SocketAddr,
+    /// Host names (`name` or `name:port`) the API answers to besides its
+    /// address and `localhost`; `"*"` for any. Default none.
+    pub allowed_hosts: Vec<String>,
+    /// The most API connections open at once; more wait to be accepted.
+    /// Default 256.
+    pub max_connections: u32,
+    /// How long a client may take to send a request's headers, and how
+    /// long an idle keep-alive connection is kept. Default 10s.
+    pub header_read_timeout: std::time::Duration,
 }
 
 /// `[store]`: where incidents, events and check results are kept.

@@ -51,6 +51,9 @@ impl<'de> Deserialize<'de> for HumanDuration {
 #[serde(deny_unknown_fields)]
 pub struct ServerKeys {
     pub listen: Option<String>,
+    pub allowed_hosts: Option<Vec<String>>,
+    pub max_connections: Option<u32>,
+    pub header_read_timeout: Option<HumanDuration>,
 }
 
 /// `[store]`.

@@ -189,6 +189,46 @@ pub(crate) fn resolve(
     if let Some(l) = over.listen {
         listen = l;
     }
+    let mut allowed_hosts = Vec::new();
+    for (i, h) in server.allowed_hosts.iter().flatten().enumerate() {
+        let bad = h.is_empty()
+            || h.contains("://")
+            || h.chars()
+                .any(|c| c.is_whitespace() || c.is_control() || "/?#@".contains(c));
+        if bad {
+            errs.push(
+                format!("server.allowed_hosts[{i}]"),
+                format!("expected a host name (\"autoheal.internal\" or \"autoheal.internal:8080\") or \"*\", found {h:?}"),
+            );
+        } else {
+            allowed_hosts.push(h.clone());
+        }
+    }
+    let max_connections = match server.max_connections {
+        None => 256,
+        Some(n @ 1..=65_536) => n,
+        Some(n) => {
+            errs.push(
+                "server.max_connections",
+                format!("expected a whole number from 1 to 65536, found {n}"),
+            );
+            256
+        }
+    };
+    let header_read_timeout = match server.header_read_timeout.map(|h| h.0) {
+        None => Duration::from_secs(10),
+        Some(d) if d >= Duration::from_millis(100) && d <= Duration::from_secs(300) => d,
+        Some(d) => {
+            errs.push(
+                "server.header_read_timeout",
+                format!(
+                    "expected a duration from 100ms to 5m, found {:?}",
+                    humantime::format_duration(d).to_string()
+                ),
+            );
+            Duration::from_secs(10)
+        }
+    };
 
     // [store]
     let data_dir = over
@@ -402,7 +442,12 @@ pub(crate) fn resolve(
     }
     Ok(Config {
         source: None,
-        server: ServerSettings { listen },
+        server: ServerSettings {
+            listen,
+            allowed_hosts,
+            max_connections,
+            header_read_timeout,
+        },
         store: StoreSettings {
             url,
             data_dir,

@@ -284,3 +284,24 @@ fn a_name_with_a_dot_is_quoted_in_key_paths() {
     let e = errors("[targets.\"web.v2\"]\ncooldown = \"soon\"\n");
     find(&e, "targets.\"web.v2\".cooldown");
 }
+
+#[test]
+fn bad_server_guard_and_connection_settings_are_named() {
+    let e = errors(
+        r#"
+[server]
+allowed_hosts = ["ok.internal", "http://evil/", ""]
+max_connections = 0
+header_read_timeout = "1h"
+"#,
+    );
+    let h = find(&e, "server.allowed_hosts[1]");
+    assert!(h.message.contains("expected a host name"), "{}", h.message);
+    find(&e, "server.allowed_hosts[2]");
+    assert!(find(&e, "server.max_connections")
+        .message
+        .contains("from 1 to 65536"));
+    assert!(find(&e, "server.header_read_timeout")
+        .message
+        .contains("100ms to 5m"));
+}

@@ -18,6 +18,7 @@ pub mod action;
 pub mod check;
 pub mod http_client;
 mod process;
+pub mod redact;
 
 pub use action::command::{CommandAction, CommandActionConfig};
 pub use action::webhook::{WebhookAction, WebhookActionConfig};

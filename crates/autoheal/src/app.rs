@@ -101,6 +101,7 @@ pub struct Application {
         autoheal_docker::DockerSettings,
     )>,
     dry_run: bool,
+    server: autoheal_config::ServerSettings,
 }
 
 impl Application {
@@ -170,6 +171,7 @@ impl Application {
             retention,
             docker,
             dry_run: config.engine.dry_run,
+            server: config.server.clone(),
         })
     }
 
@@ -231,10 +233,19 @@ impl Application {
             shutdown.clone(),
         ));
         let server_token = shutdown.clone();
-        axum::serve(self.listener, http::router(state))
-            .with_graceful_shutdown(async move { server_token.cancelled().await })
-            .await
-            .context("serving HTTP")?;
+        let policy = http::guard::HostPolicy::new(addr, &self.server.allowed_hosts);
+        let limits = http::serve::Limits {
+            max_connections: self.server.max_connections as usize,
+            header_read_timeout: self.server.header_read_timeout,
+        };
+        http::serve::serve(
+            self.listener,
+            http::guarded(http::router(state), policy),
+            limits,
+            server_token,
+        )
+        .await
+        .context("serving HTTP")?;
         sup_token.cancel();
         sup.await.context("the supervisor task panicked")?;
         pruner.abort();
@@ -361,6 +372,8 @@ pub fn build_targets_with(config: &Config, docker: &DockerShared) -> Result<Buil
             }
             None => (kind, spec, Vec::new()),
         };
+        // Headers, URL credentials, env values...: never to the store or API.
+        let spec = autoheal_plugins::redact::redacted_json(&spec);
         targets.push(TargetSpec {
             name: t.name.clone(),
             kind,

@@ -40,6 +40,17 @@ pub async fn serve(
         autoheal_config::LogFormat::Text => logging::Format::Text,
     };
     logging::init(format, &cfg.log.level);
+    match autoheal::http::serve::raise_fd_limit() {
+        Ok((before, after)) if after > before => {
+            tracing::info!(
+                before,
+                after,
+                "Raised the open-file limit from {before} to {after}."
+            )
+        }
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "The open-file limit could not be raised."),
+    }
     match &config {
         Some(p) => tracing::info!(config = %p.display(), "Loaded {}.", p.display()),
         None => tracing::info!("No config file given: running on embedded defaults (API on {}, store {}, no configured targets).", cfg.server.listen, autoheal::app::redact_store_url(&cfg.store.url)),
@@ -233,7 +244,12 @@ pub async fn command(url: &str, target: &str, verb: &str) -> ExitCode {
         url.trim_end_matches('/'),
         path_segment(target)
     );
-    match client().post(endpoint).send().await {
+    // application/json: the API refuses writes of any other type (CSRF).
+    let request = client()
+        .post(endpoint)
+        .header(reqwest::header::CONTENT_TYPE, "application/json")
+        .body("{}");
+    match request.send().await {
         Ok(r) if r.status().is_success() => {
             let body: serde_json::Value = r.json().await.unwrap_or_default();
             println!(

@@ -250,14 +250,14 @@ fn target_spec(
         name: target.name.clone(),
         kind: "docker".into(),
         check: None,
-        spec: serde_json::json!({
+        spec: autoheal_plugins::redact::redacted_json(&serde_json::json!({
             "source": "docker",
             "key": target.key,
             "replicas": replicas,
             "action": action,
             "stop_timeout_s": stop_timeout.as_secs(),
             "labels": overrides,
-        }),
+        })),
         depends_on: overrides.depends_on.clone(),
         policy,
         source: Source::Discovered,

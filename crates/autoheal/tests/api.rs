@@ -53,6 +53,7 @@ impl TestApp {
         let r = self
             .client
             .post(format!("{}{path}", self.base))
+            .header("content-type", "application/json")
             .send()
             .await
             .unwrap();
@@ -447,4 +448,230 @@ check = {{ type = "tcp", address = "127.0.0.1:{dead}", interval = "100ms", timeo
     )
     .await;
     assert_eq!(cut["status"], "down", "{cut}");
+}
+
+/// Sends raw bytes and reads the answer until the server closes.
+async fn raw(base: &str, request: &[u8]) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = base.trim_start_matches("http://");
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    // The server may answer and close before all is sent (431, 414).
+    let _ = s.write_all(request).await;
+    let mut out = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(30), s.read_to_end(&mut out)).await;
+    assert!(read.is_ok(), "the server answered and closed");
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The JSON body of a raw answer.
+fn raw_body(answer: &str) -> serde_json::Value {
+    let (_, body) = answer.split_once("\r\n\r\n").unwrap_or(("", ""));
+    serde_json::from_str(body).unwrap_or_else(|e| panic!("not JSON ({e}): {answer}"))
+}
+
+impl TestApp {
+    async fn send(&self, req: reqwest::RequestBuilder) -> (u16, serde_json::Value) {
+        let r = req.send().await.unwrap();
+        (r.status().as_u16(), r.json().await.unwrap_or_default())
+    }
+    fn host(&self) -> String {
+        self.base.trim_start_matches("http://").to_string()
+    }
+}
+
+/// Issue 7 item 11: a page's "simple" cross-site request (no preflight)
+/// cannot command the API.
+#[tokio::test]
+async fn a_write_without_a_json_content_type_is_refused_with_415() {
+    let app = spawn_app(OBSERVE_ONLY).await;
+    let url = format!("{}/api/v1/targets/db/quarantine", app.base);
+    for ct in [
+        Some("text/plain"),
+        Some("application/x-www-form-urlencoded"),
+        None,
+    ] {
+        let mut req = app.client.post(&url).body("{}");
+        if let Some(ct) = ct {
+            req = req.header("content-type", ct);
+        }
+        let (status, body) = app.send(req).await;
+        assert_eq!(status, 415, "{ct:?}: {body}");
+        assert_eq!(body["error"]["code"], "unsupported_media_type", "{body}");
+    }
+    let (_, t) = app.get("/api/v1/targets/db").await;
+    assert_ne!(t["target"]["phase"], "quarantined", "nothing was done");
+    // Control: the same write as JSON (parameters allowed) is carried out.
+    let req = app
+        .client
+        .post(&url)
+        .header("content-type", "application/json; charset=utf-8");
+    let (status, body) = app.send(req).await;
+    assert_eq!(status, 202, "{body}");
+    assert_eq!(body["target"]["phase"], "quarantined");
+}
+
+#[tokio::test]
+async fn a_foreign_origin_is_refused_and_the_own_origin_accepted() {
+    let app = spawn_app(OBSERVE_ONLY).await;
+    let url = format!("{}/api/v1/targets/db/pause", app.base);
+    for origin in ["http://evil.example", "null", "http://127.0.0.1:1"] {
+        let req = app
+            .client
+            .post(&url)
+            .header("content-type", "application/json")
+            .header("origin", origin);
+        let (status, body) = app.send(req).await;
+        assert_eq!(status, 403, "{origin}: {body}");
+        assert_eq!(body["error"]["code"], "forbidden", "{body}");
+        let read = app
+            .client
+            .get(format!("{}/api/v1/targets", app.base))
+            .header("origin", origin);
+        assert_eq!(app.send(read).await.0, 403, "{origin} reads nothing");
+    }
+    let (_, t) = app.get("/api/v1/targets/db").await;
+    assert_ne!(t["target"]["phase"], "paused", "nothing was done");
+    let own = format!("http://{}", app.host());
+    let req = app
+        .client
+        .post(&url)
+        .header("content-type", "application/json")
+        .header("origin", own);
+    let (status, body) = app.send(req).await;
+    assert_eq!(status, 202, "{body}");
+}
+
+/// DNS rebinding: the attacker's name in `Host` is refused; probes and
+/// metrics answer any name (Docker, Kubernetes, Prometheus).
+#[tokio::test]
+async fn a_host_not_naming_the_server_is_refused_but_probes_answer_any_host() {
+    let app = spawn_app(&format!(
+        "[server]\nallowed_hosts = [\"autoheal.internal\"]\n{OBSERVE_ONLY}"
+    ))
+    .await;
+    let port = app.host().rsplit_once(':').unwrap().1.to_string();
+    let targets = format!("{}/api/v1/targets", app.base);
+    for host in [
+        format!("evil.example:{port}"),
+        "evil.example".to_string(),
+        format!("localhost.evil.example:{port}"),
+    ] {
+        let (status, body) = app
+            .send(app.client.get(&targets).header("host", &host))
+            .await;
+        assert_eq!(status, 421, "{host}: {body}");
+        assert_eq!(body["error"]["code"], "misdirected_request", "{body}");
+        for probe in ["/health", "/live", "/ready", "/metrics"] {
+            let r = app
+                .client
+                .get(format!("{}{probe}", app.base))
+                .header("host", &host)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status().as_u16(), 200, "{probe} with Host {host}");
+        }
+    }
+    for host in [
+        app.host(),
+        format!("localhost:{port}"),
+        "autoheal.internal".to_string(),
+        format!("autoheal.internal:{port}"),
+    ] {
+        let (status, body) = app
+            .send(app.client.get(&targets).header("host", &host))
+            .await;
+        assert_eq!(status, 200, "{host}: {body}");
+    }
+    // Without a Host at all (HTTP/1.0): refused too.
+    let answer = raw(&app.base, b"GET /api/v1/targets HTTP/1.0\r\n\r\n").await;
+    assert!(
+        answer.starts_with("HTTP/1.0 421") || answer.starts_with("HTTP/1.1 421"),
+        "{answer}"
+    );
+}
+
+/// Issue 7 item 13: every error answer has the JSON error shape.
+#[tokio::test]
+async fn wrong_methods_unknown_routes_and_unparsable_requests_answer_the_json_error_shape() {
+    let app = spawn_app(OBSERVE_ONLY).await;
+    let r = app
+        .client
+        .delete(format!("{}/api/v1/targets/db", app.base))
+        .header("content-type", "application/json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 405);
+    let allow = r
+        .headers()
+        .get("allow")
+        .map(|v| v.to_str().unwrap().to_string());
+    assert!(
+        allow.as_deref().is_some_and(|a| a.contains("GET")),
+        "{allow:?}"
+    );
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "method_not_allowed", "{body}");
+    let (status, body) = app
+        .send(
+            app.client
+                .get(format!("{}/api/v1/targets/db/pause", app.base)),
+        )
+        .await;
+    assert_eq!(status, 405, "{body}");
+    assert_eq!(body["error"]["code"], "method_not_allowed", "{body}");
+    for path in ["/api/v1/nope", "/nope", "/api/v2/targets"] {
+        let (status, body) = app.get(path).await;
+        assert_eq!(status, 404, "{path}");
+        assert_eq!(body["error"]["code"], "not_found", "{path}: {body}");
+    }
+    let host = app.host();
+    let cases: [(Vec<u8>, &str, &str); 3] = [
+        (
+            b"GET / HTTP/1.1 garbage\r\n\r\n".to_vec(),
+            "400",
+            "bad_request",
+        ),
+        (
+            format!(
+                "GET /{} HTTP/1.1\r\nHost: {host}\r\n\r\n",
+                "a".repeat(70_000)
+            )
+            .into_bytes(),
+            "414",
+            "uri_too_long",
+        ),
+        (
+            format!(
+                "GET /live HTTP/1.1\r\nHost: {host}\r\nX-Big: {}\r\n\r\n",
+                "b".repeat(200_000)
+            )
+            .into_bytes(),
+            "431",
+            "headers_too_large",
+        ),
+    ];
+    for (request, status, code) in cases {
+        let answer = raw(&app.base, &request).await;
+        assert!(
+            answer.starts_with(&format!("HTTP/1.1 {status} ")),
+            "{status}: {}",
+            &answer[..answer.len().min(300)]
+        );
+        assert!(
+            answer
+                .to_ascii_lowercase()
+                .contains("content-type: application/json"),
+            "{answer}"
+        );
+        assert_eq!(raw_body(&answer)["error"]["code"], code, "{answer}");
+    }
+    // Control: a well-formed raw request is answered normally.
+    let answer = raw(
+        &app.base,
+        format!("GET /live HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").as_bytes(),
+    )
+    .await;
+    assert!(answer.starts_with("HTTP/1.1 200 "), "{answer}");
 }

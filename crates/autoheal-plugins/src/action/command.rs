@@ -36,7 +36,7 @@ fn default_timeout() -> Duration {
 }
 
 /// `type = "command"`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CommandActionConfig {
     /// The program and its arguments, `["systemctl", "restart", "app"]`.
@@ -61,6 +61,20 @@ pub struct CommandActionConfig {
     /// the outcome is `TimedOut`. Default `60s`.
     #[serde(default = "default_timeout", with = "humantime_serde")]
     pub timeout: Duration,
+}
+
+/// Env values and secret-looking arguments are redacted ([`crate::redact`]).
+impl std::fmt::Debug for CommandActionConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CommandActionConfig")
+            .field("argv", &crate::redact::Argv(&self.argv))
+            .field("env", &crate::redact::KeysOnly(&self.env))
+            .field("shell", &self.shell)
+            .field("clear_env", &self.clear_env)
+            .field("workdir", &self.workdir)
+            .field("timeout", &self.timeout)
+            .finish()
+    }
 }
 
 /// A built command action.

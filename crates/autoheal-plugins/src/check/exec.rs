@@ -23,7 +23,7 @@ fn yes() -> bool {
 }
 
 /// `type = "exec"`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ExecCheckConfig {
     /// The program and its arguments, `["pg_isready", "-h", "db"]`. Required,
@@ -51,6 +51,21 @@ pub struct ExecCheckConfig {
     /// check is `Down`. Default `5s`.
     #[serde(default = "default_timeout", with = "humantime_serde")]
     pub timeout: Duration,
+}
+
+/// Env values and secret-looking arguments are redacted ([`crate::redact`]).
+impl std::fmt::Debug for ExecCheckConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ExecCheckConfig")
+            .field("argv", &crate::redact::Argv(&self.argv))
+            .field("env", &crate::redact::KeysOnly(&self.env))
+            .field("shell", &self.shell)
+            .field("clear_env", &self.clear_env)
+            .field("workdir", &self.workdir)
+            .field("interval", &self.interval)
+            .field("timeout", &self.timeout)
+            .finish()
+    }
 }
 
 /// A built exec check.

@@ -108,7 +108,12 @@ async fn get_target(
     } else {
         Some(uptime.up as f64 / total as f64)
     };
-    let spec = s.store.get_target(&name).await?.map(|r| r.spec);
+    // Redacted again on the way out: rows written by an older version.
+    let spec = s
+        .store
+        .get_target(&name)
+        .await?
+        .map(|r| autoheal_plugins::redact::redacted_json(&r.spec));
     Ok(Json(TargetDetail {
         target: view,
         spec,

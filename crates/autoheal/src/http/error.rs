@@ -13,7 +13,9 @@ pub struct ErrorBody {
 
 #[derive(Debug, serde::Serialize, utoipa::ToSchema)]
 pub struct ErrorDetail {
-    /// Stable: bad_request, not_found, conflict, unavailable, internal.
+    /// Stable: bad_request, forbidden, not_found, method_not_allowed,
+    /// timeout, conflict, uri_too_long, unsupported_media_type,
+    /// misdirected_request, headers_too_large, unavailable, internal.
     pub code: String,
     pub message: String,
 }

@@ -6,7 +6,9 @@
 
 pub mod api;
 pub mod error;
+pub mod guard;
 pub mod openapi;
+pub mod serve;
 
 use crate::supervisor::Handle;
 use crate::telemetry::Metrics;
@@ -43,6 +45,16 @@ pub fn router(state: AppState) -> Router {
             Duration::from_secs(30),
         ))
         .with_state(state)
+}
+
+/// [`router`] behind the [`guard`]: what the binary serves.
+pub fn guarded(router: Router, policy: guard::HostPolicy) -> Router {
+    let policy = Arc::new(policy);
+    router.layer(axum::middleware::from_fn(
+        move |req: axum::extract::Request, next: axum::middleware::Next| {
+            guard::guard(policy.clone(), req, next)
+        },
+    ))
 }
 
 /// The process answers: for liveness probes and Docker's HEALTHCHECK.

@@ -111,6 +111,7 @@ impl Autoheal {
     pub async fn post(&self, path: &str) -> (u16, serde_json::Value) {
         let r = reqwest::Client::new()
             .post(format!("{}{path}", self.base))
+            .header("content-type", "application/json")
             .send()
             .await
             .expect("API reachable");
