@@ -7,14 +7,12 @@
 //! them out: it records them in the store, runs actions on a bounded pool,
 //! and keeps a read-only [`View`] of every target for the API.
 //!
-//! Crash safety, in the order the writes happen for an action:
-//! 1. the engine snapshot with phase `healing` is saved,
-//! 2. the attempt row is written (committed),
-//! 3. only then the action runs.
-//!
-//! After a crash at any point the engine restores a `healing` snapshot as
-//! "the action happened, verifying": a heal is never repeated. If the
-//! attempt cannot be recorded, the action does not run.
+//! Crash safety: everything one round of decisions writes is one unit of
+//! work (see `autoheal_store::Unit`); for an action, the engine snapshot with
+//! phase `healing` and the attempt row commit together, and only then the
+//! action runs. After a crash at any point the engine restores a `healing`
+//! snapshot as "the action happened, verifying": a heal is never repeated.
+//! If the unit cannot be committed, the action does not run.
 
 mod checks;
 mod runner;
