@@ -62,8 +62,17 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 /// Everything autoheal records. Times are Unix milliseconds (`i64`).
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
-    /// Cheap round trip, for `/ready`.
+    /// Cheap round trip.
     async fn ping(&self) -> Result<()>;
+    /// A real, committed write (one row rewritten): fails when the disk is
+    /// full, the file read-only or the lock held. For readiness.
+    async fn probe_write(&self, at: i64) -> Result<()> {
+        self.commit(&Unit {
+            writes: vec![Write::Probe { at }],
+        })
+        .await
+        .map(drop)
+    }
     /// Which backend: "sqlite" or "postgres".
     fn backend(&self) -> &'static str;
 

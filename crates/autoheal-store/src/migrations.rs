@@ -18,17 +18,31 @@ use sqlx::SqlSafeStr;
 /// One embedded migration: (version, description, SQL).
 type Embedded = (i64, &'static str, &'static str);
 
-const SQLITE: &[Embedded] = &[(
-    20261123000001,
-    "init",
-    include_str!("../migrations/sqlite/20261123000001_init.sql"),
-)];
+const SQLITE: &[Embedded] = &[
+    (
+        20261123000001,
+        "init",
+        include_str!("../migrations/sqlite/20261123000001_init.sql"),
+    ),
+    (
+        20261202000001,
+        "probe",
+        include_str!("../migrations/sqlite/20261202000001_probe.sql"),
+    ),
+];
 
-const POSTGRES: &[Embedded] = &[(
-    20261123000001,
-    "init",
-    include_str!("../migrations/postgres/20261123000001_init.sql"),
-)];
+const POSTGRES: &[Embedded] = &[
+    (
+        20261123000001,
+        "init",
+        include_str!("../migrations/postgres/20261123000001_init.sql"),
+    ),
+    (
+        20261202000001,
+        "probe",
+        include_str!("../migrations/postgres/20261202000001_probe.sql"),
+    ),
+];
 
 fn migrator(embedded: &[Embedded]) -> Migrator {
     Migrator::with_migrations(

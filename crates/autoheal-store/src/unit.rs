@@ -69,6 +69,9 @@ pub enum Write {
         event: NewEvent,
         incident: Option<Ref>,
     },
+    /// Rewrites the one row of `store_probe`: proof that the store takes
+    /// writes ([`Store::probe_write`](crate::Store::probe_write)).
+    Probe { at: i64 },
 }
 
 /// Writes that commit together, in order.
@@ -283,6 +286,15 @@ macro_rules! apply_unit {
                     .fetch_one(&mut *$tx)
                     .await?;
                     done.events.push(id);
+                }
+                Write::Probe { at } => {
+                    sqlx::query(
+                        "INSERT INTO store_probe (id, at) VALUES (1, $1) \
+                         ON CONFLICT (id) DO UPDATE SET at = excluded.at",
+                    )
+                    .bind(*at)
+                    .execute(&mut *$tx)
+                    .await?;
                 }
             }
         }

@@ -6,6 +6,7 @@
 use crate::http::{self, AppState};
 use crate::supervisor::{self, ActionSlot, Handle, ScheduledCheck, Supervisor, TargetSpec};
 use crate::telemetry::Metrics;
+use crate::vitals::Vitals;
 use anyhow::Context;
 use autoheal_config::{ActionConfig, CheckConfig, Config, TargetConfig};
 use autoheal_docker::{
@@ -102,7 +103,12 @@ pub struct Application {
     )>,
     dry_run: bool,
     server: autoheal_config::ServerSettings,
+    vitals: Arc<Vitals>,
 }
+
+/// How long a stop may take in all: `docker stop` waits 10 s before its
+/// SIGKILL, so autoheal is done before that.
+pub const STOP_DEADLINE: Duration = Duration::from_secs(8);
 
 impl Application {
     /// Opens the store (running migrations), builds every plugin and binds
@@ -137,13 +143,15 @@ impl Application {
             .await
             .with_context(|| format!("binding {}", config.server.listen))?;
         let seed = rand::random::<u64>();
-        let (supervisor, handle) = Supervisor::new(
+        let (mut supervisor, handle) = Supervisor::new(
             store.clone(),
             metrics.clone(),
             config.engine.max_concurrent_checks,
             config.engine.max_concurrent_actions,
             seed,
         );
+        let vitals = Vitals::new();
+        supervisor.set_vitals(vitals.clone());
         let retention = Retention {
             check_results_ms: config.store.retention.check_results.as_millis() as i64,
             events_ms: config.store.retention.events.as_millis() as i64,
@@ -172,7 +180,13 @@ impl Application {
             docker,
             dry_run: config.engine.dry_run,
             server: config.server.clone(),
+            vitals,
         })
+    }
+
+    /// The process's vital signs (readiness, vital tasks).
+    pub fn vitals(&self) -> Arc<Vitals> {
+        self.vitals.clone()
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -206,49 +220,86 @@ impl Application {
             );
         }
         tracing::info!(listen = %addr, store = self.store.backend(), targets = self.targets.len(), "autoheal is serving on http://{addr}.");
+        let vitals = self.vitals.clone();
         let state = AppState {
             store: self.store.clone(),
             supervisor: self.handle.clone(),
             metrics: self.metrics.clone(),
             started_at: supervisor::now_ms(),
+            vitals: vitals.clone(),
         };
         let sup_token = CancellationToken::new();
-        let sup = tokio::spawn(
+        let sup_done = vitals.spawn_vital(
+            "supervisor",
             self.supervisor
                 .run(self.targets, self.actions, sup_token.clone()),
         );
         if let Some((client, settings)) = self.docker {
-            tokio::spawn(crate::docker::run(
-                client,
-                settings,
-                self.dry_run,
-                self.handle.clone(),
-                self.docker_shared.clone(),
-                shutdown.clone(),
-            ));
+            vitals.spawn_vital(
+                "Docker watcher",
+                crate::docker::run(
+                    client,
+                    settings,
+                    self.dry_run,
+                    self.handle.clone(),
+                    self.docker_shared.clone(),
+                    shutdown.clone(),
+                ),
+            );
         }
+        vitals.spawn_vital("store prober", vitals.clone().probe(self.store.clone()));
         let pruner = tokio::spawn(prune_loop(
             self.store.clone(),
             self.retention,
             shutdown.clone(),
         ));
-        let server_token = shutdown.clone();
+        // A vital task's death stops everything, as a signal would; either
+        // way the stop is on purpose from then on, and bounded.
+        let stop_begun = {
+            let (vitals, shutdown, sup_token) =
+                (vitals.clone(), shutdown.clone(), sup_token.clone());
+            tokio::spawn(async move {
+                tokio::select! {
+                    _ = shutdown.cancelled() => {}
+                    _ = vitals.died() => {}
+                }
+                vitals.begin_stop();
+                shutdown.cancel();
+                sup_token.cancel();
+                tokio::time::Instant::now()
+            })
+        };
         let policy = http::guard::HostPolicy::new(addr, &self.server.allowed_hosts);
         let limits = http::serve::Limits {
             max_connections: self.server.max_connections as usize,
             header_read_timeout: self.server.header_read_timeout,
         };
-        http::serve::serve(
+        let served = http::serve::serve(
             self.listener,
             http::guarded(http::router(state), policy),
             limits,
-            server_token,
+            shutdown.clone(),
         )
         .await
-        .context("serving HTTP")?;
-        sup_token.cancel();
-        sup.await.context("the supervisor task panicked")?;
+        .context("serving HTTP");
+        shutdown.cancel();
+        let began = stop_begun
+            .await
+            .unwrap_or_else(|_| tokio::time::Instant::now());
+        if tokio::time::timeout_at(began + STOP_DEADLINE, sup_done.cancelled())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                "Stopping without waiting longer for running actions (after {}): their attempts are closed as interrupted at the next start and not repeated.",
+                humantime::format_duration(STOP_DEADLINE)
+            );
+        }
         pruner.abort();
+        if let Some(fatal) = vitals.fatal() {
+            anyhow::bail!("{fatal}");
+        }
+        served?;
         tracing::info!("autoheal stopped.");
         Ok(())
     }

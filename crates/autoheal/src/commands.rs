@@ -67,7 +67,10 @@ pub async fn serve(
     // (with 100,000 targets it is ~100 MB). A reload reads the file again.
     drop(cfg);
     let token = CancellationToken::new();
-    tokio::spawn(signals(token.clone(), app.reloader(), config.clone(), env));
+    app.vitals().spawn_vital(
+        "signal handler",
+        signals(token.clone(), app.reloader(), config.clone(), env),
+    );
     match app.run_until_stopped(token).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -77,8 +80,10 @@ pub async fn serve(
     }
 }
 
-/// SIGTERM and SIGINT stop; SIGHUP reloads the config file, keeping the
-/// running config when the new one has errors.
+/// SIGTERM and SIGINT stop (a second one exits at once); SIGHUP reloads
+/// the config file, keeping the running config when the new one has errors.
+/// A reload runs in its own task: even a panic in it leaves the signal
+/// handler (and so SIGTERM) working.
 async fn signals(
     token: CancellationToken,
     reloader: autoheal::app::Reloader,
@@ -95,11 +100,24 @@ async fn signals(
         return;
     };
     loop {
-        tokio::select! {
-            _ = term.recv() => { tracing::info!("SIGTERM received: stopping."); token.cancel(); return; }
-            _ = int.recv() => { tracing::info!("SIGINT received: stopping."); token.cancel(); return; }
-            _ = hup.recv() => reload(&reloader, config.as_deref(), &env).await,
+        let name = tokio::select! {
+            _ = term.recv() => "SIGTERM",
+            _ = int.recv() => "SIGINT",
+            _ = hup.recv() => {
+                let (reloader, config, env) = (reloader.clone(), config.clone(), env.clone());
+                let task = tokio::spawn(async move { reload(&reloader, config.as_deref(), &env).await });
+                if let Err(e) = task.await {
+                    tracing::error!(error = %e, "SIGHUP: reloading failed unexpectedly; keeping the running configuration.");
+                }
+                continue;
+            }
+        };
+        if token.is_cancelled() {
+            tracing::warn!("{name} received again: exiting now.");
+            std::process::exit(1);
         }
+        tracing::info!("{name} received: stopping.");
+        token.cancel();
     }
 }
 

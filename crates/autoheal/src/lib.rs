@@ -10,6 +10,7 @@ pub mod docker;
 pub mod http;
 pub mod supervisor;
 pub mod telemetry;
+pub mod vitals;
 
 /// An error and all its causes on one line: "a: b: c".
 pub fn error_chain(e: &dyn std::error::Error) -> String {

@@ -19,7 +19,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    runtime.block_on(async move {
+    let code = runtime.block_on(async move {
         match cli.command {
             Cmd::Serve {
                 config,
@@ -39,7 +39,11 @@ fn main() -> ExitCode {
             Cmd::Import { file, config } => commands::import(&file, &config),
             Cmd::Healthcheck { api } => commands::healthcheck(&api.url).await,
         }
-    })
+    });
+    // A check or action still running in a blocking thread does not hold
+    // the exit (the stop is bounded; see `autoheal::app::STOP_DEADLINE`).
+    runtime.shutdown_timeout(std::time::Duration::from_millis(500));
+    code
 }
 
 /// mimalloc instead of glibc's malloc: with 100,000 targets glibc keeps the

@@ -30,6 +30,8 @@ pub struct AppState {
     pub metrics: Metrics,
     /// Unix ms when this process started.
     pub started_at: i64,
+    /// What `/ready` and `/live` answer from.
+    pub vitals: Arc<crate::vitals::Vitals>,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -57,30 +59,44 @@ pub fn guarded(router: Router, policy: guard::HostPolicy) -> Router {
     ))
 }
 
-/// The process answers: for liveness probes and Docker's HEALTHCHECK.
-async fn live() -> impl IntoResponse {
-    Json(json!({"status": "ok"}))
+/// Liveness, for Docker's `HEALTHCHECK` and Kubernetes: 200 while every
+/// vital task runs; 503 once one has died (autoheal is then stopping and
+/// exits non-zero), so the process is restarted rather than left serving
+/// without healing.
+async fn live(State(s): State<AppState>) -> impl IntoResponse {
+    match s.vitals.fatal() {
+        None => (StatusCode::OK, Json(json!({"status": "ok"}))),
+        Some(fatal) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"status": "failing", "fatal": fatal})),
+        ),
+    }
 }
 
-/// Store reachable and supervisor loop turning.
+/// Readiness: a write to the store succeeded within the last seconds, the
+/// supervisor and the check scheduler turn and the scheduler is on time.
+/// Answered from the vital signs at once: it never waits on the store.
 async fn ready(State(s): State<AppState>) -> impl IntoResponse {
-    let store_ok = s.store.ping().await.is_ok();
     let supervisor_ok = s
         .supervisor
-        .is_running(crate::supervisor::now_ms(), Duration::from_secs(30));
-    let status = if store_ok && supervisor_ok {
+        .is_running(crate::supervisor::now_ms(), crate::vitals::LOOP_MAX_AGE);
+    let report = s.vitals.report(supervisor_ok);
+    let status = if report.ready {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    (
-        status,
-        Json(json!({
-            "status": if status == StatusCode::OK { "ready" } else { "not_ready" },
-            "store": if store_ok { "ok" } else { "unreachable" },
-            "supervisor": if supervisor_ok { "running" } else { "stopped" },
-        })),
-    )
+    let mut body = json!({
+        "status": if report.ready { "ready" } else { "not_ready" },
+        "store": report.store,
+        "supervisor": report.supervisor,
+        "scheduler": report.scheduler,
+        "scheduler_late_ms": report.scheduler_late_ms,
+    });
+    if let Some(f) = report.fatal {
+        body["fatal"] = json!(f);
+    }
+    (status, Json(body))
 }
 
 /// A summary for people and simple monitors: always 200 while serving.

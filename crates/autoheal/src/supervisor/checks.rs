@@ -41,12 +41,16 @@ pub(crate) struct Scheduler {
     not_started: Option<Loop>,
 }
 
+/// How often an idle scheduler still stamps its heartbeat.
+const BEAT: Duration = Duration::from_secs(5);
+
 struct Loop {
     rx: mpsc::UnboundedReceiver<Cmd>,
     done: mpsc::UnboundedSender<Cmd>,
     limit: Arc<Semaphore>,
     msgs: mpsc::Sender<Msg>,
     stop: CancellationToken,
+    beat: Arc<crate::vitals::Beat>,
 }
 
 struct Entry {
@@ -60,6 +64,7 @@ impl Scheduler {
         limit: Arc<Semaphore>,
         msgs: mpsc::Sender<Msg>,
         stop: CancellationToken,
+        beat: Arc<crate::vitals::Beat>,
     ) -> Self {
         let (cmds, rx) = mpsc::unbounded_channel();
         Scheduler {
@@ -70,14 +75,36 @@ impl Scheduler {
                 limit,
                 msgs,
                 stop,
+                beat,
             }),
         }
     }
 
-    pub(crate) fn add(&mut self, target: String, check: ScheduledCheck, cancel: CancellationToken) {
+    /// Starts the scheduler task (once), as a vital task when `vitals` is
+    /// given: if it ever dies, autoheal fails loudly instead of serving on
+    /// without checks.
+    pub(crate) fn start(&mut self, vitals: Option<&Arc<crate::vitals::Vitals>>) {
         if let Some(l) = self.not_started.take() {
-            tokio::spawn(l.run());
+            match vitals {
+                Some(v) => {
+                    v.spawn_vital("check scheduler", l.run());
+                }
+                None => {
+                    tokio::spawn(l.run());
+                }
+            }
         }
+    }
+
+    /// Reports the heartbeat to `beat` (before the task starts).
+    pub(crate) fn set_beat(&mut self, beat: Arc<crate::vitals::Beat>) {
+        if let Some(l) = self.not_started.as_mut() {
+            l.beat = beat;
+        }
+    }
+
+    pub(crate) fn add(&mut self, target: String, check: ScheduledCheck, cancel: CancellationToken) {
+        self.start(None);
         let _ = self.cmds.send(Cmd::Add {
             target,
             check,
@@ -91,9 +118,14 @@ impl Loop {
         let mut queue: DelayQueue<u64> = DelayQueue::new();
         let mut entries: HashMap<u64, Entry> = HashMap::new();
         let mut next_key = 0u64;
+        let _alive = self.beat.guard(self.stop.clone());
+        let mut beat = tokio::time::interval(BEAT);
         loop {
+            self.beat.stamp();
+            crate::vitals::injected_panic("scheduler");
             tokio::select! {
                 _ = self.stop.cancelled() => return,
+                _ = beat.tick() => {}
                 cmd = self.rx.recv() => match cmd {
                     None => return,
                     Some(Cmd::Add { target, check, cancel }) => {
@@ -114,6 +146,7 @@ impl Loop {
                     },
                 },
                 Some(expired) = std::future::poll_fn(|cx| queue.poll_expired(cx)), if !queue.is_empty() => {
+                    self.beat.late(Instant::now().saturating_duration_since(expired.deadline()));
                     let key = expired.into_inner();
                     let Some(e) = entries.get(&key) else { continue };
                     if e.cancel.is_cancelled() {

@@ -88,6 +88,9 @@ pub struct Supervisor {
     pending: Pending,
     /// Units the store refused, retried in order before the next.
     carried: VecDeque<Pending>,
+    /// Where vital tasks are started and watched (none in unit tests).
+    vitals: Option<Arc<crate::vitals::Vitals>>,
+    scheduler_beat: Arc<crate::vitals::Beat>,
 }
 
 impl Supervisor {
@@ -101,10 +104,12 @@ impl Supervisor {
     ) -> (Self, Handle) {
         let (tx, rx) = mpsc::channel(4096);
         let checks_cancel = CancellationToken::new();
+        let scheduler_beat = crate::vitals::Beat::new();
         let scheduler = checks::Scheduler::new(
             Arc::new(Semaphore::new(max_concurrent_checks.max(1))),
             tx.clone(),
             checks_cancel.clone(),
+            scheduler_beat.clone(),
         );
         let view: View = Arc::new(RwLock::new(BTreeMap::new()));
         let heartbeat = Arc::new(AtomicI64::new(super::now_ms()));
@@ -134,8 +139,18 @@ impl Supervisor {
             checks_cancel,
             pending: Pending::default(),
             carried: VecDeque::new(),
+            vitals: None,
+            scheduler_beat,
         };
         (sup, handle)
+    }
+
+    /// Watches the check scheduler as a vital task of `vitals`, and reports
+    /// its heartbeat there.
+    pub fn set_vitals(&mut self, vitals: Arc<crate::vitals::Vitals>) {
+        self.scheduler_beat = vitals.scheduler.clone();
+        self.checks.set_beat(vitals.scheduler.clone());
+        self.vitals = Some(vitals);
     }
 
     /// Loads the targets, restoring their state from the store, and runs
@@ -148,6 +163,7 @@ impl Supervisor {
         shutdown: CancellationToken,
     ) {
         self.actions = actions;
+        self.checks.start(self.vitals.as_ref());
         self.set_targets(targets).await;
         // Ready only once every target is installed.
         self.running.store(true, Ordering::Relaxed);
@@ -162,6 +178,7 @@ impl Supervisor {
         loop {
             let now = super::now_ms();
             self.heartbeat.store(now, Ordering::Relaxed);
+            crate::vitals::injected_panic("supervisor");
             let wake = self.engine.poll_timeout().map(|t| {
                 let ms = (t.as_millis() - now).max(0) as u64;
                 tokio::time::Instant::now() + Duration::from_millis(ms)
