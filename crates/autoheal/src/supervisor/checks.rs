@@ -51,6 +51,7 @@ struct Loop {
     msgs: mpsc::Sender<Msg>,
     stop: CancellationToken,
     beat: Arc<crate::vitals::Beat>,
+    lateness: prometheus_client::metrics::histogram::Histogram,
 }
 
 struct Entry {
@@ -65,6 +66,7 @@ impl Scheduler {
         msgs: mpsc::Sender<Msg>,
         stop: CancellationToken,
         beat: Arc<crate::vitals::Beat>,
+        lateness: prometheus_client::metrics::histogram::Histogram,
     ) -> Self {
         let (cmds, rx) = mpsc::unbounded_channel();
         Scheduler {
@@ -76,6 +78,7 @@ impl Scheduler {
                 msgs,
                 stop,
                 beat,
+                lateness,
             }),
         }
     }
@@ -146,7 +149,9 @@ impl Loop {
                     },
                 },
                 Some(expired) = std::future::poll_fn(|cx| queue.poll_expired(cx)), if !queue.is_empty() => {
-                    self.beat.late(Instant::now().saturating_duration_since(expired.deadline()));
+                    let late = Instant::now().saturating_duration_since(expired.deadline());
+                    self.beat.late(late);
+                    self.lateness.observe(late.as_secs_f64());
                     let key = expired.into_inner();
                     let Some(e) = entries.get(&key) else { continue };
                     if e.cancel.is_cancelled() {

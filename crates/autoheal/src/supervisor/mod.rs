@@ -16,6 +16,7 @@
 
 mod checks;
 mod runner;
+mod writer;
 
 pub use runner::Supervisor;
 

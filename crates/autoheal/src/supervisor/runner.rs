@@ -60,6 +60,13 @@ struct Launch {
     dry_run: bool,
 }
 
+/// Saved snapshots and open incidents read at once at boot.
+#[derive(Default)]
+struct Saved {
+    snapshots: HashMap<String, serde_json::Value>,
+    incidents: HashMap<String, Incident>,
+}
+
 /// Units that could not be committed (the store failed), kept in order and
 /// retried before the next one, so a store fault loses no event; at most
 /// this many (the oldest go first, with an error log).
@@ -88,6 +95,9 @@ pub struct Supervisor {
     pending: Pending,
     /// Units the store refused, retried in order before the next.
     carried: VecDeque<Pending>,
+    /// Where check results go (group commit off this task).
+    check_writer: Option<super::writer::CheckWriter>,
+    writer_task: Option<tokio::task::JoinHandle<()>>,
     /// Where vital tasks are started and watched (none in unit tests).
     vitals: Option<Arc<crate::vitals::Vitals>>,
     scheduler_beat: Arc<crate::vitals::Beat>,
@@ -110,6 +120,7 @@ impl Supervisor {
             tx.clone(),
             checks_cancel.clone(),
             scheduler_beat.clone(),
+            metrics.check_lateness.clone(),
         );
         let view: View = Arc::new(RwLock::new(BTreeMap::new()));
         let heartbeat = Arc::new(AtomicI64::new(super::now_ms()));
@@ -141,6 +152,8 @@ impl Supervisor {
             carried: VecDeque::new(),
             vitals: None,
             scheduler_beat,
+            check_writer: None,
+            writer_task: None,
         };
         (sup, handle)
     }
@@ -163,6 +176,10 @@ impl Supervisor {
         shutdown: CancellationToken,
     ) {
         self.actions = actions;
+        let (writer, task) =
+            super::writer::CheckWriter::spawn(self.store.clone(), self.metrics.clone());
+        self.check_writer = Some(writer);
+        self.writer_task = Some(tokio::spawn(task.run()));
         self.checks.start(self.vitals.as_ref());
         self.set_targets(targets).await;
         // Ready only once every target is installed.
@@ -235,6 +252,11 @@ impl Supervisor {
             "autoheal",
         );
         self.flush().await;
+        // The check results still queued are written before the end.
+        self.check_writer = None;
+        if let Some(t) = self.writer_task.take() {
+            let _ = t.await;
+        }
         self.running.store(false, Ordering::Relaxed);
     }
 
@@ -323,10 +345,79 @@ impl Supervisor {
                 self.by_name.insert(spec.name.clone(), id);
             }
         }
+        // At boot (and on reload) every definition is written in one
+        // transaction and every saved state read back in two queries, not
+        // three round trips per target.
+        let defs: Vec<TargetDef> = specs
+            .iter()
+            .map(|s| TargetDef {
+                name: s.name.clone(),
+                kind: s.kind.clone(),
+                spec: s.spec.clone(),
+            })
+            .collect();
+        let batched = match self.store.upsert_targets(&defs).await {
+            Ok(()) => true,
+            Err(e) => {
+                events::StoreWriteFailed {
+                    what: "the targets",
+                    error: &e,
+                }
+                .emit(&self.metrics);
+                false
+            }
+        };
+        drop(defs);
+        let saved = self.saved_states().await;
         for spec in specs {
-            self.install(spec).await;
+            self.install(spec, saved.as_ref(), batched).await;
         }
         self.drain().await;
+    }
+
+    /// Every saved snapshot and open incident, by target name (None if the
+    /// store could not be read: then each target reads its own).
+    async fn saved_states(&self) -> Option<Saved> {
+        let mut saved = Saved::default();
+        match self.store.list_targets().await {
+            Ok(rows) => {
+                for row in rows {
+                    if let Some(s) = row.snapshot {
+                        saved.snapshots.insert(row.name, s);
+                    }
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %crate::error_chain(&e), "Reading the saved states failed; reading them one by one.");
+                return None;
+            }
+        }
+        let mut before = None;
+        loop {
+            let filter = autoheal_store::IncidentFilter {
+                open: Some(true),
+                before,
+                limit: 500,
+                ..Default::default()
+            };
+            match self.store.list_incidents(&filter).await {
+                Ok(page) => {
+                    for i in page.items {
+                        // Newest first: the newest open incident wins.
+                        saved.incidents.entry(i.target.clone()).or_insert(i);
+                    }
+                    match page.next_before {
+                        Some(b) => before = Some(b),
+                        None => break,
+                    }
+                }
+                Err(e) => {
+                    tracing::error!(error = %crate::error_chain(&e), "Reading the open incidents failed; reading them one by one.");
+                    return None;
+                }
+            }
+        }
+        Some(saved)
     }
 
     async fn upsert(&mut self, spec: TargetSpec) {
@@ -347,7 +438,7 @@ impl Supervisor {
             self.by_name.insert(spec.name.clone(), id);
         }
         let name = spec.name.clone();
-        self.install(spec).await;
+        self.install(spec, None, false).await;
         if is_new {
             self.relink_dependents(&name);
         }
@@ -384,7 +475,8 @@ impl Supervisor {
     }
 
     /// Adds a target (restoring it) or updates an existing one in place.
-    async fn install(&mut self, mut spec: TargetSpec) {
+    /// `written`: the definition is already in the store (set_targets).
+    async fn install(&mut self, mut spec: TargetSpec, saved: Option<&Saved>, written: bool) {
         let id = self.by_name[&spec.name];
         let policy = self.engine_policy(&spec);
         let now = Timestamp(super::now_ms());
@@ -397,12 +489,14 @@ impl Supervisor {
         };
         let check = spec.check.take();
         let name = spec.name.clone();
-        if let Err(e) = self.store.upsert_target(&def).await {
-            events::StoreWriteFailed {
-                what: "a target",
-                error: &e,
+        if !written {
+            if let Err(e) = self.store.upsert_target(&def).await {
+                events::StoreWriteFailed {
+                    what: "a target",
+                    error: &e,
+                }
+                .emit(&self.metrics);
             }
-            .emit(&self.metrics);
         }
         let cancel = self.checks_cancel.child_token();
         if let Some(rt) = self.targets.get_mut(&id) {
@@ -413,7 +507,16 @@ impl Supervisor {
                 tracing::error!(error = %e, "Updating a policy failed.");
             }
         } else {
-            let (snapshot, incident) = self.restore(&spec.name).await;
+            let (snapshot, incident) = match saved {
+                Some(saved) => (
+                    saved
+                        .snapshots
+                        .get(&spec.name)
+                        .and_then(|s| read_snapshot(&spec.name, s.clone())),
+                    saved.incidents.get(&spec.name).cloned(),
+                ),
+                None => self.restore(&spec.name).await,
+            };
             if let Err(e) = self.engine.add_target(id, policy, now, snapshot) {
                 tracing::error!(error = %e, "Adding a target failed.");
                 return;
@@ -448,13 +551,7 @@ impl Supervisor {
     /// Reads a target's snapshot and open incident back from the store.
     async fn restore(&mut self, name: &str) -> (Option<TargetSnapshot>, Option<Incident>) {
         let snapshot = match self.store.get_target(name).await {
-            Ok(Some(row)) => row.snapshot.and_then(|s| match serde_json::from_value(s) {
-                Ok(s) => Some(s),
-                Err(e) => {
-                    tracing::warn!(target_name = name, error = %e, "The saved state of {name} could not be read; starting it fresh.");
-                    None
-                }
-            }),
+            Ok(Some(row)) => row.snapshot.and_then(|s| read_snapshot(name, s)),
             Ok(None) => None,
             Err(e) => {
                 tracing::error!(target_name = name, error = %crate::error_chain(&e), "Reading the saved state of {name} failed; starting it fresh.");
@@ -596,12 +693,9 @@ impl Supervisor {
             latency_ms: o.latency.map(|l| l.as_millis() as i64),
             detail: o.detail.clone(),
         };
-        if let Err(e) = self.store.record_check(&row).await {
-            events::StoreWriteFailed {
-                what: "a check result",
-                error: &e,
-            }
-            .emit(&self.metrics);
+        // Group-committed by the writer task: deciding never waits on it.
+        if let Some(w) = &self.check_writer {
+            w.send(row);
         }
         self.update_view(id, |v| {
             v.last_status = Some(o.status.as_str());
@@ -1312,6 +1406,17 @@ impl Supervisor {
             .map(|r| r.action.clone())
             .collect();
         f(entry);
+    }
+}
+
+/// A saved snapshot, or None (logged) when it cannot be read.
+fn read_snapshot(name: &str, s: serde_json::Value) -> Option<TargetSnapshot> {
+    match serde_json::from_value(s) {
+        Ok(s) => Some(s),
+        Err(e) => {
+            tracing::warn!(target_name = name, error = %e, "The saved state of {name} could not be read; starting it fresh.");
+            None
+        }
     }
 }
 

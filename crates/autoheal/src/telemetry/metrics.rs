@@ -61,6 +61,9 @@ pub struct Metrics {
     pub recovery_seconds: Histogram,
     pub targets: Family<PhaseLabels, Gauge>,
     pub store_errors: Counter,
+    pub check_results_dropped: Counter,
+    /// How late due checks start (the scheduler's lateness), seconds.
+    pub check_lateness: Histogram,
 }
 
 impl Default for Metrics {
@@ -140,6 +143,23 @@ impl Metrics {
             "Writes to the store that failed",
             store_errors.clone(),
         );
+        let check_results_dropped = Counter::default();
+        registry.register(
+            "check_results_dropped",
+            "Check results given up on while the store refused writes (their rollups too)",
+            check_results_dropped.clone(),
+        );
+        let check_lateness = Histogram::new(
+            [
+                0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+            ]
+            .into_iter(),
+        );
+        registry.register(
+            "check_lateness_seconds",
+            "How long after its due time a check started",
+            check_lateness.clone(),
+        );
         Self {
             registry: std::sync::Arc::new(registry),
             checks,
@@ -154,6 +174,8 @@ impl Metrics {
             recovery_seconds,
             targets,
             store_errors,
+            check_results_dropped,
+            check_lateness,
         }
     }
 
