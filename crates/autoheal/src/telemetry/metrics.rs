@@ -149,12 +149,9 @@ impl Metrics {
             "Check results given up on while the store refused writes (their rollups too)",
             check_results_dropped.clone(),
         );
-        let check_lateness = Histogram::new(
-            [
-                0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
-            ]
-            .into_iter(),
-        );
+        let check_lateness = Histogram::new([
+            0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+        ]);
         registry.register(
             "check_lateness_seconds",
             "How long after its due time a check started",
