@@ -138,6 +138,8 @@ pub struct Retention {
     pub events: Duration,
     /// Default 365 days.
     pub incidents: Duration,
+    /// Hourly uptime rollups. Default 400 days.
+    pub rollups: Duration,
 }
 
 /// `[log]`.

@@ -72,6 +72,7 @@ pub struct RetentionKeys {
     pub check_results: Option<HumanDuration>,
     pub events: Option<HumanDuration>,
     pub incidents: Option<HumanDuration>,
+    pub rollups: Option<HumanDuration>,
 }
 
 /// `[log]`.

@@ -44,6 +44,7 @@ const DAY: u64 = 24 * 3600;
 pub const DEFAULT_RETENTION_CHECK_RESULTS: Duration = Duration::from_secs(7 * DAY);
 pub const DEFAULT_RETENTION_EVENTS: Duration = Duration::from_secs(90 * DAY);
 pub const DEFAULT_RETENTION_INCIDENTS: Duration = Duration::from_secs(365 * DAY);
+pub const DEFAULT_RETENTION_ROLLUPS: Duration = Duration::from_secs(400 * DAY);
 /// `verify` of a ladder rung when not given.
 pub const DEFAULT_RUNG_VERIFY: Duration = Duration::from_secs(30);
 /// `repeat` of a ladder rung when not given.
@@ -262,6 +263,8 @@ pub(crate) fn resolve(
             .unwrap_or(DEFAULT_RETENTION_EVENTS),
         incidents: positive(r.incidents, "store.retention.incidents", &mut errs)
             .unwrap_or(DEFAULT_RETENTION_INCIDENTS),
+        rollups: positive(r.rollups, "store.retention.rollups", &mut errs)
+            .unwrap_or(DEFAULT_RETENTION_ROLLUPS),
     };
 
     // [log]

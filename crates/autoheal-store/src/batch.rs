@@ -106,3 +106,66 @@ macro_rules! insert_checks {
     };
 }
 pub(crate) use insert_checks;
+
+/// Rows deleted per statement (and per transaction) when pruning, so a
+/// prune of millions of rows never holds the write lock for long.
+pub(crate) const PRUNE_CHUNK: i64 = 5_000;
+
+/// [`Store::prune`](crate::Store::prune) on both backends: each kind of row in
+/// chunks of [`PRUNE_CHUNK`], each chunk its own short write transaction
+/// (`$self.$begin()`), yielding between chunks so other writers get the lock.
+macro_rules! prune_chunked {
+    ($self:ident, $begin:ident, $retention:expr, $now:expr) => {{
+        let r = $retention;
+        let now: i64 = $now;
+        let incidents_before = now.saturating_sub(r.incidents_ms);
+        let steps: [(&'static str, i64); 5] = [
+            (
+                "DELETE FROM check_results WHERE id IN \
+                 (SELECT id FROM check_results WHERE at < $1 LIMIT $2)",
+                now.saturating_sub(r.check_results_ms),
+            ),
+            (
+                "DELETE FROM events WHERE id IN (SELECT id FROM events WHERE at < $1 LIMIT $2)",
+                now.saturating_sub(r.events_ms),
+            ),
+            (
+                "DELETE FROM attempts WHERE id IN (SELECT a.id FROM attempts a \
+                 JOIN incidents i ON i.id = a.incident_id \
+                 WHERE i.closed_at IS NOT NULL AND i.closed_at < $1 LIMIT $2)",
+                incidents_before,
+            ),
+            (
+                "DELETE FROM incidents WHERE id IN (SELECT id FROM incidents i \
+                 WHERE i.closed_at IS NOT NULL AND i.closed_at < $1 \
+                 AND NOT EXISTS (SELECT 1 FROM attempts a WHERE a.incident_id = i.id) LIMIT $2)",
+                incidents_before,
+            ),
+            (
+                "DELETE FROM check_rollups WHERE (target, hour) IN \
+                 (SELECT target, hour FROM check_rollups WHERE hour < $1 LIMIT $2)",
+                now.saturating_sub(r.rollups_ms),
+            ),
+        ];
+        let mut gone = 0u64;
+        for (sql, before) in steps {
+            loop {
+                let mut tx = $self.$begin().await?;
+                let n = sqlx::query(sql)
+                    .bind(before)
+                    .bind($crate::batch::PRUNE_CHUNK)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                tx.commit().await?;
+                gone += n;
+                if n < $crate::batch::PRUNE_CHUNK as u64 {
+                    break;
+                }
+                tokio::task::yield_now().await;
+            }
+        }
+        Ok(gone)
+    }};
+}
+pub(crate) use prune_chunked;

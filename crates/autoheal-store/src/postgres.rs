@@ -144,6 +144,12 @@ fn event_row(row: &PgRow) -> Result<Event> {
 const INCIDENT_COLUMNS: &str =
     "SELECT id, target, opened_at, closed_at, reason, resolution, quarantine_reason FROM incidents";
 
+impl PgStore {
+    async fn begin_write(&self) -> Result<sqlx::Transaction<'static, Postgres>> {
+        Ok(self.pool.begin().await?)
+    }
+}
+
 #[async_trait]
 impl Store for PgStore {
     async fn ping(&self) -> Result<()> {
@@ -404,35 +410,6 @@ impl Store for PgStore {
     }
 
     async fn prune(&self, retention: &Retention, now: i64) -> Result<u64> {
-        let checks_before = now.saturating_sub(retention.check_results_ms);
-        let events_before = now.saturating_sub(retention.events_ms);
-        let incidents_before = now.saturating_sub(retention.incidents_ms);
-        let mut tx = self.pool.begin().await?;
-        let mut gone = 0;
-        gone += sqlx::query("DELETE FROM check_results WHERE at < $1")
-            .bind(checks_before)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-        gone += sqlx::query("DELETE FROM events WHERE at < $1")
-            .bind(events_before)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-        gone += sqlx::query(
-            "DELETE FROM attempts WHERE incident_id IN \
-             (SELECT id FROM incidents WHERE closed_at IS NOT NULL AND closed_at < $1)",
-        )
-        .bind(incidents_before)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        gone += sqlx::query("DELETE FROM incidents WHERE closed_at IS NOT NULL AND closed_at < $1")
-            .bind(incidents_before)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-        tx.commit().await?;
-        Ok(gone)
+        crate::batch::prune_chunked!(self, begin_write, retention, now)
     }
 }

@@ -478,35 +478,6 @@ impl Store for SqliteStore {
     }
 
     async fn prune(&self, retention: &Retention, now: i64) -> Result<u64> {
-        let checks_before = now.saturating_sub(retention.check_results_ms);
-        let events_before = now.saturating_sub(retention.events_ms);
-        let incidents_before = now.saturating_sub(retention.incidents_ms);
-        let mut tx = self.begin_write().await?;
-        let mut gone = 0;
-        gone += sqlx::query("DELETE FROM check_results WHERE at < $1")
-            .bind(checks_before)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-        gone += sqlx::query("DELETE FROM events WHERE at < $1")
-            .bind(events_before)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-        gone += sqlx::query(
-            "DELETE FROM attempts WHERE incident_id IN \
-             (SELECT id FROM incidents WHERE closed_at IS NOT NULL AND closed_at < $1)",
-        )
-        .bind(incidents_before)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        gone += sqlx::query("DELETE FROM incidents WHERE closed_at IS NOT NULL AND closed_at < $1")
-            .bind(incidents_before)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-        tx.commit().await?;
-        Ok(gone)
+        crate::batch::prune_chunked!(self, begin_write, retention, now)
     }
 }

@@ -145,4 +145,7 @@ pub struct Retention {
     pub check_results_ms: i64,
     pub events_ms: i64,
     pub incidents_ms: i64,
+    /// Hourly uptime rollups older than this go too (keep them longer than
+    /// raw check results: uptime over 30 and 90 days reads them).
+    pub rollups_ms: i64,
 }

@@ -70,6 +70,7 @@ fn long_retention() -> Retention {
         check_results_ms: 365 * DAY,
         events_ms: 365 * DAY,
         incidents_ms: 365 * DAY,
+        rollups_ms: 400 * DAY,
     }
 }
 
@@ -771,6 +772,7 @@ async fn pruning_removes_old_history_but_never_open_incidents(store: Arc<dyn Sto
         check_results_ms: 7 * DAY,
         events_ms: 30 * DAY,
         incidents_ms: 60 * DAY,
+        rollups_ms: 400 * DAY,
     };
     let old = now - 90 * DAY;
     let recent = now - DAY;

@@ -156,6 +156,7 @@ impl Application {
             check_results_ms: config.store.retention.check_results.as_millis() as i64,
             events_ms: config.store.retention.events.as_millis() as i64,
             incidents_ms: config.store.retention.incidents.as_millis() as i64,
+            rollups_ms: config.store.retention.rollups.as_millis() as i64,
         };
         // Container targets need the engine: insist on it (retrying in the
         // background) unless Docker is turned off.
