@@ -109,6 +109,7 @@ fn policy() -> impl Strategy<Value = Policy> {
                     })
                     .collect(),
                 auto_release,
+                flap_window: Duration::ZERO,
                 depends_on: Vec::new(),
                 maintenance: window
                     .map(|(start, len)| MaintenanceWindow::OneOff {

@@ -12,13 +12,12 @@
 //! removed here.
 
 use crate::supervisor::{ActionSlot, Handle, Source, TargetSpec};
-use autoheal_core::{Command, Input, Policy, Rung};
+use autoheal_core::{Input, Policy, Rung};
 use autoheal_docker::{
     apprise_payload, webhook_payload, ContainerAction, DockerClient, DockerHappening,
     DockerSettings, DockerTarget, DockerWatcher, HealLedger, LabelOverrides, RestartAttempt,
     RestartContainer,
 };
-use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -78,6 +77,12 @@ pub fn policy_for(base: &Policy, o: &LabelOverrides) -> Policy {
     if let Some(v) = o.backoff_max {
         p.backoff.max = v;
     }
+    if let Some(v) = o.auto_release {
+        p.auto_release = v;
+    }
+    if let Some(v) = o.flap_window {
+        p.flap_window = v;
+    }
     p
 }
 
@@ -129,8 +134,6 @@ pub async fn run(
     let notices = spawn_notifier(&settings);
     let mut base = base_policy(&settings);
     base.dry_run = global_dry_run;
-    // Targets autoheal paused because someone stopped them on purpose.
-    let mut stopped_by_user: HashSet<String> = HashSet::new();
     while let Some(h) = rx.recv().await {
         match h {
             DockerHappening::Discovered {
@@ -168,23 +171,19 @@ pub async fn run(
                     .await;
             }
             DockerHappening::Started { target, .. } => {
-                if stopped_by_user.remove(&target) {
-                    let _ = handle.command(&target, Command::Resume, "docker").await;
-                }
                 let _ = handle.external(&target, Input::Started).await;
             }
-            DockerHappening::StoppedByUser { target, .. } => {
-                tracing::info!(target_name = %target, "{target} was stopped on purpose; not healing it until it starts again.");
-                if handle
-                    .command(&target, Command::Pause, "docker")
-                    .await
-                    .is_ok()
-                {
-                    stopped_by_user.insert(target);
-                }
+            // Someone else's stop or pause is an input of the engine (not
+            // an operator's `autoheal pause`): it closes an open incident as
+            // stopped and holds every action until the target runs again.
+            DockerHappening::Stopped { target, by, .. } => {
+                tracing::info!(target_name = %target, "{target} is {}; autoheal leaves it alone until it runs again.", by.describe());
+                let _ = handle.external(&target, Input::Stopped { by }).await;
+            }
+            DockerHappening::Running { target, .. } => {
+                let _ = handle.external(&target, Input::Running).await;
             }
             DockerHappening::Gone { target } => {
-                stopped_by_user.remove(&target);
                 // A configured target stays (the config says it exists);
                 // its check, if any, reports on it.
                 if configured.borrow().iter().any(|c| c.name == target) {
