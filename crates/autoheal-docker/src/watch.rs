@@ -197,23 +197,11 @@ impl HealLedger {
 /// with one of these (or the container's own `StopSignal`) that autoheal did
 /// not send starts a stop. Others (HUP, USR1...) are reloads and such.
 pub fn is_stop_signal(signal: &str, stop_signal: Option<&str>) -> bool {
-    let s = signal.trim();
-    let named = s.trim_start_matches("SIG").to_ascii_uppercase();
-    let num = match named.as_str() {
-        "TERM" => "15",
-        "KILL" => "9",
-        "INT" => "2",
-        "QUIT" => "3",
-        other => other,
-    };
-    if matches!(num, "15" | "9" | "2" | "3") {
-        return true;
-    }
-    let Some(own) = stop_signal.map(str::trim).filter(|o| !o.is_empty()) else {
+    let number = |s: &str| signal_number(&s.trim().trim_start_matches("SIG").to_ascii_uppercase());
+    let Some(n) = number(signal) else {
         return false;
     };
-    let own = own.trim_start_matches("SIG").to_ascii_uppercase();
-    own == named || signal_number(&own).is_some_and(|n| n.to_string() == num)
+    matches!(n, 2 | 3 | 9 | 15) || stop_signal.and_then(number) == Some(n)
 }
 
 fn signal_number(name: &str) -> Option<u32> {
@@ -288,6 +276,9 @@ struct CState {
     paused: bool,
     /// `Config.StopSignal`, if set (what `docker stop` sends).
     stop_signal: Option<String>,
+    /// When we last inspected it (a health event older than that is
+    /// already reflected in what the inspect said).
+    inspected_at: DateTime<Utc>,
     /// An oom event was seen since the last start.
     oom: bool,
     /// The exit after this stop was already judged (not a failure).
@@ -322,6 +313,9 @@ pub struct DockerWatcher {
     /// The configured targets in force, sorted by name (the first that
     /// selects a container has it).
     configured: Configured,
+    /// Taken before the inspects whose results are being absorbed: what
+    /// they say is at least this fresh.
+    inspect_stamp: DateTime<Utc>,
 }
 
 /// Why [`DockerWatcher::run`] ended.
@@ -349,6 +343,7 @@ impl DockerWatcher {
             targets: BTreeMap::new(),
             configured_rx: None,
             configured: Arc::default(),
+            inspect_stamp: Utc::now(),
         })
     }
 
@@ -522,6 +517,7 @@ impl DockerWatcher {
     /// observation per target that has something to report.
     pub async fn reconcile(&mut self, out: &mut Vec<DockerHappening>) -> Result<(), DockerError> {
         self.refresh_configured();
+        self.inspect_stamp = Utc::now();
         // Configured targets select containers by any label or name: list
         // them all then (stopped ones too), and choose here.
         let list = if self.configured.is_empty() {
@@ -733,6 +729,7 @@ impl DockerWatcher {
             user_stop: false,
             paused: false,
             stop_signal: None,
+            inspected_at: self.inspect_stamp,
             oom: false,
             stop_reported: false,
             exit_pending: false,
@@ -747,6 +744,7 @@ impl DockerWatcher {
             .and_then(|cfg| cfg.stop_signal.clone())
             .filter(|s| !s.is_empty());
         c.paused = state.paused.unwrap_or(false);
+        c.inspected_at = self.inspect_stamp;
         if c.paused {
             self.ledger
                 .mark_stopped(&info.id, StopBy::Pause, Utc::now());
@@ -832,6 +830,7 @@ impl DockerWatcher {
                 return;
             }
             // A container we do not know: is it a target?
+            self.inspect_stamp = Utc::now();
             let Ok(insp) = self.client.inspect(&id).await else {
                 return;
             };
@@ -862,9 +861,30 @@ impl DockerWatcher {
             }
             out.push(self.discovered(&target, &insps));
         }
-        let Some(tname) = self.containers.get(&id).map(|c| c.target.clone()) else {
+        let Some(c) = self.containers.get(&id) else {
             return;
         };
+        let tname = c.target.clone();
+        // Events replayed from before what an inspect already told (the
+        // stream resumes a little in the past after every (re)connect, and
+        // after a restart of autoheal): a stop, exit or health report of an
+        // earlier run of the container, or a health report older than the
+        // last inspect, must not reopen what is known.
+        let at = ev
+            .time_nano
+            .and_then(|n| DateTime::from_timestamp(n / 1_000_000_000, (n % 1_000_000_000) as u32))
+            .or_else(|| ev.time.and_then(|t| DateTime::from_timestamp(t, 0)));
+        if let Some(at) = at {
+            let earlier_run = matches!(
+                verb,
+                "kill" | "stop" | "die" | "health_status" | "pause" | "oom"
+            ) && c.started_at.is_some_and(|s| at < s);
+            let older_health = verb == "health_status" && !newly_added && at < c.inspected_at;
+            if earlier_run || older_health {
+                tracing::debug!(container = %c.name, event = %verb, "Ignoring an event older than the container's state.");
+                return;
+            }
+        }
         self.apply_event(&id, verb, arg, &attrs, newly_added, out)
             .await;
         self.sync_stop(&tname, out);
@@ -1232,4 +1252,23 @@ pub fn info_of(i: &ContainerInspectResponse) -> (ContainerInfo, HashMap<String, 
         },
         labels,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_stop_signal;
+
+    #[test]
+    fn stop_signals_are_term_kill_int_quit_and_the_containers_own() {
+        for s in ["15", "9", "2", "3", "SIGTERM", "KILL"] {
+            assert!(is_stop_signal(s, None), "{s}");
+        }
+        for s in ["1", "10", "28", "SIGHUP"] {
+            assert!(!is_stop_signal(s, None), "{s}");
+        }
+        // httpd's STOPSIGNAL SIGWINCH is what `docker stop` sends it.
+        assert!(is_stop_signal("28", Some("SIGWINCH")));
+        assert!(is_stop_signal("WINCH", Some("28")));
+        assert!(!is_stop_signal("1", Some("SIGWINCH")));
+    }
 }
