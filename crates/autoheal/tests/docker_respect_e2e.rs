@@ -569,3 +569,41 @@ async fn docker_compose_down_of_a_draining_service_exits_0_and_leaves_nothing_ru
         "docker compose down left containers behind"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn after_a_kill_9_and_restart_of_autoheal_replayed_events_open_no_second_incident() {
+    if !engine_available() {
+        return;
+    }
+    let label = unique("ah-i8");
+    let name = unique("ah-i8-crash");
+    let control = unique("ah-i8-ctl");
+    let _c = Containers(vec![name.clone(), control.clone()]);
+    run_labelled(&name, &label, &["--label", "autoheal.mode=both"], &[]);
+    run_labelled(&control, &label, &[], &[]);
+    let work = tempfile::tempdir().unwrap();
+    let data = work.path().join("data");
+    let mut first = start(&label, &data).await;
+    wait_up(&first, &name).await;
+    docker(&["exec", &name, "touch", "/tmp/unhealthy"]);
+    // Killed as soon as the restart is under way: its kill, die and start
+    // events are replayed to the next autoheal (the stream resumes in the
+    // past), which no longer knows the restart was its own.
+    eventually(LONG, "the restart to start", || async {
+        (attempts(&first, &name).await > 0).then_some(())
+    })
+    .await;
+    first.kill9();
+    let ah = start(&label, &data).await;
+    eventually(LONG, "the incident to close", || async {
+        let i = incidents(&ah, &name).await;
+        i.iter().all(|i| !i["resolution"].is_null()).then_some(())
+    })
+    .await;
+    // Replays are long processed once a neighbour was healed after them.
+    control_is_healed(&ah, &control).await;
+    let i = incidents(&ah, &name).await;
+    assert_eq!(i.len(), 1, "one failure, one incident: {i:#?}");
+    assert_eq!(i[0]["resolution"], "recovered", "{i:#?}");
+    assert_eq!(phase(&ah, &name).await, "healthy");
+}
