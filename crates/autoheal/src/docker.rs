@@ -30,12 +30,18 @@ pub const ACTION_NAME: &str = "docker";
 /// (or running, in on-failure mode) before calling the rung failed.
 pub const VERIFY: Duration = Duration::from_secs(120);
 
+/// A failure back within this time of a recovery is a flap of the same
+/// incident (`autoheal.flap_window` changes it).
+pub const FLAP_WINDOW: Duration = Duration::from_secs(30);
+
 /// The policy of a discovered container before its labels: Docker's own
 /// health check already counted its retries, so one `unhealthy` is enough;
 /// then cooldown, backoff and at most 5 restarts an hour, then quarantine.
+/// Recurrences within [`FLAP_WINDOW`] of a recovery are one incident.
 pub fn base_policy(settings: &DockerSettings) -> Policy {
     Policy {
         failure_threshold: 1,
+        flap_window: FLAP_WINDOW,
         start_period: settings.start_period,
         cooldown: Duration::from_secs(30),
         ladder: vec![Rung {

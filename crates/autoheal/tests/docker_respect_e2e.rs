@@ -116,31 +116,29 @@ async fn control_is_healed(ah: &Autoheal, name: &str) {
     control_of_target_is_healed(ah, name, name).await
 }
 
-/// The same for container `name` of target `target` (a compose service).
+/// The same for container `name` of target `target` (a compose service):
+/// one more attempt that succeeded, the container restarted and up again
+/// (the incident itself closes once the flap window has passed).
 async fn control_of_target_is_healed(ah: &Autoheal, target: &str, name: &str) {
     let before = started_at(name);
-    let recovered_before = incidents(ah, target)
-        .await
-        .iter()
-        .filter(|i| i["resolution"] == "recovered")
-        .count();
+    let succeeded = |i: &[serde_json::Value]| {
+        i.iter()
+            .flat_map(|i| i["attempts"].as_array().cloned().unwrap_or_default())
+            .filter(|a| a["outcome"] == "succeeded")
+            .count()
+    };
+    let done_before = succeeded(&incidents(ah, target).await);
     docker(&["exec", name, "touch", "/tmp/unhealthy"]);
     eventually(
         LONG,
         &format!("the control {name} to be healed"),
         || async {
-            let recovered = incidents(ah, target)
-                .await
-                .iter()
-                .filter(|i| {
-                    i["resolution"] == "recovered" && !i["attempts"].as_array().unwrap().is_empty()
-                })
-                .count();
-            (recovered > recovered_before).then_some(())
+            let done = succeeded(&incidents(ah, target).await);
+            let up = tgt(ah, target).await["last_status"] == "up";
+            (done > done_before && up && started_at(name) != before).then_some(())
         },
     )
     .await;
-    assert_ne!(started_at(name), before, "the control was restarted");
 }
 
 /// A health probe that takes half a second, as a `curl` HEALTHCHECK does.
@@ -483,26 +481,7 @@ async fn a_compose_service_is_healed_after_every_deploy_that_re_creates_it() {
         assert_ne!(new, old, "deploy {deploy} re-created the container");
         wait_running_up(&ah, &target_name).await;
         // The new container's failure is healed, at every deploy.
-        let before = started_at(&new);
-        let healed_before = incidents(&ah, &target_name)
-            .await
-            .iter()
-            .filter(|i| i["resolution"] == "recovered")
-            .count();
-        docker(&["exec", &new, "touch", "/tmp/unhealthy"]);
-        eventually(
-            LONG,
-            &format!("deploy {deploy}: the new container healed"),
-            || async {
-                let n = incidents(&ah, &target_name)
-                    .await
-                    .iter()
-                    .filter(|i| i["resolution"] == "recovered")
-                    .count();
-                (n > healed_before && started_at(&new) != before).then_some(())
-            },
-        )
-        .await;
+        control_of_target_is_healed(&ah, &target_name, &new).await;
     }
     // Compose's stops of the old containers were stops, never a pause,
     // and nothing was held for them.
@@ -606,4 +585,112 @@ async fn after_a_kill_9_and_restart_of_autoheal_replayed_events_open_no_second_i
     assert_eq!(i.len(), 1, "one failure, one incident: {i:#?}");
     assert_eq!(i[0]["resolution"], "recovered", "{i:#?}");
     assert_eq!(phase(&ah, &name).await, "healthy");
+}
+
+/// Unhealthy while /flag exists (outside /tmp: a restart keeps it).
+const FLAG_PROBE: &[&str] = &[
+    "--health-cmd",
+    "test ! -e /flag",
+    "--health-interval",
+    "1s",
+    "--health-timeout",
+    "1s",
+    "--health-retries",
+    "1",
+    "--label",
+    "autoheal.cooldown=1s",
+    "--label",
+    "autoheal.backoff.initial=1s",
+    "--label",
+    "autoheal.stop.timeout=1",
+];
+
+async fn flap(ah: &Autoheal, names: &[&str]) {
+    for n in names {
+        docker(&["exec", n, "touch", "/flag"]);
+    }
+    for n in names {
+        eventually(LONG, &format!("{n} down"), || async {
+            (tgt(ah, n).await["last_status"] == "down").then_some(())
+        })
+        .await;
+    }
+    for n in names {
+        docker(&["exec", n, "rm", "-f", "/flag"]);
+    }
+    for n in names {
+        wait_up(ah, n).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_flapping_container_is_one_incident_with_its_flaps_counted() {
+    if !engine_available() {
+        return;
+    }
+    let label = unique("ah-i8");
+    let name = unique("ah-i8-flap");
+    let control = unique("ah-i8-noflapwin");
+    let _c = Containers(vec![name.clone(), control.clone()]);
+    run_labelled(&name, &label, FLAG_PROBE, &[]);
+    let mut ctl = FLAG_PROBE.to_vec();
+    ctl.extend_from_slice(&["--label", "autoheal.flap_window=0"]);
+    run_labelled(&control, &label, &ctl, &[]);
+    let work = tempfile::tempdir().unwrap();
+    let ah = start(&label, &work.path().join("data")).await;
+    wait_up(&ah, &name).await;
+    wait_up(&ah, &control).await;
+    for _ in 0..4 {
+        flap(&ah, &[&name, &control]).await;
+    }
+    let i = incidents(&ah, &name).await;
+    assert_eq!(i.len(), 1, "{i:#?}");
+    let flaps = events(&ah, &name)
+        .await
+        .iter()
+        .filter(|e| e["kind"] == "flapped")
+        .count();
+    assert_eq!(flaps, 3, "{:#?}", events(&ah, &name).await);
+    // Control: without a flap window, one incident per flap.
+    assert_eq!(incidents(&ah, &control).await.len(), 4);
+    // The window passes: the incident closes as recovered.
+    eventually(LONG, "the flapping incident to close", || async {
+        let i = incidents(&ah, &name).await;
+        (i.len() == 1 && i[0]["resolution"] == "recovered").then_some(())
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn autoheal_auto_release_releases_a_quarantine_on_a_verified_recovery() {
+    if !engine_available() {
+        return;
+    }
+    let label = unique("ah-i8");
+    let name = unique("ah-i8-autorel");
+    let control = unique("ah-i8-norel");
+    let _c = Containers(vec![name.clone(), control.clone()]);
+    let mut probe = FLAG_PROBE.to_vec();
+    probe.extend_from_slice(&["--label", "autoheal.max_actions=1"]);
+    let mut released = probe.clone();
+    released.extend_from_slice(&["--label", "autoheal.auto_release=true"]);
+    run_labelled(&name, &label, &released, &[]);
+    run_labelled(&control, &label, &probe, &[]);
+    let work = tempfile::tempdir().unwrap();
+    let ah = start(&label, &work.path().join("data")).await;
+    wait_up(&ah, &name).await;
+    wait_up(&ah, &control).await;
+    // A restart does not remove /flag: quarantined after one action.
+    for n in [&name, &control] {
+        docker(&["exec", n, "touch", "/flag"]);
+    }
+    wait_phase(&ah, &name, "quarantined").await;
+    wait_phase(&ah, &control, "quarantined").await;
+    for n in [&name, &control] {
+        docker(&["exec", n, "rm", "-f", "/flag"]);
+    }
+    wait_phase(&ah, &name, "healthy").await;
+    // Control: seen up as well, but without the label it stays quarantined.
+    wait_up(&ah, &control).await;
+    assert_eq!(phase(&ah, &control).await, "quarantined");
 }
