@@ -917,8 +917,7 @@ impl Supervisor {
                         by.describe()
                     ),
                     "docker",
-                )
-                .await;
+                );
             }
             Decision::Flapped { flaps, reason } => {
                 self.record(
@@ -929,8 +928,7 @@ impl Supervisor {
                         "{name} is failing again within the flap window ({reason}): flap {flaps} of the same incident."
                     ),
                     "autoheal",
-                )
-                .await;
+                );
             }
             Decision::CommandRefused { command, why } => {
                 let verb = serde_json::to_value(command)
