@@ -214,6 +214,10 @@ struct Target {
     recovered_at: Option<Timestamp>,
     /// Recurrences within the open incident.
     flaps: u32,
+    /// A stop came while an action ran: its result is still owed and no
+    /// new action starts before it arrives (one action at a time). Not
+    /// persisted: after a restart of autoheal no action is running.
+    owed_result: bool,
     /// An `Up` was observed since this engine added the target, since its
     /// last incident opened and since its last accepted `Started`. Not
     /// persisted on purpose: after a restart of autoheal nothing is known
@@ -306,6 +310,7 @@ impl Target {
             stopped: None,
             recovered_at: None,
             flaps: 0,
+            owed_result: false,
             up_seen: false,
             phase: base.phase(),
             last_hold: None,
@@ -389,6 +394,7 @@ impl Target {
             stopped,
             recovered_at: s.recovered_at,
             flaps: s.flaps,
+            owed_result: false,
             up_seen: false,
             phase: Phase::Healthy,
             last_hold: None,
@@ -745,6 +751,10 @@ impl Target {
         if let Some(by) = self.stopped {
             return self.hold(Hold::Stopped { by }, None, cx);
         }
+        if self.owed_result {
+            // The action running when it was stopped has not reported yet.
+            return;
+        }
         if self.paused {
             return self.hold(Hold::Paused, None, cx);
         }
@@ -855,6 +865,11 @@ impl Target {
         // A result for an action we no longer wait for (e.g. restored from a
         // snapshot taken mid-action) is ignored: it was assumed successful.
         let Base::Healing { rung } = self.base else {
+            if std::mem::take(&mut self.owed_result) {
+                // The action that ran when it was stopped: nothing to
+                // verify, but a new action may now start.
+                self.try_act(cx);
+            }
             return;
         };
         self.end_action(cx);
@@ -1090,9 +1105,11 @@ impl Target {
         }
         if let Base::Healing { .. } = self.base {
             // The running action was decided before the stop: its result is
-            // no longer waited for (the shell keeps it from acting), but its
-            // cooldown and backoff count as for any action.
+            // not verified (the shell keeps it from acting), its cooldown and
+            // backoff count as for any action, and no new one starts before
+            // it reports.
             self.end_action(cx);
+            self.owed_result = true;
         }
         match self.base {
             Base::Failing | Base::Healing { .. } | Base::Verifying { .. } => {
@@ -1232,6 +1249,26 @@ impl Target {
 /// machine keeps running underneath (incidents open and close, verification
 /// goes on) but no action starts (`Held(Paused)`). `Resume` re-evaluates.
 /// Redundant commands (release when not quarantined...) are refused.
+///
+/// **Stopped by someone else.** `Stopped { by }` (a `docker stop`/`kill`
+/// autoheal did not send, compose, `docker pause`) emits `Stopped { by }`
+/// and puts the target in `Stopped` (under quarantine, which shows first):
+/// an open incident closes as `Resolution::Stopped` (one recovered and
+/// waiting out its flap window closes as recovered), failures are not
+/// counted (a failure says `Held(Stopped)` once), `HealNow` is refused, no
+/// action starts (`Held(Stopped)` is checked before every other hold), and
+/// it is not known good to its dependents. An action running at the stop is
+/// not verified; its cooldown and backoff count, and no new action starts
+/// before its `ActionFinished` arrives (one action at a time). `Running`
+/// ends it (a `Started` too, for a stop by the user): a start period
+/// begins. The stopped state is persisted.
+///
+/// **Flaps.** With `flap_window > 0`, a verified recovery leaves the
+/// incident open (phase `Healthy`) for `flap_window`: a new incident within
+/// it is instead `Flapped { flaps }` of the same incident, which goes on
+/// where its ladder, backoff and limit stood; when the window passes,
+/// `IncidentClosed { Recovered, duration }` with `duration` ending at the
+/// last recovery.
 ///
 /// **Deploys.** From `DeployRunning(true)` to `DeployRunning(false)`, actions
 /// are held. `Started` in `Failing` changes nothing; in `Healing` or

@@ -1322,3 +1322,29 @@ fn a_stop_inside_the_flap_window_closes_the_recovered_incident() {
         ]
     );
 }
+
+#[test]
+fn after_a_stop_during_an_action_no_new_action_starts_before_that_one_reports() {
+    let mut sim = Sim::new();
+    sim.add(
+        APP,
+        Policy {
+            failure_threshold: 1,
+            cooldown: secs(0),
+            backoff: exact_backoff(0),
+            ..restart_policy()
+        },
+    );
+    sim.down(APP);
+    assert_eq!(sim.phase(APP), Phase::Healing);
+    sim.take(APP);
+    sim.input(APP, stopped(StopBy::User))
+        .input(APP, Input::Running)
+        .wait(secs(1))
+        .down(APP);
+    assert_eq!(sim.phase(APP), Phase::Failing);
+    assert!(!sim.take(APP).iter().any(is_action), "one action at a time");
+    // The action decided before the stop reports: the new one runs.
+    sim.succeed(APP);
+    assert_eq!(sim.take_plain(APP), vec![run(0, 1)]);
+}
