@@ -9,7 +9,7 @@
 
 use crate::{
     ActionOutcome, Command, Decision, EngineError, Hold, Input, Observation, Output, Phase, Policy,
-    QuarantineReason, Resolution, Status, TargetId, Timestamp,
+    QuarantineReason, Resolution, Status, StopBy, TargetId, Timestamp,
 };
 use serde::{Deserialize, Serialize};
 use std::cmp::Reverse;
@@ -119,6 +119,16 @@ pub struct TargetSnapshot {
     /// early verification failure. Absent in older snapshots.
     #[serde(default)]
     verify_grace_until: Option<Timestamp>,
+    /// Stopped or paused by someone else, until it runs again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    stopped: Option<StopBy>,
+    /// The open incident recovered here; it closes at this time plus
+    /// `flap_window` unless a failure comes back first (a flap).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    recovered_at: Option<Timestamp>,
+    /// Flaps of the open incident.
+    #[serde(default)]
+    flaps: u32,
 }
 
 impl TargetSnapshot {
@@ -146,6 +156,9 @@ impl TargetSnapshot {
             healthy_since: None,
             heal_now: false,
             verify_grace_until: None,
+            stopped: None,
+            recovered_at: None,
+            flaps: 0,
         }
     }
 }
@@ -194,6 +207,17 @@ struct Target {
     /// Failures in `Verifying` count only from here (a start period begun by
     /// `Started` during the action or its verification).
     verify_grace_until: Option<Timestamp>,
+    /// Stopped or paused by someone else (an overlay like `paused`).
+    stopped: Option<StopBy>,
+    /// The open incident recovered at this time and closes at this time plus
+    /// `flap_window`, unless a failure comes back first.
+    recovered_at: Option<Timestamp>,
+    /// Recurrences within the open incident.
+    flaps: u32,
+    /// A stop came while an action ran: its result is still owed and no
+    /// new action starts before it arrives (one action at a time). Not
+    /// persisted: after a restart of autoheal no action is running.
+    owed_result: bool,
     /// An `Up` was observed since this engine added the target, since its
     /// last incident opened and since its last accepted `Started`. Not
     /// persisted on purpose: after a restart of autoheal nothing is known
@@ -283,6 +307,10 @@ impl Target {
             healthy_since: (base == Base::Healthy).then_some(now),
             heal_now: false,
             verify_grace_until: None,
+            stopped: None,
+            recovered_at: None,
+            flaps: 0,
+            owed_result: false,
             up_seen: false,
             phase: base.phase(),
             last_hold: None,
@@ -297,6 +325,7 @@ impl Target {
         let verify_of = |rung: usize| policy.ladder.get(rung).map_or(Duration::ZERO, |r| r.verify);
         let mut quarantine = s.quarantine;
         let mut paused = s.paused;
+        let mut stopped = s.stopped;
         let base = match s.state {
             Some(base) => base,
             None => match s.phase {
@@ -321,6 +350,10 @@ impl Target {
                 }
                 Phase::Paused => {
                     paused = true;
+                    Base::Healthy
+                }
+                Phase::Stopped => {
+                    stopped.get_or_insert(StopBy::User);
                     Base::Healthy
                 }
             },
@@ -358,6 +391,10 @@ impl Target {
             healthy_since: s.healthy_since,
             heal_now: s.heal_now,
             verify_grace_until: s.verify_grace_until,
+            stopped,
+            recovered_at: s.recovered_at,
+            flaps: s.flaps,
+            owed_result: false,
             up_seen: false,
             phase: Phase::Healthy,
             last_hold: None,
@@ -394,6 +431,9 @@ impl Target {
             healthy_since: self.healthy_since,
             heal_now: self.heal_now,
             verify_grace_until: self.verify_grace_until,
+            stopped: self.stopped,
+            recovered_at: self.recovered_at,
+            flaps: self.flaps,
         }
     }
 
@@ -402,6 +442,7 @@ impl Target {
     /// The pause overlay does not matter: the state machine under it does.
     fn known_good(&self) -> bool {
         self.quarantine.is_none()
+            && self.stopped.is_none()
             && self.up_seen
             && match self.base {
                 Base::Healthy => true,
@@ -414,6 +455,8 @@ impl Target {
     fn displayed(&self) -> Phase {
         if self.quarantine.is_some() {
             Phase::Quarantined
+        } else if self.stopped.is_some() {
+            Phase::Stopped
         } else if self.paused {
             Phase::Paused
         } else {
@@ -492,7 +535,8 @@ impl Target {
                 .front()
                 .map(|t| *t + self.policy.failure_window),
             Base::Failing => self.hold_until,
-            Base::Healthy | Base::Healing { .. } => None,
+            Base::Healthy => self.recovered_at.map(|r| r + self.policy.flap_window),
+            Base::Healing { .. } => None,
         };
         if self.needs_eval {
             Some(Timestamp::ZERO)
@@ -516,6 +560,14 @@ impl Target {
             self.consecutive_ups = 0;
         }
         self.prune_failures(now);
+        if let Some(by) = self.stopped {
+            // Stopped by someone else: recorded, never counted. A failure
+            // says once, for the record, that nothing is done about it.
+            if failure {
+                self.hold(Hold::Stopped { by }, None, cx);
+            }
+            return;
+        }
         match self.base {
             Base::Starting { .. } => {}
             Base::Healthy | Base::Suspect => {
@@ -583,10 +635,58 @@ impl Target {
             Some(_) if !self.policy.auto_release => return,
             Some(_) => self.quarantine = None,
         }
-        self.close_incident(Resolution::Recovered, cx);
+        if self.policy.flap_window.is_zero() || self.incident_start.is_none() {
+            return self.close_incident(Resolution::Recovered, cx);
+        }
+        // Recovered: healthy again, but the incident stays open for the flap
+        // window (a failure within it is the same incident going on).
+        self.recovered_at = Some(cx.now);
+        self.failures.clear();
+        self.heal_now = false;
+        self.last_hold = None;
+        self.hold_until = None;
+        self.set_base(Base::Healthy, cx);
+    }
+
+    /// The flap window after a recovery passed without a recurrence.
+    fn close_recovered(&mut self, cx: &mut Cx<'_>) {
+        let Some(at) = self.recovered_at.take() else {
+            return;
+        };
+        if let Some(start) = self.incident_start.take() {
+            self.emit(
+                cx,
+                Decision::IncidentClosed {
+                    resolution: Resolution::Recovered,
+                    duration: at.since(start),
+                },
+            );
+        }
+        self.flaps = 0;
+        self.rung = 0;
+        self.rung_runs = 0;
+        self.attempt = 0;
     }
 
     fn open_incident(&mut self, reason: String, cx: &mut Cx<'_>) {
+        if self.recovered_at.take().is_some() && self.incident_start.is_some() {
+            // A failure back within the flap window: the same incident goes
+            // on, where its ladder stood.
+            self.up_seen = false;
+            self.consecutive_ups = 0;
+            self.flaps = self.flaps.saturating_add(1);
+            self.emit(
+                cx,
+                Decision::Flapped {
+                    flaps: self.flaps,
+                    reason,
+                },
+            );
+            self.set_base(Base::Failing, cx);
+            self.try_act(cx);
+            return;
+        }
+        self.flaps = 0;
         self.incident_start = Some(cx.now);
         // Whatever was seen before, it is not known good until seen up again.
         self.up_seen = false;
@@ -601,8 +701,11 @@ impl Target {
 
     /// Closes the open incident (if any) and goes back to Healthy.
     fn close_incident(&mut self, resolution: Resolution, cx: &mut Cx<'_>) {
+        // Recovered earlier and still inside the flap window: it ends there.
+        let end = self.recovered_at.take().unwrap_or(cx.now);
+        self.flaps = 0;
         if let Some(start) = self.incident_start.take() {
-            let duration = cx.now.since(start);
+            let duration = end.since(start);
             self.emit(
                 cx,
                 Decision::IncidentClosed {
@@ -645,6 +748,13 @@ impl Target {
             return;
         }
         let now = cx.now;
+        if let Some(by) = self.stopped {
+            return self.hold(Hold::Stopped { by }, None, cx);
+        }
+        if self.owed_result {
+            // The action running when it was stopped has not reported yet.
+            return;
+        }
         if self.paused {
             return self.hold(Hold::Paused, None, cx);
         }
@@ -755,6 +865,11 @@ impl Target {
         // A result for an action we no longer wait for (e.g. restored from a
         // snapshot taken mid-action) is ignored: it was assumed successful.
         let Base::Healing { rung } = self.base else {
+            if std::mem::take(&mut self.owed_result) {
+                // The action that ran when it was stopped: nothing to
+                // verify, but a new action may now start.
+                self.try_act(cx);
+            }
             return;
         };
         self.end_action(cx);
@@ -804,6 +919,13 @@ impl Target {
                     self.set_base(Base::Healthy, cx);
                 }
             }
+            Base::Healthy
+                if self
+                    .recovered_at
+                    .is_some_and(|r| r + self.policy.flap_window <= now) =>
+            {
+                self.close_recovered(cx);
+            }
             _ => {}
         }
         if self.hold_until.is_some_and(|u| u <= now) {
@@ -816,6 +938,10 @@ impl Target {
     }
 
     fn started(&mut self, cx: &mut Cx<'_>) {
+        if self.stopped == Some(StopBy::User) {
+            // It was started again: it is not stopped any more.
+            return self.running(cx);
+        }
         match self.base {
             Base::Starting { .. } | Base::Healthy | Base::Suspect => {}
             Base::Healing { .. } | Base::Verifying { .. } => {
@@ -856,6 +982,10 @@ impl Target {
             Command::HealNow => {
                 let why = if self.quarantine.is_some() {
                     Some("quarantined: release it first")
+                } else if self.stopped == Some(StopBy::User) {
+                    Some("stopped by the user or by compose: start it first")
+                } else if self.stopped == Some(StopBy::Pause) {
+                    Some("frozen by docker pause: unpause it first")
                 } else if self.paused {
                     Some("paused: resume it first")
                 } else if self.policy.ladder.is_empty() {
@@ -954,7 +1084,68 @@ impl Target {
                 self.deploy_running = *running;
                 self.try_act(cx);
             }
+            Input::Stopped { by } => self.stop(*by, cx),
+            Input::Running => self.running(cx),
         }
+    }
+
+    /// Someone else stops (or pauses) the target: let go of it now.
+    fn stop(&mut self, by: StopBy, cx: &mut Cx<'_>) {
+        if self.stopped == Some(by) {
+            return;
+        }
+        self.stopped = Some(by);
+        self.heal_now = false;
+        self.last_hold = None;
+        self.hold_until = None;
+        self.emit(cx, Decision::Stopped { by });
+        if self.quarantine.is_some() {
+            // A quarantine (and its incident) is the operator's to end.
+            return self.sync(cx);
+        }
+        if let Base::Healing { .. } = self.base {
+            // The running action was decided before the stop: its result is
+            // not verified (the shell keeps it from acting), its cooldown and
+            // backoff count as for any action, and no new one starts before
+            // it reports.
+            self.end_action(cx);
+            self.owed_result = true;
+        }
+        match self.base {
+            Base::Failing | Base::Healing { .. } | Base::Verifying { .. } => {
+                self.close_incident(Resolution::Stopped, cx)
+            }
+            _ if self.recovered_at.is_some() => self.close_recovered(cx),
+            _ => {}
+        }
+        self.failures.clear();
+        self.consecutive_ups = 0;
+        if matches!(self.base, Base::Suspect) {
+            self.base = Base::Healthy;
+        }
+        self.sync(cx);
+    }
+
+    /// The target runs again after a stop or pause: a start period begins.
+    fn running(&mut self, cx: &mut Cx<'_>) {
+        if self.stopped.take().is_none() {
+            return;
+        }
+        self.last_hold = None;
+        self.hold_until = None;
+        self.failures.clear();
+        self.consecutive_ups = 0;
+        self.up_seen = false;
+        if self.quarantine.is_none() {
+            self.base = if self.policy.start_period.is_zero() {
+                Base::Healthy
+            } else {
+                Base::Starting {
+                    until: cx.now + self.policy.start_period,
+                }
+            };
+        }
+        self.sync(cx);
     }
 
     /// Restore-time fix-ups that need `now` and the PRNG.
@@ -1058,6 +1249,26 @@ impl Target {
 /// machine keeps running underneath (incidents open and close, verification
 /// goes on) but no action starts (`Held(Paused)`). `Resume` re-evaluates.
 /// Redundant commands (release when not quarantined...) are refused.
+///
+/// **Stopped by someone else.** `Stopped { by }` (a `docker stop`/`kill`
+/// autoheal did not send, compose, `docker pause`) emits `Stopped { by }`
+/// and puts the target in `Stopped` (under quarantine, which shows first):
+/// an open incident closes as `Resolution::Stopped` (one recovered and
+/// waiting out its flap window closes as recovered), failures are not
+/// counted (a failure says `Held(Stopped)` once), `HealNow` is refused, no
+/// action starts (`Held(Stopped)` is checked before every other hold), and
+/// it is not known good to its dependents. An action running at the stop is
+/// not verified; its cooldown and backoff count, and no new action starts
+/// before its `ActionFinished` arrives (one action at a time). `Running`
+/// ends it (a `Started` too, for a stop by the user): a start period
+/// begins. The stopped state is persisted.
+///
+/// **Flaps.** With `flap_window > 0`, a verified recovery leaves the
+/// incident open (phase `Healthy`) for `flap_window`: a new incident within
+/// it is instead `Flapped { flaps }` of the same incident, which goes on
+/// where its ladder, backoff and limit stood; when the window passes,
+/// `IncidentClosed { Recovered, duration }` with `duration` ending at the
+/// last recovery.
 ///
 /// **Deploys.** From `DeployRunning(true)` to `DeployRunning(false)`, actions
 /// are held. `Started` in `Failing` changes nothing; in `Healing` or

@@ -132,6 +132,47 @@ pub enum Input {
     /// A deploy of the target is running (true) or ended (false): no healing
     /// while one runs.
     DeployRunning(bool),
+    /// Someone other than autoheal is stopping the target (a `docker stop`
+    /// or `docker kill` autoheal did not send, compose taking a container
+    /// down, a `docker pause`): from this moment nothing decided before may
+    /// act, an open incident closes as [`Resolution::Stopped`], failures are
+    /// not counted and no action starts until [`Input::Running`] (or, for a
+    /// stop by the user, a [`Input::Started`]).
+    Stopped {
+        by: StopBy,
+    },
+    /// The target runs again after a stop or a pause: the stopped state ends
+    /// and, if there was one, a start period begins (as with `Started`).
+    /// Without a stopped state it changes nothing.
+    Running,
+}
+
+/// Who stopped a target, as far as autoheal can tell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StopBy {
+    /// A stop or kill autoheal did not send: `docker stop`, `docker kill`,
+    /// `docker compose down`, compose re-creating a container.
+    User,
+    /// `docker pause`: the processes are frozen, not stopped.
+    Pause,
+}
+
+impl StopBy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StopBy::User => "user",
+            StopBy::Pause => "pause",
+        }
+    }
+    /// How the record says it: "stopped by the user or by compose",
+    /// "frozen by docker pause".
+    pub fn describe(self) -> &'static str {
+        match self {
+            StopBy::User => "stopped (by the user or by compose)",
+            StopBy::Pause => "stopped (frozen by docker pause)",
+        }
+    }
 }
 
 /// Where a target stands. Persisted, shown in the API and the dashboard.
@@ -156,6 +197,9 @@ pub enum Phase {
     Quarantined,
     /// Paused by an operator: observe and record, never act.
     Paused,
+    /// Stopped (or frozen by `docker pause`) by someone other than autoheal:
+    /// observe and record, never act, until it runs again.
+    Stopped,
 }
 
 impl Phase {
@@ -169,6 +213,7 @@ impl Phase {
             Phase::Verifying => "verifying",
             Phase::Quarantined => "quarantined",
             Phase::Paused => "paused",
+            Phase::Stopped => "stopped",
         }
     }
     /// True inside an incident or quarantine. (Dependents are held by more
@@ -201,6 +246,11 @@ pub enum Hold {
     },
     DeployRunning,
     Paused,
+    /// The target was stopped or paused by someone else (see
+    /// [`Input::Stopped`]); checked before every other hold.
+    Stopped {
+        by: StopBy,
+    },
 }
 
 /// Why a target was quarantined.
@@ -227,6 +277,19 @@ pub enum Resolution {
     Recovered,
     /// Released by an operator from quarantine without a verified recovery.
     Released,
+    /// The target was stopped (or paused) by someone else while the incident
+    /// was open: autoheal let go of it.
+    Stopped,
+}
+
+impl Resolution {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Resolution::Recovered => "recovered",
+            Resolution::Released => "released",
+            Resolution::Stopped => "stopped",
+        }
+    }
 }
 
 /// One decision of the engine for one target. The shell carries it out and
@@ -268,6 +331,17 @@ pub enum Decision {
     /// Released from quarantine by an operator.
     Released {
         actor: String,
+    },
+    /// The target was stopped or paused by someone else (see
+    /// [`Input::Stopped`]); for the record. Emitted once per stop.
+    Stopped {
+        by: StopBy,
+    },
+    /// A failure came back within `flap_window` of a recovery: the same
+    /// incident goes on (it was not closed), `flaps` counts recurrences.
+    Flapped {
+        flaps: u32,
+        reason: String,
     },
     /// An operator command was refused (e.g. heal now while an action runs).
     CommandRefused {

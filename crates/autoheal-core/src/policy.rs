@@ -84,6 +84,12 @@ pub struct Policy {
     pub ladder: Vec<Rung>,
     /// Leave quarantine by itself after a verified recovery. Default false.
     pub auto_release: bool,
+    /// After a recovery, the incident stays open this long (closed then,
+    /// with the recovery's time as its end): a failure within it is a flap
+    /// of the same incident, counted, not a new incident. Default 0 (close
+    /// at once).
+    #[serde(default)]
+    pub flap_window: Duration,
     /// Targets this one depends on, by engine id (the shell resolves names).
     pub depends_on: Vec<crate::TargetId>,
     pub maintenance: Vec<MaintenanceWindow>,
@@ -105,6 +111,7 @@ impl Default for Policy {
             actions_window: Duration::from_secs(3600),
             ladder: Vec::new(),
             auto_release: false,
+            flap_window: Duration::ZERO,
             depends_on: Vec::new(),
             maintenance: Vec::new(),
             dry_run: false,

@@ -5,7 +5,7 @@
 
 use autoheal_core::{
     ActionOutcome, Backoff, Command, Decision, Engine, Input, MaintenanceWindow, Observation,
-    Output, Phase, Policy, Rung, TargetId, TargetSnapshot, Timestamp,
+    Output, Phase, Policy, Rung, StopBy, TargetId, TargetSnapshot, Timestamp,
 };
 use proptest::prelude::*;
 use std::time::Duration;
@@ -27,6 +27,10 @@ enum Step {
     Started,
     /// An `ActionFinished` with no action running (must be ignored).
     StrayFinish,
+    /// Someone else stops or pauses the target (`Input::Stopped`).
+    Stopped(StopBy),
+    /// It runs again (`Input::Running`).
+    Running,
 }
 
 /// One step of a run: wait, then feed one input to one target.
@@ -56,6 +60,8 @@ fn step() -> impl Strategy<Value = Step> {
         1 => any::<bool>().prop_map(Step::Deploy),
         1 => Just(Step::Started),
         1 => Just(Step::StrayFinish),
+        1 => prop_oneof![Just(StopBy::User), Just(StopBy::Pause)].prop_map(Step::Stopped),
+        1 => Just(Step::Running),
     ]
 }
 
@@ -77,13 +83,18 @@ fn policy() -> impl Strategy<Value = Policy> {
         (1u32..4, 1u32..3, 0u64..60, any::<bool>(), 0u64..120),
         (0u64..60, 1.0f64..3.0, 0.0f64..0.5, 0u64..900, 0u64..300),
         (0u32..6, 60u64..3600, prop::collection::vec((0u64..120, 1u32..3), 0..3)),
-        (any::<bool>(), any::<bool>(), prop::option::of((0i64..3_600, 1i64..1_800))),
+        (
+            any::<bool>(),
+            any::<bool>(),
+            prop::option::of((0i64..3_600, 1i64..1_800)),
+            prop_oneof![Just(0u64), 1u64..600],
+        ),
     )
         .prop_map(|(a, b, c, d)| {
             let (failure_threshold, success_threshold, start_period, degraded_is_failure, cooldown) = a;
             let (initial, factor, jitter, reset_after, max) = b;
             let (max_actions, actions_window, rungs) = c;
-            let (auto_release, dry_run, window) = d;
+            let (auto_release, dry_run, window, flap_window) = d;
             Policy {
                 failure_threshold,
                 failure_window: Duration::from_secs(60),
@@ -109,6 +120,7 @@ fn policy() -> impl Strategy<Value = Policy> {
                     })
                     .collect(),
                 auto_release,
+                flap_window: Duration::from_secs(flap_window),
                 depends_on: Vec::new(),
                 maintenance: window
                     .map(|(start, len)| MaintenanceWindow::OneOff {
@@ -146,6 +158,9 @@ struct Model {
     /// Suspect). Under an overlay a `Started` is not counted, so the check
     /// built on it is weaker than the engine's rule, never stricter.
     up_seen: bool,
+    /// Stopped by someone else (fed `Stopped`, not yet `Running`, or for a
+    /// stop by the user, `Started`).
+    stopped: Option<StopBy>,
 }
 
 /// The engine, a virtual clock and a shell that answers every action.
@@ -180,6 +195,7 @@ impl Harness {
                 heal_now: false,
                 running: None,
                 up_seen: false,
+                stopped: None,
             });
         }
         Self {
@@ -248,6 +264,8 @@ impl Harness {
                         }
                     }
                     prop_assert!(m.running.is_none(), "one action at a time");
+                    // (7) never while someone else stops or paused it.
+                    prop_assert!(m.stopped.is_none(), "action at {:?} while stopped", at);
                     // (1) no closed window of actions_window holds more than max_actions.
                     let window = m.policy.actions_window;
                     let recent = m.starts.iter().filter(|s| **s >= at - window).count() + 1;
@@ -353,6 +371,8 @@ impl Harness {
             },
             Step::Deploy(running) => Input::DeployRunning(*running),
             Step::Started => Input::Started,
+            Step::Stopped(by) => Input::Stopped { by: *by },
+            Step::Running => Input::Running,
             Step::StrayFinish => {
                 if self.models[op.target].running.is_some() {
                     return Ok(());
@@ -361,6 +381,12 @@ impl Harness {
             }
         };
         let m = &mut self.models[op.target];
+        match op.step {
+            Step::Stopped(by) => m.stopped = Some(by),
+            Step::Running => m.stopped = None,
+            Step::Started if m.stopped == Some(StopBy::User) => m.stopped = None,
+            _ => {}
+        }
         match op.step {
             Step::Up => m.up_seen = true,
             Step::Started

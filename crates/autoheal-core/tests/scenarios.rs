@@ -5,7 +5,7 @@ mod support;
 
 use autoheal_core::{
     ActionOutcome, Backoff, Command, Decision, Engine, Hold, Input, MaintenanceWindow, Observation,
-    Phase, Policy, QuarantineReason, Resolution, Rung, TargetSnapshot, Timestamp,
+    Phase, Policy, QuarantineReason, Resolution, Rung, StopBy, TargetSnapshot, Timestamp,
 };
 use support::*;
 
@@ -1025,4 +1025,326 @@ fn a_crash_loop_is_quarantined_after_max_actions_spaced_by_backoff_long_before_t
     // before the limit was even reached.
     assert!(secs(750) * 3 < secs(verify) * max_actions);
     assert_eq!(sim.phase(APP), Phase::Quarantined);
+}
+
+// ---- issue 8: the operator's, compose's and Docker's own actions ----------
+
+fn stopped(by: StopBy) -> Input {
+    Input::Stopped { by }
+}
+
+fn closed_stopped(d: &Decision) -> bool {
+    matches!(
+        d,
+        Decision::IncidentClosed {
+            resolution: Resolution::Stopped,
+            ..
+        }
+    )
+}
+
+#[test]
+fn a_stop_during_the_action_closes_the_incident_as_stopped_and_its_late_result_is_ignored() {
+    let mut sim = Sim::new();
+    sim.add(APP, restart_policy());
+    sim.downs(APP, 3, secs(1));
+    assert_eq!(sim.phase(APP), Phase::Healing);
+    sim.take(APP);
+    sim.input(APP, stopped(StopBy::User));
+    let d = sim.take(APP);
+    assert_eq!(d[0], Decision::Stopped { by: StopBy::User });
+    assert!(closed_stopped(&d[1]), "{d:?}");
+    assert_eq!(d[2], transition(Phase::Healing, Phase::Stopped));
+    assert_eq!(d.len(), 3, "{d:?}");
+    // The action decided before the stop reports back: nothing follows.
+    sim.succeed(APP);
+    assert_eq!(sim.take(APP), vec![]);
+    assert_eq!(sim.phase(APP), Phase::Stopped);
+    // Failures while stopped (a probe killed by the stop, exit codes) are
+    // recorded, said once to be held, never counted.
+    sim.downs(APP, 10, secs(1));
+    assert_eq!(
+        sim.take(APP),
+        vec![Decision::Held(Hold::Stopped { by: StopBy::User })]
+    );
+    sim.wait(secs(600));
+    assert!(!sim.take(APP).iter().any(is_action));
+}
+
+#[test]
+fn a_stopped_target_is_never_healed_until_it_runs_again_then_is_healed_as_any_other() {
+    let mut sim = Sim::new();
+    sim.add(
+        APP,
+        Policy {
+            start_period: secs(5),
+            ..restart_policy()
+        },
+    );
+    sim.wait(secs(6)).take(APP);
+    sim.input(APP, stopped(StopBy::User));
+    assert_eq!(
+        sim.take(APP),
+        vec![
+            Decision::Stopped { by: StopBy::User },
+            transition(Phase::Healthy, Phase::Stopped)
+        ]
+    );
+    sim.command(APP, Command::HealNow);
+    assert!(matches!(
+        sim.take_plain(APP).as_slice(),
+        [Decision::CommandRefused { .. }]
+    ));
+    // A second stop signal (die after kill) says nothing new.
+    sim.input(APP, stopped(StopBy::User));
+    assert_eq!(sim.take(APP), vec![]);
+    sim.input(APP, Input::Running);
+    assert_eq!(
+        sim.take(APP),
+        vec![transition(Phase::Stopped, Phase::Starting)]
+    );
+    // Control: after its start period it is healed as any other target.
+    sim.wait(secs(6)).downs(APP, 3, secs(1));
+    assert!(sim.take(APP).iter().any(is_action));
+}
+
+#[test]
+fn a_start_ends_a_stop_by_the_user_but_not_a_pause() {
+    let mut sim = Sim::new();
+    sim.add(APP, restart_policy());
+    sim.input(APP, stopped(StopBy::User))
+        .input(APP, Input::Started);
+    assert_eq!(sim.phase(APP), Phase::Healthy);
+    sim.input(APP, stopped(StopBy::Pause))
+        .input(APP, Input::Started);
+    assert_eq!(sim.phase(APP), Phase::Stopped);
+    sim.input(APP, Input::Running);
+    assert_eq!(sim.phase(APP), Phase::Healthy);
+    // Running without a stop changes nothing.
+    sim.take(APP);
+    sim.input(APP, Input::Running);
+    assert_eq!(sim.take(APP), vec![]);
+}
+
+#[test]
+fn a_paused_container_reported_unhealthy_is_not_acted_on_and_the_record_says_so() {
+    let mut sim = Sim::new();
+    sim.add(
+        APP,
+        Policy {
+            failure_threshold: 1,
+            ..restart_policy()
+        },
+    );
+    sim.input(APP, stopped(StopBy::Pause));
+    sim.take(APP);
+    sim.downs(APP, 5, secs(1));
+    assert_eq!(
+        sim.take(APP),
+        vec![Decision::Held(Hold::Stopped { by: StopBy::Pause })]
+    );
+    sim.input(APP, Input::Running);
+    sim.take(APP);
+    // Control: unpaused and unhealthy, it is healed.
+    sim.down(APP);
+    assert!(sim.take(APP).iter().any(is_action));
+}
+
+#[test]
+fn a_stopped_dependency_holds_its_dependents() {
+    let mut sim = Sim::new();
+    sim.add(DB, restart_policy());
+    sim.add(
+        APP,
+        Policy {
+            depends_on: vec![DB],
+            failure_threshold: 1,
+            ..restart_policy()
+        },
+    );
+    sim.up(DB).input(DB, stopped(StopBy::User));
+    sim.take(APP);
+    sim.down(APP);
+    assert!(sim
+        .take_plain(APP)
+        .contains(&Decision::Held(Hold::Dependency { target: DB })));
+    // Control: the database runs and is seen up, the app is healed.
+    sim.input(DB, Input::Running).up(DB);
+    assert!(sim.take(APP).iter().any(is_action));
+}
+
+#[test]
+fn the_stopped_state_survives_a_restart_of_autoheal() {
+    let mut sim = Sim::new();
+    sim.add(APP, restart_policy());
+    sim.input(APP, stopped(StopBy::User));
+    let snap = sim.engine.snapshot(APP).unwrap();
+    let json = serde_json::to_string(&snap).unwrap();
+    let back: TargetSnapshot = serde_json::from_str(&json).unwrap();
+    let mut sim2 = Sim::new();
+    sim2.engine
+        .add_target(APP, restart_policy(), sim2.now, Some(back))
+        .unwrap();
+    assert_eq!(sim2.phase(APP), Phase::Stopped);
+    sim2.downs(APP, 3, secs(1)).wait(secs(1));
+    assert!(!sim2.take(APP).iter().any(is_action));
+    // A bare "stopped" phase from the store restores as stopped too.
+    let mut sim3 = Sim::new();
+    sim3.engine
+        .add_target(
+            APP,
+            restart_policy(),
+            sim3.now,
+            Some(TargetSnapshot::from_phase(Phase::Stopped)),
+        )
+        .unwrap();
+    assert_eq!(sim3.phase(APP), Phase::Stopped);
+}
+
+fn flapping_policy() -> Policy {
+    Policy {
+        failure_threshold: 1,
+        cooldown: secs(1),
+        backoff: exact_backoff(1),
+        flap_window: secs(300),
+        ..restart_policy()
+    }
+}
+
+#[test]
+fn recurrences_within_the_flap_window_are_one_incident_with_its_flaps_counted() {
+    let mut sim = Sim::new();
+    sim.add(APP, flapping_policy());
+    let mut opened = 0;
+    let mut flaps = Vec::new();
+    let mut closed = Vec::new();
+    for _ in 0..4 {
+        sim.down(APP);
+        if sim.phase(APP) == Phase::Healing {
+            sim.succeed(APP);
+        }
+        sim.wait(secs(2)).up(APP).wait(secs(20));
+        for d in sim.take(APP) {
+            match d {
+                Decision::IncidentOpened { .. } => opened += 1,
+                Decision::Flapped { flaps: n, .. } => flaps.push(n),
+                Decision::IncidentClosed { .. } => closed.push(d),
+                _ => {}
+            }
+        }
+        assert_eq!(sim.phase(APP), Phase::Healthy);
+    }
+    assert_eq!((opened, flaps, closed.len()), (1, vec![1, 2, 3], 0));
+    // The window passes without a recurrence: the incident closes, its
+    // duration ending at the last recovery (not at the window's end).
+    sim.wait(secs(300));
+    assert_eq!(
+        sim.take(APP),
+        vec![Decision::IncidentClosed {
+            resolution: Resolution::Recovered,
+            duration: secs(3 * 22 + 2),
+        }]
+    );
+    // Control: a failure after the window opens a new incident.
+    sim.down(APP);
+    assert!(sim
+        .take(APP)
+        .iter()
+        .any(|d| matches!(d, Decision::IncidentOpened { .. })));
+}
+
+#[test]
+fn without_a_flap_window_every_recurrence_is_its_own_incident() {
+    let mut sim = Sim::new();
+    sim.add(
+        APP,
+        Policy {
+            flap_window: secs(0),
+            ..flapping_policy()
+        },
+    );
+    let mut opened = 0;
+    for _ in 0..3 {
+        sim.down(APP);
+        if sim.phase(APP) == Phase::Healing {
+            sim.succeed(APP);
+        }
+        sim.wait(secs(2)).up(APP).wait(secs(20));
+        opened += sim
+            .take(APP)
+            .iter()
+            .filter(|d| matches!(d, Decision::IncidentOpened { .. }))
+            .count();
+    }
+    assert_eq!(opened, 3);
+}
+
+#[test]
+fn a_flapping_target_is_still_quarantined_at_the_action_limit() {
+    let mut sim = Sim::new();
+    sim.add(
+        APP,
+        Policy {
+            max_actions: 3,
+            ..flapping_policy()
+        },
+    );
+    for _ in 0..6 {
+        sim.down(APP);
+        if sim.phase(APP) == Phase::Healing {
+            sim.succeed(APP);
+        }
+        sim.wait(secs(2)).up(APP).wait(secs(30));
+    }
+    assert_eq!(sim.action_times(APP).len(), 3);
+    assert!(sim.log.iter().any(|o| matches!(
+        o.decision,
+        Decision::Quarantined(QuarantineReason::ActionLimit { .. })
+    )));
+}
+
+#[test]
+fn a_stop_inside_the_flap_window_closes_the_recovered_incident() {
+    let mut sim = Sim::new();
+    sim.add(APP, flapping_policy());
+    sim.down(APP).succeed(APP).wait(secs(2)).up(APP);
+    sim.take(APP);
+    sim.wait(secs(10)).input(APP, stopped(StopBy::User));
+    assert_eq!(
+        sim.take(APP),
+        vec![
+            Decision::Stopped { by: StopBy::User },
+            Decision::IncidentClosed {
+                resolution: Resolution::Recovered,
+                duration: secs(2),
+            },
+            transition(Phase::Healthy, Phase::Stopped),
+        ]
+    );
+}
+
+#[test]
+fn after_a_stop_during_an_action_no_new_action_starts_before_that_one_reports() {
+    let mut sim = Sim::new();
+    sim.add(
+        APP,
+        Policy {
+            failure_threshold: 1,
+            cooldown: secs(0),
+            backoff: exact_backoff(0),
+            ..restart_policy()
+        },
+    );
+    sim.down(APP);
+    assert_eq!(sim.phase(APP), Phase::Healing);
+    sim.take(APP);
+    sim.input(APP, stopped(StopBy::User))
+        .input(APP, Input::Running)
+        .wait(secs(1))
+        .down(APP);
+    assert_eq!(sim.phase(APP), Phase::Failing);
+    assert!(!sim.take(APP).iter().any(is_action), "one action at a time");
+    // The action decided before the stop reports: the new one runs.
+    sim.succeed(APP);
+    assert_eq!(sim.take_plain(APP), vec![run(0, 1)]);
 }

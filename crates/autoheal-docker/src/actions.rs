@@ -9,7 +9,7 @@
 
 use crate::client::{DockerClient, DockerError};
 use crate::discovery::{DockerTarget, LabelOverrides, LABEL_STOP_TIMEOUT};
-use crate::watch::{info_of, ContainerInfo, HealLedger, OwnAction};
+use crate::watch::{docker_restarts_it, info_of, ContainerInfo, HealLedger, OwnAction};
 use async_trait::async_trait;
 use autoheal_core::ActionOutcome;
 use autoheal_plugins::action::{Action, ActionContext};
@@ -292,7 +292,10 @@ impl RestartContainer {
         let mut fine = Vec::new();
         for insp in &containers {
             let (info, labels) = info_of(insp);
-            match why_skip(insp, &info, opened_at, self.trust_docker_health) {
+            let why = self
+                .stopped_by_someone(&info.id)
+                .or_else(|| why_skip(insp, &info, opened_at, self.trust_docker_health));
+            match why {
                 Some(why) => fine.push((info, labels, why)),
                 None => todo.push((info, labels)),
             }
@@ -301,7 +304,10 @@ impl RestartContainer {
             // The service restarts as a whole; only what Docker is already
             // restarting is left to Docker.
             for (info, labels, why) in std::mem::take(&mut fine) {
-                if why == RESTARTING {
+                // What Docker is restarting, what exited under Docker's
+                // restart policy, and what someone else is stopping stay
+                // alone; the rest of the service restarts with it.
+                if why == RESTARTING || why.starts_with(STOPPED) || why.starts_with(POLICY_EXITED) {
                     fine.push((info, labels, why));
                 } else {
                     todo.push((info, labels));
@@ -309,11 +315,18 @@ impl RestartContainer {
             }
         }
         report.skipped = fine.into_iter().map(|(i, _, why)| (i.name, why)).collect();
-        let results = futures::future::join_all(
+        let mut results = Vec::new();
+        for r in futures::future::join_all(
             todo.iter()
                 .map(|(info, labels)| self.restart_one(info, labels, false)),
         )
-        .await;
+        .await
+        {
+            match r {
+                Ok(a) => results.push(a),
+                Err(skip) => report.skipped.push(skip),
+            }
+        }
         let healed: Vec<String> = results
             .iter()
             .filter(|a| a.result.is_ok())
@@ -344,7 +357,12 @@ impl RestartContainer {
                         .map(|(info, labels)| self.restart_one(info, labels, true)),
                 )
                 .await;
-                report.acted.extend(res);
+                for r in res {
+                    match r {
+                        Ok(a) => report.acted.push(a),
+                        Err(skip) => report.skipped.push(skip),
+                    }
+                }
             }
         }
         report
@@ -380,12 +398,29 @@ impl RestartContainer {
         }
     }
 
+    /// Why a container must not be touched: someone else is stopping it
+    /// (or paused it) since a moment the watcher saw.
+    fn stopped_by_someone(&self, container_id: &str) -> Option<String> {
+        let (by, at) = self.ledger.as_ref()?.stopped(container_id)?;
+        Some(format!(
+            "{STOPPED} ({}, since {}): a decision made before that no longer acts",
+            by.describe(),
+            at.to_rfc3339()
+        ))
+    }
+
+    /// Restarts one container, unless someone else began stopping it since
+    /// the decision (checked right before the Docker call): then `Err` with
+    /// (name, why) and nothing is sent to Docker.
     async fn restart_one(
         &self,
         info: &ContainerInfo,
         labels: &HashMap<String, String>,
         dependent: bool,
-    ) -> RestartAttempt {
+    ) -> Result<RestartAttempt, (String, String)> {
+        if let Some(why) = self.stopped_by_someone(&info.id) {
+            return Err((info.name.clone(), why));
+        }
         let t = stop_timeout_of(labels, self.default_stop_timeout);
         let state = match info.health.as_deref() {
             Some(h) => h.to_string(),
@@ -426,11 +461,14 @@ impl RestartContainer {
         if let Some(tx) = &self.attempts {
             let _ = tx.send(a.clone());
         }
-        a
+        Ok(a)
     }
 }
 
 const RESTARTING: &str = "Docker is already restarting it";
+const STOPPED: &str = "someone else is stopping it";
+const POLICY_EXITED: &str = "exited, and Docker's restart policy restarts it";
+const POLICY_RUNNING: &str = "running again after Docker's restart policy restarted it";
 
 /// Why a container needs no restart now, or `None`.
 fn why_skip(
@@ -442,6 +480,22 @@ fn why_skip(
     let st = insp.state.clone().unwrap_or_default();
     if st.restarting.unwrap_or(false) {
         return Some(RESTARTING.into());
+    }
+    // Docker restarts what exits under its restart policy (never what is
+    // running unhealthy): exited, or already running again after it, it is
+    // Docker's to restart, never autoheal's on top.
+    let unhealthy = info.running && info.health.as_deref() == Some("unhealthy");
+    let restarted_by_docker = insp.restart_count.unwrap_or(0) > 0;
+    if !unhealthy
+        && (!info.running || restarted_by_docker)
+        && docker_restarts_it(insp, st.exit_code.unwrap_or(1).max(1))
+    {
+        let what = if info.running {
+            POLICY_RUNNING
+        } else {
+            POLICY_EXITED
+        };
+        return Some(format!("{what}: autoheal never restarts it on top"));
     }
     if !trust_docker_health {
         return None;
@@ -527,11 +581,18 @@ impl Action for RestartContainer {
 pub struct StartContainer {
     pub client: DockerClient,
     pub target: DockerTarget,
+    /// Shared with the watcher: containers someone else stopped are never
+    /// started by a decision made before the stop.
+    pub ledger: Option<HealLedger>,
 }
 
 impl StartContainer {
     pub fn new(client: DockerClient, target: DockerTarget) -> Self {
-        StartContainer { client, target }
+        StartContainer {
+            client,
+            target,
+            ledger: None,
+        }
     }
 }
 
@@ -560,6 +621,15 @@ impl Action for StartContainer {
                 .and_then(|s| s.restarting)
                 .unwrap_or(false);
             if info.running || restarting {
+                continue;
+            }
+            let exit = insp.state.as_ref().and_then(|s| s.exit_code).unwrap_or(1);
+            if docker_restarts_it(&insp, exit.max(1)) {
+                tracing::info!(container = %info.name, "Left the container alone: Docker's restart policy restarts it.");
+                continue;
+            }
+            if let Some((by, at)) = self.ledger.as_ref().and_then(|l| l.stopped(&info.id)) {
+                tracing::info!(container = %info.name, since = %at.to_rfc3339(), "Left the container alone: it is {}.", by.describe());
                 continue;
             }
             if let Err(e) = self.client.start(&info.id).await {
@@ -658,7 +728,11 @@ pub fn action_for(
             r.ledger = ledger;
             Box::new(r)
         }
-        ContainerAction::Start => Box::new(StartContainer::new(client, target)),
+        ContainerAction::Start => {
+            let mut s = StartContainer::new(client, target);
+            s.ledger = ledger;
+            Box::new(s)
+        }
         ContainerAction::Stop => {
             let mut s = StopContainer::new(client, target, stop_timeout);
             s.ledger = ledger;

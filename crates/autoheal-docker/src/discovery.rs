@@ -454,6 +454,15 @@ pub struct LabelOverrides {
     pub backoff_initial: Option<Duration>,
     /// `autoheal.backoff.max`: the largest gap between actions.
     pub backoff_max: Option<Duration>,
+    /// `autoheal.auto_release`: leave a quarantine autoheal decided (action
+    /// limit, ladder) by itself on a verified recovery.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auto_release: Option<bool>,
+    /// `autoheal.flap_window`: a failure back within this time of a
+    /// recovery is a flap of the same incident (`0` = every failure is its
+    /// own incident).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flap_window: Option<Duration>,
 }
 
 /// Every `autoheal.*` label [`LabelOverrides::from_labels`] reads.
@@ -473,6 +482,8 @@ pub const KNOWN_LABELS: &[&str] = &[
     "autoheal.restart_dependents",
     "autoheal.backoff.initial",
     "autoheal.backoff.max",
+    "autoheal.auto_release",
+    "autoheal.flap_window",
 ];
 
 impl LabelOverrides {
@@ -557,6 +568,14 @@ impl LabelOverrides {
                 },
                 "autoheal.backoff.max" => match dur(v) {
                     Ok(d) => o.backoff_max = Some(d),
+                    Err(e) => err(e),
+                },
+                "autoheal.auto_release" => match parse_bool(v) {
+                    Ok(b) => o.auto_release = Some(b),
+                    Err(e) => err(e),
+                },
+                "autoheal.flap_window" => match dur(v) {
+                    Ok(d) => o.flap_window = Some(d),
                     Err(e) => err(e),
                 },
                 "autoheal.id" => {}

@@ -16,7 +16,7 @@
 //!    engine (policy from `overrides`) and build its action with
 //!    [`actions::action_for`]`(client.clone(), target, &overrides, &s, Some(ledger.clone()))`.
 //! 5. Feed `Observation` as `Input::Observation`, `Started` as
-//!    `Input::Started`; pause healing on `StoppedByUser` until `Started`.
+//!    `Input::Started`; `Stopped`/`Running` as `Input::Stopped`/`Input::Running`.
 //!
 //! The client only calls ping/version, list, inspect, events and
 //! restart/start/stop/kill, and exec only for a configured `docker_exec`
@@ -49,5 +49,6 @@ pub use discovery::{
     LabelSelector, Selector, TargetKey,
 };
 pub use watch::{
-    Backoff, ContainerInfo, DockerHappening, DockerWatcher, HealLedger, OwnAction, WatchEnd,
+    docker_restarts_it, is_stop_signal, Backoff, ContainerInfo, DockerHappening, DockerWatcher,
+    HealLedger, OwnAction, WatchEnd,
 };

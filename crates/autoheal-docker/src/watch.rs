@@ -10,9 +10,14 @@
 //!
 //! Left alone (no observation): containers Docker is restarting
 //! (`State.Restarting`), health `starting`, anything during autoheal's own
-//! `start_period` or a container's `autoheal.start_period`. A container that
-//! exits after a stop or kill we saw is [`DockerHappening::StoppedByUser`],
-//! never Down.
+//! `start_period` or a container's `autoheal.start_period`, and a container
+//! someone else is stopping: from the `kill` event of a stop signal autoheal
+//! did not send (before its `die`, so a health probe killed by the stop is
+//! never a failure), through a graceful drain, to its exit; and a paused
+//! one. Whether a target is stopped is derived over all its containers and
+//! reported as [`DockerHappening::Stopped`] / [`DockerHappening::Running`]
+//! when it changes, so a compose service whose container is re-created
+//! follows its new container whatever the order of the events.
 //!
 //! Observations are per target: with several replicas the target is Down when
 //! any replica is Down, Up when every replica that reports is Up.
@@ -20,7 +25,7 @@
 use crate::client::{DockerClient, DockerError};
 use crate::config::{DockerMode, DockerSettings};
 use crate::discovery::{ConfiguredTarget, DockerTarget, LabelError, LabelOverrides, Selector};
-use autoheal_core::{Observation, Status};
+use autoheal_core::{Observation, Status, StopBy};
 use bollard::models::{ContainerInspectResponse, EventMessage, HealthStatusEnum};
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
@@ -74,9 +79,19 @@ pub enum DockerHappening {
         target: String,
         container_id: String,
     },
-    /// A container of the target exited after a stop or kill: a deliberate
-    /// stop, to be respected (do not heal until `Started`).
-    StoppedByUser {
+    /// The target is being stopped (or was paused) by someone other than
+    /// autoheal: every container that ran got a stop signal autoheal did not
+    /// send, or is paused (feed as `Input::Stopped`). Sent once per change.
+    Stopped {
+        target: String,
+        container_id: String,
+        by: StopBy,
+    },
+    /// The target runs again after [`DockerHappening::Stopped`] (a container
+    /// of it started or was unpaused; feed as `Input::Running`). Also sent
+    /// once when a target is first seen running, so a stopped state restored
+    /// from the store ends.
+    Running {
         target: String,
         container_id: String,
     },
@@ -94,7 +109,8 @@ impl DockerHappening {
             DockerHappening::Discovered { target, .. } => Some(&target.name),
             DockerHappening::Observation { target, .. }
             | DockerHappening::Started { target, .. }
-            | DockerHappening::StoppedByUser { target, .. }
+            | DockerHappening::Stopped { target, .. }
+            | DockerHappening::Running { target, .. }
             | DockerHappening::Gone { target } => Some(target),
             _ => None,
         }
@@ -106,7 +122,7 @@ impl DockerHappening {
 ///   (cleared by an Up), so a restart can tell "already restarted since this
 ///   began" without the supervisor passing the time;
 /// - which containers autoheal itself is restarting or stopping right now,
-///   so their kill/die events are not reported as [`DockerHappening::StoppedByUser`].
+///   so their kill/die events are not reported as [`DockerHappening::Stopped`].
 #[derive(Debug, Clone, Default)]
 pub struct HealLedger(Arc<Mutex<LedgerInner>>);
 
@@ -114,6 +130,8 @@ pub struct HealLedger(Arc<Mutex<LedgerInner>>);
 struct LedgerInner {
     down_since: HashMap<String, DateTime<Utc>>,
     own: HashMap<String, OwnAction>,
+    /// Containers someone else is stopping (or paused), since when.
+    stopped: HashMap<String, (StopBy, DateTime<Utc>)>,
 }
 
 /// An action autoheal runs on a container.
@@ -154,6 +172,75 @@ impl HealLedger {
     pub fn own(&self, container_id: &str) -> Option<OwnAction> {
         self.0.lock().ok()?.own.get(container_id).copied()
     }
+    /// The watcher saw a stop signal autoheal did not send (or a pause).
+    pub fn mark_stopped(&self, container_id: &str, by: StopBy, at: DateTime<Utc>) {
+        if let Ok(mut m) = self.0.lock() {
+            m.stopped.insert(container_id.to_string(), (by, at));
+        }
+    }
+    /// The container started or was unpaused.
+    pub fn clear_stopped(&self, container_id: &str) {
+        if let Ok(mut m) = self.0.lock() {
+            m.stopped.remove(container_id);
+        }
+    }
+    /// Checked by the actions right before each Docker call: a container
+    /// someone else is stopping is never restarted or started by a decision
+    /// made before the stop.
+    pub fn stopped(&self, container_id: &str) -> Option<(StopBy, DateTime<Utc>)> {
+        self.0.lock().ok()?.stopped.get(container_id).copied()
+    }
+}
+
+/// Signals that stop a process (`docker stop` sends the container's stop
+/// signal, TERM by default, then KILL; `docker kill` KILL): a `kill` event
+/// with one of these (or the container's own `StopSignal`) that autoheal did
+/// not send starts a stop. Others (HUP, USR1...) are reloads and such.
+pub fn is_stop_signal(signal: &str, stop_signal: Option<&str>) -> bool {
+    let number = |s: &str| signal_number(&s.trim().trim_start_matches("SIG").to_ascii_uppercase());
+    let Some(n) = number(signal) else {
+        return false;
+    };
+    matches!(n, 2 | 3 | 9 | 15) || stop_signal.and_then(number) == Some(n)
+}
+
+fn signal_number(name: &str) -> Option<u32> {
+    Some(match name {
+        "HUP" => 1,
+        "INT" => 2,
+        "QUIT" => 3,
+        "USR1" => 10,
+        "USR2" => 12,
+        "KILL" => 9,
+        "TERM" => 15,
+        "WINCH" => 28,
+        "PWR" => 30,
+        other => return other.parse().ok(),
+    })
+}
+
+/// Whether Docker's own restart policy restarts this container when its
+/// process exits with `exit` (`always`, `unless-stopped`, `on-failure` with
+/// retries left and a non-zero exit). Docker never does after a stop by the
+/// user, nor for an unhealthy but running container.
+pub fn docker_restarts_it(insp: &ContainerInspectResponse, exit: i64) -> bool {
+    use bollard::models::RestartPolicyNameEnum as R;
+    let Some(policy) = insp
+        .host_config
+        .as_ref()
+        .and_then(|h| h.restart_policy.as_ref())
+    else {
+        return false;
+    };
+    match policy.name {
+        Some(R::ALWAYS) | Some(R::UNLESS_STOPPED) => true,
+        Some(R::ON_FAILURE) => {
+            let max = policy.maximum_retry_count.unwrap_or(0);
+            let count = insp.restart_count.unwrap_or(0);
+            exit != 0 && (max <= 0 || count < max)
+        }
+        _ => false,
+    }
 }
 
 /// Reconnect backoff.
@@ -182,11 +269,19 @@ struct CState {
     running: bool,
     /// Current verdict; `None` = nothing to report (starting, restarting...).
     status: Option<(Status, String)>,
-    /// A stop or kill was seen since the last start.
+    /// A stop signal autoheal did not send was seen since the last start:
+    /// someone is stopping it (it may still drain for a while).
     user_stop: bool,
+    /// `docker pause`d (events `pause`/`unpause`, `State.Paused`).
+    paused: bool,
+    /// `Config.StopSignal`, if set (what `docker stop` sends).
+    stop_signal: Option<String>,
+    /// When we last inspected it (a health event older than that is
+    /// already reflected in what the inspect said).
+    inspected_at: DateTime<Utc>,
     /// An oom event was seen since the last start.
     oom: bool,
-    /// StoppedByUser already sent for this stop.
+    /// The exit after this stop was already judged (not a failure).
     stop_reported: bool,
     /// A reconcile saw the container exit before its die event arrived:
     /// judged by the die event, or by the next reconcile if none comes.
@@ -197,6 +292,9 @@ struct CState {
 struct TState {
     target: DockerTarget,
     containers: BTreeSet<String>,
+    /// What the supervisor was last told: `None` = nothing yet,
+    /// `Some(None)` = running, `Some(Some(by))` = stopped.
+    reported_stop: Option<Option<StopBy>>,
 }
 
 /// Follows one engine. Build with [`DockerWatcher::new`], run with
@@ -215,6 +313,9 @@ pub struct DockerWatcher {
     /// The configured targets in force, sorted by name (the first that
     /// selects a container has it).
     configured: Configured,
+    /// Taken before the inspects whose results are being absorbed: what
+    /// they say is at least this fresh.
+    inspect_stamp: DateTime<Utc>,
 }
 
 /// Why [`DockerWatcher::run`] ended.
@@ -242,6 +343,7 @@ impl DockerWatcher {
             targets: BTreeMap::new(),
             configured_rx: None,
             configured: Arc::default(),
+            inspect_stamp: Utc::now(),
         })
     }
 
@@ -415,6 +517,7 @@ impl DockerWatcher {
     /// observation per target that has something to report.
     pub async fn reconcile(&mut self, out: &mut Vec<DockerHappening>) -> Result<(), DockerError> {
         self.refresh_configured();
+        self.inspect_stamp = Utc::now();
         // Configured targets select containers by any label or name: list
         // them all then (stopped ones too), and choose here.
         let list = if self.configured.is_empty() {
@@ -491,16 +594,75 @@ impl DockerWatcher {
                 self.targets.insert(
                     tname.clone(),
                     TState {
+                        reported_stop: self.targets.get(&tname).and_then(|t| t.reported_stop),
                         target,
                         containers: ids,
                     },
                 );
             }
+            self.sync_stop(&tname, out);
             if let Some((cid, obs)) = self.aggregate(&tname, None) {
                 self.emit_observation(&tname, cid, obs, out);
             }
         }
         Ok(())
+    }
+
+    /// Derives whether the target is stopped from all its containers and
+    /// tells the supervisor when that changed. A target is stopped when no
+    /// container of it runs free of a stop: every container that ever
+    /// started is paused or got a stop signal autoheal did not send (a
+    /// container created and never started counts for nothing). A container
+    /// that exited by itself (a crash) keeps the target "running": that is
+    /// a failure, not a stop.
+    fn sync_stop(&mut self, tname: &str, out: &mut Vec<DockerHappening>) {
+        let Some(ts) = self.targets.get(tname) else {
+            return;
+        };
+        let (mut free, mut crashed, mut paused, mut stopping) = (None, false, None, None);
+        for cid in &ts.containers {
+            let Some(c) = self.containers.get(cid) else {
+                continue;
+            };
+            if c.paused {
+                paused.get_or_insert(cid.clone());
+            } else if c.user_stop {
+                stopping.get_or_insert(cid.clone());
+            } else if c.running {
+                free.get_or_insert(cid.clone());
+            } else if c.started_at.is_some() {
+                crashed = true;
+            }
+        }
+        let derived = if free.is_some() || crashed {
+            None
+        } else if paused.is_some() {
+            Some(StopBy::Pause)
+        } else if stopping.is_some() {
+            Some(StopBy::User)
+        } else {
+            None
+        };
+        let before = ts.reported_stop;
+        let happening = match (before, derived) {
+            (Some(b), d) if b == d => return,
+            (_, Some(by)) => DockerHappening::Stopped {
+                target: tname.to_string(),
+                container_id: paused.or(stopping).unwrap_or_default(),
+                by,
+            },
+            // Nothing runs yet (first sight of stopped containers): say
+            // nothing, a stop restored from the store stands.
+            (None, None) if free.is_none() => return,
+            (_, None) => DockerHappening::Running {
+                target: tname.to_string(),
+                container_id: free.unwrap_or_default(),
+            },
+        };
+        if let Some(ts) = self.targets.get_mut(tname) {
+            ts.reported_stop = Some(derived);
+        }
+        out.push(happening);
     }
 
     fn discovered(
@@ -565,6 +727,9 @@ impl DockerWatcher {
             running: info.running,
             status: None,
             user_stop: false,
+            paused: false,
+            stop_signal: None,
+            inspected_at: self.inspect_stamp,
             oom: false,
             stop_reported: false,
             exit_pending: false,
@@ -573,6 +738,19 @@ impl DockerWatcher {
         c.name = info.name.clone();
         c.mode = mode;
         c.start_period = ov.start_period.unwrap_or_default();
+        c.stop_signal = insp
+            .config
+            .as_ref()
+            .and_then(|cfg| cfg.stop_signal.clone())
+            .filter(|s| !s.is_empty());
+        c.paused = state.paused.unwrap_or(false);
+        c.inspected_at = self.inspect_stamp;
+        if c.paused {
+            self.ledger
+                .mark_stopped(&info.id, StopBy::Pause, Utc::now());
+        } else if self.ledger.stopped(&info.id).map(|s| s.0) == Some(StopBy::Pause) {
+            self.ledger.clear_stopped(&info.id);
+        }
         // Running before, exited now, and no die event yet: the event (which
         // knows about a stop or kill) is likely in flight. Wait one reconcile.
         let unexplained_exit = from_reconcile
@@ -592,6 +770,9 @@ impl DockerWatcher {
                     c.user_stop = false;
                     c.oom = false;
                     c.stop_reported = false;
+                    if !c.paused {
+                        self.ledger.clear_stopped(&info.id);
+                    }
                     out.push(DockerHappening::Started {
                         target: tname.to_string(),
                         container_id: info.id.clone(),
@@ -603,18 +784,18 @@ impl DockerWatcher {
                     && !c.stop_reported
                     && (c.user_stop || (!oom && (exit == 0 || exit == 143)))
                 {
+                    // Exited on a stop signal while we were not looking.
                     c.user_stop = true;
                     c.stop_reported = true;
-                    out.push(DockerHappening::StoppedByUser {
-                        target: tname.to_string(),
-                        container_id: info.id.clone(),
-                    });
+                    self.ledger.mark_stopped(&info.id, StopBy::User, Utc::now());
                 }
             }
         }
         c.started_at = info.started_at;
         c.running = info.running;
-        c.status = if restarting {
+        c.status = if restarting || c.paused || (info.running && c.user_stop) {
+            // Docker restarts it, it is frozen, or someone is stopping it
+            // (a graceful drain may fail its health check on the way out).
             None
         } else if info.running {
             running_verdict(mode, info.health.as_deref(), &state)
@@ -649,6 +830,7 @@ impl DockerWatcher {
                 return;
             }
             // A container we do not know: is it a target?
+            self.inspect_stamp = Utc::now();
             let Ok(insp) = self.client.inspect(&id).await else {
                 return;
             };
@@ -664,6 +846,7 @@ impl DockerWatcher {
             let ts = self.targets.entry(tname.clone()).or_insert(TState {
                 target: target.clone(),
                 containers: BTreeSet::new(),
+                reported_stop: None,
             });
             ts.target = target.clone();
             ts.containers.insert(id.clone());
@@ -678,13 +861,83 @@ impl DockerWatcher {
             }
             out.push(self.discovered(&target, &insps));
         }
+        let Some(c) = self.containers.get(&id) else {
+            return;
+        };
+        let tname = c.target.clone();
+        // Events replayed from before what an inspect already told (the
+        // stream resumes a little in the past after every (re)connect, and
+        // after a restart of autoheal): a stop, exit or health report of an
+        // earlier run of the container, or a health report older than the
+        // last inspect, must not reopen what is known.
+        let at = ev
+            .time_nano
+            .and_then(|n| DateTime::from_timestamp(n / 1_000_000_000, (n % 1_000_000_000) as u32))
+            .or_else(|| ev.time.and_then(|t| DateTime::from_timestamp(t, 0)));
+        if let Some(at) = at {
+            let earlier_run = matches!(
+                verb,
+                "kill" | "stop" | "die" | "health_status" | "pause" | "oom"
+            ) && c.started_at.is_some_and(|s| at < s);
+            let older_health = verb == "health_status" && !newly_added && at < c.inspected_at;
+            if earlier_run || older_health {
+                tracing::debug!(container = %c.name, event = %verb, "Ignoring an event older than the container's state.");
+                return;
+            }
+        }
+        self.apply_event(&id, verb, arg, &attrs, newly_added, out)
+            .await;
+        self.sync_stop(&tname, out);
+    }
+
+    /// One event of a known container.
+    async fn apply_event(
+        &mut self,
+        id: &str,
+        verb: &str,
+        arg: &str,
+        attrs: &HashMap<String, String>,
+        newly_added: bool,
+        out: &mut Vec<DockerHappening>,
+    ) {
+        let id = id.to_string();
         let Some(c) = self.containers.get_mut(&id) else {
             return;
         };
         let tname = c.target.clone();
         match verb {
+            // `kill` comes first (before `die`, before a probe killed by the
+            // stop reports unhealthy); `stop` comes after `die` and only
+            // counts for a container still running (someone else's stop of
+            // a container that ignored its signal).
             "kill" | "stop" => {
-                c.user_stop = true;
+                if self.ledger.own(&id).is_some() {
+                    return;
+                }
+                let stops = match verb {
+                    "kill" => attrs
+                        .get("signal")
+                        .is_none_or(|sig| is_stop_signal(sig, c.stop_signal.as_deref())),
+                    _ => c.running,
+                };
+                if stops && !c.user_stop {
+                    c.user_stop = true;
+                    c.status = None;
+                    self.ledger.mark_stopped(&id, StopBy::User, Utc::now());
+                }
+            }
+            "pause" => {
+                c.paused = true;
+                c.status = None;
+                self.ledger.mark_stopped(&id, StopBy::Pause, Utc::now());
+            }
+            "unpause" => {
+                c.paused = false;
+                if c.user_stop {
+                    self.ledger.mark_stopped(&id, StopBy::User, Utc::now());
+                } else {
+                    self.ledger.clear_stopped(&id);
+                }
             }
             "oom" => {
                 c.oom = true;
@@ -710,31 +963,28 @@ impl DockerWatcher {
                     return;
                 }
                 if c.user_stop && !c.oom {
+                    // Someone else's stop: not a failure (the target's
+                    // stopped state is derived and reported by the caller).
                     c.status = None;
-                    if !c.stop_reported {
-                        c.stop_reported = true;
-                        out.push(DockerHappening::StoppedByUser {
-                            target: tname.clone(),
-                            container_id: id.clone(),
-                        });
-                    }
+                    c.stop_reported = true;
                     return;
                 }
                 if c.mode.watches_exits() && (exit != 0 || c.oom) {
-                    let detail = exit_detail(exit, c.oom);
-                    // Docker's restart policy may already be on it.
-                    let restarting = match self.client.inspect(&id).await {
-                        Ok(i) => i.state.and_then(|s| s.restarting).unwrap_or(false),
-                        Err(_) => false,
-                    };
+                    let mut detail = exit_detail(exit, c.oom);
+                    // Docker's restart policy may be on it: by the policy,
+                    // not by the state (the inspect may be answered after
+                    // Docker restarted it). The crash is still a failure
+                    // (a crash loop is an incident, then a quarantine); the
+                    // actions leave the restart to Docker.
+                    if let Ok(i) = self.client.inspect(&id).await {
+                        if docker_restarts_it(&i, exit) {
+                            detail.push_str("; Docker's restart policy restarts it");
+                        }
+                    }
                     let Some(c) = self.containers.get_mut(&id) else {
                         return;
                     };
-                    c.status = if restarting {
-                        None
-                    } else {
-                        Some((Status::Down, detail))
-                    };
+                    c.status = Some((Status::Down, detail));
                 } else {
                     c.status = None;
                 }
@@ -761,8 +1011,10 @@ impl DockerWatcher {
                 c.running = true;
                 c.exit_pending = false;
                 c.user_stop = false;
+                c.paused = false;
                 c.oom = false;
                 c.stop_reported = false;
+                self.ledger.clear_stopped(&id);
                 c.started_at = started_at.or(Some(Utc::now()));
                 c.status = if c.mode == DockerMode::OnFailure {
                     Some((Status::Up, "running".into()))
@@ -782,7 +1034,9 @@ impl DockerWatcher {
                 }
             }
             "health_status" => {
-                if !c.running || !c.mode.watches_health() {
+                // A probe killed by someone's stop, or a frozen container's
+                // probe, says nothing about its health.
+                if !c.running || c.user_stop || c.paused || !c.mode.watches_health() {
                     return;
                 }
                 c.status = match arg {
@@ -998,4 +1252,23 @@ pub fn info_of(i: &ContainerInspectResponse) -> (ContainerInfo, HashMap<String, 
         },
         labels,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_stop_signal;
+
+    #[test]
+    fn stop_signals_are_term_kill_int_quit_and_the_containers_own() {
+        for s in ["15", "9", "2", "3", "SIGTERM", "KILL"] {
+            assert!(is_stop_signal(s, None), "{s}");
+        }
+        for s in ["1", "10", "28", "SIGHUP"] {
+            assert!(!is_stop_signal(s, None), "{s}");
+        }
+        // httpd's STOPSIGNAL SIGWINCH is what `docker stop` sends it.
+        assert!(is_stop_signal("28", Some("SIGWINCH")));
+        assert!(is_stop_signal("WINCH", Some("28")));
+        assert!(!is_stop_signal("1", Some("SIGWINCH")));
+    }
 }

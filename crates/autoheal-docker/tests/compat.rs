@@ -298,7 +298,7 @@ fn every_label_is_read_into_typed_overrides() {
     assert_eq!(o.restart_dependents, Some(false));
     assert_eq!(o.backoff_initial, Some(Duration::from_secs(2)));
     assert_eq!(o.backoff_max, Some(Duration::from_secs(60)));
-    assert_eq!(KNOWN_LABELS.len(), 15);
+    assert_eq!(KNOWN_LABELS.len(), 17);
 }
 
 #[test]

@@ -3,7 +3,7 @@
 
 mod common;
 
-use autoheal_core::{ActionOutcome, Status};
+use autoheal_core::{ActionOutcome, Status, StopBy};
 use autoheal_docker::actions::RestartContainer;
 use autoheal_docker::{
     Backoff, DockerClient, DockerHappening, DockerHost, DockerMode, DockerTarget, DockerWatcher,
@@ -71,7 +71,7 @@ async fn an_unhealthy_container_is_reported_down_quickly_and_a_restart_heals_it(
     assert_ne!(started_at(&name), before, "StartedAt changes on restart");
     expect(&mut rx, WAIT, "Started", |h| {
         assert!(
-            !matches!(h, DockerHappening::StoppedByUser { .. }),
+            !matches!(h, DockerHappening::Stopped { .. }),
             "autoheal's own restart reported as a user stop: {h:?}"
         );
         matches!(h, DockerHappening::Started { target, .. } if *target == name)
@@ -118,7 +118,7 @@ async fn a_non_zero_exit_is_down_in_on_failure_mode_and_start_container_starts_i
     docker(&["exec", &name, "touch", "/tmp/crash"]);
     let h = expect(&mut rx, WAIT, "Down", |h| {
         assert!(
-            !matches!(h, DockerHappening::StoppedByUser { .. }),
+            !matches!(h, DockerHappening::Stopped { .. }),
             "a crash is not a user stop"
         );
         is_obs(h, &name, Status::Down)
@@ -158,12 +158,12 @@ async fn docker_stop_and_docker_kill_are_stopped_by_user_never_down() {
     expect(&mut rx, WAIT, "Up", |h| is_obs(h, &name, Status::Up)).await;
 
     docker(&["stop", &name]);
-    expect(&mut rx, WAIT, "StoppedByUser after stop", |h| {
+    expect(&mut rx, WAIT, "Stopped after stop", |h| {
         assert!(
             !is_obs(h, &name, Status::Down),
             "stop reported as Down: {h:?}"
         );
-        matches!(h, DockerHappening::StoppedByUser { target, .. } if *target == name)
+        matches!(h, DockerHappening::Stopped { target, by: StopBy::User, .. } if *target == name)
     })
     .await;
     // Through at least one reconcile (interval 2 s): still no Down.
@@ -182,12 +182,12 @@ async fn docker_stop_and_docker_kill_are_stopped_by_user_never_down() {
     )
     .await;
     docker(&["kill", &name]); // SIGKILL: exit 137, still a deliberate stop
-    expect(&mut rx, WAIT, "StoppedByUser after kill", |h| {
+    expect(&mut rx, WAIT, "Stopped after kill", |h| {
         assert!(
             !is_obs(h, &name, Status::Down),
             "kill reported as Down: {h:?}"
         );
-        matches!(h, DockerHappening::StoppedByUser { target, .. } if *target == name)
+        matches!(h, DockerHappening::Stopped { target, by: StopBy::User, .. } if *target == name)
     })
     .await;
     task.abort();
@@ -665,7 +665,7 @@ async fn autoheals_own_stop_is_not_a_user_stop_and_post_restart_gets_docker_auto
     assert!(
         !seen
             .iter()
-            .any(|h| matches!(h, DockerHappening::StoppedByUser { .. })
+            .any(|h| matches!(h, DockerHappening::Stopped { .. })
                 || is_obs(h, &name, Status::Down)),
         "{seen:#?}"
     );

@@ -12,13 +12,12 @@
 //! removed here.
 
 use crate::supervisor::{ActionSlot, Handle, Source, TargetSpec};
-use autoheal_core::{Command, Input, Policy, Rung};
+use autoheal_core::{Input, Policy, Rung};
 use autoheal_docker::{
     apprise_payload, webhook_payload, ContainerAction, DockerClient, DockerHappening,
     DockerSettings, DockerTarget, DockerWatcher, HealLedger, LabelOverrides, RestartAttempt,
     RestartContainer,
 };
-use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -31,12 +30,18 @@ pub const ACTION_NAME: &str = "docker";
 /// (or running, in on-failure mode) before calling the rung failed.
 pub const VERIFY: Duration = Duration::from_secs(120);
 
+/// A failure back within this time of a recovery is a flap of the same
+/// incident (`autoheal.flap_window` changes it).
+pub const FLAP_WINDOW: Duration = Duration::from_secs(30);
+
 /// The policy of a discovered container before its labels: Docker's own
 /// health check already counted its retries, so one `unhealthy` is enough;
 /// then cooldown, backoff and at most 5 restarts an hour, then quarantine.
+/// Recurrences within [`FLAP_WINDOW`] of a recovery are one incident.
 pub fn base_policy(settings: &DockerSettings) -> Policy {
     Policy {
         failure_threshold: 1,
+        flap_window: FLAP_WINDOW,
         start_period: settings.start_period,
         cooldown: Duration::from_secs(30),
         ladder: vec![Rung {
@@ -77,6 +82,12 @@ pub fn policy_for(base: &Policy, o: &LabelOverrides) -> Policy {
     }
     if let Some(v) = o.backoff_max {
         p.backoff.max = v;
+    }
+    if let Some(v) = o.auto_release {
+        p.auto_release = v;
+    }
+    if let Some(v) = o.flap_window {
+        p.flap_window = v;
     }
     p
 }
@@ -129,8 +140,6 @@ pub async fn run(
     let notices = spawn_notifier(&settings);
     let mut base = base_policy(&settings);
     base.dry_run = global_dry_run;
-    // Targets autoheal paused because someone stopped them on purpose.
-    let mut stopped_by_user: HashSet<String> = HashSet::new();
     while let Some(h) = rx.recv().await {
         match h {
             DockerHappening::Discovered {
@@ -168,23 +177,19 @@ pub async fn run(
                     .await;
             }
             DockerHappening::Started { target, .. } => {
-                if stopped_by_user.remove(&target) {
-                    let _ = handle.command(&target, Command::Resume, "docker").await;
-                }
                 let _ = handle.external(&target, Input::Started).await;
             }
-            DockerHappening::StoppedByUser { target, .. } => {
-                tracing::info!(target_name = %target, "{target} was stopped on purpose; not healing it until it starts again.");
-                if handle
-                    .command(&target, Command::Pause, "docker")
-                    .await
-                    .is_ok()
-                {
-                    stopped_by_user.insert(target);
-                }
+            // Someone else's stop or pause is an input of the engine (not
+            // an operator's `autoheal pause`): it closes an open incident as
+            // stopped and holds every action until the target runs again.
+            DockerHappening::Stopped { target, by, .. } => {
+                tracing::info!(target_name = %target, "{target} is {}; autoheal leaves it alone until it runs again.", by.describe());
+                let _ = handle.external(&target, Input::Stopped { by }).await;
+            }
+            DockerHappening::Running { target, .. } => {
+                let _ = handle.external(&target, Input::Running).await;
             }
             DockerHappening::Gone { target } => {
-                stopped_by_user.remove(&target);
                 // A configured target stays (the config says it exists);
                 // its check, if any, reports on it.
                 if configured.borrow().iter().any(|c| c.name == target) {

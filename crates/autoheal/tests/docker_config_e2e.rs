@@ -69,7 +69,7 @@ cooldown = "1s"
     assert_eq!(attempts[0]["action"], "container.restart", "{incident}");
     assert_eq!(attempts[0]["outcome"], "succeeded", "{incident}");
     // autoheal's own restart is not taken for a user's stop.
-    assert_ne!(target(&ah, "web").await["phase"], "paused");
+    assert_ne!(target(&ah, "web").await["phase"], "stopped");
     assert!(
         !target_names(&ah).await.contains(&name),
         "the container is not a discovered target too"

@@ -123,11 +123,11 @@ async fn a_container_stopped_on_purpose_is_left_stopped() {
     wait_status(&ah, &name, "up").await;
     docker(&["stop", &name]);
     let n = name.clone();
-    eventually(LONG, "the target to be paused after docker stop", || {
+    eventually(LONG, "the target to be stopped after docker stop", || {
         let ah = &ah;
         let n = n.clone();
         async move {
-            (ah.get(&format!("/api/v1/targets/{n}")).await["target"]["phase"] == "paused")
+            (ah.get(&format!("/api/v1/targets/{n}")).await["target"]["phase"] == "stopped")
                 .then_some(())
         }
     })

@@ -3,8 +3,8 @@
 use super::{checks, ActionSlot, CommandError, Handle, Msg, Source, TargetSpec, TargetView, View};
 use crate::telemetry::{events, Metrics};
 use autoheal_core::{
-    ActionOutcome, Decision, Engine, Hold, Input, Output, Phase, QuarantineReason, Resolution,
-    Status, TargetId, TargetSnapshot, Timestamp,
+    ActionOutcome, Decision, Engine, Hold, Input, Output, Phase, QuarantineReason, Status,
+    TargetId, TargetSnapshot, Timestamp,
 };
 use autoheal_plugins::ActionContext;
 use autoheal_store::{
@@ -957,10 +957,7 @@ impl Supervisor {
                 resolution,
                 duration,
             } => {
-                let resolution = match resolution {
-                    Resolution::Recovered => "recovered",
-                    Resolution::Released => "released",
-                };
+                let resolution = resolution.as_str();
                 if let Some(i) = incident {
                     self.pending.unit.push(Write::CloseIncident {
                         incident: i,
@@ -1002,6 +999,29 @@ impl Supervisor {
                     "released",
                     &format!("{name} was released from quarantine by {actor}."),
                     actor,
+                );
+            }
+            Decision::Stopped { by } => {
+                self.record(
+                    Some(&name),
+                    incident,
+                    "stopped",
+                    &format!(
+                        "{name} was {}; autoheal leaves it alone until it runs again.",
+                        by.describe()
+                    ),
+                    "docker",
+                );
+            }
+            Decision::Flapped { flaps, reason } => {
+                self.record(
+                    Some(&name),
+                    incident,
+                    "flapped",
+                    &format!(
+                        "{name} is failing again within the flap window ({reason}): flap {flaps} of the same incident."
+                    ),
+                    "autoheal",
                 );
             }
             Decision::CommandRefused { command, why } => {
@@ -1055,6 +1075,10 @@ impl Supervisor {
             Hold::Paused => (
                 "paused",
                 format!("Action on {name} held: the target is paused."),
+            ),
+            Hold::Stopped { by } => (
+                "stopped",
+                format!("No action on {name}: it is {}.", by.describe()),
             ),
         }
     }
