@@ -100,7 +100,8 @@ impl Errors {
         }
     }
     pub fn push(&mut self, key: impl Into<String>, message: impl Into<String>) {
-        let message = one_line(&message.into());
+        let message = escape_controls(&one_line(&message.into()));
+        let key = escape_controls(&key.into());
         self.list
             .push(ConfigError::new(self.file.clone(), key, message));
     }
@@ -118,6 +119,23 @@ pub(crate) fn one_line(message: &str) -> String {
         .join(" ")
 }
 
+/// Control characters (a name or value written with `\u0007`, `\u001b[..`)
+/// never reach a terminal raw: they are shown escaped, `\u{7}`.
+pub(crate) fn escape_controls(s: &str) -> String {
+    if !s.chars().any(char::is_control) {
+        return s.to_string();
+    }
+    s.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_unicode().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
 /// serde's names for what it expected, in TOML's words.
 fn toml_words(expected: &str) -> String {
     match expected {
@@ -130,10 +148,12 @@ fn toml_words(expected: &str) -> String {
     }
 }
 
-/// The key of `[<section>.<name>]`, with the name quoted the TOML way when
-/// it holds a dot: `targets."web.v2"`.
+/// The key of `[<section>.<name>]`, with the name quoted when it holds more
+/// than letters, digits, `_` and `-` (a dot, a space, a control character):
+/// `targets."web.v2"`.
 pub(crate) fn name_key(section: &str, name: &str) -> String {
-    if name.contains('.') || name.is_empty() {
+    let bare = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '-';
+    if name.is_empty() || !name.chars().all(bare) {
         format!("{section}.{name:?}")
     } else {
         format!("{section}.{name}")

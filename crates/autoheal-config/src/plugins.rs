@@ -9,6 +9,7 @@
 
 use crate::de::deserialize_table;
 use crate::error::{join, Errors};
+use autoheal_core::policy::limits;
 use autoheal_docker::checks::{AddressTemplate, DockerExecCheckConfig, PLACEHOLDER};
 use autoheal_plugins::action::command::CommandAction;
 use autoheal_plugins::action::command::CommandActionConfig;
@@ -79,9 +80,33 @@ impl CheckConfig {
         }
     }
 
+    /// The most one probe may take.
+    pub fn timeout(&self) -> std::time::Duration {
+        match self {
+            CheckConfig::Http(c) => c.timeout,
+            CheckConfig::Tcp(c) => c.timeout,
+            CheckConfig::Exec(c) => c.timeout,
+            CheckConfig::DockerExec(c) => c.timeout,
+        }
+    }
+
     /// Builds the check once and drops it, so what its plugin refuses (a bad
     /// URL, regex or argv) is a config error and not a surprise at start.
+    /// The schedule is checked first, also when HTTP plugins cannot be built
+    /// here.
     pub(crate) fn validate(&self, clients: &mut LazyClients) -> Result<(), BuildError> {
+        in_range("interval", self.interval(), &limits::CHECK_INTERVAL)?;
+        in_range("timeout", self.timeout(), &limits::CHECK_TIMEOUT)?;
+        if let CheckConfig::Http(c) = self {
+            if let Some(m) = c.max_latency {
+                in_range("max_latency", m, &limits::MAX_LATENCY)?;
+            }
+            in_range(
+                "tls_expiry_warning",
+                c.tls_expiry_warning,
+                &limits::TLS_EXPIRY_WARNING,
+            )?;
+        }
         if let Some(t) = self.address_template() {
             return t.validate(clients.get());
         }
@@ -137,6 +162,7 @@ impl ActionConfig {
 
     /// Builds the action once and drops it (see [`CheckConfig::validate`]).
     pub(crate) fn validate(&self, clients: &mut LazyClients) -> Result<(), BuildError> {
+        in_range("timeout", self.timeout(), &limits::ACTION_TIMEOUT)?;
         match self {
             ActionConfig::Command(c) => CommandAction::build(c).map(drop),
             ActionConfig::Webhook(c) => match clients.get() {
@@ -168,6 +194,14 @@ impl LazyClients {
             .get_or_insert_with(|| HttpClients::new().ok())
             .as_ref()
     }
+}
+
+/// A plugin's duration checked against its accepted range.
+fn in_range(key: &str, d: std::time::Duration, limit: &limits::Limit) -> Result<(), BuildError> {
+    limit
+        .check(d)
+        .map(drop)
+        .map_err(|e| BuildError::new(key, e.to_string()))
 }
 
 /// Parses a plugin table and builds it once; every problem goes to `errs`.

@@ -18,6 +18,7 @@ use crate::{
     ActionConfig, CheckConfig, Config, EngineSettings, LogFormat, LogSettings, Retention,
     ServerSettings, StoreSettings, TargetConfig,
 };
+use autoheal_core::policy::limits::{self, Limit};
 use autoheal_core::{MaintenanceWindow, Policy, Rung, Timestamp};
 use autoheal_docker::config::{DockerMode, DockerSettings};
 use autoheal_docker::discovery::{
@@ -257,14 +258,34 @@ pub(crate) fn resolve(
         .unwrap_or_else(|| default_store_url(&data_dir));
     let r = store.retention.clone().unwrap_or_default();
     let retention = Retention {
-        check_results: positive(r.check_results, "store.retention.check_results", &mut errs)
-            .unwrap_or(DEFAULT_RETENTION_CHECK_RESULTS),
-        events: positive(r.events, "store.retention.events", &mut errs)
-            .unwrap_or(DEFAULT_RETENTION_EVENTS),
-        incidents: positive(r.incidents, "store.retention.incidents", &mut errs)
-            .unwrap_or(DEFAULT_RETENTION_INCIDENTS),
-        rollups: positive(r.rollups, "store.retention.rollups", &mut errs)
-            .unwrap_or(DEFAULT_RETENTION_ROLLUPS),
+        check_results: ranged(
+            r.check_results,
+            &limits::RETENTION,
+            "store.retention.check_results",
+            &mut errs,
+        )
+        .unwrap_or(DEFAULT_RETENTION_CHECK_RESULTS),
+        events: ranged(
+            r.events,
+            &limits::RETENTION,
+            "store.retention.events",
+            &mut errs,
+        )
+        .unwrap_or(DEFAULT_RETENTION_EVENTS),
+        incidents: ranged(
+            r.incidents,
+            &limits::RETENTION,
+            "store.retention.incidents",
+            &mut errs,
+        )
+        .unwrap_or(DEFAULT_RETENTION_INCIDENTS),
+        rollups: ranged(
+            r.rollups,
+            &limits::RETENTION,
+            "store.retention.rollups",
+            &mut errs,
+        )
+        .unwrap_or(DEFAULT_RETENTION_ROLLUPS),
     };
 
     // [log]
@@ -500,10 +521,15 @@ pub fn is_valid_name(name: &str) -> bool {
 
 fn check_name(name: &str, key: &str, what: &str, errs: &mut Errors) {
     if !is_valid_name(name) {
+        let why = if name.chars().any(char::is_control) {
+            "it holds a control character; "
+        } else {
+            ""
+        };
         errs.push(
             key,
             format!(
-                "{name:?} is not a valid name for {what}: expected 1 to 63 characters of a-z, 0-9, '.', '_', '-', starting with a letter or digit"
+                "{name:?} is not a valid name for {what}: {why}expected 1 to 63 characters of a-z, 0-9, '.', '_', '-', starting with a letter or digit"
             ),
         );
     }
@@ -572,13 +598,22 @@ pub(crate) fn check_log_level(s: &str) -> Result<(), String> {
     Ok(())
 }
 
-fn positive(d: Option<HumanDuration>, key: &str, errs: &mut Errors) -> Option<Duration> {
-    let d = d?.0;
-    if d.is_zero() {
-        errs.push(key, r#"expected a duration longer than zero, found "0s""#);
-        return None;
+/// A duration key checked against its accepted range (the one table in
+/// `autoheal_core::policy::limits`): "100y is out of range; expected
+/// between 100ms and 24h".
+fn ranged(
+    d: Option<HumanDuration>,
+    limit: &Limit,
+    key: &str,
+    errs: &mut Errors,
+) -> Option<Duration> {
+    match limit.check(d?.0) {
+        Ok(d) => Some(d),
+        Err(e) => {
+            errs.push(key, e.to_string());
+            None
+        }
     }
-    Some(d)
 }
 
 fn at_least_one(n: Option<u32>, key: &str, errs: &mut Errors) -> Option<u32> {
@@ -629,7 +664,6 @@ pub(crate) fn policy_layer(
     errs: &mut Errors,
 ) -> PolicyLayer {
     let k = |name: &str| join(prefix, name);
-    let d = |v: Option<HumanDuration>| v.map(|h| h.0);
     let BackoffKeys {
         initial,
         factor,
@@ -696,22 +730,47 @@ pub(crate) fn policy_layer(
 
     PolicyLayer {
         failure_threshold: at_least_one(keys.failure_threshold, &k("failure_threshold"), errs),
-        failure_window: positive(keys.failure_window, &k("failure_window"), errs),
+        failure_window: ranged(
+            keys.failure_window,
+            &limits::FAILURE_WINDOW,
+            &k("failure_window"),
+            errs,
+        ),
         success_threshold: at_least_one(keys.success_threshold, &k("success_threshold"), errs),
-        start_period: d(keys.start_period),
+        start_period: ranged(
+            keys.start_period,
+            &limits::START_PERIOD,
+            &k("start_period"),
+            errs,
+        ),
         degraded_is_failure: keys.degraded_is_failure,
-        cooldown: d(keys.cooldown),
+        cooldown: ranged(keys.cooldown, &limits::COOLDOWN, &k("cooldown"), errs),
         max_actions: at_least_one(keys.max_actions, &k("max_actions"), errs),
-        actions_window: positive(keys.actions_window, &k("actions_window"), errs),
+        actions_window: ranged(
+            keys.actions_window,
+            &limits::ACTIONS_WINDOW,
+            &k("actions_window"),
+            errs,
+        ),
         auto_release: keys.auto_release,
         dry_run: keys.dry_run,
         ladder,
         maintenance,
-        backoff_initial: d(initial),
+        backoff_initial: ranged(
+            initial,
+            &limits::BACKOFF_INITIAL,
+            &k("backoff.initial"),
+            errs,
+        ),
         backoff_factor,
-        backoff_max: d(max),
+        backoff_max: ranged(max, &limits::BACKOFF_MAX, &k("backoff.max"), errs),
         backoff_jitter,
-        backoff_reset_after: d(reset_after),
+        backoff_reset_after: ranged(
+            reset_after,
+            &limits::BACKOFF_RESET_AFTER,
+            &k("backoff.reset_after"),
+            errs,
+        ),
     }
 }
 
@@ -753,7 +812,8 @@ fn rung(
     check_action_ref(&r.action, &join(key, "action"), actions, errs);
     Rung {
         action: r.action.clone(),
-        verify: r.verify.map_or(DEFAULT_RUNG_VERIFY, |v| v.0),
+        verify: ranged(r.verify, &limits::VERIFY, &join(key, "verify"), errs)
+            .unwrap_or(DEFAULT_RUNG_VERIFY),
         repeat: at_least_one(r.repeat, &join(key, "repeat"), errs).unwrap_or(DEFAULT_RUNG_REPEAT),
     }
 }
@@ -798,6 +858,12 @@ fn container_target(
         if v.is_empty() {
             errs.push(k(sub), format!("expected {what}, found an empty string"));
             None
+        } else if v.chars().any(char::is_control) {
+            errs.push(
+                k(sub),
+                format!("expected {what}, found {v:?}, which holds a control character"),
+            );
+            None
         } else {
             Some(v.to_string())
         }
@@ -814,6 +880,13 @@ fn container_target(
         }
         let mut out = Vec::new();
         for (i, l) in labels.iter().enumerate() {
+            if l.chars().any(char::is_control) {
+                errs.push(
+                    format!("{}[{i}]", k("labels")),
+                    format!("expected a label selector like \"app=web\", found {l:?}, which holds a control character"),
+                );
+                continue;
+            }
             match LabelSelector::parse(l) {
                 Ok(sel) => out.push(match sel.value {
                     Some(v) => format!("{}={v}", sel.key),
@@ -881,17 +954,16 @@ fn maintenance_window(
                 );
                 return None;
             };
-            if duration.0.is_zero() {
-                errs.push(
-                    join(key, "duration"),
-                    r#"expected a duration longer than zero, found "0s""#,
-                );
-                return None;
-            }
+            let duration = ranged(
+                Some(duration),
+                &limits::MAINTENANCE_DURATION,
+                &join(key, "duration"),
+                errs,
+            )?;
             MaintenanceWindow::Recurring {
                 cron: cron.clone(),
                 timezone: w.timezone.clone().unwrap_or_else(|| "UTC".to_string()),
-                duration: duration.0,
+                duration,
             }
         }
         (None, Some(start), Some(end)) => {

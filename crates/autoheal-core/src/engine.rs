@@ -1521,7 +1521,9 @@ impl Engine {
     }
 
     fn reschedule(&mut self, target: &mut Target) {
-        let deadline = target.deadline();
+        // A deadline that saturated at the end of time is "never": at a
+        // clock there, a timer for it would fire again and again.
+        let deadline = target.deadline().filter(|at| *at != Timestamp::MAX);
         if deadline == target.sched {
             return;
         }

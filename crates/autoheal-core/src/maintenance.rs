@@ -79,6 +79,9 @@ impl MaintenanceWindow {
                 if duration.is_zero() {
                     return None;
                 }
+                // Never longer than the config accepts: an unchecked huge
+                // duration would walk the cron schedule from 1970.
+                let duration = &(*duration).min(crate::policy::limits::MAINTENANCE_DURATION.max);
                 let schedule = parse_cron(cron).ok()?;
                 let tz = parse_tz(timezone).ok()?;
                 // now is in [s, s + d) <=> now - d < s <= now: the first start

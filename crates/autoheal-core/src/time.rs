@@ -13,6 +13,10 @@ pub struct Timestamp(pub i64);
 
 impl Timestamp {
     pub const ZERO: Timestamp = Timestamp(0);
+    /// The end of time: sums saturate here (`now + u64::MAX seconds`), and
+    /// the engine never sets a timer for it (it would be due forever once
+    /// the clock got there).
+    pub const MAX: Timestamp = Timestamp(i64::MAX);
 
     pub fn from_millis(ms: i64) -> Self {
         Timestamp(ms)

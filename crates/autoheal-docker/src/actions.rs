@@ -185,6 +185,8 @@ fn stop_timeout_of(labels: &HashMap<String, String>, default: Duration) -> Durat
         .get(LABEL_STOP_TIMEOUT)
         .and_then(|v| crate::config::parse_seconds(v).ok())
         .unwrap_or(default)
+        // A label read at restart time was never validated: keep it sane.
+        .min(autoheal_core::policy::limits::STOP_TIMEOUT.max)
 }
 
 /// Restarts every container of a target (all replicas of a compose service,
@@ -371,7 +373,10 @@ impl RestartContainer {
     /// Waits until every container in `ids` is healthy (or running without
     /// a HEALTHCHECK), polling, within `dependency_ready_timeout`.
     async fn wait_ready(&self, ids: &[String]) -> Result<(), String> {
-        let deadline = tokio::time::Instant::now() + self.dependency_ready_timeout;
+        let now = tokio::time::Instant::now();
+        let deadline = now
+            .checked_add(self.dependency_ready_timeout)
+            .unwrap_or(now + Duration::from_secs(24 * 3600));
         loop {
             let mut ready = true;
             for id in ids {

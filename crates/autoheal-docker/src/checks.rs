@@ -71,11 +71,14 @@ impl DockerExecCheckConfig {
                 "expected a program and its arguments, found an empty list",
             ));
         }
-        if self.interval.is_zero() {
-            return Err(BuildError::new("interval", "must be longer than 0s"));
-        }
-        if self.timeout.is_zero() {
-            return Err(BuildError::new("timeout", "must be longer than 0s"));
+        use autoheal_core::policy::limits::{CHECK_INTERVAL, CHECK_TIMEOUT};
+        for (key, d, limit) in [
+            ("interval", self.interval, CHECK_INTERVAL),
+            ("timeout", self.timeout, CHECK_TIMEOUT),
+        ] {
+            limit
+                .check(d)
+                .map_err(|e| BuildError::new(key, e.to_string()))?;
         }
         Ok(())
     }

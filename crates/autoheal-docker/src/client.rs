@@ -294,18 +294,22 @@ impl DockerClient {
     /// `POST /containers/{id}/restart?t=`.
     pub async fn restart(&self, id: &str, stop_timeout: Duration) -> Result<(), DockerError> {
         let t = secs_i32(stop_timeout);
-        deadline("restart", self.api_timeout + stop_timeout, async {
-            self.docker
-                .restart_container(
-                    id,
-                    Some(RestartContainerOptions {
-                        t: Some(t),
-                        signal: None,
-                    }),
-                )
-                .await
-                .map_err(|e| DockerError::from_bollard(e, Some(id)))
-        })
+        deadline(
+            "restart",
+            self.api_timeout.saturating_add(stop_timeout),
+            async {
+                self.docker
+                    .restart_container(
+                        id,
+                        Some(RestartContainerOptions {
+                            t: Some(t),
+                            signal: None,
+                        }),
+                    )
+                    .await
+                    .map_err(|e| DockerError::from_bollard(e, Some(id)))
+            },
+        )
         .await
     }
 
@@ -323,18 +327,22 @@ impl DockerClient {
     /// `POST /containers/{id}/stop?t=` (304 already stopped counts as done).
     pub async fn stop(&self, id: &str, stop_timeout: Duration) -> Result<(), DockerError> {
         let t = secs_i32(stop_timeout);
-        deadline("stop", self.api_timeout + stop_timeout, async {
-            self.docker
-                .stop_container(
-                    id,
-                    Some(StopContainerOptions {
-                        t: Some(t),
-                        signal: None,
-                    }),
-                )
-                .await
-                .map_err(|e| DockerError::from_bollard(e, Some(id)))
-        })
+        deadline(
+            "stop",
+            self.api_timeout.saturating_add(stop_timeout),
+            async {
+                self.docker
+                    .stop_container(
+                        id,
+                        Some(StopContainerOptions {
+                            t: Some(t),
+                            signal: None,
+                        }),
+                    )
+                    .await
+                    .map_err(|e| DockerError::from_bollard(e, Some(id)))
+            },
+        )
         .await
     }
 

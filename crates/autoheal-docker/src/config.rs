@@ -6,6 +6,7 @@
 //! win over the file (see [`DockerSettings::apply_env`]); every variable of
 //! `willfarrell/autoheal` keeps its meaning (docs/migrating-from-docker-autoheal.md).
 
+use autoheal_core::policy::limits;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt;
@@ -273,11 +274,27 @@ impl DockerSettings {
         if self.label.trim().is_empty() {
             errs.push(("docker.label".into(), "must not be empty".into()));
         }
-        if self.interval.is_zero() {
-            errs.push(("docker.interval".into(), "must be more than 0".into()));
-        }
-        if self.api_timeout.is_zero() {
-            errs.push(("docker.api_timeout".into(), "must be more than 0".into()));
+        for (key, d, limit) in [
+            ("docker.interval", self.interval, limits::CHECK_INTERVAL),
+            (
+                "docker.api_timeout",
+                self.api_timeout,
+                limits::DOCKER_API_TIMEOUT,
+            ),
+            (
+                "docker.default_stop_timeout",
+                self.default_stop_timeout,
+                limits::STOP_TIMEOUT,
+            ),
+            (
+                "docker.start_period",
+                self.start_period,
+                limits::START_PERIOD,
+            ),
+        ] {
+            if let Err(e) = limit.check(d) {
+                errs.push((key.into(), e.to_string()));
+            }
         }
         for (key, list) in [
             ("docker.allow_labels", &self.allow_labels),
@@ -434,24 +451,30 @@ pub fn from_env(
     if let Some(v) = get("AUTOHEAL_CONTAINER_LABEL") {
         o.label = Some(v.to_string());
     }
-    let mut secs = |var: &str, slot: &mut Option<Duration>| {
+    let mut secs = |var: &str, slot: &mut Option<Duration>, limit: limits::Limit| {
         if let Some(v) = get(var) {
-            match parse_seconds(v) {
+            match parse_seconds(v).and_then(|d| limit.check(d).map_err(|e| e.to_string())) {
                 Ok(d) => *slot = Some(d),
                 Err(e) => errs.push((var.to_string(), e)),
             }
         }
     };
-    secs("AUTOHEAL_INTERVAL", &mut o.interval);
-    secs("AUTOHEAL_START_PERIOD", &mut o.start_period);
-    secs("AUTOHEAL_DEFAULT_STOP_TIMEOUT", &mut o.default_stop_timeout);
-    secs("CURL_TIMEOUT", &mut o.api_timeout);
-    if o.interval == Some(Duration::ZERO) {
-        errs.push(("AUTOHEAL_INTERVAL".into(), "must be more than 0".into()));
-    }
-    if o.api_timeout == Some(Duration::ZERO) {
-        errs.push(("CURL_TIMEOUT".into(), "must be more than 0".into()));
-    }
+    secs("AUTOHEAL_INTERVAL", &mut o.interval, limits::CHECK_INTERVAL);
+    secs(
+        "AUTOHEAL_START_PERIOD",
+        &mut o.start_period,
+        limits::START_PERIOD,
+    );
+    secs(
+        "AUTOHEAL_DEFAULT_STOP_TIMEOUT",
+        &mut o.default_stop_timeout,
+        limits::STOP_TIMEOUT,
+    );
+    secs(
+        "CURL_TIMEOUT",
+        &mut o.api_timeout,
+        limits::DOCKER_API_TIMEOUT,
+    );
     if let Some(v) = get("AUTOHEAL_ONLY_MONITOR_RUNNING") {
         match parse_bool(v) {
             Ok(b) => o.only_monitor_running = Some(b),

@@ -7,6 +7,7 @@
 //! target), else the container name.
 
 use crate::config::{parse_bool, parse_seconds, DockerMode, DockerSettings};
+use autoheal_core::policy::limits;
 use regex::Regex;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
@@ -501,7 +502,9 @@ impl LabelOverrides {
                     message: m,
                 })
             };
-            let dur = |v: &str| parse_seconds(v);
+            let dur = |v: &str, limit: limits::Limit| {
+                parse_seconds(v).and_then(|d| limit.check(d).map_err(|e| e.to_string()))
+            };
             let count = |v: &str| {
                 v.trim()
                     .parse::<u32>()
@@ -510,7 +513,7 @@ impl LabelOverrides {
                     .ok_or_else(|| format!("expected a whole number above 0, found {v:?}"))
             };
             match k.as_str() {
-                "autoheal.stop.timeout" => match dur(v) {
+                "autoheal.stop.timeout" => match dur(v, limits::STOP_TIMEOUT) {
                     Ok(d) => o.stop_timeout = Some(d),
                     Err(e) => err(e),
                 },
@@ -522,7 +525,7 @@ impl LabelOverrides {
                     Ok(n) => o.success_threshold = Some(n),
                     Err(e) => err(e),
                 },
-                "autoheal.cooldown" => match dur(v) {
+                "autoheal.cooldown" => match dur(v, limits::COOLDOWN) {
                     Ok(d) => o.cooldown = Some(d),
                     Err(e) => err(e),
                 },
@@ -530,9 +533,8 @@ impl LabelOverrides {
                     Ok(n) => o.max_actions = Some(n),
                     Err(e) => err(e),
                 },
-                "autoheal.actions_window" => match dur(v) {
-                    Ok(d) if !d.is_zero() => o.actions_window = Some(d),
-                    Ok(_) => err("must be more than 0".into()),
+                "autoheal.actions_window" => match dur(v, limits::ACTIONS_WINDOW) {
+                    Ok(d) => o.actions_window = Some(d),
                     Err(e) => err(e),
                 },
                 "autoheal.mode" => match v.parse() {
@@ -554,7 +556,7 @@ impl LabelOverrides {
                     Ok(b) => o.dry_run = Some(b),
                     Err(e) => err(e),
                 },
-                "autoheal.start_period" => match dur(v) {
+                "autoheal.start_period" => match dur(v, limits::START_PERIOD) {
                     Ok(d) => o.start_period = Some(d),
                     Err(e) => err(e),
                 },
@@ -562,11 +564,11 @@ impl LabelOverrides {
                     Ok(b) => o.restart_dependents = Some(b),
                     Err(e) => err(e),
                 },
-                "autoheal.backoff.initial" => match dur(v) {
+                "autoheal.backoff.initial" => match dur(v, limits::BACKOFF_INITIAL) {
                     Ok(d) => o.backoff_initial = Some(d),
                     Err(e) => err(e),
                 },
-                "autoheal.backoff.max" => match dur(v) {
+                "autoheal.backoff.max" => match dur(v, limits::BACKOFF_MAX) {
                     Ok(d) => o.backoff_max = Some(d),
                     Err(e) => err(e),
                 },
@@ -574,7 +576,7 @@ impl LabelOverrides {
                     Ok(b) => o.auto_release = Some(b),
                     Err(e) => err(e),
                 },
-                "autoheal.flap_window" => match dur(v) {
+                "autoheal.flap_window" => match dur(v, limits::FLAP_WINDOW) {
                     Ok(d) => o.flap_window = Some(d),
                     Err(e) => err(e),
                 },

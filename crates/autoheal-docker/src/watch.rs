@@ -462,10 +462,10 @@ impl DockerWatcher {
                 Err(e) => e,
                 Ok(()) => {
                     delay = self.backoff.min;
-                    let mut tick = tokio::time::interval_at(
-                        Instant::now() + self.settings.interval,
-                        self.settings.interval,
-                    );
+                    // Clamped: Instant + a huge interval panics the task.
+                    let every =
+                        autoheal_core::policy::limits::CHECK_INTERVAL.clamp(self.settings.interval);
+                    let mut tick = tokio::time::interval_at(Instant::now() + every, every);
                     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
                     loop {
                         let mut out = Vec::new();
@@ -505,7 +505,7 @@ impl DockerWatcher {
                 _ = &mut shutdown => return WatchEnd::Shutdown,
                 _ = tokio::time::sleep(delay) => {}
             }
-            delay = (delay * 2).min(self.backoff.max);
+            delay = delay.saturating_mul(2).min(self.backoff.max);
             // Re-negotiate: the engine behind the socket may have changed.
             if let Ok(c) = self.client.clone().negotiate().await {
                 self.client = c;

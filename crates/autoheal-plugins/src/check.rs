@@ -47,8 +47,9 @@ pub(crate) fn validate_schedule(
     interval: Duration,
     timeout: Duration,
 ) -> Result<(), crate::BuildError> {
-    crate::nonzero("interval", interval)?;
-    crate::nonzero("timeout", timeout)?;
+    use autoheal_core::policy::limits::{CHECK_INTERVAL, CHECK_TIMEOUT};
+    crate::in_range("interval", interval, &CHECK_INTERVAL)?;
+    crate::in_range("timeout", timeout, &CHECK_TIMEOUT)?;
     Ok(())
 }
 

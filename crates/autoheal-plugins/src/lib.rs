@@ -112,13 +112,18 @@ pub(crate) fn check_scheme(u: &url::Url) -> Result<(), String> {
     }
 }
 
-/// Rejects zero durations for `key`.
-pub(crate) fn nonzero(key: &str, d: Duration) -> Result<(), BuildError> {
-    if d.is_zero() {
-        Err(BuildError::new(key, "must be greater than 0"))
-    } else {
-        Ok(())
-    }
+/// Refuses a duration outside its accepted range (the one table in
+/// `autoheal_core::policy::limits`): "100y is out of range; expected between
+/// 100ms and 24h".
+pub(crate) fn in_range(
+    key: &str,
+    d: Duration,
+    limit: &autoheal_core::policy::limits::Limit,
+) -> Result<(), BuildError> {
+    limit
+        .check(d)
+        .map(drop)
+        .map_err(|e| BuildError::new(key, e.to_string()))
 }
 
 /// Parses and validates a header map at build time.

@@ -25,6 +25,13 @@ fn app() -> Router {
     Router::new()
         .route("/ok", get(|| async { "ok" }))
         .route(
+            "/sluggish",
+            get(|| async {
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                "ok"
+            }),
+        )
+        .route(
             "/notfound",
             get(|| async { (StatusCode::NOT_FOUND, "nope") }),
         )
@@ -348,7 +355,8 @@ async fn json_pointer_conditions() {
 #[tokio::test]
 async fn slower_than_max_latency_is_degraded() {
     let a = serve(app()).await;
-    let o = probe(json!({"url": format!("http://{a}/ok"), "max_latency": "1ns"})).await;
+    // 1 ms is the smallest max_latency accepted; /sluggish takes 20 ms.
+    let o = probe(json!({"url": format!("http://{a}/sluggish"), "max_latency": "1ms"})).await;
     assert_eq!(o.status, Status::Degraded, "{o:?}");
     assert!(o.detail.starts_with("HTTP 200; slow: "), "{}", o.detail);
     let o = probe(json!({"url": format!("http://{a}/ok"), "max_latency": "1m"})).await;

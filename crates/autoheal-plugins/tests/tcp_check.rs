@@ -52,12 +52,14 @@ async fn an_unknown_host_is_down() {
 
 #[tokio::test]
 async fn the_metadata_address_is_refused() {
-    let o = check(json!({"address": "169.254.169.254:80", "timeout": "2s"}))
-        .check()
-        .await;
-    assert_eq!(o.status, Status::Down, "{o:?}");
+    // Refused when the check is built (so `autoheal check` says so), as for
+    // HTTP checks.
+    let cfg: TcpCheckConfig =
+        serde_json::from_value(json!({"address": "169.254.169.254:80", "timeout": "2s"})).unwrap();
+    let err = TcpCheck::build(&cfg).unwrap_err();
+    assert_eq!(err.key, "address");
     assert_eq!(
-        o.detail,
+        err.why,
         "169.254.169.254 is a link-local (cloud metadata) address, always refused"
     );
 }

@@ -461,7 +461,10 @@ fn container_actions(
     let target = DockerTarget::configured(&t.name, ct.selector.clone());
     // Restart with its stop timeout, maybe every replica, maybe dependents
     // after a wait: allow for all of it (as for a discovered container).
-    let timeout = s.api_timeout + s.default_stop_timeout * 2 + Duration::from_secs(90);
+    let timeout = s
+        .api_timeout
+        .saturating_add(s.default_stop_timeout.saturating_mul(2))
+        .saturating_add(Duration::from_secs(90));
     [
         (
             autoheal_docker::discovery::ACTION_RESTART,
@@ -509,7 +512,10 @@ fn build_container_check(
 ) -> Result<ScheduledCheck, autoheal_plugins::BuildError> {
     let target = DockerTarget::configured(&ct.name, ct.selector.clone());
     // Listing and inspecting the containers comes on top of the probe.
-    let extra = settings.api_timeout.min(Duration::from_secs(10)) + Duration::from_secs(1);
+    let extra = settings
+        .api_timeout
+        .min(Duration::from_secs(10))
+        .saturating_add(Duration::from_secs(1));
     if let Some(template) = cfg.address_template() {
         let timeout = match cfg {
             CheckConfig::Http(c) => c.timeout,
@@ -518,7 +524,7 @@ fn build_container_check(
         };
         return Ok(ScheduledCheck {
             interval: cfg.interval(),
-            timeout: timeout + extra,
+            timeout: timeout.saturating_add(extra),
             check: Arc::new(ContainerCheck::address(
                 client.clone(),
                 target,
@@ -530,7 +536,7 @@ fn build_container_check(
     match cfg {
         CheckConfig::DockerExec(c) => Ok(ScheduledCheck {
             interval: c.interval,
-            timeout: c.timeout + extra,
+            timeout: c.timeout.saturating_add(extra),
             check: Arc::new(ContainerCheck::exec(client.clone(), target, c.clone())?),
         }),
         other => build_check(other, clients),
@@ -554,17 +560,17 @@ fn build_check(
     Ok(match cfg {
         CheckConfig::Http(c) => ScheduledCheck {
             interval: c.interval,
-            timeout: c.timeout + Duration::from_secs(1),
+            timeout: c.timeout.saturating_add(Duration::from_secs(1)),
             check: Arc::new(http::HttpCheck::build(c, clients)?),
         },
         CheckConfig::Tcp(c) => ScheduledCheck {
             interval: c.interval,
-            timeout: c.timeout + Duration::from_secs(1),
+            timeout: c.timeout.saturating_add(Duration::from_secs(1)),
             check: Arc::new(tcp::TcpCheck::build(c)?),
         },
         CheckConfig::Exec(c) => ScheduledCheck {
             interval: c.interval,
-            timeout: c.timeout + Duration::from_secs(1),
+            timeout: c.timeout.saturating_add(Duration::from_secs(1)),
             check: Arc::new(exec::ExecCheck::build(c)?),
         },
         CheckConfig::DockerExec(_) => {
@@ -586,13 +592,13 @@ fn build_action(
         ActionConfig::Command(c) => ActionSlot {
             name: name.to_string(),
             kind: "command".into(),
-            timeout: c.timeout + Duration::from_secs(5),
+            timeout: c.timeout.saturating_add(Duration::from_secs(5)),
             action: Arc::new(command::CommandAction::build(c)?),
         },
         ActionConfig::Webhook(c) => ActionSlot {
             name: name.to_string(),
             kind: "webhook".into(),
-            timeout: c.timeout + Duration::from_secs(5),
+            timeout: c.timeout.saturating_add(Duration::from_secs(5)),
             action: Arc::new(webhook::WebhookAction::build(c, clients)?),
         },
     })

@@ -250,7 +250,10 @@ fn target_spec(
     };
     // Restart with its stop timeout, maybe every replica, maybe dependents
     // after a wait: allow for all of it.
-    let timeout = settings.api_timeout + stop_timeout * 2 + Duration::from_secs(90);
+    let timeout = settings
+        .api_timeout
+        .saturating_add(stop_timeout.saturating_mul(2))
+        .saturating_add(Duration::from_secs(90));
     TargetSpec {
         name: target.name.clone(),
         kind: "docker".into(),

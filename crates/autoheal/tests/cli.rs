@@ -257,3 +257,105 @@ async fn sighup_reloads_a_good_file_and_keeps_the_running_config_on_a_bad_one() 
     })
     .await;
 }
+
+/// issue 7, items 3, 4 and 9: durations out of range are config errors
+/// naming the key, the value and the range; never a panic, never accepted.
+#[test]
+fn check_refuses_durations_out_of_range_without_panicking() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        (
+            "interval.toml",
+            "[docker]\nenabled = false\n[targets.api]\ncheck = { type = \"tcp\", address = \"127.0.0.1:1\", interval = \"100y\" }\n",
+            "targets.api.check.interval: 100y is out of range; expected between 100ms and 24h",
+        ),
+        (
+            "nanos.toml",
+            "[docker]\nenabled = false\n[targets.api]\ncheck = { type = \"tcp\", address = \"127.0.0.1:1\", interval = \"1ns\" }\n",
+            "targets.api.check.interval: 1ns is out of range; expected between 100ms and 24h",
+        ),
+        (
+            "timeout.toml",
+            "[docker]\nenabled = false\n[actions.fix]\ntype = \"command\"\nargv = [\"true\"]\ntimeout = \"18446744073709551615s\"\n[targets.api]\ncheck = { type = \"tcp\", address = \"127.0.0.1:1\" }\naction = \"fix\"\n",
+            "actions.fix.timeout: 18446744073709551615s is out of range; expected between 100ms and 24h",
+        ),
+        (
+            "backoff.toml",
+            "[docker]\nenabled = false\n[defaults]\nbackoff = { max = \"18446744073709551615s\" }\n",
+            "defaults.backoff.max: 18446744073709551615s is out of range; expected between 0s and 7d",
+        ),
+    ];
+    for (name, text, expected) in cases {
+        let path = write(&dir.path().join(name), text);
+        let out = autoheal()
+            .args(["check", "--config"])
+            .arg(&path)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!err.contains("panicked"), "{name}: a panic:\n{err}");
+        assert_eq!(out.status.code(), Some(2), "{name}:\n{err}");
+        assert!(
+            err.contains(expected),
+            "{name}: {expected:?} missing from:\n{err}"
+        );
+    }
+}
+
+/// issue 7, items 3 and 4: a file with durations out of range arriving by
+/// SIGHUP is refused; the running config stays and checks go on (a 100-year
+/// interval used to kill the one check scheduler, a huge action timeout the
+/// signal task), and SIGTERM still stops the process.
+#[tokio::test(flavor = "multi_thread")]
+async fn sighup_with_durations_out_of_range_keeps_checking() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("autoheal.toml");
+    write(
+        &path,
+        "[docker]\nenabled = false\n[targets.api]\ncheck = { type = \"tcp\", address = \"127.0.0.1:1\", interval = \"100ms\" }\n",
+    );
+    let mut app = Autoheal::start(&path, &dir.path().join("data")).await;
+    let last_check =
+        || async { app.get("/api/v1/targets/api").await["target"]["last_check_at"].as_i64() };
+    let refusals = || {
+        app.logs()
+            .matches("keeping the running configuration")
+            .count()
+    };
+    let bad = [
+        "[docker]\nenabled = false\n[targets.api]\ncheck = { type = \"tcp\", address = \"127.0.0.1:1\", interval = \"100y\" }\n",
+        "[docker]\nenabled = false\n[actions.fix]\ntype = \"command\"\nargv = [\"true\"]\ntimeout = \"18446744073709551615s\"\n[targets.api]\ncheck = { type = \"tcp\", address = \"127.0.0.1:1\", interval = \"100ms\" }\naction = \"fix\"\n",
+        "[docker]\nenabled = false\n[targets.api]\ncheck = { type = \"tcp\", address = \"127.0.0.1:1\", interval = \"100ms\" }\nbackoff = { max = \"18446744073709551615s\" }\n",
+    ];
+    for (i, text) in bad.iter().enumerate() {
+        write(&path, text);
+        std::process::Command::new("kill")
+            .args(["-HUP", &app.child.id().to_string()])
+            .status()
+            .unwrap();
+        eventually(LONG, "the bad file to be refused", || async {
+            (refusals() > i).then_some(())
+        })
+        .await;
+        let after = eventually(LONG, "a check after the refusal", || async {
+            last_check().await
+        })
+        .await;
+        eventually(LONG, "checks to go on after the refusal", || async {
+            last_check().await.filter(|t| *t > after).map(drop)
+        })
+        .await;
+    }
+    assert!(!app.logs().contains("panicked"), "{}", app.logs());
+    // Signals still work: SIGTERM ends the process.
+    let pid = app.child.id().to_string();
+    std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    eventually(LONG, "autoheal to exit on SIGTERM", || {
+        let exited = app.child.try_wait().unwrap().is_some();
+        async move { exited.then_some(()) }
+    })
+    .await;
+}

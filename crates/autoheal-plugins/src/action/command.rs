@@ -85,7 +85,11 @@ pub struct CommandAction {
 
 impl CommandAction {
     pub fn build(cfg: &CommandActionConfig) -> Result<Self, BuildError> {
-        crate::nonzero("timeout", cfg.timeout)?;
+        crate::in_range(
+            "timeout",
+            cfg.timeout,
+            &autoheal_core::policy::limits::ACTION_TIMEOUT,
+        )?;
         validate_argv_env(&cfg.argv, &cfg.env)?;
         Ok(Self { cfg: cfg.clone() })
     }

@@ -106,7 +106,11 @@ impl std::fmt::Debug for WebhookAction {
 impl WebhookAction {
     /// Validates `cfg`; requests go through `clients`' shared pool.
     pub fn build(cfg: &WebhookActionConfig, clients: &HttpClients) -> Result<Self, BuildError> {
-        crate::nonzero("timeout", cfg.timeout)?;
+        crate::in_range(
+            "timeout",
+            cfg.timeout,
+            &autoheal_core::policy::limits::ACTION_TIMEOUT,
+        )?;
         let url = parse_http_url("url", &cfg.url)?;
         let method = reqwest::Method::from_bytes(cfg.method.to_ascii_uppercase().as_bytes())
             .map_err(|_| {

@@ -290,8 +290,17 @@ impl HttpCheck {
             }
         }
         if let Some(m) = cfg.max_latency {
-            crate::nonzero("max_latency", m)?;
+            crate::in_range(
+                "max_latency",
+                m,
+                &autoheal_core::policy::limits::MAX_LATENCY,
+            )?;
         }
+        crate::in_range(
+            "tls_expiry_warning",
+            cfg.tls_expiry_warning,
+            &autoheal_core::policy::limits::TLS_EXPIRY_WARNING,
+        )?;
         let client = clients
             .pick(cfg.insecure_skip_verify)
             .map_err(|why| BuildError::new("insecure_skip_verify", why))?;
@@ -521,7 +530,7 @@ pub fn tls_expiry_problem(not_after: i64, now: i64, warning: Duration) -> Option
     if warning.is_zero() {
         return None;
     }
-    let left = not_after - now;
+    let left = not_after.saturating_sub(now);
     if left <= 0 {
         return Some(format!(
             "TLS certificate expired {} ago",

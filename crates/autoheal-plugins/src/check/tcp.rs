@@ -63,9 +63,23 @@ fn validate_address(a: &str) -> Result<(), String> {
         ));
     }
     match port.parse::<u16>() {
-        Ok(0) | Err(_) => Err(format!("port {port:?} is not a number from 1 to 65535")),
-        Ok(_) => Ok(()),
+        Ok(0) | Err(_) => return Err(format!("port {port:?} is not a number from 1 to 65535")),
+        Ok(_) => {}
     }
+    // An address written as an IP (any spelling the resolver accepts:
+    // "169.254.169.254", "0xa9fea9fe", "[fe80::1]") is refused here, like
+    // in an HTTP check's URL; names are checked once resolved.
+    let literal = match url::Host::parse(host) {
+        Ok(url::Host::Ipv4(ip)) => Some(std::net::IpAddr::V4(ip)),
+        Ok(url::Host::Ipv6(ip)) => Some(std::net::IpAddr::V6(ip)),
+        _ => None,
+    };
+    if let Some(ip) = literal.filter(|ip| crate::http_client::is_forbidden_ip(*ip)) {
+        return Err(format!(
+            "{ip} is a link-local (cloud metadata) address, always refused"
+        ));
+    }
+    Ok(())
 }
 
 impl Scheduled for TcpCheckConfig {
@@ -163,5 +177,18 @@ mod tests {
         assert!(validate_address("db:0").is_err());
         assert!(validate_address("db:70000").is_err());
         assert!(validate_address("::1:80").is_err());
+        for link_local in [
+            "169.254.169.254:80",
+            "169.254.0.1:22",
+            "0xa9fea9fe:80",
+            "[fe80::1]:80",
+            "[febf::1]:80",
+            "[::ffff:169.254.169.254]:80",
+        ] {
+            let e = validate_address(link_local).unwrap_err();
+            assert!(e.contains("link-local"), "{link_local}: {e}");
+        }
+        assert!(validate_address("169.253.0.1:80").is_ok());
+        assert!(validate_address("[fec0::1]:80").is_ok());
     }
 }

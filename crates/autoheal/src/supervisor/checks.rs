@@ -6,8 +6,14 @@
 //! One task per *running* check, not per target: an idle target costs a
 //! queue entry (about 150 bytes), not a parked task (about 640 bytes), which
 //! matters with 100,000 targets.
+//!
+//! The one scheduler task must never die on one target: intervals are
+//! clamped to the accepted range before they meet an `Instant` or the timer
+//! wheel (which panic on deadlines out of range), and a check task that
+//! panics still reports that it ended, so its target is rescheduled.
 
 use super::{Msg, ScheduledCheck};
+use autoheal_core::policy::limits::CHECK_INTERVAL;
 use autoheal_core::Observation;
 use rand::Rng;
 use std::collections::HashMap;
@@ -131,17 +137,16 @@ impl Loop {
                 _ = beat.tick() => {}
                 cmd = self.rx.recv() => match cmd {
                     None => return,
-                    Some(Cmd::Add { target, check, cancel }) => {
+                    Some(Cmd::Add { target, mut check, cancel }) => {
                         let key = next_key;
                         next_key += 1;
+                        check.interval = CHECK_INTERVAL.clamp(check.interval);
                         queue.insert(key, spread(check.interval));
                         entries.insert(key, Entry { target, check, cancel });
                     }
                     Some(Cmd::Done { key, started }) => match entries.get(&key) {
                         Some(e) if !e.cancel.is_cancelled() => {
-                            let at = (started + e.check.interval + spread(e.check.interval))
-                                .max(Instant::now());
-                            queue.insert_at(key, at);
+                            queue.insert_at(key, next_due(started, e.check.interval, Instant::now()));
                         }
                         _ => {
                             entries.remove(&key);
@@ -185,13 +190,20 @@ async fn check_once(
     msgs: mpsc::Sender<Msg>,
     done: mpsc::UnboundedSender<Cmd>,
 ) {
-    let mut started = Instant::now();
+    // Sent on drop: also when the check panics, the scheduler hears that it
+    // ended and schedules the next one.
+    let mut guard = DoneGuard {
+        key,
+        started: Instant::now(),
+        done,
+    };
+    let started = &mut guard.started;
     let observation = async {
         let permit = tokio::select! {
             _ = cancel.cancelled() => return None,
             p = limit.acquire_owned() => p.ok()?,
         };
-        started = Instant::now();
+        *started = Instant::now();
         let o = tokio::select! {
             _ = cancel.cancelled() => return None,
             r = tokio::time::timeout(check.timeout, check.check.check()) => match r {
@@ -214,17 +226,69 @@ async fn check_once(
             target,
             observation,
             at: super::now_ms(),
-            duration: started.elapsed(),
+            duration: guard.started.elapsed(),
         };
         let _ = msgs.send(msg).await;
     }
-    let _ = done.send(Cmd::Done { key, started });
+}
+
+struct DoneGuard {
+    key: u64,
+    started: Instant,
+    done: mpsc::UnboundedSender<Cmd>,
+}
+
+impl Drop for DoneGuard {
+    fn drop(&mut self) {
+        let _ = self.done.send(Cmd::Done {
+            key: self.key,
+            started: self.started,
+        });
+    }
+}
+
+/// When a check that started at `started` runs next: one interval (plus
+/// jitter) later, never in the past, and never past the longest accepted
+/// interval from `now` (whatever `interval` holds).
+fn next_due(started: Instant, interval: Duration, now: Instant) -> Instant {
+    let interval = CHECK_INTERVAL.clamp(interval);
+    let latest = now + interval.saturating_add(spread(interval));
+    started
+        .checked_add(interval.saturating_add(spread(interval)))
+        .unwrap_or(latest)
+        .clamp(now, latest)
 }
 
 fn spread(interval: Duration) -> Duration {
     let max = interval.as_secs_f64() * JITTER;
-    if max <= 0.0 {
+    if !(max > 0.0 && max.is_finite()) {
         return Duration::ZERO;
     }
-    Duration::from_secs_f64(rand::rng().random_range(0.0..max))
+    Duration::try_from_secs_f64(rand::rng().random_range(0.0..max)).unwrap_or(Duration::ZERO)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_next_due_time_is_bounded_whatever_the_interval() {
+        let now = Instant::now();
+        let day = CHECK_INTERVAL.max;
+        for interval in [
+            Duration::ZERO,
+            Duration::from_nanos(1),
+            Duration::from_secs(36_525 * 86_400),
+            Duration::from_secs(u64::MAX),
+            Duration::MAX,
+        ] {
+            let at = next_due(now, interval, now);
+            assert!(at >= now, "{interval:?}");
+            assert!(at <= now + day + day / 10, "{interval:?}");
+        }
+        let at = next_due(now, Duration::from_secs(10), now);
+        assert!(at >= now + Duration::from_secs(10));
+        assert!(at <= now + Duration::from_secs(11));
+        assert!(spread(Duration::MAX) <= Duration::MAX);
+    }
 }

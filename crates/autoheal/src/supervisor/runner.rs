@@ -196,14 +196,14 @@ impl Supervisor {
             let now = super::now_ms();
             self.heartbeat.store(now, Ordering::Relaxed);
             crate::vitals::injected_panic("supervisor");
-            let wake = self.engine.poll_timeout().map(|t| {
-                let ms = (t.as_millis() - now).max(0) as u64;
-                tokio::time::Instant::now() + Duration::from_millis(ms)
-            });
-            // Wake at least every few seconds so the heartbeat stays fresh.
-            let wake = wake
-                .unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(5))
-                .min(tokio::time::Instant::now() + Duration::from_secs(5));
+            // Wake at least every few seconds so the heartbeat stays fresh;
+            // the engine's deadline may be anywhere in i64 (saturated), so
+            // it is bounded before it meets an Instant.
+            let ms = self
+                .engine
+                .poll_timeout()
+                .map_or(5_000, |t| t.as_millis().saturating_sub(now).clamp(0, 5_000));
+            let wake = tokio::time::Instant::now() + Duration::from_millis(ms as u64);
             tokio::select! {
                 _ = shutdown.cancelled() => break,
                 msg = self.rx.recv() => match msg {

@@ -1,6 +1,8 @@
 //! A target's policy: when and how to heal. Plain data with documented
 //! defaults; the config layer builds it, the engine reads it.
 
+pub mod limits;
+
 use crate::MaintenanceWindow;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
@@ -53,9 +55,21 @@ impl Backoff {
         if n == 0 {
             return Duration::ZERO;
         }
-        let base = self.initial.as_secs_f64() * self.factor.max(1.0).powi((n - 1).min(64) as i32);
-        let capped = base.min(self.max.as_secs_f64()).max(0.0);
-        Duration::from_secs_f64(capped)
+        if self.initial.is_zero() {
+            return Duration::ZERO;
+        }
+        // Any factor and any durations: NaN, infinity and values past
+        // `Duration::MAX` end at the cap, never in a panic.
+        let factor = if self.factor.is_nan() {
+            1.0
+        } else {
+            self.factor.max(1.0)
+        };
+        let base = self.initial.as_secs_f64() * factor.powi((n - 1).min(64) as i32);
+        match Duration::try_from_secs_f64(base) {
+            Ok(d) => d.min(self.max),
+            Err(_) => self.max,
+        }
     }
 }
 
@@ -116,5 +130,39 @@ impl Default for Policy {
             maintenance: Vec::new(),
             dry_run: false,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_gap_never_panics_and_stops_at_the_cap() {
+        let huge = Backoff {
+            initial: Duration::from_secs(u64::MAX),
+            factor: 2.0,
+            max: Duration::from_secs(u64::MAX),
+            ..Backoff::default()
+        };
+        assert_eq!(huge.gap(1), Duration::from_secs(u64::MAX));
+        assert_eq!(huge.gap(u32::MAX), Duration::from_secs(u64::MAX));
+        let max = Backoff {
+            initial: Duration::MAX,
+            factor: f64::INFINITY,
+            max: Duration::MAX,
+            ..Backoff::default()
+        };
+        assert_eq!(max.gap(3), Duration::MAX);
+        let nan = Backoff {
+            factor: f64::NAN,
+            ..Backoff::default()
+        };
+        assert_eq!(nan.gap(5), Duration::from_secs(10));
+        let d = Backoff::default();
+        assert_eq!(d.gap(0), Duration::ZERO);
+        assert_eq!(d.gap(1), Duration::from_secs(10));
+        assert_eq!(d.gap(2), Duration::from_secs(20));
+        assert_eq!(d.gap(100), Duration::from_secs(300));
     }
 }
