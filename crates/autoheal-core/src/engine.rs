@@ -867,7 +867,11 @@ impl Target {
         let Base::Healing { rung } = self.base else {
             if std::mem::take(&mut self.owed_result) {
                 // The action that ran when it was stopped: nothing to
-                // verify, but a new action may now start.
+                // verify, but a new action may now start, its cooldown and
+                // backoff counted from this real end (not from the stop).
+                let ups = self.consecutive_ups;
+                self.end_action(cx);
+                self.consecutive_ups = ups;
                 self.try_act(cx);
             }
             return;
