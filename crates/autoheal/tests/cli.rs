@@ -177,6 +177,13 @@ async fn client_commands_talk_to_a_running_autoheal() {
         "[docker]\nenabled = false\n[targets.db]\ncheck = { type = \"tcp\", address = \"127.0.0.1:1\", interval = \"1h\" }\n",
     );
     let app = Autoheal::start(&config, &dir.path().join("data")).await;
+    // The API serves before the supervisor has installed every target.
+    eventually(Duration::from_secs(30), "db to be installed", || async {
+        app.get("/api/v1/targets/db").await["target"]["name"]
+            .is_string()
+            .then_some(())
+    })
+    .await;
     let url = app.base.clone();
     let run = |args: &[&str]| {
         let out = autoheal()
