@@ -4,7 +4,7 @@
 //! [`ConfigError`] with file [`ENVIRONMENT`] and the variable as its key.
 
 use crate::error::{ConfigError, ENVIRONMENT};
-use crate::resolve::{check_log_level, check_store_url, parse_listen};
+use crate::values::{check_log_level, check_store_url, parse_listen};
 use crate::LogFormat;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;

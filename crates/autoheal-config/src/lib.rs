@@ -29,6 +29,7 @@ mod export;
 mod plugins;
 pub mod raw;
 mod resolve;
+mod values;
 
 pub use env::ENV_VARS;
 pub use error::{ConfigError, ConfigErrors, ENVIRONMENT};

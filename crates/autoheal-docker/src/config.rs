@@ -301,7 +301,7 @@ impl DockerSettings {
             ("docker.deny_labels", &self.deny_labels),
         ] {
             for s in list {
-                if let Err(e) = crate::discovery::LabelSelector::parse(s) {
+                if let Err(e) = LabelSelector::parse(s) {
                     errs.push((key.into(), e));
                 }
             }
@@ -520,5 +520,36 @@ pub fn from_env(
         Ok(o)
     } else {
         Err(errs)
+    }
+}
+
+/// `key` (present) or `key=value` (equal).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LabelSelector {
+    pub key: String,
+    pub value: Option<String>,
+}
+
+impl LabelSelector {
+    pub fn parse(s: &str) -> Result<Self, String> {
+        let s = s.trim();
+        let (k, v) = match s.split_once('=') {
+            Some((k, v)) => (k.trim(), Some(v.trim().to_string())),
+            None => (s, None),
+        };
+        if k.is_empty() {
+            return Err(format!("expected key or key=value, found {s:?}"));
+        }
+        Ok(LabelSelector {
+            key: k.to_string(),
+            value: v,
+        })
+    }
+    pub fn matches(&self, labels: &std::collections::HashMap<String, String>) -> bool {
+        match (labels.get(&self.key), &self.value) {
+            (Some(_), None) => true,
+            (Some(v), Some(want)) => v == want,
+            (None, _) => false,
+        }
     }
 }

@@ -6,6 +6,7 @@
 //! else the compose `project/service` (all replicas of a service are one
 //! target), else the container name.
 
+pub use crate::config::LabelSelector;
 use crate::config::{parse_bool, parse_seconds, DockerMode, DockerSettings};
 use autoheal_core::policy::limits;
 use regex::Regex;
@@ -227,37 +228,6 @@ pub const BUILTIN_ACTIONS: &[&str] = &[ACTION_RESTART, ACTION_START, ACTION_STOP
 /// a discovered container).
 pub const DEFAULT_VERIFY: Duration = Duration::from_secs(120);
 pub const DEFAULT_REPEAT: u32 = 5;
-
-/// `key` (present) or `key=value` (equal).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LabelSelector {
-    pub key: String,
-    pub value: Option<String>,
-}
-
-impl LabelSelector {
-    pub fn parse(s: &str) -> Result<Self, String> {
-        let s = s.trim();
-        let (k, v) = match s.split_once('=') {
-            Some((k, v)) => (k.trim(), Some(v.trim().to_string())),
-            None => (s, None),
-        };
-        if k.is_empty() {
-            return Err(format!("expected key or key=value, found {s:?}"));
-        }
-        Ok(LabelSelector {
-            key: k.to_string(),
-            value: v,
-        })
-    }
-    pub fn matches(&self, labels: &HashMap<String, String>) -> bool {
-        match (labels.get(&self.key), &self.value) {
-            (Some(_), None) => true,
-            (Some(v), Some(want)) => v == want,
-            (None, _) => false,
-        }
-    }
-}
 
 /// A name glob: `*` any run, `?` one character; anchored.
 #[derive(Debug, Clone)]

@@ -3,6 +3,7 @@
 //! [`Application::run_until_stopped`] runs it all until shutdown. The binary
 //! and the black-box tests boot the very same thing.
 
+pub use crate::docker::DockerShared;
 use crate::http::{self, AppState};
 use crate::supervisor::{self, ActionSlot, Handle, ScheduledCheck, Supervisor, TargetSpec};
 use crate::telemetry::Metrics;
@@ -10,8 +11,7 @@ use crate::vitals::Vitals;
 use anyhow::Context;
 use autoheal_config::{ActionConfig, CheckConfig, Config, TargetConfig};
 use autoheal_docker::{
-    ConfiguredAction, ConfiguredTarget, ContainerAction, ContainerCheck, DockerTarget, HealLedger,
-    LazyClient,
+    ConfiguredAction, ConfiguredTarget, ContainerAction, ContainerCheck, DockerTarget, LazyClient,
 };
 use autoheal_plugins::http_client::HttpClients;
 use autoheal_store::{Retention, Store};
@@ -20,44 +20,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
-use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
-
-/// What the targets declared with `container = { ... }` share with the
-/// Docker watcher: a client (negotiated on first use), the heal ledger (so
-/// autoheal's own restarts are not taken for a user's stop), and the channel
-/// that tells the watcher which containers are configured (replaced on
-/// reload).
-#[derive(Clone)]
-pub struct DockerShared {
-    /// `None` when the `[docker]` host setting cannot make a client.
-    client: Option<LazyClient>,
-    ledger: HealLedger,
-    configured: Arc<watch::Sender<autoheal_docker::watch::Configured>>,
-}
-
-impl DockerShared {
-    pub fn new(settings: &autoheal_docker::DockerSettings) -> Self {
-        DockerShared {
-            client: LazyClient::from_settings(settings).ok(),
-            ledger: HealLedger::default(),
-            configured: Arc::new(watch::channel(Arc::default()).0),
-        }
-    }
-
-    /// Hands the watcher its configured targets.
-    pub fn publish(&self, configured: Vec<ConfiguredTarget>) {
-        self.configured.send_replace(Arc::new(configured));
-    }
-
-    pub fn ledger(&self) -> HealLedger {
-        self.ledger.clone()
-    }
-
-    pub fn subscribe(&self) -> watch::Receiver<autoheal_docker::watch::Configured> {
-        self.configured.subscribe()
-    }
-}
 
 /// Applies a reloaded config: its targets and actions to the supervisor,
 /// its container targets to the Docker watcher.
@@ -369,7 +332,7 @@ pub fn build_targets_with(config: &Config, docker: &DockerShared) -> Result<Buil
     let mut targets = Vec::new();
     let mut configured = Vec::new();
     for t in config.targets.iter().filter(|t| t.enabled) {
-        let container = match (&t.container, &docker.client) {
+        let container = match (&t.container, docker.client()) {
             (Some(c), Some(client)) => Some((c, client)),
             (Some(_), None) => {
                 errors.push(format!(

@@ -92,6 +92,48 @@ pub fn policy_for(base: &Policy, o: &LabelOverrides) -> Policy {
     p
 }
 
+/// What the targets declared with `container = { ... }` share with the
+/// Docker watcher: a client (negotiated on first use), the heal ledger (so
+/// autoheal's own restarts are not taken for a user's stop), and the channel
+/// that tells the watcher which containers are configured (replaced on
+/// reload).
+#[derive(Clone)]
+pub struct DockerShared {
+    /// `None` when the `[docker]` host setting cannot make a client.
+    client: Option<autoheal_docker::LazyClient>,
+    ledger: autoheal_docker::HealLedger,
+    configured: Arc<tokio::sync::watch::Sender<autoheal_docker::watch::Configured>>,
+}
+
+impl DockerShared {
+    pub fn new(settings: &autoheal_docker::DockerSettings) -> Self {
+        DockerShared {
+            client: autoheal_docker::LazyClient::from_settings(settings).ok(),
+            ledger: autoheal_docker::HealLedger::default(),
+            configured: Arc::new(tokio::sync::watch::channel(Arc::default()).0),
+        }
+    }
+
+    /// Hands the watcher its configured targets.
+    pub fn publish(&self, configured: Vec<autoheal_docker::ConfiguredTarget>) {
+        self.configured.send_replace(Arc::new(configured));
+    }
+
+    /// The client for container targets (`None`: the host setting cannot
+    /// make one).
+    pub fn client(&self) -> Option<&autoheal_docker::LazyClient> {
+        self.client.as_ref()
+    }
+
+    pub fn ledger(&self) -> autoheal_docker::HealLedger {
+        self.ledger.clone()
+    }
+
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<autoheal_docker::watch::Configured> {
+        self.configured.subscribe()
+    }
+}
+
 /// Whether to watch Docker: `enabled = false` never; `true` always (the
 /// watcher retries an absent engine); unset: when an engine answers at start.
 pub async fn connect(settings: &DockerSettings) -> Option<DockerClient> {
@@ -119,7 +161,7 @@ pub async fn run(
     settings: DockerSettings,
     global_dry_run: bool,
     handle: Handle,
-    shared: crate::app::DockerShared,
+    shared: DockerShared,
     stop: CancellationToken,
 ) {
     let configured = shared.subscribe();
