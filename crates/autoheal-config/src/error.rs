@@ -144,8 +144,28 @@ fn toml_words(expected: &str) -> String {
         "u8" | "u16" | "u32" | "u64" | "usize" => "a whole number (0 or more)".to_string(),
         "i8" | "i16" | "i32" | "i64" | "isize" => "a whole number".to_string(),
         "f32" | "f64" => "a number".to_string(),
+        // An enum of names (log.format) given something else.
+        "string only" => "a string".to_string(),
+        "path string" => "a path (a string)".to_string(),
+        "a duration" => crate::raw::DURATION_EXPECTED.to_string(),
         other => other.to_string(),
     }
+}
+
+/// serde's names for what it found, in TOML's words; `None` when serde's
+/// word is about its own machinery (`unit variant`) rather than the value.
+fn toml_found(found: &str) -> Option<String> {
+    Some(match found {
+        "sequence" => "an array".to_string(),
+        "map" => "a table".to_string(),
+        "unit variant" | "newtype variant" | "tuple variant" | "struct variant" | "unit" => {
+            return None
+        }
+        f => match f.strip_prefix("floating point ") {
+            Some(n) => format!("number {n}"),
+            None => f.to_string(),
+        },
+    })
 }
 
 /// The key of `[<section>.<name>]`, with the name quoted when it holds more
@@ -178,10 +198,11 @@ pub(crate) fn from_serde(prefix: &str, path: &str, msg: &str) -> (String, String
     for p in ["invalid type: ", "invalid value: "] {
         if let Some(rest) = msg.strip_prefix(p) {
             if let Some((found, expected)) = rest.split_once(", expected ") {
-                return (
-                    key,
-                    format!("expected {}, found {found}", toml_words(expected)),
-                );
+                let expected = toml_words(expected);
+                return match toml_found(found) {
+                    Some(found) => (key, format!("expected {expected}, found {found}")),
+                    None => (key, format!("expected {expected}")),
+                };
             }
         }
     }
@@ -211,6 +232,10 @@ pub(crate) fn from_serde(prefix: &str, path: &str, msg: &str) -> (String, String
         let field = rest.trim_end_matches('`');
         key = join(&key, field);
         return (key, "missing; this key is required".to_string());
+    }
+    // A table given where one name is expected (an enum such as log.format).
+    if msg.starts_with("wanted exactly ") && msg.ends_with(" elements") {
+        return (key, "expected a string, found a table".to_string());
     }
     if let Some(rest) = msg.strip_prefix("invalid length ") {
         if let Some((found, expected)) = rest.split_once(", expected ") {

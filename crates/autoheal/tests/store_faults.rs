@@ -113,6 +113,21 @@ async fn no_heal_runs_while_its_healing_snapshot_cannot_be_saved_and_healing_res
         "only the action that ran has an attempt: {incident}"
     );
     assert_eq!(attempts[0]["outcome"], "succeeded");
+    // The audit log tells the same: one action started, and the refused one
+    // as not run (its `action_started` would have been a lie).
+    let events = app.get("/api/v1/events?target=web&limit=500").await;
+    let kinds: Vec<&str> = events["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["kind"].as_str())
+        .collect();
+    assert_eq!(
+        kinds.iter().filter(|k| **k == "action_started").count(),
+        1,
+        "{events}"
+    );
+    assert!(kinds.contains(&"action_failed"), "{events}");
     let open = app.get("/api/v1/incidents?target=web&state=open").await;
     assert!(open["items"].as_array().unwrap().is_empty(), "{open}");
 }

@@ -608,6 +608,19 @@ impl Supervisor {
                 outcome: "interrupted".into(),
                 detail: "autoheal stopped while this action ran; it is not repeated".into(),
             });
+            // Every attempt's end is in the audit log, this one too.
+            self.record(
+                Some(name),
+                Some(Ref::Id(incident.id)),
+                "action_interrupted",
+                &format!(
+                    "Action {} on {name} (rung {}, attempt {}) was interrupted: autoheal stopped while it ran; it is not repeated.",
+                    a.action,
+                    a.rung + 1,
+                    a.attempt
+                ),
+                "autoheal",
+            );
         }
         if in_incident {
             return Some(incident.id);
@@ -1324,6 +1337,21 @@ impl Supervisor {
                     }
             )
         });
+        // Their `action_started` events would say an action ran that never
+        // did: they say what happened instead (in launch order, one each).
+        let mut not_run = launches.iter();
+        for w in &mut pending.unit.writes {
+            if let Write::AppendEvent { event, .. } = w {
+                if event.kind == "action_started" {
+                    let Some(l) = not_run.next() else { break };
+                    event.kind = "action_failed".into();
+                    event.message = format!(
+                        "Action {} on {} did not run: its attempt could not be recorded.",
+                        l.ctx.action, l.ctx.target
+                    );
+                }
+            }
+        }
         if !pending.unit.is_empty() {
             if self.carried.len() >= MAX_CARRIED_UNITS {
                 self.carried.pop_front();
