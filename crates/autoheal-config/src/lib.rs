@@ -91,6 +91,22 @@ pub struct StoreSettings {
     /// here). Relative paths are relative to the working directory.
     pub data_dir: PathBuf,
     pub retention: Retention,
+    /// Which check results are kept as rows (`store.check_history`).
+    pub check_history: CheckHistory,
+}
+
+/// Which check results are stored one by one. Every result is counted in
+/// the hourly rollups either way, so uptime stays exact.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CheckHistory {
+    /// Every result (the history behind `GET .../checks`).
+    #[default]
+    All,
+    /// Only a result whose status differs from the one before it (and the
+    /// first after a start): about one row per change instead of one per
+    /// check, for many targets at short intervals.
+    Changes,
 }
 
 impl StoreSettings {
@@ -126,6 +142,7 @@ impl std::fmt::Debug for StoreSettings {
             .field("url", &self.redacted_url())
             .field("data_dir", &self.data_dir)
             .field("retention", &self.retention)
+            .field("check_history", &self.check_history)
             .finish()
     }
 }

@@ -63,6 +63,7 @@ pub struct StoreKeys {
     pub url: Option<String>,
     pub data_dir: Option<PathBuf>,
     pub retention: Option<RetentionKeys>,
+    pub check_history: Option<crate::CheckHistory>,
 }
 
 /// `[store.retention]`.

@@ -477,6 +477,7 @@ pub(crate) fn resolve(
             url,
             data_dir,
             retention,
+            check_history: store.check_history.unwrap_or_default(),
         },
         log,
         engine,

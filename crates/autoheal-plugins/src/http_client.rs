@@ -42,6 +42,9 @@ impl std::fmt::Debug for HttpClients {
     }
 }
 
+/// Idle pooled connections kept per host (each holds buffers of its own).
+const MAX_IDLE_PER_HOST: usize = 32;
+
 fn builder() -> reqwest::ClientBuilder {
     reqwest::Client::builder()
         .user_agent(USER_AGENT)
@@ -49,6 +52,10 @@ fn builder() -> reqwest::ClientBuilder {
         .tls_info(true)
         .tcp_nodelay(true)
         .pool_idle_timeout(Duration::from_secs(90))
+        // Checks that fall due together (at boot: a tenth of every interval)
+        // open many connections at once; only this many stay open per host
+        // afterwards, which is plenty for checks spread over their interval.
+        .pool_max_idle_per_host(MAX_IDLE_PER_HOST)
         .dns_resolver(GuardedResolver)
 }
 

@@ -113,6 +113,7 @@ impl Application {
             config.engine.max_concurrent_actions,
             seed,
         );
+        supervisor.set_check_history(config.store.check_history);
         let vitals = Vitals::new();
         supervisor.set_vitals(vitals.clone());
         let retention = Retention {

@@ -101,6 +101,10 @@ pub struct Supervisor {
     /// Where vital tasks are started and watched (none in unit tests).
     vitals: Option<Arc<crate::vitals::Vitals>>,
     scheduler_beat: Arc<crate::vitals::Beat>,
+    /// Which check results the writer keeps as rows.
+    check_history: autoheal_config::CheckHistory,
+    /// The check metrics of each check kind, looked up once.
+    check_metrics: HashMap<String, crate::telemetry::metrics::CheckHandles>,
 }
 
 impl Supervisor {
@@ -154,8 +158,16 @@ impl Supervisor {
             scheduler_beat,
             check_writer: None,
             writer_task: None,
+            check_metrics: HashMap::new(),
+            check_history: Default::default(),
         };
         (sup, handle)
+    }
+
+    /// Which check results are kept as rows (`store.check_history`); set
+    /// before [`Supervisor::run`].
+    pub fn set_check_history(&mut self, history: autoheal_config::CheckHistory) {
+        self.check_history = history;
     }
 
     /// Watches the check scheduler as a vital task of `vitals`, and reports
@@ -176,8 +188,11 @@ impl Supervisor {
         shutdown: CancellationToken,
     ) {
         self.actions = actions;
-        let (writer, task) =
-            super::writer::CheckWriter::spawn(self.store.clone(), self.metrics.clone());
+        let (writer, task) = super::writer::CheckWriter::spawn(
+            self.store.clone(),
+            self.metrics.clone(),
+            self.check_history,
+        );
         self.check_writer = Some(writer);
         self.writer_task = Some(tokio::spawn(task.run()));
         self.checks.start(self.vitals.as_ref());
@@ -689,33 +704,50 @@ impl Supervisor {
         if o.status != Status::Up {
             rt.last_detail = o.detail.clone();
         }
-        let name = rt.spec.name.clone();
+        let handles = match self.check_metrics.get(rt.spec.kind.as_str()) {
+            Some(h) => h,
+            None => {
+                let h = self.metrics.check_handles(&rt.spec.kind);
+                self.check_metrics.entry(rt.spec.kind.clone()).or_insert(h)
+            }
+        };
         events::CheckCompleted {
-            target: &name,
+            target: &rt.spec.name,
             kind: &rt.spec.kind,
             status: o.status.as_str(),
             duration,
             detail: &o.detail,
             counted_failure: counted,
         }
-        .emit(&self.metrics);
-        let row = CheckResultRow {
-            target: name.clone(),
-            at,
-            status: o.status.as_str().to_string(),
-            latency_ms: o.latency.map(|l| l.as_millis() as i64),
-            detail: o.detail.clone(),
-        };
+        .emit(handles);
         // Group-committed by the writer task: deciding never waits on it.
         if let Some(w) = &self.check_writer {
-            w.send(row);
+            w.send(CheckResultRow {
+                target: rt.spec.name.clone(),
+                at,
+                status: o.status.as_str().to_string(),
+                latency_ms: o.latency.map(|l| l.as_millis() as i64),
+                detail: o.detail.clone(),
+            });
         }
-        self.update_view(id, |v| {
+        let latency = o.latency.map(|l| l.as_millis() as u64);
+        let fresh = |v: &mut TargetView| {
             v.last_status = Some(o.status.as_str());
-            v.last_detail = Some(o.detail.clone());
+            if v.last_detail.as_deref() != Some(o.detail.as_str()) {
+                v.last_detail = Some(o.detail.clone());
+            }
             v.last_check_at = Some(at);
-            v.last_latency_ms = o.latency.map(|l| l.as_millis() as u64);
-        });
+            v.last_latency_ms = latency;
+        };
+        // The common case touches the four fields in place (no clone of the
+        // target's spec per check); the first check builds the entry.
+        let in_place = match self.view.write() {
+            Ok(mut view) => view.get_mut(rt.spec.name.as_str()).map(fresh).is_some(),
+            Err(_) => true,
+        };
+        if !in_place {
+            self.update_view(id, fresh);
+        }
         self.feed(id, Input::Observation(o)).await;
     }
 

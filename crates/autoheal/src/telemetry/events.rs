@@ -2,7 +2,7 @@
 //! log line and bumps the metric with the same labels.
 
 use super::metrics::{
-    ActionLabels, CheckLabels, HoldLabels, KindLabels, Metrics, PhaseLabels, ResolutionLabels,
+    ActionLabels, CheckHandles, HoldLabels, KindLabels, Metrics, PhaseLabels, ResolutionLabels,
 };
 use std::time::Duration;
 
@@ -18,24 +18,12 @@ pub struct CheckCompleted<'a> {
 }
 
 impl CheckCompleted<'_> {
-    pub fn emit(&self, m: &Metrics) {
-        m.checks
-            .get_or_create(&CheckLabels {
-                kind: self.kind.into(),
-                status: self.status.into(),
-            })
-            .inc();
-        m.check_duration
-            .get_or_create(&KindLabels {
-                kind: self.kind.into(),
-            })
-            .observe(self.duration.as_secs_f64());
+    /// `h`: the check metrics of this check's kind ([`Metrics::check_handles`]).
+    pub fn emit(&self, h: &CheckHandles) {
+        h.result(self.status).inc();
+        h.duration().observe(self.duration.as_secs_f64());
         if self.counted_failure {
-            m.failures
-                .get_or_create(&KindLabels {
-                    kind: self.kind.into(),
-                })
-                .inc();
+            h.failures().inc();
         }
         if self.status != "up" {
             tracing::debug!(

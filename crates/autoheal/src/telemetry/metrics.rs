@@ -45,6 +45,33 @@ pub struct HoldLabels {
     pub reason: String,
 }
 
+/// The check metrics of one check kind, looked up once: a check result then
+/// bumps them without hashing labels or allocating.
+#[derive(Clone)]
+pub struct CheckHandles {
+    up: Counter,
+    degraded: Counter,
+    down: Counter,
+    duration: Histogram,
+    failures: Counter,
+}
+
+impl CheckHandles {
+    pub fn result(&self, status: &str) -> &Counter {
+        match status {
+            "up" => &self.up,
+            "degraded" => &self.degraded,
+            _ => &self.down,
+        }
+    }
+    pub fn duration(&self) -> &Histogram {
+        &self.duration
+    }
+    pub fn failures(&self) -> &Counter {
+        &self.failures
+    }
+}
+
 /// Every metric, cheap to clone (each is an `Arc` inside).
 #[derive(Clone)]
 pub struct Metrics {
@@ -73,6 +100,26 @@ impl Default for Metrics {
 }
 
 impl Metrics {
+    /// The handles of the check metrics of `kind`.
+    pub fn check_handles(&self, kind: &str) -> CheckHandles {
+        let result = |status: &str| {
+            self.checks
+                .get_or_create(&CheckLabels {
+                    kind: kind.into(),
+                    status: status.into(),
+                })
+                .clone()
+        };
+        let kind_labels = KindLabels { kind: kind.into() };
+        CheckHandles {
+            up: result("up"),
+            degraded: result("degraded"),
+            down: result("down"),
+            duration: self.check_duration.get_or_create(&kind_labels).clone(),
+            failures: self.failures.get_or_create(&kind_labels).clone(),
+        }
+    }
+
     pub fn new() -> Self {
         let mut registry = Registry::with_prefix("autoheal");
         let checks = Family::<CheckLabels, Counter>::default();
