@@ -2,7 +2,8 @@
 # How fast the store grows: runs autoheal (release build) with TARGETS HTTP
 # targets against a local nginx, every INTERVAL, for SECONDS, once with
 # store.check_history = "all" and once with "changes", and prints the growth
-# of the SQLite files per hour (docs/operations.md).
+# of the SQLite database per hour, measured after a clean stop (WAL merged),
+# against a run of 10 s (docs/operations.md).
 #
 #   scripts/store-growth.sh [TARGETS] [INTERVAL] [SECONDS]
 set -euo pipefail
@@ -11,8 +12,8 @@ N=${1:-1000}
 INTERVAL=${2:-1s}
 SECS=${3:-120}
 command -v nginx >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx >/dev/null
-cargo build --release -q -p autoheal
-BIN=$PWD/target/release/autoheal
+[ -n "${AUTOHEAL_BIN:-}" ] || cargo build --release -q -p autoheal
+BIN=${AUTOHEAL_BIN:-$PWD/target/release/autoheal}
 W=$(mktemp -d /tmp/autoheal-growth.XXXXXX)
 trap 'kill $(cat $W/nginx.pid 2>/dev/null) 2>/dev/null || true; rm -rf $W' EXIT
 PORT=18082
@@ -28,7 +29,15 @@ http {
 NGINX
 nginx -c $W/nginx.conf
 
-size() { du -cb $W/data/autoheal.db* 2>/dev/null | tail -1 | cut -f1; }
+# The main database file after a clean stop (which merges the WAL into it).
+run_for() { # SECONDS -> size in bytes
+    rm -rf $W/data
+    $BIN serve --config $W/autoheal.toml --data-dir $W/data --listen 127.0.0.1:0 >$W/autoheal.log 2>&1 &
+    local pid=$!
+    sleep $1
+    kill $pid; wait $pid || true
+    stat -c %s $W/data/autoheal.db
+}
 for history in all changes; do
     {
         echo '[docker]'; echo 'enabled = false'
@@ -40,14 +49,8 @@ for history in all changes; do
             echo 'ladder = [{ action = "none" }]'
         done
     } > $W/autoheal.toml
-    rm -rf $W/data
-    $BIN serve --config $W/autoheal.toml --data-dir $W/data --listen 127.0.0.1:0 >$W/autoheal.log 2>&1 &
-    pid=$!
-    sleep 10
-    s0=$(size)
-    sleep $SECS
-    s1=$(size)
-    kill $pid; wait $pid || true
+    s0=$(run_for 10)
+    s1=$(run_for $((10 + SECS)))
     awk -v h=$history -v n=$N -v i=$INTERVAL -v d=$((s1 - s0)) -v t=$SECS \
         'BEGIN { printf "%d targets every %s, check_history = %-8s %8.1f MB per hour\n", n, i, h, d * 3600 / t / 1e6 }'
 done

@@ -17,11 +17,13 @@
 //! running restores as "the action happened, now verifying": restarting
 //! autoheal never repeats a heal.
 
+pub mod audit;
 pub mod engine;
 pub mod maintenance;
 pub mod policy;
 pub mod time;
 
+pub use audit::AuditEvent;
 pub use engine::{Engine, TargetSnapshot};
 pub use maintenance::{MaintenanceError, MaintenanceWindow};
 pub use policy::{Backoff, Policy, Rung};

@@ -3,8 +3,8 @@
 use super::{checks, ActionSlot, CommandError, Handle, Msg, Source, TargetSpec, TargetView, View};
 use crate::telemetry::{events, Metrics};
 use autoheal_core::{
-    ActionOutcome, Decision, Engine, Hold, Input, Output, Phase, QuarantineReason, Status,
-    TargetId, TargetSnapshot, Timestamp,
+    ActionOutcome, AuditEvent, Decision, Engine, Hold, Input, Output, Phase, QuarantineReason,
+    Status, TargetId, TargetSnapshot, Timestamp,
 };
 use autoheal_plugins::ActionContext;
 use autoheal_store::{
@@ -199,13 +199,7 @@ impl Supervisor {
         self.set_targets(targets).await;
         // Ready only once every target is installed.
         self.running.store(true, Ordering::Relaxed);
-        self.record(
-            None,
-            None,
-            "autoheal_started",
-            "autoheal started.",
-            "autoheal",
-        );
+        self.record(None, None, AuditEvent::AutohealStarted, "autoheal");
         self.flush().await;
         loop {
             let now = super::now_ms();
@@ -259,13 +253,7 @@ impl Supervisor {
         for id in ids {
             self.save_state(id);
         }
-        self.record(
-            None,
-            None,
-            "autoheal_stopped",
-            "autoheal stopped.",
-            "autoheal",
-        );
+        self.record(None, None, AuditEvent::AutohealStopped, "autoheal");
         self.flush().await;
         // The check results still queued are written before the end.
         self.check_writer = None;
@@ -324,13 +312,7 @@ impl Supervisor {
             } => {
                 self.actions = actions;
                 self.set_targets(targets).await;
-                self.record(
-                    None,
-                    None,
-                    "config_reloaded",
-                    "Configuration reloaded.",
-                    "config",
-                );
+                self.record(None, None, AuditEvent::ConfigReloaded, "config");
                 self.flush().await;
                 let _ = reply.send(());
             }
@@ -609,8 +591,9 @@ impl Supervisor {
                 self.record(
                     Some(name),
                     Some(r),
-                    "incident_opened",
-                    &format!("Incident opened on {name}: {reason}."),
+                    AuditEvent::IncidentOpened {
+                        reason: reason.to_string(),
+                    },
                     "autoheal",
                 );
             }
@@ -627,13 +610,11 @@ impl Supervisor {
             self.record(
                 Some(name),
                 Some(Ref::Id(incident.id)),
-                "action_interrupted",
-                &format!(
-                    "Action {} on {name} (rung {}, attempt {}) was interrupted: autoheal stopped while it ran; it is not repeated.",
-                    a.action,
-                    a.rung + 1,
-                    a.attempt
-                ),
+                AuditEvent::ActionInterrupted {
+                    action: a.action.clone(),
+                    rung: a.rung.max(0) as usize + 1,
+                    attempt: a.attempt.max(0) as u32,
+                },
                 "autoheal",
             );
         }
@@ -648,11 +629,9 @@ impl Supervisor {
         self.record(
             Some(name),
             Some(Ref::Id(incident.id)),
-            "incident_abandoned",
-            &format!(
-                "Incident {} on {name} closed as abandoned: autoheal's saved state of {name} has no incident open.",
-                incident.id
-            ),
+            AuditEvent::IncidentAbandoned {
+                incident: incident.id,
+            },
             "autoheal",
         );
         None
@@ -776,8 +755,7 @@ impl Supervisor {
         self.record(
             Some(target),
             incident,
-            "operator_command",
-            &format!("{actor} asked to {} {target}.", verb.replace('_', " ")),
+            AuditEvent::OperatorCommand { command: verb },
             actor,
         );
         let outputs = self
@@ -839,19 +817,17 @@ impl Supervisor {
             duration,
         }
         .emit(&self.metrics);
-        let msg = if detail.is_empty() {
-            format!("Action {action} on {target} ended: {o}.")
-        } else {
-            format!("Action {action} on {target} ended: {o} ({detail}).")
-        };
         // The attempt's end and its event commit together, with whatever the
         // engine decides next (issue 7 item 13).
         self.pending.unit.push(finish);
         self.record(
             Some(target),
             incident.map(Ref::Id),
-            "action_finished",
-            &msg,
+            AuditEvent::ActionFinished {
+                action,
+                outcome: o.to_string(),
+                detail,
+            },
             "autoheal",
         );
         self.feed(id, Input::ActionFinished(outcome)).await;
@@ -929,8 +905,9 @@ impl Supervisor {
                 self.record(
                     Some(&name),
                     Some(r),
-                    "incident_opened",
-                    &format!("Incident opened on {name}: {reason}."),
+                    AuditEvent::IncidentOpened {
+                        reason: reason.clone(),
+                    },
                     "autoheal",
                 );
             }
@@ -950,7 +927,15 @@ impl Supervisor {
                     message: &message,
                 }
                 .emit(&self.metrics);
-                self.record(Some(&name), incident, "action_held", &message, "autoheal");
+                self.record(
+                    Some(&name),
+                    incident,
+                    AuditEvent::ActionHeld {
+                        reason: reason.to_string(),
+                        message,
+                    },
+                    "autoheal",
+                );
             }
             Decision::VerificationFailed { rung } => {
                 let action = self
@@ -962,8 +947,10 @@ impl Supervisor {
                 self.record(
                     Some(&name),
                     incident,
-                    "verification_failed",
-                    &format!("{name} did not recover after {action} (rung {}).", rung + 1),
+                    AuditEvent::VerificationFailed {
+                        action,
+                        rung: rung + 1,
+                    },
                     "autoheal",
                 );
             }
@@ -993,8 +980,7 @@ impl Supervisor {
                 self.record(
                     Some(&name),
                     incident,
-                    "quarantined",
-                    &format!("{name} is quarantined: {why}. No more actions until it is released."),
+                    AuditEvent::Quarantined { reason: why },
                     "autoheal",
                 );
             }
@@ -1021,11 +1007,10 @@ impl Supervisor {
                     self.record(
                         Some(&name),
                         Some(i),
-                        "incident_closed",
-                        &format!(
-                            "Incident on {name} closed ({resolution}) after {}.",
-                            humantime::format_duration(Duration::from_secs(duration.as_secs()))
-                        ),
+                        AuditEvent::IncidentClosed {
+                            resolution: resolution.to_string(),
+                            duration_s: duration.as_secs(),
+                        },
                         "autoheal",
                     );
                 }
@@ -1038,23 +1023,16 @@ impl Supervisor {
                 self.update_view(id, |v| v.incident_id = None);
             }
             Decision::Released { actor } => {
-                self.record(
-                    Some(&name),
-                    incident,
-                    "released",
-                    &format!("{name} was released from quarantine by {actor}."),
-                    actor,
-                );
+                self.record(Some(&name), incident, AuditEvent::Released, actor);
             }
             Decision::Stopped { by } => {
                 self.record(
                     Some(&name),
                     incident,
-                    "stopped",
-                    &format!(
-                        "{name} was {}; autoheal leaves it alone until it runs again.",
-                        by.describe()
-                    ),
+                    AuditEvent::Stopped {
+                        by: by.as_str().to_string(),
+                        described: by.describe().to_string(),
+                    },
                     "docker",
                 );
             }
@@ -1062,10 +1040,10 @@ impl Supervisor {
                 self.record(
                     Some(&name),
                     incident,
-                    "flapped",
-                    &format!(
-                        "{name} is failing again within the flap window ({reason}): flap {flaps} of the same incident."
-                    ),
+                    AuditEvent::Flapped {
+                        flaps: *flaps,
+                        reason: reason.clone(),
+                    },
                     "autoheal",
                 );
             }
@@ -1077,8 +1055,10 @@ impl Supervisor {
                 self.record(
                     Some(&name),
                     incident,
-                    "command_refused",
-                    &format!("{verb} on {name} refused: {why}."),
+                    AuditEvent::CommandRefused {
+                        command: verb,
+                        why: why.clone(),
+                    },
                     "autoheal",
                 );
             }
@@ -1163,8 +1143,10 @@ impl Supervisor {
             self.record(
                 Some(&name),
                 incident,
-                "action_failed",
-                &format!("Action on {name} could not run: {why}."),
+                AuditEvent::ActionFailed {
+                    action: String::new(),
+                    why: why.clone(),
+                },
                 "autoheal",
             );
             // Heard by the engine once this round's unit is committed.
@@ -1186,19 +1168,15 @@ impl Supervisor {
             dry_run,
         };
         let attempt_ref = self.pending.unit.start_attempt(incident, new);
-        let verb = if dry_run {
-            "Dry run: would run"
-        } else {
-            "Running"
-        };
         self.record(
             Some(&name),
             Some(incident),
-            "action_started",
-            &format!(
-                "{verb} {action_name} on {name} (rung {}, attempt {attempt}).",
-                rung + 1
-            ),
+            AuditEvent::ActionStarted {
+                action: action_name.clone(),
+                rung: rung + 1,
+                attempt,
+                dry_run,
+            },
             "autoheal",
         );
         if dry_run {
@@ -1278,23 +1256,16 @@ impl Supervisor {
 
     /// Adds an audit event to the pending unit (committed with the
     /// decisions it tells of).
+    /// Adds an audit event to the pending unit: its kind, its sentence and
+    /// its typed data (the event's fields) as stored and answered.
     fn record(
         &mut self,
         target: Option<&str>,
         incident: Option<Ref>,
-        kind: &str,
-        message: &str,
+        event: AuditEvent,
         actor: &str,
     ) {
-        let event = NewEvent {
-            at: super::now_ms(),
-            target: target.map(str::to_string),
-            incident_id: None,
-            kind: kind.to_string(),
-            message: message.to_string(),
-            actor: actor.to_string(),
-            data: serde_json::Value::Null,
-        };
+        let event = audit_row(target, &event, actor);
         self.pending.unit.event(event, incident);
     }
 
@@ -1376,11 +1347,11 @@ impl Supervisor {
             if let Write::AppendEvent { event, .. } = w {
                 if event.kind == "action_started" {
                     let Some(l) = not_run.next() else { break };
-                    event.kind = "action_failed".into();
-                    event.message = format!(
-                        "Action {} on {} did not run: its attempt could not be recorded.",
-                        l.ctx.action, l.ctx.target
-                    );
+                    let failed = AuditEvent::ActionFailed {
+                        action: l.ctx.action.clone(),
+                        why: "its attempt could not be recorded".into(),
+                    };
+                    *event = audit_row(Some(&l.ctx.target), &failed, "autoheal");
                 }
             }
         }
@@ -1490,6 +1461,24 @@ impl Supervisor {
             .map(|r| r.action.clone())
             .collect();
         f(entry);
+    }
+}
+
+/// The store's row of an audit event: `data` holds the event's fields (an
+/// object, empty for events without any).
+fn audit_row(target: Option<&str>, event: &AuditEvent, actor: &str) -> NewEvent {
+    let mut data = serde_json::to_value(event).unwrap_or_default();
+    if let Some(map) = data.as_object_mut() {
+        map.remove("kind");
+    }
+    NewEvent {
+        at: super::now_ms(),
+        target: target.map(str::to_string),
+        incident_id: None,
+        kind: event.kind().to_string(),
+        message: event.message(target.unwrap_or_default(), actor),
+        actor: actor.to_string(),
+        data,
     }
 }
 

@@ -1,0 +1,242 @@
+//! The audit log's events, typed (issue 9 item 1).
+//!
+//! Every entry of the audit log is one [`AuditEvent`]: its `kind` (the
+//! serde tag, the `kind` column and API field), its structured `data` (the
+//! variant's fields, the `data` column and API field) and its sentence
+//! ([`AuditEvent::message`]). The same value is what the notification
+//! outbox, the live event stream and the dashboard consume, so a new kind
+//! of event is one variant here, its sentence, and its row in docs/api.md.
+//!
+//! Pure: no I/O, no clock. Rungs are counted from 1, as people read them.
+
+use serde::{Deserialize, Serialize};
+
+/// One entry of the audit log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum AuditEvent {
+    AutohealStarted,
+    AutohealStopped,
+    ConfigReloaded,
+    IncidentOpened {
+        reason: String,
+    },
+    /// An incident ended; `duration_s` from its opening to the recovery.
+    IncidentClosed {
+        resolution: String,
+        duration_s: u64,
+    },
+    /// Found open at start with no incident in the target's saved state.
+    IncidentAbandoned {
+        incident: i64,
+    },
+    ActionStarted {
+        action: String,
+        rung: usize,
+        attempt: u32,
+        dry_run: bool,
+    },
+    ActionFinished {
+        action: String,
+        outcome: String,
+        detail: String,
+    },
+    /// autoheal stopped while the action ran; found at the next start and
+    /// never repeated.
+    ActionInterrupted {
+        action: String,
+        rung: usize,
+        attempt: u32,
+    },
+    /// The action did not run at all: `why` says what stopped it.
+    ActionFailed {
+        action: String,
+        why: String,
+    },
+    /// The engine held an action back; `reason` is the hold's name
+    /// (cooldown, backoff, dependency, ...), `message` the sentence.
+    ActionHeld {
+        reason: String,
+        message: String,
+    },
+    VerificationFailed {
+        action: String,
+        rung: usize,
+    },
+    Quarantined {
+        reason: String,
+    },
+    Released,
+    /// Someone else stopped or paused the target (`by`: user, pause).
+    Stopped {
+        by: String,
+        described: String,
+    },
+    /// A failure back within the flap window: the same incident goes on.
+    Flapped {
+        flaps: u32,
+        reason: String,
+    },
+    OperatorCommand {
+        command: String,
+    },
+    CommandRefused {
+        command: String,
+        why: String,
+    },
+}
+
+impl AuditEvent {
+    /// The `kind` of the event, as stored and answered.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            AuditEvent::AutohealStarted => "autoheal_started",
+            AuditEvent::AutohealStopped => "autoheal_stopped",
+            AuditEvent::ConfigReloaded => "config_reloaded",
+            AuditEvent::IncidentOpened { .. } => "incident_opened",
+            AuditEvent::IncidentClosed { .. } => "incident_closed",
+            AuditEvent::IncidentAbandoned { .. } => "incident_abandoned",
+            AuditEvent::ActionStarted { .. } => "action_started",
+            AuditEvent::ActionFinished { .. } => "action_finished",
+            AuditEvent::ActionInterrupted { .. } => "action_interrupted",
+            AuditEvent::ActionFailed { .. } => "action_failed",
+            AuditEvent::ActionHeld { .. } => "action_held",
+            AuditEvent::VerificationFailed { .. } => "verification_failed",
+            AuditEvent::Quarantined { .. } => "quarantined",
+            AuditEvent::Released => "released",
+            AuditEvent::Stopped { .. } => "stopped",
+            AuditEvent::Flapped { .. } => "flapped",
+            AuditEvent::OperatorCommand { .. } => "operator_command",
+            AuditEvent::CommandRefused { .. } => "command_refused",
+        }
+    }
+
+    /// The sentence of the audit log, about `target` (the name; empty for
+    /// autoheal's own events), by `actor`.
+    pub fn message(&self, target: &str, actor: &str) -> String {
+        match self {
+            AuditEvent::AutohealStarted => "autoheal started.".into(),
+            AuditEvent::AutohealStopped => "autoheal stopped.".into(),
+            AuditEvent::ConfigReloaded => "Configuration reloaded.".into(),
+            AuditEvent::IncidentOpened { reason } => {
+                format!("Incident opened on {target}: {reason}.")
+            }
+            AuditEvent::IncidentClosed {
+                resolution,
+                duration_s,
+            } => format!(
+                "Incident on {target} closed ({resolution}) after {}.",
+                seconds(*duration_s)
+            ),
+            AuditEvent::IncidentAbandoned { incident } => format!(
+                "Incident {incident} on {target} closed as abandoned: autoheal's saved state of {target} has no incident open."
+            ),
+            AuditEvent::ActionStarted {
+                action,
+                rung,
+                attempt,
+                dry_run,
+            } => {
+                let verb = if *dry_run {
+                    "Dry run: would run"
+                } else {
+                    "Running"
+                };
+                format!("{verb} {action} on {target} (rung {rung}, attempt {attempt}).")
+            }
+            AuditEvent::ActionFinished {
+                action,
+                outcome,
+                detail,
+            } => {
+                if detail.is_empty() {
+                    format!("Action {action} on {target} ended: {outcome}.")
+                } else {
+                    format!("Action {action} on {target} ended: {outcome} ({detail}).")
+                }
+            }
+            AuditEvent::ActionInterrupted {
+                action,
+                rung,
+                attempt,
+            } => format!(
+                "Action {action} on {target} (rung {rung}, attempt {attempt}) was interrupted: autoheal stopped while it ran; it is not repeated."
+            ),
+            AuditEvent::ActionFailed { action, why } => {
+                if action.is_empty() {
+                    format!("Action on {target} could not run: {why}.")
+                } else {
+                    format!("Action {action} on {target} did not run: {why}.")
+                }
+            }
+            AuditEvent::ActionHeld { message, .. } => message.clone(),
+            AuditEvent::VerificationFailed { action, rung } => {
+                format!("{target} did not recover after {action} (rung {rung}).")
+            }
+            AuditEvent::Quarantined { reason } => format!(
+                "{target} is quarantined: {reason}. No more actions until it is released."
+            ),
+            AuditEvent::Released => {
+                format!("{target} was released from quarantine by {actor}.")
+            }
+            AuditEvent::Stopped { described, .. } => {
+                format!("{target} was {described}; autoheal leaves it alone until it runs again.")
+            }
+            AuditEvent::Flapped { flaps, reason } => format!(
+                "{target} is failing again within the flap window ({reason}): flap {flaps} of the same incident."
+            ),
+            AuditEvent::OperatorCommand { command } => {
+                format!("{actor} asked to {} {target}.", command.replace('_', " "))
+            }
+            AuditEvent::CommandRefused { command, why } => {
+                format!("{command} on {target} refused: {why}.")
+            }
+        }
+    }
+}
+
+/// "1m 30s": whole seconds as humantime writes them.
+fn seconds(s: u64) -> String {
+    humantime::format_duration(std::time::Duration::from_secs(s)).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_are_the_serde_tags() {
+        let all = [
+            AuditEvent::AutohealStarted,
+            AuditEvent::IncidentOpened { reason: "r".into() },
+            AuditEvent::ActionStarted {
+                action: "a".into(),
+                rung: 1,
+                attempt: 1,
+                dry_run: false,
+            },
+            AuditEvent::Released,
+            AuditEvent::CommandRefused {
+                command: "heal_now".into(),
+                why: "w".into(),
+            },
+        ];
+        for e in all {
+            let json = format!("{:?}", e.kind());
+            let tagged = serde_json::to_string(&e).unwrap();
+            assert!(tagged.contains(&format!("\"kind\":{json}")), "{tagged}");
+            let back: AuditEvent = serde_json::from_str(&tagged).unwrap();
+            assert_eq!(back, e);
+        }
+    }
+
+    #[test]
+    fn durations_read_as_humantime_writes_them() {
+        assert_eq!(seconds(0), "0s");
+        assert_eq!(seconds(30), "30s");
+        assert_eq!(seconds(90), "1m 30s");
+        assert_eq!(seconds(3_600), "1h");
+        assert_eq!(seconds(86_400 + 61), "1day 1m 1s");
+        assert_eq!(seconds(2 * 86_400), "2days");
+    }
+}
