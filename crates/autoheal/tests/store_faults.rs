@@ -11,15 +11,6 @@ use std::time::Duration;
 
 const LONG: Duration = Duration::from_secs(60);
 
-async fn db(data: &Path) -> sqlx::SqlitePool {
-    let url = format!("sqlite://{}", data.join("autoheal.db").display());
-    sqlx::sqlite::SqlitePoolOptions::new()
-        .max_connections(1)
-        .connect(&url)
-        .await
-        .expect("the store file opens")
-}
-
 /// A target checked by `test -f ok`, healed by `touch ok` (counting runs).
 fn config(work: &Path) -> std::path::PathBuf {
     let ok = work.join("ok");
@@ -74,7 +65,7 @@ async fn no_heal_runs_while_its_healing_snapshot_cannot_be_saved_and_healing_res
     .await;
 
     // The disk "fills" exactly when the healing snapshot is written.
-    let pool = db(&data).await;
+    let pool = store_db(&data).await;
     sqlx::raw_sql(
         "CREATE TRIGGER refuse_healing BEFORE UPDATE ON target_state \
          WHEN NEW.phase = 'healing' BEGIN SELECT RAISE(ROLLBACK, 'injected: disk full'); END;",
@@ -147,7 +138,7 @@ async fn an_open_incident_the_saved_state_does_not_know_is_closed_as_abandoned_a
 
     // What a kill between the incident's commit and the snapshot's left
     // behind before they were one unit: an incident the state knows nothing of.
-    let pool = db(&data).await;
+    let pool = store_db(&data).await;
     let orphan: i64 = sqlx::query_scalar(
         "INSERT INTO incidents (target, opened_at, reason) VALUES ('web', 1, 'orphan') RETURNING id",
     )

@@ -78,15 +78,6 @@ ladder = [{{ action = "fix", verify = "2s", repeat = 100000 }}]
     write(&work.join("autoheal.toml"), &text)
 }
 
-async fn db(data: &Path) -> sqlx::SqlitePool {
-    let url = format!("sqlite://{}", data.join("autoheal.db").display());
-    sqlx::sqlite::SqlitePoolOptions::new()
-        .max_connections(1)
-        .connect(&url)
-        .await
-        .expect("the store file opens")
-}
-
 async fn inject(pool: &sqlx::SqlitePool, n: usize, how: &str) {
     let (table, op) = FAULTS[n];
     let sql = format!(
@@ -148,7 +139,7 @@ async fn a_kill_9_storm_under_store_faults_loses_no_record_repeats_no_heal_and_l
 
     for round in 0..rounds {
         let mut app = Autoheal::start(&config, &data).await;
-        let pool = db(&data).await;
+        let pool = store_db(&data).await;
         // A storm round: outages, faults coming and going, then a kill at a
         // random moment (mid-decision, mid-commit, mid-action).
         let steps = 4 + rng.below(8);
@@ -199,7 +190,7 @@ async fn a_kill_9_storm_under_store_faults_loses_no_record_repeats_no_heal_and_l
     .await;
     drop(app);
 
-    let pool = db(&data).await;
+    let pool = store_db(&data).await;
     let log = heal_log(work.path());
 
     // No repeated heal: each (target, incident, rung, attempt) ran once.

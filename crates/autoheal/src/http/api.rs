@@ -25,12 +25,6 @@ pub fn routes() -> Router<AppState> {
         .route("/incidents", get(list_incidents))
         .route("/incidents/{id}", get(get_incident))
         .route("/events", get(list_events))
-        .route("/openapi.json", get(openapi))
-}
-
-/// The OpenAPI 3.1 description of this API.
-async fn openapi() -> impl IntoResponse {
-    Json(super::openapi::document())
 }
 
 /// `GET /api/v1/targets`.

@@ -40,7 +40,7 @@ pub fn router(state: AppState) -> Router {
         .route("/live", get(live))
         .route("/ready", get(ready))
         .route("/metrics", get(metrics))
-        .nest("/api/v1", api::routes())
+        .nest("/api/v1", api::routes().merge(openapi::routes()))
         .fallback(|| async { error::ApiError::not_found("no such route") })
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,

@@ -1,7 +1,14 @@
 //! The OpenAPI description of `/api/v1`, generated from the handlers'
 //! annotations (utoipa), served at `/api/v1/openapi.json`.
 
+use axum::{routing::get, Json, Router};
 use utoipa::OpenApi;
+
+/// `GET /openapi.json` (nested under `/api/v1`). Its own route here, so the
+/// handlers it describes never need this module (no import circle).
+pub fn routes() -> Router<super::AppState> {
+    Router::new().route("/openapi.json", get(|| async { Json(document()) }))
+}
 
 #[derive(OpenApi)]
 #[openapi(

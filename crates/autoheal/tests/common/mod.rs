@@ -193,3 +193,14 @@ pub fn write(path: &Path, text: &str) -> PathBuf {
     std::fs::write(path, text).unwrap();
     path.to_path_buf()
 }
+
+/// A second connection to the SQLite store of a running autoheal in `data`
+/// (to inject faults with triggers, or read its rows).
+pub async fn store_db(data: &Path) -> sqlx::SqlitePool {
+    let url = format!("sqlite://{}", data.join("autoheal.db").display());
+    sqlx::sqlite::SqlitePoolOptions::new()
+        .max_connections(1)
+        .connect(&url)
+        .await
+        .expect("the store file opens")
+}
