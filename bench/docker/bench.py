@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
@@ -111,8 +112,20 @@ class Autoheal:
         self.pid = self.p.pid
         log(f"autoheal pid {self.pid}: {self.cmdline}")
 
+    def token(self):
+        # The local token autoheal writes to its data directory at start.
+        try:
+            with open(os.path.join(self.data, "local-token")) as f:
+                return f.read().strip()
+        except OSError:
+            return None
+
     def get(self, path):
-        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=5) as r:
+        req = urllib.request.Request(f"http://127.0.0.1:{self.port}{path}")
+        t = self.token()
+        if t:
+            req.add_header("Authorization", f"Bearer {t}")
+        with urllib.request.urlopen(req, timeout=5) as r:
             return json.load(r)
 
     def try_get(self, path):
@@ -169,6 +182,57 @@ def health_of(names):
 
 
 # ---------------------------------------------------------------- reaction
+class Hammer:
+    """Failed logins at `rate` per second (open loop, a fresh unknown user
+    each time) against autoheal's API while the reactions are measured."""
+
+    def __init__(self, port, rate):
+        self.port, self.rate = port, rate
+        self.codes = {}
+        self.lock = threading.Lock()
+        self.done = threading.Event()
+        self.threads = []
+        if rate > 0:
+            t = threading.Thread(target=self._pace, daemon=True)
+            t.start()
+            self.threads.append(t)
+            log(f"hammering {rate} failed logins/s")
+
+    def _one(self, i):
+        body = json.dumps({"login": f"nobody{i}", "password": "wrong password"}).encode()
+        req = urllib.request.Request(f"http://127.0.0.1:{self.port}/api/v1/auth/login",
+                                     data=body, method="POST",
+                                     headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(req, timeout=10) as r:
+                code = r.status
+        except urllib.error.HTTPError as e:
+            code = e.code
+        except Exception:
+            code = "error"
+        with self.lock:
+            self.codes[code] = self.codes.get(code, 0) + 1
+
+    def _pace(self):
+        start, i = time.monotonic(), 0
+        while not self.done.is_set():
+            due = start + i / self.rate
+            delay = due - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            threading.Thread(target=self._one, args=(i,), daemon=True).start()
+            i += 1
+
+    def stop(self):
+        self.done.set()
+        for t in self.threads:
+            t.join(timeout=5)
+
+    def summary(self):
+        with self.lock:
+            return {"rate": self.rate, "answers": {str(k): v for k, v in self.codes.items()}}
+
+
 def reaction():
     ncont = int(os.environ.get("REACTION_CONTAINERS", N))
     names = [f"{RUN_ID}-r{i:03d}" for i in range(ncont)]
@@ -182,6 +246,7 @@ def reaction():
     wait_until("autoheal lists all containers as healthy", lambda: ah.alive() and (
         lambda t: t is not None and all(n in t and t[n]["phase"] == "healthy" for n in names))(
         ah.targets()), 120, 0.5)
+    hammer = Hammer(ah.port, int(os.environ.get("HAMMER_LOGINS", "0")))
     samples = []
     for i in range(N):
         name = names[i % ncont]
@@ -222,6 +287,7 @@ def reaction():
             f"{s['opened_to_action_ms']:.0f}, action->kill {s['action_to_kill_ms']:.0f}) "
             f"incident {inc['id']} attempts {s['attempts']} mttr {s['mttr_ms']} ms "
             f"kills {kills} restarts {restarts}")
+    hammer.stop()
     time.sleep(2)  # anything extra (a second restart) shows up in the events
     extra_kills = {n: sum(1 for e in ev.since(0) if e["name"] == n and e.get("status") == "kill")
                    for n in names}
@@ -235,6 +301,7 @@ def reaction():
         "median_action_to_kill_ms": pct([s["action_to_kill_ms"] for s in samples], 50),
         "median_mttr_ms": pct([s["mttr_ms"] for s in samples if s["mttr_ms"] is not None], 50),
         "total_kill_events": sum(extra_kills.values()), "incidents": N,
+        "hammer": hammer.summary(),
         "autoheal": ah.cmdline,
     }
     print("RESULT " + json.dumps({"samples": samples, "summary": summary}), flush=True)

@@ -50,6 +50,7 @@ pub struct Config {
     /// The file it came from; `None` for embedded defaults.
     pub source: Option<PathBuf>,
     pub server: ServerSettings,
+    pub auth: AuthConfig,
     pub store: StoreSettings,
     pub log: LogSettings,
     pub engine: EngineSettings,
@@ -93,6 +94,57 @@ pub struct StoreSettings {
     pub retention: Retention,
     /// Which check results are kept as rows (`store.check_history`).
     pub check_history: CheckHistory,
+}
+
+/// `[auth]`: users, sessions and who may read what.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthConfig {
+    /// Who may register. Default `invite`.
+    pub registration: Registration,
+    /// A session unused this long ends. Default 8h.
+    pub session_idle: std::time::Duration,
+    /// A session ends this long after sign-in, used or not. Default 7d.
+    pub session_lifetime: std::time::Duration,
+    /// Who may read `/metrics`. Default `public`.
+    pub metrics: MetricsAccess,
+    /// Mark the session cookie `Secure` (serve over HTTPS). Default false.
+    pub secure_cookies: bool,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        AuthConfig {
+            registration: Registration::Invite,
+            session_idle: std::time::Duration::from_secs(8 * 3600),
+            session_lifetime: std::time::Duration::from_secs(7 * 86_400),
+            metrics: MetricsAccess::Public,
+            secure_cookies: false,
+        }
+    }
+}
+
+/// `auth.registration`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Registration {
+    /// Anyone may register; each new user gets a workspace of their own.
+    Open,
+    /// With an invitation from a workspace admin.
+    #[default]
+    Invite,
+    /// Nobody registers: users are made with `autoheal user add`.
+    Closed,
+}
+
+/// `auth.metrics`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MetricsAccess {
+    /// Anyone who can connect (Prometheus without a credential).
+    #[default]
+    Public,
+    /// Only with a credential of any role.
+    Private,
 }
 
 /// Which check results are stored one by one. Every result is counted in

@@ -56,6 +56,17 @@ pub struct ServerKeys {
     pub header_read_timeout: Option<HumanDuration>,
 }
 
+/// `[auth]`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthKeys {
+    pub registration: Option<crate::Registration>,
+    pub session_idle: Option<HumanDuration>,
+    pub session_lifetime: Option<HumanDuration>,
+    pub metrics: Option<crate::MetricsAccess>,
+    pub secure_cookies: Option<bool>,
+}
+
 /// `[store]`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

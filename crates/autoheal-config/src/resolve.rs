@@ -11,8 +11,8 @@ use crate::env::Overrides;
 use crate::error::{join, name_key, ConfigError, ConfigErrors, Errors, ENVIRONMENT};
 use crate::plugins::{parse_and_validate, LazyClients};
 use crate::raw::{
-    BackoffKeys, ContainerKeys, EngineKeys, HumanDuration, LogKeys, MaintenanceKeys, PolicyKeys,
-    RungKeys, ServerKeys, StoreKeys, TargetKeys,
+    AuthKeys, BackoffKeys, ContainerKeys, EngineKeys, HumanDuration, LogKeys, MaintenanceKeys,
+    PolicyKeys, RungKeys, ServerKeys, StoreKeys, TargetKeys,
 };
 pub(crate) use crate::values::{check_log_level, check_store_url, parse_listen};
 use crate::{
@@ -34,7 +34,8 @@ use std::time::Duration;
 
 /// The top-level sections a file may have.
 pub const SECTIONS: &[&str] = &[
-    "server", "store", "log", "engine", "docker", "defaults", "groups", "actions", "targets",
+    "server", "auth", "store", "log", "engine", "docker", "defaults", "groups", "actions",
+    "targets",
 ];
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -94,6 +95,8 @@ pub(crate) fn resolve(
     }
 
     let server: ServerKeys = section(&root, "server", &mut errs);
+    let auth_keys: AuthKeys = section(&root, "auth", &mut errs);
+    let auth = resolve_auth(&auth_keys, &mut errs);
     let store: StoreKeys = section(&root, "store", &mut errs);
     let log: LogKeys = section(&root, "log", &mut errs);
     let engine: EngineKeys = section(&root, "engine", &mut errs);
@@ -473,6 +476,7 @@ pub(crate) fn resolve(
             max_connections,
             header_read_timeout,
         },
+        auth,
         store: StoreSettings {
             url,
             data_dir,
@@ -489,6 +493,50 @@ pub(crate) fn resolve(
         groups: raw_groups,
         targets,
     })
+}
+
+/// `[auth]`, with every duration in its range.
+fn resolve_auth(keys: &AuthKeys, errs: &mut Errors) -> crate::AuthConfig {
+    use std::time::Duration;
+    let d = crate::AuthConfig::default();
+    let mut within =
+        |key: &str, v: Option<Duration>, min: Duration, max: Duration, default: Duration| match v {
+            None => default,
+            Some(v) if v >= min && v <= max => v,
+            Some(v) => {
+                errs.push(
+                    key,
+                    format!(
+                        "expected a duration from {} to {}, found {:?}",
+                        humantime::format_duration(min),
+                        humantime::format_duration(max),
+                        humantime::format_duration(v).to_string()
+                    ),
+                );
+                default
+            }
+        };
+    let session_idle = within(
+        "auth.session_idle",
+        keys.session_idle.map(|h| h.0),
+        Duration::from_secs(60),
+        Duration::from_secs(30 * 86_400),
+        d.session_idle,
+    );
+    let session_lifetime = within(
+        "auth.session_lifetime",
+        keys.session_lifetime.map(|h| h.0),
+        Duration::from_secs(60),
+        Duration::from_secs(365 * 86_400),
+        d.session_lifetime,
+    );
+    crate::AuthConfig {
+        registration: keys.registration.unwrap_or_default(),
+        session_idle: session_idle.min(session_lifetime),
+        session_lifetime,
+        metrics: keys.metrics.unwrap_or_default(),
+        secure_cookies: keys.secure_cookies.unwrap_or(false),
+    }
 }
 
 /// A section deserialized key by key; absent → all defaults.

@@ -84,6 +84,46 @@ pub enum AuditEvent {
         command: String,
         why: String,
     },
+    // --- accounts: `from` is the client's address, when known -----------
+    UserCreated {
+        username: String,
+        role: String,
+        from: Option<String>,
+    },
+    LoggedIn {
+        username: String,
+        from: Option<String>,
+    },
+    /// The password changed and every session of the user ended.
+    PasswordChanged {
+        username: String,
+        from: Option<String>,
+    },
+    KeyCreated {
+        key_id: i64,
+        name: String,
+        role: String,
+        from: Option<String>,
+    },
+    KeyRevoked {
+        key_id: i64,
+        from: Option<String>,
+    },
+    /// A member's role was set (`before`: none for a new member).
+    MemberChanged {
+        username: String,
+        before: Option<String>,
+        role: String,
+        from: Option<String>,
+    },
+    MemberRemoved {
+        username: String,
+        from: Option<String>,
+    },
+    InviteCreated {
+        role: String,
+        from: Option<String>,
+    },
 }
 
 impl AuditEvent {
@@ -108,6 +148,14 @@ impl AuditEvent {
             AuditEvent::Flapped { .. } => "flapped",
             AuditEvent::OperatorCommand { .. } => "operator_command",
             AuditEvent::CommandRefused { .. } => "command_refused",
+            AuditEvent::UserCreated { .. } => "user_created",
+            AuditEvent::LoggedIn { .. } => "logged_in",
+            AuditEvent::PasswordChanged { .. } => "password_changed",
+            AuditEvent::KeyCreated { .. } => "key_created",
+            AuditEvent::KeyRevoked { .. } => "key_revoked",
+            AuditEvent::MemberChanged { .. } => "member_changed",
+            AuditEvent::MemberRemoved { .. } => "member_removed",
+            AuditEvent::InviteCreated { .. } => "invite_created",
         }
     }
 
@@ -190,6 +238,37 @@ impl AuditEvent {
             }
             AuditEvent::CommandRefused { command, why } => {
                 format!("{command} on {target} refused: {why}.")
+            }
+            AuditEvent::UserCreated { username, role, .. } => {
+                format!("{actor} made user {username} ({role}).")
+            }
+            AuditEvent::LoggedIn { username, from } => match from {
+                Some(ip) => format!("{username} signed in from {ip}."),
+                None => format!("{username} signed in."),
+            },
+            AuditEvent::PasswordChanged { username, .. } => {
+                format!("{actor} changed the password of {username}; their sessions ended.")
+            }
+            AuditEvent::KeyCreated { key_id, name, role, .. } => {
+                format!("{actor} made API key {key_id} ({name:?}, {role}).")
+            }
+            AuditEvent::KeyRevoked { key_id, .. } => {
+                format!("{actor} revoked API key {key_id}.")
+            }
+            AuditEvent::MemberChanged {
+                username,
+                before,
+                role,
+                ..
+            } => match before {
+                Some(b) => format!("{actor} changed the role of {username} from {b} to {role}."),
+                None => format!("{actor} added {username} as {role}."),
+            },
+            AuditEvent::MemberRemoved { username, .. } => {
+                format!("{actor} removed {username} from the workspace.")
+            }
+            AuditEvent::InviteCreated { role, .. } => {
+                format!("{actor} made an invitation to join as {role}.")
             }
         }
     }

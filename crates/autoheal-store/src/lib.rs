@@ -28,11 +28,16 @@
 //! `AUTOHEAL_TEST_POSTGRES_URL=postgres://autoheal:autoheal@127.0.0.1:5432/postgres
 //! AUTOHEAL_REQUIRE_POSTGRES=1 cargo test -p autoheal-store`.
 
+pub mod accounts;
 mod batch;
 mod common;
 mod migrations;
 mod types;
 mod unit;
+pub use accounts::{
+    Accounts, ApiKey, Authenticated, CredentialKind, Member, NewInvite, NewKey, NewSession,
+    NewUser, Role, TakenInvite, UserRow, Workspace, DEFAULT_WORKSPACE,
+};
 pub use types::*;
 pub use unit::{Committed, Ref, Unit, Write};
 
@@ -55,13 +60,16 @@ pub enum StoreError {
     BadUrl { url: String, why: String },
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
+    /// A name that must be unique is taken.
+    #[error("conflict: {0}")]
+    Conflict(String),
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
 /// Everything autoheal records. Times are Unix milliseconds (`i64`).
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: Accounts + Send + Sync + 'static {
     /// Cheap round trip.
     async fn ping(&self) -> Result<()>;
     /// A real, committed write (one row rewritten): fails when the disk is
@@ -176,6 +184,14 @@ pub trait Store: Send + Sync + 'static {
     }
     /// One incident with its attempts (in id order).
     async fn get_incident(&self, id: i64) -> Result<Option<Incident>>;
+    /// [`Store::get_incident`], only if the incident is `workspace_id`'s:
+    /// what the API answers from (another workspace's incident is `None`).
+    async fn get_incident_in(&self, workspace_id: i64, id: i64) -> Result<Option<Incident>> {
+        match self.workspace_of_incident(id).await? {
+            Some(ws) if ws == workspace_id => self.get_incident(id).await,
+            _ => Ok(None),
+        }
+    }
     /// A page of incidents, newest first, each with its attempts.
     async fn list_incidents(&self, filter: &IncidentFilter) -> Result<Page<Incident>>;
     /// Records an attempt before its action runs; returns its id.

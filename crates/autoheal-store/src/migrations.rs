@@ -29,6 +29,11 @@ const SQLITE: &[Embedded] = &[
         "probe",
         include_str!("../migrations/sqlite/20261202000001_probe.sql"),
     ),
+    (
+        20261203000001,
+        "accounts",
+        include_str!("../migrations/sqlite/20261203000001_accounts.sql"),
+    ),
 ];
 
 const POSTGRES: &[Embedded] = &[
@@ -41,6 +46,11 @@ const POSTGRES: &[Embedded] = &[
         20261202000001,
         "probe",
         include_str!("../migrations/postgres/20261202000001_probe.sql"),
+    ),
+    (
+        20261203000001,
+        "accounts",
+        include_str!("../migrations/postgres/20261203000001_accounts.sql"),
     ),
 ];
 

@@ -150,6 +150,8 @@ impl PgStore {
     }
 }
 
+crate::accounts::accounts_impl!(PgStore);
+
 #[async_trait]
 impl Store for PgStore {
     async fn ping(&self) -> Result<()> {
@@ -354,6 +356,9 @@ impl Store for PgStore {
         let limit = clamp_limit(filter.limit);
         let mut qb: QueryBuilder<Postgres> = QueryBuilder::new(INCIDENT_COLUMNS);
         qb.push(" WHERE 1 = 1");
+        if let Some(ws) = filter.workspace {
+            qb.push(" AND workspace_id = ").push_bind(ws);
+        }
         if let Some(target) = &filter.target {
             qb.push(" AND target = ").push_bind(target.clone());
         }
@@ -383,6 +388,9 @@ impl Store for PgStore {
         let mut qb: QueryBuilder<Postgres> = QueryBuilder::new(
             "SELECT id, at, target, incident_id, kind, message, actor, data FROM events WHERE 1 = 1",
         );
+        if let Some(ws) = filter.workspace {
+            qb.push(" AND workspace_id = ").push_bind(ws);
+        }
         if let Some(target) = &filter.target {
             qb.push(" AND target = ").push_bind(target.clone());
         }

@@ -219,6 +219,8 @@ fn event_row(row: &SqliteRow) -> Result<Event> {
 const INCIDENT_COLUMNS: &str =
     "SELECT id, target, opened_at, closed_at, reason, resolution, quarantine_reason FROM incidents";
 
+crate::accounts::accounts_impl!(SqliteStore);
+
 #[async_trait]
 impl Store for SqliteStore {
     async fn ping(&self) -> Result<()> {
@@ -422,6 +424,9 @@ impl Store for SqliteStore {
         let limit = clamp_limit(filter.limit);
         let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(INCIDENT_COLUMNS);
         qb.push(" WHERE 1 = 1");
+        if let Some(ws) = filter.workspace {
+            qb.push(" AND workspace_id = ").push_bind(ws);
+        }
         if let Some(target) = &filter.target {
             qb.push(" AND target = ").push_bind(target.clone());
         }
@@ -451,6 +456,9 @@ impl Store for SqliteStore {
         let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
             "SELECT id, at, target, incident_id, kind, message, actor, data FROM events WHERE 1 = 1",
         );
+        if let Some(ws) = filter.workspace {
+            qb.push(" AND workspace_id = ").push_bind(ws);
+        }
         if let Some(target) = &filter.target {
             qb.push(" AND target = ").push_bind(target.clone());
         }

@@ -86,8 +86,15 @@ pub struct Attempt {
     pub dry_run: bool,
 }
 
+fn default_workspace() -> i64 {
+    crate::DEFAULT_WORKSPACE
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NewEvent {
+    /// The workspace the event belongs to.
+    #[serde(default = "default_workspace")]
+    pub workspace_id: i64,
     pub at: i64,
     pub target: Option<String>,
     pub incident_id: Option<i64>,
@@ -117,6 +124,8 @@ pub struct Event {
 /// page.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct IncidentFilter {
+    /// Only this workspace's (the API always sets it).
+    pub workspace: Option<i64>,
     pub target: Option<String>,
     /// Some(true) = open only, Some(false) = closed only.
     pub open: Option<bool>,
@@ -126,6 +135,8 @@ pub struct IncidentFilter {
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct EventFilter {
+    /// Only this workspace's (the API always sets it).
+    pub workspace: Option<i64>,
     pub target: Option<String>,
     pub incident_id: Option<i64>,
     pub before: Option<i64>,

@@ -273,8 +273,9 @@ macro_rules! apply_unit {
                         None => event.incident_id,
                     };
                     let id: i64 = sqlx::query_scalar(
-                        "INSERT INTO events (at, target, incident_id, kind, message, actor, data) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+                        "INSERT INTO events \
+                         (at, target, incident_id, kind, message, actor, data, workspace_id) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
                     )
                     .bind(event.at)
                     .bind(&event.target)
@@ -283,6 +284,7 @@ macro_rules! apply_unit {
                     .bind(&event.message)
                     .bind(&event.actor)
                     .bind($json(&event.data))
+                    .bind(event.workspace_id)
                     .fetch_one(&mut *$tx)
                     .await?;
                     done.events.push(id);

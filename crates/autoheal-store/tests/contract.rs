@@ -55,6 +55,7 @@ fn attempt(incident_id: i64, rung: i32, n: i32, action: &str, at: i64) -> NewAtt
 
 fn event(at: i64, target: Option<&str>, incident_id: Option<i64>, kind: &str) -> NewEvent {
     NewEvent {
+        workspace_id: autoheal_store::DEFAULT_WORKSPACE,
         at,
         target: target.map(Into::into),
         incident_id,

@@ -12,6 +12,7 @@ use serde_json::json;
 
 fn event(kind: &str) -> NewEvent {
     NewEvent {
+        workspace_id: autoheal_store::DEFAULT_WORKSPACE,
         at: 1,
         target: Some("api".into()),
         incident_id: None,

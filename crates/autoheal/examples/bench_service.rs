@@ -8,7 +8,8 @@
 //! target/release/examples/bench_service idle
 //! target/release/examples/bench_service targets 100000
 //! target/release/examples/bench_service api 1000 1000 10
-//!   # api TARGETS RATE SECONDS: p50/p99 of GET /api/v1/targets at RATE req/s
+//!   # api TARGETS RATE SECONDS: p50/p99 of GET /api/v1/targets at RATE req/s,
+//!   # each with the service's local token as `Authorization: Bearer`
 //! ```
 //! The binary is `target/release/autoheal`, or `$AUTOHEAL_BIN`. Figures go to
 //! docs/benchmarks.md with the command that produced them.
@@ -64,6 +65,9 @@ fn free_port() -> u16 {
 struct Service {
     child: Child,
     base: String,
+    /// The local token the service wrote to its data directory (an owner
+    /// API key): every request is authenticated, as a real client's is.
+    token: String,
 }
 
 impl Drop for Service {
@@ -99,14 +103,33 @@ async fn boot(n: usize, dir: &Path) -> Service {
         .stderr(Stdio::inherit())
         .spawn()
         .unwrap_or_else(|e| panic!("{}: {e} (build it first)", binary().display()));
+    let token_file = dir.join("data").join("local-token");
+    let started = Instant::now();
+    let token = loop {
+        if let Ok(t) = std::fs::read_to_string(&token_file) {
+            if !t.trim().is_empty() {
+                break t.trim().to_string();
+            }
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "no local token"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
     let svc = Service {
         child,
         base: format!("http://127.0.0.1:{port}"),
+        token,
     };
     let client = reqwest::Client::new();
-    let started = Instant::now();
     loop {
-        let held = match client.get(format!("{}/health", svc.base)).send().await {
+        let held = match client
+            .get(format!("{}/health", svc.base))
+            .bearer_auth(&svc.token)
+            .send()
+            .await
+        {
             Ok(r) => r
                 .json::<serde_json::Value>()
                 .await
@@ -180,9 +203,15 @@ async fn main() {
                 tokio::time::sleep_until((start + gap * i as u32).into()).await;
                 let c = client.clone();
                 let u = url.clone();
+                let key = svc.token.clone();
                 tasks.push(tokio::spawn(async move {
                     let t = Instant::now();
-                    let r = c.get(&u).send().await.and_then(|r| r.error_for_status());
+                    let r = c
+                        .get(&u)
+                        .bearer_auth(key)
+                        .send()
+                        .await
+                        .and_then(|r| r.error_for_status());
                     let len = match r {
                         Ok(r) => r.bytes().await.map(|b| b.len()).ok(),
                         Err(_) => None,

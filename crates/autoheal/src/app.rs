@@ -67,6 +67,8 @@ pub struct Application {
     dry_run: bool,
     server: autoheal_config::ServerSettings,
     vitals: Arc<Vitals>,
+    auth: crate::auth::Auth,
+    local_token: String,
 }
 
 /// How long a stop may take in all: `docker stop` waits 10 s before its
@@ -90,6 +92,12 @@ impl Application {
         let store = autoheal_store::open(store_url)
             .await
             .with_context(|| format!("opening the store at {}", redact_store_url(store_url)))?;
+        let auth = crate::auth::Auth::new(store.clone(), auth_settings(config));
+        let (token_path, local_token) = auth
+            .write_local_token(&config.store.data_dir, supervisor::now_ms())
+            .await
+            .context("making the CLI's local token")?;
+        tracing::debug!(path = %token_path.display(), "The CLI's local token is in {}.", token_path.display());
         let metrics = Metrics::new();
         let docker_shared = DockerShared::new(&config.docker);
         let Built {
@@ -146,7 +154,20 @@ impl Application {
             dry_run: config.engine.dry_run,
             server: config.server.clone(),
             vitals,
+            auth,
+            local_token,
         })
+    }
+
+    /// The local token (an owner key of the default workspace) this start
+    /// wrote to `<data_dir>/local-token` for the CLI.
+    pub fn local_token(&self) -> &str {
+        &self.local_token
+    }
+
+    /// Users, sessions and keys.
+    pub fn auth(&self) -> crate::auth::Auth {
+        self.auth.clone()
     }
 
     /// The process's vital signs (readiness, vital tasks).
@@ -178,11 +199,20 @@ impl Application {
     /// requests or checks, running actions finish, the store is flushed.
     pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         let addr = self.local_addr();
-        if !addr.ip().is_loopback() {
-            tracing::warn!(
-                listen = %addr,
-                "Listening on {addr}, beyond this machine. The API has no users or keys yet: anyone who can reach this address can quarantine or heal targets."
-            );
+        match self.auth.setup_token().await {
+            Ok(Some(token)) => {
+                // Printed once, to the terminal only: never into the log.
+                eprintln!(
+                    "\nautoheal has no user yet. Make the first admin with\n  autoheal user add --admin NAME\nor POST /api/v1/auth/setup with this one-time setup token:\n  {token}\nThe CLI on this machine works without an account (its token is in the data directory).\n"
+                );
+                tracing::info!(
+                    "No user exists yet: the one-time setup token was printed to the terminal."
+                );
+            }
+            Ok(None) => {}
+            Err(e) => {
+                tracing::warn!(error = %crate::error_chain(&e), "Could not tell whether a user exists; no setup token was made.")
+            }
         }
         tracing::info!(listen = %addr, store = self.store.backend(), targets = self.targets.len(), "autoheal is serving on http://{addr}.");
         let vitals = self.vitals.clone();
@@ -192,6 +222,7 @@ impl Application {
             metrics: self.metrics.clone(),
             started_at: supervisor::now_ms(),
             vitals: vitals.clone(),
+            auth: self.auth.clone(),
         };
         let sup_token = CancellationToken::new();
         let sup_done = vitals.spawn_vital(
@@ -267,6 +298,19 @@ impl Application {
         served?;
         tracing::info!("autoheal stopped.");
         Ok(())
+    }
+}
+
+/// The account settings of `[auth]`.
+fn auth_settings(config: &Config) -> crate::auth::AuthSettings {
+    let a = &config.auth;
+    crate::auth::AuthSettings {
+        registration: a.registration,
+        session_idle: a.session_idle,
+        session_lifetime: a.session_lifetime,
+        metrics_public: a.metrics == autoheal_config::MetricsAccess::Public,
+        secure_cookies: a.secure_cookies,
+        ..Default::default()
     }
 }
 

@@ -91,11 +91,127 @@ pub enum Cmd {
         #[command(flatten)]
         api: ApiArgs,
     },
+    /// Users: add, passwd, list, remove. Works on the store directly, so run
+    /// it where autoheal runs (as the user that owns its data directory).
+    User {
+        #[command(subcommand)]
+        cmd: UserCmd,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// API keys of the workspace: create, list, revoke (through the API).
+    Key {
+        #[command(subcommand)]
+        cmd: KeyCmd,
+        #[command(flatten)]
+        api: ApiArgs,
+    },
+    /// Workspaces: list, add, members. Works on the store directly.
+    Workspace {
+        #[command(subcommand)]
+        cmd: WorkspaceCmd,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCmd {
+    /// Make a user. The password is asked for (not echoed), or read from
+    /// standard input when it is not a terminal.
+    Add {
+        name: String,
+        #[arg(long)]
+        email: Option<String>,
+        /// Owner of the workspace (the first admin of a fresh install).
+        #[arg(long)]
+        admin: bool,
+        /// viewer, operator, admin or owner (default viewer; owner with --admin).
+        #[arg(long)]
+        role: Option<String>,
+        /// The workspace to join, by name.
+        #[arg(long, default_value = "default")]
+        workspace: String,
+    },
+    /// Set a user's password (asked for, or read from standard input); ends
+    /// their sessions.
+    Passwd { name: String },
+    /// Every user with their workspaces and roles.
+    List,
+    /// Remove a user with their sessions and keys.
+    Remove { name: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeyCmd {
+    /// Make an API key; it is printed once.
+    Create {
+        #[arg(long)]
+        name: String,
+        /// viewer, operator, admin or owner: at most your own.
+        #[arg(long)]
+        role: Option<String>,
+        /// How long it is valid (`30d`); default for ever.
+        #[arg(long)]
+        expires: Option<String>,
+    },
+    List,
+    /// Revoke a key by its id (it stops working at once).
+    Revoke {
+        id: i64,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum WorkspaceCmd {
+    List,
+    Add {
+        name: String,
+    },
+    /// The members of a workspace with their roles.
+    Members {
+        name: String,
+    },
 }
 
 #[derive(Debug, clap::Args)]
 pub struct ApiArgs {
     /// Base URL of a running autoheal.
-    #[arg(long, env = "AUTOHEAL_URL", default_value = "http://127.0.0.1:8080")]
+    #[arg(
+        long,
+        global = true,
+        env = "AUTOHEAL_URL",
+        default_value = "http://127.0.0.1:8080"
+    )]
     pub url: String,
+    /// An API key. Default: the local token autoheal wrote to its data
+    /// directory.
+    #[arg(long, global = true, env = "AUTOHEAL_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// Where the running autoheal keeps its files (for the local token).
+    #[arg(
+        long,
+        global = true,
+        env = "AUTOHEAL_DATA_DIR",
+        default_value = "./autoheal-data"
+    )]
+    pub data_dir: PathBuf,
+}
+
+impl ApiArgs {
+    /// The token to send, if any.
+    pub fn token(&self) -> Option<String> {
+        crate::auth::client_token(self.token.as_deref(), &self.data_dir)
+    }
+}
+
+/// Where the store is, as `serve` would find it.
+#[derive(Debug, clap::Args)]
+pub struct StoreArgs {
+    /// The TOML config file (for `[store]`).
+    #[arg(long, short, global = true, env = "AUTOHEAL_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Where autoheal keeps its files (overrides store.data_dir).
+    #[arg(long, global = true)]
+    pub data_dir: Option<PathBuf>,
 }

@@ -2,6 +2,7 @@
 //! (config errors, unknown target).
 
 use autoheal::app::{build_targets, Application, Built};
+use autoheal::cli::ApiArgs;
 use autoheal::telemetry::logging;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -10,7 +11,7 @@ use std::process::ExitCode;
 use tokio_util::sync::CancellationToken;
 
 /// The process environment, with command-line flags laid over it (flags win).
-fn env_with(listen: Option<SocketAddr>, data_dir: Option<&Path>) -> BTreeMap<String, String> {
+pub fn env_with(listen: Option<SocketAddr>, data_dir: Option<&Path>) -> BTreeMap<String, String> {
     let mut env: BTreeMap<String, String> = std::env::vars().collect();
     if let Some(l) = listen {
         env.insert("AUTOHEAL_LISTEN".into(), l.to_string());
@@ -183,12 +184,34 @@ fn client() -> reqwest::Client {
         .expect("a default HTTP client builds")
 }
 
+/// A request to the API at `api`, with its token when there is one.
+pub fn request(api: &ApiArgs, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+    let mut r = client().request(method, format!("{}{path}", api.url.trim_end_matches('/')));
+    if let Some(t) = api.token() {
+        r = r.bearer_auth(t);
+    }
+    r
+}
+
+/// Prints why the API could not be reached.
+pub fn unreachable(api: &ApiArgs, e: &reqwest::Error) -> ExitCode {
+    eprintln!(
+        "autoheal: cannot reach {}: {}",
+        api.url,
+        autoheal::error_chain(e)
+    );
+    ExitCode::FAILURE
+}
+
 /// Prints an API error answer and picks the exit code.
-async fn api_error(resp: reqwest::Response) -> ExitCode {
+pub async fn api_error(resp: reqwest::Response) -> ExitCode {
     let status = resp.status();
     let body: serde_json::Value = resp.json().await.unwrap_or_default();
     let msg = body["error"]["message"].as_str().unwrap_or("no message");
     eprintln!("autoheal: {msg} (HTTP {})", status.as_u16());
+    if status == reqwest::StatusCode::UNAUTHORIZED {
+        eprintln!("autoheal: pass an API key with --token or AUTOHEAL_TOKEN, or run where autoheal runs with its data directory (--data-dir or AUTOHEAL_DATA_DIR) so the local token is found.");
+    }
     if status.is_client_error() {
         ExitCode::from(2)
     } else {
@@ -196,20 +219,13 @@ async fn api_error(resp: reqwest::Response) -> ExitCode {
     }
 }
 
-pub async fn status(url: &str) -> ExitCode {
-    let resp = match client()
-        .get(format!("{}/api/v1/targets", url.trim_end_matches('/')))
+pub async fn status(api: &ApiArgs) -> ExitCode {
+    let resp = match request(api, reqwest::Method::GET, "/api/v1/targets")
         .send()
         .await
     {
         Ok(r) => r,
-        Err(e) => {
-            eprintln!(
-                "autoheal: cannot reach {url}: {}",
-                autoheal::error_chain(&e)
-            );
-            return ExitCode::FAILURE;
-        }
+        Err(e) => return unreachable(api, &e),
     };
     if !resp.status().is_success() {
         return api_error(resp).await;
@@ -256,15 +272,10 @@ fn path_segment(name: &str) -> String {
     out
 }
 
-pub async fn command(url: &str, target: &str, verb: &str) -> ExitCode {
-    let endpoint = format!(
-        "{}/api/v1/targets/{}/{verb}",
-        url.trim_end_matches('/'),
-        path_segment(target)
-    );
+pub async fn command(api: &ApiArgs, target: &str, verb: &str) -> ExitCode {
+    let path = format!("/api/v1/targets/{}/{verb}", path_segment(target));
     // application/json: the API refuses writes of any other type (CSRF).
-    let request = client()
-        .post(endpoint)
+    let request = request(api, reqwest::Method::POST, &path)
         .header(reqwest::header::CONTENT_TYPE, "application/json")
         .body("{}");
     match request.send().await {
@@ -277,13 +288,7 @@ pub async fn command(url: &str, target: &str, verb: &str) -> ExitCode {
             ExitCode::SUCCESS
         }
         Ok(r) => api_error(r).await,
-        Err(e) => {
-            eprintln!(
-                "autoheal: cannot reach {url}: {}",
-                autoheal::error_chain(&e)
-            );
-            ExitCode::FAILURE
-        }
+        Err(e) => unreachable(api, &e),
     }
 }
 

@@ -5,6 +5,7 @@
 //! ([`telemetry`]) and the command line ([`cli`]).
 
 pub mod app;
+pub mod auth;
 pub mod cli;
 pub mod docker;
 pub mod http;

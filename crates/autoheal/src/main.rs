@@ -5,6 +5,7 @@ use autoheal::cli::{Cli, Cmd};
 use clap::Parser;
 use std::process::ExitCode;
 
+mod accounts;
 mod commands;
 
 fn main() -> ExitCode {
@@ -27,14 +28,15 @@ fn main() -> ExitCode {
                 data_dir,
             } => commands::serve(config, listen, data_dir).await,
             Cmd::Check { config } => commands::check(&config),
-            Cmd::Status { api } => commands::status(&api.url).await,
-            Cmd::Heal { target, api } => commands::command(&api.url, &target, "heal").await,
-            Cmd::Quarantine { target, api } => {
-                commands::command(&api.url, &target, "quarantine").await
-            }
-            Cmd::Release { target, api } => commands::command(&api.url, &target, "release").await,
-            Cmd::Pause { target, api } => commands::command(&api.url, &target, "pause").await,
-            Cmd::Resume { target, api } => commands::command(&api.url, &target, "resume").await,
+            Cmd::Status { api } => commands::status(&api).await,
+            Cmd::Heal { target, api } => commands::command(&api, &target, "heal").await,
+            Cmd::Quarantine { target, api } => commands::command(&api, &target, "quarantine").await,
+            Cmd::Release { target, api } => commands::command(&api, &target, "release").await,
+            Cmd::Pause { target, api } => commands::command(&api, &target, "pause").await,
+            Cmd::Resume { target, api } => commands::command(&api, &target, "resume").await,
+            Cmd::User { cmd, store } => accounts::user(cmd, &store).await,
+            Cmd::Key { cmd, api } => accounts::key(cmd, &api).await,
+            Cmd::Workspace { cmd, store } => accounts::workspace(cmd, &store).await,
             Cmd::Export { config, output } => commands::export(&config, output.as_deref()),
             Cmd::Import { file, config } => commands::import(&file, &config),
             Cmd::Healthcheck { api } => commands::healthcheck(&api.url).await,

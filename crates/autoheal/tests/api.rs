@@ -77,13 +77,24 @@ async fn spawn_app(config: &str) -> TestApp {
     let base = format!("http://{}", app.local_addr());
     let handle = app.handle();
     let stop = CancellationToken::new();
+    // Every request of these tests carries the local token (an owner key);
+    // the anonymous and per-role cases are in tests/access.rs.
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        reqwest::header::AUTHORIZATION,
+        format!("Bearer {}", app.local_token()).parse().unwrap(),
+    );
+    let client = reqwest::Client::builder()
+        .default_headers(headers)
+        .build()
+        .unwrap();
     tokio::spawn(app.run_until_stopped(stop.clone()));
     let t = TestApp {
         base,
         handle,
         stop,
         _dir: dir,
-        client: reqwest::Client::new(),
+        client,
     };
     eventually(Duration::from_secs(10), "ready", || async {
         (t.get("/ready").await.0 == 200).then_some(())
@@ -184,7 +195,8 @@ async fn targets_are_listed_with_their_phase_and_commands_change_it() {
         .iter()
         .map(|e| e["actor"].as_str().unwrap())
         .collect();
-    assert!(actors.contains(&"api"), "{actors:?}");
+    // Who: these requests carry the local token, so the actor is `local`.
+    assert!(actors.contains(&"local"), "{actors:?}");
 }
 
 #[tokio::test]

@@ -185,10 +185,16 @@ async fn client_commands_talk_to_a_running_autoheal() {
     })
     .await;
     let url = app.base.clone();
+    // On the same machine the client finds autoheal's local token in its
+    // data directory: no account needed.
+    let data = dir.path().join("data");
     let run = |args: &[&str]| {
         let out = autoheal()
             .args(args)
             .args(["--url", &url])
+            .arg("--data-dir")
+            .arg(&data)
+            .env_remove("AUTOHEAL_TOKEN")
             .output()
             .unwrap();
         (
@@ -213,12 +219,149 @@ async fn client_commands_talk_to_a_running_autoheal() {
     assert!(err.contains("nope"), "{err}");
     let (code, _, _) = run(&["healthcheck"]);
     assert_eq!(code, Some(0));
+    // Without the token: refused, and told how to authenticate.
+    let elsewhere = tempfile::tempdir().unwrap();
+    let out = autoheal()
+        .args(["status", "--url", &url, "--data-dir"])
+        .arg(elsewhere.path())
+        .env_remove("AUTOHEAL_TOKEN")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("401") && err.contains("AUTOHEAL_TOKEN"),
+        "{err}"
+    );
+    // A key made through the CLI works as AUTOHEAL_TOKEN, until revoked.
+    let (code, out, err) = run(&["key", "create", "--name", "ci", "--role", "viewer"]);
+    assert_eq!(code, Some(0), "{err}");
+    let key = out
+        .split_whitespace()
+        .find(|w| w.starts_with("ah_key_"))
+        .expect("the new key is printed")
+        .to_string();
+    let with_key = |args: &[&str]| {
+        autoheal()
+            .args(args)
+            .args(["--url", &url, "--data-dir"])
+            .arg(elsewhere.path())
+            .env("AUTOHEAL_TOKEN", &key)
+            .output()
+            .unwrap()
+    };
+    assert_eq!(with_key(&["status"]).status.code(), Some(0));
+    let denied = with_key(&["pause", "db"]);
+    assert_eq!(denied.status.code(), Some(2), "a viewer key cannot pause");
+    assert!(String::from_utf8_lossy(&denied.stderr).contains("403"));
+    let (_, list, _) = run(&["key", "list"]);
+    let id = list
+        .lines()
+        .find(|l| l.contains(" ci "))
+        .and_then(|l| l.split_whitespace().next())
+        .expect("the key is listed")
+        .to_string();
+    assert!(
+        !list.contains(&key),
+        "a listing never shows the key: {list}"
+    );
+    let (code, _, _) = run(&["key", "revoke", &id]);
+    assert_eq!(code, Some(0));
+    assert_eq!(
+        with_key(&["status"]).status.code(),
+        Some(2),
+        "revoked at once"
+    );
     let dead = format!("http://127.0.0.1:{}", free_port());
     let out = autoheal()
         .args(["healthcheck", "--url", &dead])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
+}
+
+/// The first run: no user; `autoheal user add --admin` (password on
+/// standard input) makes one on the store directly, who can then sign in.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_first_admin_is_made_by_the_cli_and_can_sign_in() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let user = |args: &[&str], stdin: &str| {
+        let out = autoheal()
+            .arg("user")
+            .args(args)
+            .arg("--data-dir")
+            .arg(&data)
+            .env_remove("AUTOHEAL_DATA_DIR")
+            .env_remove("AUTOHEAL_STORE_URL")
+            .write_stdin(stdin)
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).to_string(),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        )
+    };
+    let (code, _, err) = user(&["add", "--admin", "root"], "short\n");
+    assert_eq!(code, Some(2), "a short password is refused: {err}");
+    assert!(err.contains("at least 8"), "{err}");
+    let (code, out, err) = user(&["add", "--admin", "Root"], "correct horse battery\n");
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.contains("owner of default"), "{out}");
+    let (code, _, err) = user(&["add", "root"], "correct horse battery\n");
+    assert_eq!(code, Some(2));
+    assert!(err.contains("taken"), "{err}");
+    let (code, out, _) = user(&["add", "--role", "operator", "ops"], "another password\n");
+    assert_eq!(code, Some(0), "{out}");
+    let (_, list, _) = user(&["list"], "");
+    assert!(
+        list.contains("root") && list.contains("default:owner"),
+        "{list}"
+    );
+    assert!(
+        list.contains("ops") && list.contains("default:operator"),
+        "{list}"
+    );
+    let (code, _, _) = user(&["remove", "ops"], "");
+    assert_eq!(code, Some(0));
+    assert!(!user(&["list"], "").1.contains("ops"));
+
+    let config = write(
+        &dir.path().join("autoheal.toml"),
+        "[docker]\nenabled = false\n",
+    );
+    let app = Autoheal::start(&config, &data).await;
+    let login = |password: &'static str| {
+        let url = format!("{}/api/v1/auth/login", app.base);
+        async move {
+            reqwest::Client::new()
+                .post(url)
+                .header("content-type", "application/json")
+                .body(serde_json::json!({"login": "root", "password": password}).to_string())
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    assert_eq!(login("correct horse battery").await, 200);
+    // A new password from the CLI: the old one stops working.
+    let (code, _, err) = user(&["passwd", "root"], "a different one\n");
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(login("correct horse battery").await, 401);
+    assert_eq!(login("a different one").await, 200);
+    // The audit log says who made whom.
+    let events = app.get("/api/v1/events?limit=100").await;
+    assert!(
+        events["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["kind"] == "user_created" && e["actor"] == "cli"),
+        "{events}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

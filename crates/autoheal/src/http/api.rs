@@ -1,30 +1,86 @@
 //! The JSON API under `/api/v1`: targets and their state, incidents with
 //! their attempts, the audit log, and the operator commands.
 //!
+//! Every answer is the caller's workspace's: another workspace's target or
+//! incident is 404, as if it did not exist. The supervisor's targets (the
+//! config file's and Docker's) belong to the default workspace.
+//!
 //! Lists page by keyset: newest first, `limit` (1-500, default 50) and
 //! `before` (an id from the previous page's `next_before`).
 
+use super::access::{endpoint, Access, Endpoint};
 use super::error::{from_rejection, ApiError};
 use super::AppState;
+use crate::auth::Principal;
 use autoheal_core::Command;
-use autoheal_store::{EventFilter, IncidentFilter};
+use autoheal_store::{EventFilter, IncidentFilter, Role, DEFAULT_WORKSPACE};
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
+use axum::http::{Method, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/targets", get(list_targets))
-        .route("/targets/{name}", get(get_target))
-        .route("/targets/{name}/{command}", post(command))
-        .route("/incidents", get(list_incidents))
-        .route("/incidents/{id}", get(get_incident))
-        .route("/events", get(list_events))
+pub fn endpoints() -> Vec<Endpoint> {
+    use Access::Role as R;
+    vec![
+        endpoint(
+            Method::GET,
+            "/api/v1/targets",
+            R(Role::Viewer),
+            get(list_targets),
+        ),
+        endpoint(
+            Method::GET,
+            "/api/v1/targets/{name}",
+            R(Role::Viewer),
+            get(get_target),
+        ),
+        endpoint(
+            Method::POST,
+            "/api/v1/targets/{name}/{command}",
+            R(Role::Operator),
+            post(command),
+        ),
+        endpoint(
+            Method::GET,
+            "/api/v1/incidents",
+            R(Role::Viewer),
+            get(list_incidents),
+        ),
+        endpoint(
+            Method::GET,
+            "/api/v1/incidents/{id}",
+            R(Role::Viewer),
+            get(get_incident),
+        ),
+        endpoint(
+            Method::GET,
+            "/api/v1/events",
+            R(Role::Viewer),
+            get(list_events),
+        ),
+    ]
+}
+
+/// The supervisor's targets the caller may see.
+pub fn targets_of(s: &AppState, who: &Principal) -> Vec<crate::supervisor::TargetView> {
+    if who.workspace_id == DEFAULT_WORKSPACE {
+        s.supervisor.targets()
+    } else {
+        Vec::new()
+    }
+}
+
+/// The supervisor's target `name`, if the caller may see it.
+fn target_of(s: &AppState, who: &Principal, name: &str) -> Option<crate::supervisor::TargetView> {
+    if who.workspace_id == DEFAULT_WORKSPACE {
+        s.supervisor.target(name)
+    } else {
+        None
+    }
 }
 
 /// `GET /api/v1/targets`.
@@ -76,9 +132,12 @@ fn limit(l: Option<u32>) -> Result<u32, ApiError> {
 
 #[utoipa::path(get, path = "/api/v1/targets", tag = "targets",
     responses((status = 200, description = "Every target, sorted by name", body = TargetList)))]
-async fn list_targets(State(s): State<AppState>) -> Json<TargetList> {
+async fn list_targets(
+    State(s): State<AppState>,
+    Extension(who): Extension<Principal>,
+) -> Json<TargetList> {
     Json(TargetList {
-        items: s.supervisor.targets(),
+        items: targets_of(&s, &who),
     })
 }
 
@@ -87,10 +146,11 @@ async fn list_targets(State(s): State<AppState>) -> Json<TargetList> {
     responses((status = 200, body = TargetDetail), (status = 404, body = super::error::ErrorBody)))]
 async fn get_target(
     State(s): State<AppState>,
+    Extension(who): Extension<Principal>,
     name: Result<Path<String>, PathRejection>,
 ) -> Result<impl IntoResponse, ApiError> {
     let Path(name) = name.map_err(from_rejection)?;
-    let Some(view) = s.supervisor.target(&name) else {
+    let Some(view) = target_of(&s, &who, &name) else {
         return Err(ApiError::not_found(format!("no target named {name:?}")));
     };
     let recent = s.store.recent_checks(&name, 20).await?;
@@ -129,9 +189,13 @@ async fn get_target(
               (status = 409, description = "The engine refused the command", body = super::error::ErrorBody)))]
 async fn command(
     State(s): State<AppState>,
+    Extension(who): Extension<Principal>,
     path: Result<Path<(String, String)>, PathRejection>,
 ) -> Result<impl IntoResponse, ApiError> {
     let Path((name, verb)) = path.map_err(from_rejection)?;
+    if target_of(&s, &who, &name).is_none() {
+        return Err(ApiError::not_found(format!("no target named {name:?}")));
+    }
     let cmd = match verb.as_str() {
         "heal" => Command::HealNow,
         "quarantine" => Command::Quarantine,
@@ -144,7 +208,7 @@ async fn command(
             )))
         }
     };
-    s.supervisor.command(&name, cmd, "api").await?;
+    s.supervisor.command(&name, cmd, &who.actor()).await?;
     let view = s.supervisor.target(&name);
     Ok((
         StatusCode::ACCEPTED,
@@ -171,6 +235,7 @@ struct IncidentQuery {
               (status = 400, body = super::error::ErrorBody)))]
 async fn list_incidents(
     State(s): State<AppState>,
+    Extension(who): Extension<Principal>,
     q: Result<Query<IncidentQuery>, QueryRejection>,
 ) -> Result<impl IntoResponse, ApiError> {
     let Query(q) = q.map_err(from_rejection)?;
@@ -185,6 +250,7 @@ async fn list_incidents(
         }
     };
     let filter = IncidentFilter {
+        workspace: Some(who.workspace_id),
         target: q.target,
         open,
         before: q.before,
@@ -198,10 +264,11 @@ async fn list_incidents(
     responses((status = 200, body = autoheal_store::Incident), (status = 404, body = super::error::ErrorBody)))]
 async fn get_incident(
     State(s): State<AppState>,
+    Extension(who): Extension<Principal>,
     id: Result<Path<i64>, PathRejection>,
 ) -> Result<impl IntoResponse, ApiError> {
     let Path(id) = id.map_err(from_rejection)?;
-    match s.store.get_incident(id).await? {
+    match s.store.get_incident_in(who.workspace_id, id).await? {
         Some(i) => Ok(Json(i)),
         None => Err(ApiError::not_found(format!("no incident {id}"))),
     }
@@ -221,10 +288,12 @@ struct EventQuery {
               (status = 400, body = super::error::ErrorBody)))]
 async fn list_events(
     State(s): State<AppState>,
+    Extension(who): Extension<Principal>,
     q: Result<Query<EventQuery>, QueryRejection>,
 ) -> Result<impl IntoResponse, ApiError> {
     let Query(q) = q.map_err(from_rejection)?;
     let filter = EventFilter {
+        workspace: Some(who.workspace_id),
         target: q.target,
         incident_id: q.incident,
         before: q.before,

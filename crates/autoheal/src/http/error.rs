@@ -13,11 +13,16 @@ pub struct ErrorBody {
 
 #[derive(Debug, serde::Serialize, utoipa::ToSchema)]
 pub struct ErrorDetail {
-    /// Stable: bad_request, forbidden, not_found, method_not_allowed,
-    /// timeout, conflict, uri_too_long, unsupported_media_type,
-    /// misdirected_request, headers_too_large, unavailable, internal.
+    /// Stable: bad_request, unauthorized, forbidden, not_found,
+    /// method_not_allowed, timeout, conflict, payload_too_large,
+    /// uri_too_long, unsupported_media_type, misdirected_request,
+    /// unprocessable, too_many_requests, headers_too_large, unavailable,
+    /// internal.
     pub code: String,
     pub message: String,
+    /// The JSON pointer of the field at fault (`/password`), when one is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pointer: Option<String>,
 }
 
 #[derive(Debug)]
@@ -26,43 +31,54 @@ pub struct ApiError {
     /// Stable machine code: "not_found", "bad_request", "conflict", ...
     pub code: &'static str,
     pub message: String,
+    /// Sent as `Retry-After` (whole seconds, at least 1).
+    pub retry_after: Option<std::time::Duration>,
+    pub pointer: Option<String>,
 }
 
 impl ApiError {
-    pub fn not_found(message: impl Into<String>) -> Self {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
         Self {
-            status: StatusCode::NOT_FOUND,
-            code: "not_found",
+            status,
+            code,
             message: message.into(),
+            retry_after: None,
+            pointer: None,
         }
+    }
+    pub fn unauthorized(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
+    }
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "forbidden", message)
+    }
+    pub fn too_many(message: impl Into<String>, retry_after: std::time::Duration) -> Self {
+        Self {
+            retry_after: Some(retry_after),
+            ..Self::new(StatusCode::TOO_MANY_REQUESTS, "too_many_requests", message)
+        }
+    }
+    /// A field of the body is wrong: 422 with its JSON pointer.
+    pub fn field(pointer: &str, message: impl Into<String>) -> Self {
+        Self {
+            pointer: Some(pointer.to_string()),
+            ..Self::new(StatusCode::UNPROCESSABLE_ENTITY, "unprocessable", message)
+        }
+    }
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", message)
     }
     pub fn bad_request(message: impl Into<String>) -> Self {
-        Self {
-            status: StatusCode::BAD_REQUEST,
-            code: "bad_request",
-            message: message.into(),
-        }
+        Self::new(StatusCode::BAD_REQUEST, "bad_request", message)
     }
     pub fn conflict(message: impl Into<String>) -> Self {
-        Self {
-            status: StatusCode::CONFLICT,
-            code: "conflict",
-            message: message.into(),
-        }
+        Self::new(StatusCode::CONFLICT, "conflict", message)
     }
     pub fn unavailable(message: impl Into<String>) -> Self {
-        Self {
-            status: StatusCode::SERVICE_UNAVAILABLE,
-            code: "unavailable",
-            message: message.into(),
-        }
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message)
     }
     pub fn internal(message: impl Into<String>) -> Self {
-        Self {
-            status: StatusCode::INTERNAL_SERVER_ERROR,
-            code: "internal",
-            message: message.into(),
-        }
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", message)
     }
 }
 
@@ -72,9 +88,16 @@ impl IntoResponse for ApiError {
             error: ErrorDetail {
                 code: self.code.into(),
                 message: self.message,
+                pointer: self.pointer,
             },
         };
-        (self.status, Json(body)).into_response()
+        let mut r = (self.status, Json(body)).into_response();
+        if let Some(after) = self.retry_after {
+            let secs = after.as_secs() + u64::from(after.subsec_nanos() > 0);
+            r.headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, secs.max(1).into());
+        }
+        r
     }
 }
 
@@ -99,4 +122,30 @@ impl From<crate::supervisor::CommandError> for ApiError {
 /// Turns axum's own rejections (bad query string, bad path) into our shape.
 pub fn from_rejection(r: impl std::fmt::Display) -> ApiError {
     ApiError::bad_request(r.to_string())
+}
+
+impl From<crate::auth::AuthError> for ApiError {
+    fn from(e: crate::auth::AuthError) -> Self {
+        use crate::auth::AuthError as A;
+        match e {
+            A::Invalid => ApiError::unauthorized(e.to_string()),
+            A::Throttled(r) => ApiError::too_many(
+                format!(
+                    "too many tries (limit per {}); retry after {} s",
+                    r.scope,
+                    r.retry_after.as_secs().max(1)
+                ),
+                r.retry_after,
+            ),
+            A::Busy => ApiError {
+                retry_after: Some(std::time::Duration::from_secs(1)),
+                ..ApiError::unavailable(e.to_string())
+            },
+            A::Field(pointer, message) => ApiError::field(pointer, message),
+            A::Conflict(m) => ApiError::conflict(m),
+            A::Forbidden(m) => ApiError::forbidden(m),
+            A::NotFound(m) => ApiError::not_found(m),
+            A::Store(s) => s.into(),
+        }
+    }
 }

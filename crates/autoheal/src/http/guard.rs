@@ -1,6 +1,6 @@
-//! The local API's guard, until accounts exist: what keeps a web page the
-//! operator happens to visit from commanding (CSRF) or reading (DNS
-//! rebinding) the API on their machine.
+//! The API's guard, beside credentials ([`super::access`]): what keeps a
+//! web page the operator happens to visit from commanding (CSRF) or reading
+//! (DNS rebinding) the API on their machine.
 //!
 //! For every route but the probes (`/health`, `/live`, `/ready`) and
 //! `/metrics`, which Docker, Kubernetes and Prometheus call by any name:
@@ -135,12 +135,7 @@ fn is_json(headers: &HeaderMap) -> bool {
 }
 
 fn error(status: StatusCode, code: &'static str, message: String) -> Response {
-    ApiError {
-        status,
-        code,
-        message,
-    }
-    .into_response()
+    ApiError::new(status, code, message).into_response()
 }
 
 /// The middleware (see the module docs).

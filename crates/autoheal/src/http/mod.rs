@@ -1,24 +1,30 @@
 //! The HTTP server: probes (`/health`, `/live`, `/ready`), `/metrics`, and
-//! the JSON API under `/api/v1` ([`api`]).
+//! the JSON API under `/api/v1` ([`api`], [`accounts`]).
 //!
-//! The router is built by [`router`] from an [`AppState`], so tests drive it
-//! with `oneshot` and the binary serves the very same thing.
+//! The router is built by [`router`] from the list of [`endpoints`], each
+//! with the access it needs ([`access`]), so tests drive the very same list
+//! the binary serves.
 
+pub mod access;
+pub mod accounts;
 pub mod api;
 pub mod error;
 pub mod guard;
 pub mod openapi;
 pub mod serve;
 
+use crate::auth::{Auth, Principal};
 use crate::supervisor::Handle;
 use crate::telemetry::Metrics;
-use autoheal_store::Store;
+use access::{endpoint, Access, Endpoint};
+use autoheal_store::{Role, Store};
 use axum::extract::State;
-use axum::http::{header, StatusCode};
+use axum::http::{header, Method, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::get;
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
 use serde_json::json;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -32,15 +38,48 @@ pub struct AppState {
     pub started_at: i64,
     /// What `/ready` and `/live` answer from.
     pub vitals: Arc<crate::vitals::Vitals>,
+    /// Users, sessions and keys.
+    pub auth: Auth,
+}
+
+/// Every route the server answers, with the access each needs.
+pub fn endpoints(metrics_public: bool) -> Vec<Endpoint> {
+    let metrics_access = if metrics_public {
+        Access::Anyone
+    } else {
+        Access::Role(Role::Viewer)
+    };
+    let mut all = vec![
+        endpoint(Method::GET, "/health", Access::Anyone, get(health)),
+        endpoint(Method::GET, "/live", Access::Anyone, get(live)),
+        endpoint(Method::GET, "/ready", Access::Anyone, get(ready)),
+        endpoint(Method::GET, "/metrics", metrics_access, get(metrics)),
+    ];
+    all.extend(api::endpoints());
+    all.extend(accounts::endpoints());
+    all.extend(openapi::endpoints());
+    all
 }
 
 pub fn router(state: AppState) -> Router {
-    Router::new()
-        .route("/health", get(health))
-        .route("/live", get(live))
-        .route("/ready", get(ready))
-        .route("/metrics", get(metrics))
-        .nest("/api/v1", api::routes().merge(openapi::routes()))
+    let mut by_path: BTreeMap<&'static str, axum::routing::MethodRouter<AppState>> =
+        BTreeMap::new();
+    for e in endpoints(state.auth.settings().metrics_public) {
+        let guarded = e.handler.layer(axum::middleware::from_fn_with_state(
+            (state.clone(), e.access),
+            access::authorize,
+        ));
+        let merged = match by_path.remove(e.path) {
+            Some(existing) => existing.merge(guarded),
+            None => guarded,
+        };
+        by_path.insert(e.path, merged);
+    }
+    let mut router = Router::new();
+    for (path, handler) in by_path {
+        router = router.route(path, handler);
+    }
+    router
         .fallback(|| async { error::ApiError::not_found("no such route") })
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
@@ -63,7 +102,10 @@ pub fn guarded(router: Router, policy: guard::HostPolicy) -> Router {
 /// vital task runs; 503 once one has died (autoheal is then stopping and
 /// exits non-zero), so the process is restarted rather than left serving
 /// without healing.
-async fn live(State(s): State<AppState>) -> impl IntoResponse {
+#[utoipa::path(get, path = "/live", tag = "probes",
+    responses((status = 200, description = "Every vital task runs"),
+              (status = 503, description = "A vital task died; autoheal is stopping")))]
+pub(crate) async fn live(State(s): State<AppState>) -> impl IntoResponse {
     match s.vitals.fatal() {
         None => (StatusCode::OK, Json(json!({"status": "ok"}))),
         Some(fatal) => (
@@ -76,7 +118,10 @@ async fn live(State(s): State<AppState>) -> impl IntoResponse {
 /// Readiness: a write to the store succeeded within the last seconds, the
 /// supervisor and the check scheduler turn and the scheduler is on time.
 /// Answered from the vital signs at once: it never waits on the store.
-async fn ready(State(s): State<AppState>) -> impl IntoResponse {
+#[utoipa::path(get, path = "/ready", tag = "probes",
+    responses((status = 200, description = "Store writable, supervisor and scheduler on time"),
+              (status = 503, description = "Not ready, with what is wrong")))]
+pub(crate) async fn ready(State(s): State<AppState>) -> impl IntoResponse {
     let supervisor_ok = s
         .supervisor
         .is_running(crate::supervisor::now_ms(), crate::vitals::LOOP_MAX_AGE);
@@ -100,8 +145,17 @@ async fn ready(State(s): State<AppState>) -> impl IntoResponse {
 }
 
 /// A summary for people and simple monitors: always 200 while serving.
-async fn health(State(s): State<AppState>) -> impl IntoResponse {
-    let targets = s.supervisor.targets();
+/// Anonymous callers get the status alone; a viewer gets the counts.
+#[utoipa::path(get, path = "/health", tag = "probes",
+    responses((status = 200, description = "`{\"status\": \"ok\"}`; with a credential also the version, store and target counts")))]
+pub(crate) async fn health(
+    State(s): State<AppState>,
+    who: Option<Extension<Principal>>,
+) -> impl IntoResponse {
+    let Some(Extension(who)) = who else {
+        return Json(json!({"status": "ok"}));
+    };
+    let targets = api::targets_of(&s, &who);
     let failing = targets.iter().filter(|t| is_failing(t.phase)).count();
     let quarantined = targets.iter().filter(|t| t.phase == "quarantined").count();
     Json(json!({
@@ -119,7 +173,9 @@ fn is_failing(phase: &str) -> bool {
     matches!(phase, "failing" | "healing" | "verifying" | "quarantined")
 }
 
-async fn metrics(State(s): State<AppState>) -> impl IntoResponse {
+#[utoipa::path(get, path = "/metrics", tag = "probes",
+    responses((status = 200, description = "Prometheus metrics (OpenMetrics text); anonymous unless `[auth] metrics = \"private\"`", content_type = "application/openmetrics-text")))]
+pub(crate) async fn metrics(State(s): State<AppState>) -> impl IntoResponse {
     (
         [(
             header::CONTENT_TYPE,

@@ -1,33 +1,99 @@
 //! The OpenAPI description of `/api/v1`, generated from the handlers'
 //! annotations (utoipa), served at `/api/v1/openapi.json`.
 
-use axum::{routing::get, Json, Router};
-use utoipa::OpenApi;
+use super::access::{endpoint, Access, Endpoint};
+use axum::http::Method;
+use axum::{routing::get, Json};
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
 
-/// `GET /openapi.json` (nested under `/api/v1`). Its own route here, so the
-/// handlers it describes never need this module (no import circle).
-pub fn routes() -> Router<super::AppState> {
-    Router::new().route("/openapi.json", get(|| async { Json(document()) }))
+/// `GET /api/v1/openapi.json`. Its own endpoint here, so the handlers it
+/// describes never need this module (no import circle).
+pub fn endpoints() -> Vec<Endpoint> {
+    vec![endpoint(
+        Method::GET,
+        "/api/v1/openapi.json",
+        Access::Signed,
+        get(openapi_json),
+    )]
+}
+
+#[utoipa::path(get, path = "/api/v1/openapi.json", tag = "probes",
+    responses((status = 200, description = "This document")))]
+async fn openapi_json() -> Json<utoipa::openapi::OpenApi> {
+    Json(document())
+}
+
+/// The two ways to authenticate: an API key as a Bearer token, or the
+/// browser session cookie.
+struct Security;
+
+impl Modify for Security {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        let components = doc.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "api_key",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("ah_key_...")
+                    .description(Some("An API key: `Authorization: Bearer ah_key_...`"))
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            "session",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
+                super::access::SESSION_COOKIE,
+                "The browser session set by POST /api/v1/auth/login",
+            ))),
+        );
+    }
 }
 
 #[derive(OpenApi)]
 #[openapi(
     info(
         title = "autoheal API",
-        description = "Targets and their state, incidents with every attempt, the audit log, and operator commands."
+        description = "Targets and their state, incidents with every attempt, the audit log, operator commands, and accounts. Every route but the probes and login needs a credential: an API key as `Authorization: Bearer ah_key_...`, or the session cookie."
     ),
+    modifiers(&Security),
+    security(("api_key" = []), ("session" = [])),
     paths(
+        super::health,
+        super::live,
+        super::ready,
+        super::metrics,
+        openapi_json,
         super::api::list_targets,
         super::api::get_target,
         super::api::command,
         super::api::list_incidents,
         super::api::get_incident,
         super::api::list_events,
+        super::accounts::setup,
+        super::accounts::register,
+        super::accounts::login,
+        super::accounts::logout,
+        super::accounts::me,
+        super::accounts::change_password,
+        super::accounts::workspaces,
+        super::accounts::list_keys,
+        super::accounts::create_key,
+        super::accounts::revoke_key,
+        super::accounts::create_invite,
+        super::accounts::list_members,
+        super::accounts::set_member,
+        super::accounts::remove_member,
     ),
     tags(
+        (name = "probes", description = "Liveness, readiness, health and metrics"),
         (name = "targets", description = "What autoheal watches and heals"),
         (name = "incidents", description = "Outages, from detection to verified recovery"),
         (name = "events", description = "The audit log"),
+        (name = "auth", description = "Setup, registration, sessions and the caller's own account"),
+        (name = "keys", description = "API keys for programs"),
+        (name = "members", description = "The workspace's members and invitations"),
     )
 )]
 pub struct ApiDoc;

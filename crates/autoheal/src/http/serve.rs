@@ -23,6 +23,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
+use tower::ServiceExt;
 
 /// The bounds of [`serve`].
 #[derive(Debug, Clone, Copy)]
@@ -53,7 +54,6 @@ pub async fn serve(
         .header_read_timeout(limits.header_read_timeout)
         .max_buf_size(MAX_HEAD)
         .keep_alive(true);
-    let service = TowerToHyperService::new(router);
     let mut full_logged = false;
     loop {
         let permit = tokio::select! {
@@ -72,7 +72,7 @@ pub async fn serve(
         } else if slots.available_permits() > limits.max_connections / 2 {
             full_logged = false;
         }
-        let (stream, _peer) = tokio::select! {
+        let (stream, peer) = tokio::select! {
             _ = shutdown.cancelled() => break,
             r = listener.accept() => match r {
                 Ok(s) => s,
@@ -85,8 +85,15 @@ pub async fn serve(
             },
         };
         let _ = stream.set_nodelay(true);
-        let conn =
-            builder.serve_connection(TokioIo::new(ErrorShapeIo::new(stream)), service.clone());
+        // The peer's address, for per-address limits and the audit log.
+        let service = TowerToHyperService::new(router.clone().map_request(
+            move |mut req: axum::http::Request<hyper::body::Incoming>| {
+                req.extensions_mut()
+                    .insert(axum::extract::ConnectInfo(peer));
+                req
+            },
+        ));
+        let conn = builder.serve_connection(TokioIo::new(ErrorShapeIo::new(stream)), service);
         let conn = graceful.watch(conn);
         tokio::spawn(async move {
             if let Err(e) = conn.await {

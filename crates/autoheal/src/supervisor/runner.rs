@@ -1472,6 +1472,7 @@ fn audit_row(target: Option<&str>, event: &AuditEvent, actor: &str) -> NewEvent 
         map.remove("kind");
     }
     NewEvent {
+        workspace_id: autoheal_store::DEFAULT_WORKSPACE,
         at: super::now_ms(),
         target: target.map(str::to_string),
         incident_id: None,

@@ -42,6 +42,24 @@ pub struct Autoheal {
     pub child: Child,
     pub base: String,
     pub logs: Arc<Mutex<Vec<String>>>,
+    /// The local token this start wrote to its data directory (an owner
+    /// key of the default workspace), sent with every request below.
+    pub token: String,
+}
+
+/// The data directory a prepared `autoheal serve` command will use.
+fn data_dir_of(cmd: &Command) -> PathBuf {
+    let args: Vec<_> = cmd.get_args().collect();
+    if let Some(i) = args.iter().position(|a| *a == "--data-dir") {
+        if let Some(d) = args.get(i + 1) {
+            return PathBuf::from(d);
+        }
+    }
+    cmd.get_envs()
+        .find(|(k, _)| *k == "AUTOHEAL_DATA_DIR")
+        .and_then(|(_, v)| v.map(PathBuf::from))
+        .or_else(|| std::env::var_os("AUTOHEAL_DATA_DIR").map(PathBuf::from))
+        .unwrap_or_else(|| PathBuf::from("./autoheal-data"))
 }
 
 impl Autoheal {
@@ -60,6 +78,7 @@ impl Autoheal {
 
     /// Runs a prepared `autoheal serve` command (stdout/stderr captured).
     pub async fn spawn(mut cmd: Command) -> Autoheal {
+        let data_dir = data_dir_of(&cmd);
         let mut child = cmd
             .env_remove("RUST_LOG")
             .stdout(Stdio::piped())
@@ -94,7 +113,17 @@ impl Autoheal {
             },
         )
         .await;
-        Autoheal { child, base, logs }
+        // Written before the listen address is logged.
+        let token = std::fs::read_to_string(data_dir.join("local-token"))
+            .expect("autoheal wrote its local token")
+            .trim()
+            .to_string();
+        Autoheal {
+            child,
+            base,
+            logs,
+            token,
+        }
     }
 
     pub fn logs(&self) -> String {
@@ -102,7 +131,10 @@ impl Autoheal {
     }
 
     pub async fn get(&self, path: &str) -> serde_json::Value {
-        let r = reqwest::get(format!("{}{path}", self.base))
+        let r = reqwest::Client::new()
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
+            .send()
             .await
             .expect("API reachable");
         r.json().await.expect("API answers JSON")
@@ -111,6 +143,7 @@ impl Autoheal {
     pub async fn post(&self, path: &str) -> (u16, serde_json::Value) {
         let r = reqwest::Client::new()
             .post(format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
             .header("content-type", "application/json")
             .send()
             .await
