@@ -124,6 +124,23 @@ pub enum AuditEvent {
         role: String,
         from: Option<String>,
     },
+    /// A vault secret was stored (its value never is in the log).
+    SecretSet {
+        name: String,
+        /// The secret's kind (`render_api_key`, ...).
+        secret_kind: String,
+        created: bool,
+        from: Option<String>,
+    },
+    SecretDeleted {
+        name: String,
+        from: Option<String>,
+    },
+    /// Every vault secret was re-encrypted under a new key.
+    SecretKeyRotated {
+        key_id: String,
+        secrets: u64,
+    },
 }
 
 impl AuditEvent {
@@ -156,6 +173,9 @@ impl AuditEvent {
             AuditEvent::MemberChanged { .. } => "member_changed",
             AuditEvent::MemberRemoved { .. } => "member_removed",
             AuditEvent::InviteCreated { .. } => "invite_created",
+            AuditEvent::SecretSet { .. } => "secret_set",
+            AuditEvent::SecretDeleted { .. } => "secret_deleted",
+            AuditEvent::SecretKeyRotated { .. } => "secret_key_rotated",
         }
     }
 
@@ -270,6 +290,19 @@ impl AuditEvent {
             AuditEvent::InviteCreated { role, .. } => {
                 format!("{actor} made an invitation to join as {role}.")
             }
+            AuditEvent::SecretSet {
+                name,
+                secret_kind,
+                created,
+                ..
+            } => {
+                let verb = if *created { "stored" } else { "replaced" };
+                format!("{actor} {verb} secret {name} ({secret_kind}).")
+            }
+            AuditEvent::SecretDeleted { name, .. } => format!("{actor} deleted secret {name}."),
+            AuditEvent::SecretKeyRotated { key_id, secrets } => format!(
+                "{actor} rotated the secrets key: {secrets} secrets re-encrypted under key {key_id}."
+            ),
         }
     }
 }

@@ -34,12 +34,14 @@ mod common;
 mod migrations;
 mod types;
 mod unit;
+pub mod vault;
 pub use accounts::{
     Accounts, ApiKey, Authenticated, CredentialKind, Member, NewInvite, NewKey, NewSession,
     NewUser, Role, TakenInvite, UserRow, Workspace, DEFAULT_WORKSPACE,
 };
 pub use types::*;
 pub use unit::{Committed, Ref, Unit, Write};
+pub use vault::{ResealFn, SealFn, Sealed, SecretInfo, SecretRow, Vault};
 
 pub mod postgres;
 pub mod sqlite;
@@ -69,7 +71,7 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
 /// Everything autoheal records. Times are Unix milliseconds (`i64`).
 #[async_trait]
-pub trait Store: Accounts + Send + Sync + 'static {
+pub trait Store: Accounts + Vault + Send + Sync + 'static {
     /// Cheap round trip.
     async fn ping(&self) -> Result<()>;
     /// A real, committed write (one row rewritten): fails when the disk is

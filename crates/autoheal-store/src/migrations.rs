@@ -34,6 +34,11 @@ const SQLITE: &[Embedded] = &[
         "accounts",
         include_str!("../migrations/sqlite/20261203000001_accounts.sql"),
     ),
+    (
+        20261203000002,
+        "secrets",
+        include_str!("../migrations/sqlite/20261203000002_secrets.sql"),
+    ),
 ];
 
 const POSTGRES: &[Embedded] = &[
@@ -51,6 +56,11 @@ const POSTGRES: &[Embedded] = &[
         20261203000001,
         "accounts",
         include_str!("../migrations/postgres/20261203000001_accounts.sql"),
+    ),
+    (
+        20261203000002,
+        "secrets",
+        include_str!("../migrations/postgres/20261203000002_secrets.sql"),
     ),
 ];
 

@@ -151,6 +151,7 @@ impl PgStore {
 }
 
 crate::accounts::accounts_impl!(PgStore);
+crate::vault::vault_impl!(PgStore);
 
 #[async_trait]
 impl Store for PgStore {

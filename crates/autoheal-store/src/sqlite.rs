@@ -220,6 +220,7 @@ const INCIDENT_COLUMNS: &str =
     "SELECT id, target, opened_at, closed_at, reason, resolution, quarantine_reason FROM incidents";
 
 crate::accounts::accounts_impl!(SqliteStore);
+crate::vault::vault_impl!(SqliteStore);
 
 #[async_trait]
 impl Store for SqliteStore {

@@ -1502,6 +1502,427 @@ async fn a_unit_that_fails_part_way_writes_nothing(store: Arc<dyn Store>) {
 
 /// One `#[tokio::test]` per scenario per backend: `sqlite::<scenario>` and
 /// `postgres::<scenario>`.
+async fn accounts_authenticate_by_token_hash_with_roles_clamped_and_credentials_ending(
+    store: Arc<dyn Store>,
+) {
+    use autoheal_store::{
+        CredentialKind, NewInvite, NewKey, NewSession, NewUser, Role, DEFAULT_WORKSPACE,
+    };
+    let now = T0;
+    let user = |name: &str| NewUser {
+        username: name.to_string(),
+        email: Some(format!("{name}@example.com")),
+        password_hash: "$argon2id$v=19$m=19456,t=2,p=1$salt$hash".into(),
+        at: now,
+    };
+    assert_eq!(store.count_users().await.unwrap(), 0);
+    let alice = store
+        .create_member(&user("alice"), DEFAULT_WORKSPACE, Role::Admin)
+        .await
+        .unwrap();
+    assert!(matches!(
+        store
+            .create_member(&user("alice"), DEFAULT_WORKSPACE, Role::Viewer)
+            .await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(
+        store.count_users().await.unwrap(),
+        1,
+        "the failed insert left nothing"
+    );
+    assert_eq!(
+        store
+            .find_user("alice@example.com")
+            .await
+            .unwrap()
+            .unwrap()
+            .id,
+        alice
+    );
+    assert!(store.find_user("bob").await.unwrap().is_none());
+
+    // A session: valid by its hash, until idle, until the epoch moves.
+    let session = NewSession {
+        token_hash: "s1".into(),
+        user_id: alice,
+        workspace_id: DEFAULT_WORKSPACE,
+        epoch: 0,
+        at: now,
+        expires_at: now + DAY,
+    };
+    store.create_session(&session).await.unwrap();
+    let a = store
+        .authenticate("s1", now + 1, HOUR)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (a.kind, a.user_id, a.role, a.name.as_str()),
+        (CredentialKind::Session, Some(alice), Role::Admin, "alice")
+    );
+    assert!(store.authenticate("s2", now, HOUR).await.unwrap().is_none());
+    assert!(
+        store
+            .authenticate("s1", now + 2 * HOUR, HOUR)
+            .await
+            .unwrap()
+            .is_none(),
+        "idle"
+    );
+    store
+        .touch_session(a.credential_id, now + 90 * 60_000)
+        .await
+        .unwrap();
+    assert!(store
+        .authenticate("s1", now + 2 * HOUR, HOUR)
+        .await
+        .unwrap()
+        .is_some());
+    assert!(
+        store
+            .authenticate("s1", now + DAY, 2 * DAY)
+            .await
+            .unwrap()
+            .is_none(),
+        "absolute"
+    );
+    store
+        .set_password(alice, "$argon2id$new", false)
+        .await
+        .unwrap();
+    assert!(
+        store
+            .authenticate("s1", now + 1, HOUR)
+            .await
+            .unwrap()
+            .is_some(),
+        "a rehash ends nothing"
+    );
+    store
+        .set_password(alice, "$argon2id$newer", true)
+        .await
+        .unwrap();
+    assert!(
+        store
+            .authenticate("s1", now + 1, HOUR)
+            .await
+            .unwrap()
+            .is_none(),
+        "a password change ends it"
+    );
+    assert_eq!(store.get_user(alice).await.unwrap().unwrap().epoch, 1);
+
+    // Keys: capped by the maker's role now; revoked, expired, or the maker
+    // removed: gone.
+    let key = |hash: &str, user_id: Option<i64>, role: Role, expires_at: Option<i64>| NewKey {
+        workspace_id: DEFAULT_WORKSPACE,
+        user_id,
+        name: format!("k-{hash}"),
+        hint: "ah_key_abc...wxyz".into(),
+        token_hash: hash.into(),
+        role,
+        at: now,
+        expires_at,
+    };
+    let k1 = store
+        .create_key(&key("k1", Some(alice), Role::Owner, None))
+        .await
+        .unwrap();
+    let a = store.authenticate("k1", now, HOUR).await.unwrap().unwrap();
+    assert_eq!(
+        (a.kind, a.role),
+        (CredentialKind::Key, Role::Admin),
+        "capped at the maker's role"
+    );
+    assert_eq!(a.name, "alice/k-k1");
+    store
+        .set_member(DEFAULT_WORKSPACE, alice, Role::Viewer)
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .authenticate("k1", now, HOUR)
+            .await
+            .unwrap()
+            .unwrap()
+            .role,
+        Role::Viewer
+    );
+    let other = store.create_workspace("other", now).await.unwrap();
+    assert!(matches!(
+        store.create_workspace("other", now).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert!(
+        !store.revoke_key(other, k1, now).await.unwrap(),
+        "another workspace's key is not found"
+    );
+    assert!(store.authenticate("k1", now, HOUR).await.unwrap().is_some());
+    assert!(store.revoke_key(DEFAULT_WORKSPACE, k1, now).await.unwrap());
+    assert!(store.authenticate("k1", now, HOUR).await.unwrap().is_none());
+    store
+        .create_key(&key("k2", Some(alice), Role::Viewer, Some(now + 10)))
+        .await
+        .unwrap();
+    assert!(store
+        .authenticate("k2", now + 5, HOUR)
+        .await
+        .unwrap()
+        .is_some());
+    assert!(
+        store
+            .authenticate("k2", now + 10, HOUR)
+            .await
+            .unwrap()
+            .is_none(),
+        "expired"
+    );
+    store
+        .create_key(&key("local", None, Role::Owner, None))
+        .await
+        .unwrap();
+    let l = store
+        .authenticate("local", now, HOUR)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((l.user_id, l.role), (None, Role::Owner));
+    assert_eq!(
+        store
+            .revoke_local_keys(DEFAULT_WORKSPACE, "k-local", now)
+            .await
+            .unwrap(),
+        1
+    );
+    assert!(store
+        .authenticate("local", now, HOUR)
+        .await
+        .unwrap()
+        .is_none());
+    store
+        .create_key(&key("k3", Some(alice), Role::Viewer, None))
+        .await
+        .unwrap();
+    let keys = store.list_keys(DEFAULT_WORKSPACE).await.unwrap();
+    assert_eq!(keys.len(), 4);
+    assert!(store.list_keys(other).await.unwrap().is_empty());
+    assert!(store.remove_member(DEFAULT_WORKSPACE, alice).await.unwrap());
+    assert!(
+        store.authenticate("k3", now, HOUR).await.unwrap().is_none(),
+        "the maker left"
+    );
+
+    // Memberships, workspaces of one's own, invitations.
+    store
+        .set_member(other, alice, Role::Operator)
+        .await
+        .unwrap();
+    let ms = store.memberships(alice).await.unwrap();
+    assert_eq!(ms.len(), 1);
+    assert_eq!((ms[0].0.name.as_str(), ms[0].1), ("other", Role::Operator));
+    assert_eq!(store.members(other).await.unwrap()[0].username, "alice");
+    let (bob, bobs) = store
+        .create_user_with_workspace(&user("bob"), "bob")
+        .await
+        .unwrap();
+    assert_eq!(store.memberships(bob).await.unwrap()[0].1, Role::Owner);
+    assert_eq!(
+        store.workspace_by_name("bob").await.unwrap().unwrap().id,
+        bobs
+    );
+    assert_eq!(store.list_workspaces().await.unwrap().len(), 3);
+    store
+        .create_invite(&NewInvite {
+            workspace_id: other,
+            token_hash: "i1".into(),
+            role: Role::Viewer,
+            created_by: Some(alice),
+            at: now,
+            expires_at: now + HOUR,
+        })
+        .await
+        .unwrap();
+    assert!(
+        store
+            .take_invite("i1", now + 2 * HOUR)
+            .await
+            .unwrap()
+            .is_none(),
+        "expired"
+    );
+    let taken = store.take_invite("i1", now + 1).await.unwrap().unwrap();
+    assert_eq!((taken.workspace_id, taken.role), (other, Role::Viewer));
+    assert!(
+        store.take_invite("i1", now + 2).await.unwrap().is_none(),
+        "once"
+    );
+
+    // Failed logins count and clear; removal takes everything with it.
+    assert_eq!(store.login_failed(bob, now).await.unwrap(), 1);
+    assert_eq!(store.login_failed(bob, now).await.unwrap(), 2);
+    store.login_succeeded(bob).await.unwrap();
+    assert_eq!(store.get_user(bob).await.unwrap().unwrap().failed_logins, 0);
+    assert!(store.delete_user(bob).await.unwrap());
+    assert!(store.get_user(bob).await.unwrap().is_none());
+    assert_eq!(store.list_users().await.unwrap().len(), 1);
+
+    // Workspace scoping of incidents and events.
+    let inc = store.open_incident("web", now, "down").await.unwrap();
+    assert_eq!(
+        store.workspace_of_incident(inc).await.unwrap(),
+        Some(DEFAULT_WORKSPACE)
+    );
+    assert!(store
+        .get_incident_in(DEFAULT_WORKSPACE, inc)
+        .await
+        .unwrap()
+        .is_some());
+    assert!(store.get_incident_in(other, inc).await.unwrap().is_none());
+    let mut e = event(now, None, None, "user_created");
+    e.workspace_id = other;
+    store.append_event(&e).await.unwrap();
+    store
+        .append_event(&event(now, Some("web"), None, "incident_opened"))
+        .await
+        .unwrap();
+    let mine = store
+        .list_events(&EventFilter {
+            workspace: Some(other),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(mine.items.len(), 1);
+    assert_eq!(mine.items[0].kind, "user_created");
+    let theirs = store
+        .list_incidents(&IncidentFilter {
+            workspace: Some(other),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(theirs.items.is_empty());
+}
+
+async fn vault_rows_are_sealed_with_their_own_id_per_workspace_and_resealed_all_at_once(
+    store: Arc<dyn Store>,
+) {
+    use autoheal_store::{Sealed, DEFAULT_WORKSPACE};
+    // A stand-in sealer that records the row id it was given.
+    let seal = |tag: &'static str| {
+        move |id: i64| {
+            Ok(Sealed {
+                key_id: "k1".into(),
+                nonce: format!("{id:024x}"),
+                ciphertext: format!("{tag}-{id}"),
+            })
+        }
+    };
+    let s1 = seal("a");
+    let (id, created) = store
+        .put_secret(DEFAULT_WORKSPACE, "hmac_secret", "a", T0, &s1)
+        .await
+        .unwrap();
+    assert!(created);
+    let row = store
+        .get_secret(DEFAULT_WORKSPACE, "a")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(row.id, id);
+    assert_eq!(
+        row.sealed.ciphertext,
+        format!("a-{id}"),
+        "sealed with its own row id"
+    );
+    let s2 = seal("a2");
+    let (again, created) = store
+        .put_secret(DEFAULT_WORKSPACE, "hmac_secret", "a", T0 + 5, &s2)
+        .await
+        .unwrap();
+    assert_eq!((again, created), (id, false));
+    let row = store
+        .get_secret(DEFAULT_WORKSPACE, "a")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (
+            row.sealed.ciphertext.as_str(),
+            row.updated_at,
+            row.created_at
+        ),
+        (format!("a2-{id}").as_str(), T0 + 5, T0)
+    );
+    let other = store.create_workspace("other", T0).await.unwrap();
+    assert!(store.get_secret(other, "a").await.unwrap().is_none());
+    let s3 = seal("b");
+    store
+        .put_secret(other, "webhook_url", "a", T0, &s3)
+        .await
+        .unwrap();
+    // A failing sealer writes nothing.
+    let bad = |_: i64| Err("no key".to_string());
+    assert!(store
+        .put_secret(DEFAULT_WORKSPACE, "x", "c", T0, &bad)
+        .await
+        .is_err());
+    assert!(store
+        .get_secret(DEFAULT_WORKSPACE, "c")
+        .await
+        .unwrap()
+        .is_none());
+    let list = store.list_secrets(DEFAULT_WORKSPACE).await.unwrap();
+    assert_eq!(list.len(), 1);
+    assert_eq!(
+        (list[0].name.as_str(), list[0].kind.as_str(), list[0].set),
+        ("a", "hmac_secret", true)
+    );
+    // Resealing is all or nothing.
+    let fail_second = |r: &autoheal_store::SecretRow| {
+        if r.workspace_id == other {
+            Err("boom".to_string())
+        } else {
+            Ok(Sealed {
+                key_id: "k2".into(),
+                ..r.sealed.clone()
+            })
+        }
+    };
+    assert!(store.reseal_all(&fail_second).await.is_err());
+    assert_eq!(
+        store
+            .get_secret(DEFAULT_WORKSPACE, "a")
+            .await
+            .unwrap()
+            .unwrap()
+            .sealed
+            .key_id,
+        "k1"
+    );
+    let all = |r: &autoheal_store::SecretRow| {
+        Ok(Sealed {
+            key_id: "k2".into(),
+            ..r.sealed.clone()
+        })
+    };
+    assert_eq!(store.reseal_all(&all).await.unwrap(), 2);
+    assert_eq!(
+        store
+            .get_secret(other, "a")
+            .await
+            .unwrap()
+            .unwrap()
+            .sealed
+            .key_id,
+        "k2"
+    );
+    assert!(store.delete_secret(DEFAULT_WORKSPACE, "a").await.unwrap());
+    assert!(!store.delete_secret(DEFAULT_WORKSPACE, "a").await.unwrap());
+    assert!(store.get_secret(other, "a").await.unwrap().is_some());
+}
+
 macro_rules! contract {
     (store: [$($store:ident),* $(,)?], url: [$($url:ident),* $(,)?] $(,)?) => {
         mod sqlite {
@@ -1545,6 +1966,8 @@ contract! {
         targets_upserted_in_one_batch_are_all_there_and_the_last_definition_wins,
         a_unit_commits_an_incident_its_events_attempt_and_snapshot_together,
         a_unit_that_fails_part_way_writes_nothing,
+        accounts_authenticate_by_token_hash_with_roles_clamped_and_credentials_ending,
+        vault_rows_are_sealed_with_their_own_id_per_workspace_and_resealed_all_at_once,
     ],
     url: [
         committed_incidents_and_attempts_survive_reopening_the_store,

@@ -4,7 +4,7 @@
 
 use crate::commands::{api_error, env_with, request, unreachable};
 use autoheal::auth::{normalise, Auth, AuthError, AuthSettings};
-use autoheal::cli::{ApiArgs, KeyCmd, StoreArgs, UserCmd, WorkspaceCmd};
+use autoheal::cli::{ApiArgs, KeyCmd, SecretsCmd, StoreArgs, UserCmd, WorkspaceCmd};
 use autoheal_store::{Role, Store};
 use std::io::{BufRead, IsTerminal};
 use std::process::ExitCode;
@@ -16,6 +16,11 @@ fn now() -> i64 {
 
 /// Opens the store `serve` would use with the same config and data dir.
 async fn open_store(args: &StoreArgs) -> Result<Arc<dyn Store>, ExitCode> {
+    open_store_in(args).await.map(|(s, _)| s)
+}
+
+/// [`open_store`], and the data directory.
+async fn open_store_in(args: &StoreArgs) -> Result<(Arc<dyn Store>, std::path::PathBuf), ExitCode> {
     let env = env_with(None, args.data_dir.as_deref());
     let cfg = autoheal_config::load(args.config.as_deref(), &env).map_err(|errors| {
         eprintln!("autoheal: the configuration has errors:\n{errors}");
@@ -26,14 +31,15 @@ async fn open_store(args: &StoreArgs) -> Result<Arc<dyn Store>, ExitCode> {
             let _ = std::fs::create_dir_all(parent);
         }
     }
-    autoheal_store::open(&cfg.store.url).await.map_err(|e| {
+    let store = autoheal_store::open(&cfg.store.url).await.map_err(|e| {
         eprintln!(
             "autoheal: cannot open the store at {}: {}",
             autoheal::app::redact_store_url(&cfg.store.url),
             autoheal::error_chain(&e)
         );
         ExitCode::FAILURE
-    })
+    })?;
+    Ok((store, cfg.store.data_dir.clone()))
 }
 
 /// A password from the terminal (asked twice, not echoed) or one line of
@@ -369,4 +375,73 @@ pub async fn key(cmd: KeyCmd, api: &ApiArgs) -> ExitCode {
         KeyCmd::Revoke { id } => println!("revoked API key {id}"),
     }
     ExitCode::SUCCESS
+}
+
+pub async fn secrets(cmd: SecretsCmd, args: &StoreArgs) -> ExitCode {
+    let (store, data_dir) = match open_store_in(args).await {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    match cmd {
+        SecretsCmd::List { workspace } => {
+            let ws = match store.workspace_by_name(&workspace).await {
+                Ok(Some(w)) => w,
+                Ok(None) => {
+                    eprintln!("autoheal: no workspace named {workspace:?}");
+                    return ExitCode::from(2);
+                }
+                Err(e) => {
+                    eprintln!("autoheal: {}", autoheal::error_chain(&e));
+                    return ExitCode::FAILURE;
+                }
+            };
+            match store.list_secrets(ws.id).await {
+                Ok(list) => {
+                    println!("{:<32} {:<24} KEY", "NAME", "KIND");
+                    for s in list {
+                        println!("{:<32} {:<24} {}", s.name, s.kind, s.key_id);
+                    }
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("autoheal: {}", autoheal::error_chain(&e));
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        SecretsCmd::RotateKey => {
+            let env_key = std::env::var(autoheal::vault::KEY_ENV).ok();
+            let keys = match autoheal::vault::Keyring::load(env_key.as_deref(), &data_dir) {
+                Ok((k, _)) => k,
+                Err(e) => {
+                    eprintln!("autoheal: {e:#}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            let vault = autoheal::vault::Vault::new(store.clone(), keys);
+            match vault.rotate().await {
+                Ok((n, ring)) => {
+                    audit(
+                        &store,
+                        autoheal_store::DEFAULT_WORKSPACE,
+                        autoheal_core::AuditEvent::SecretKeyRotated {
+                            key_id: ring.current_id().to_string(),
+                            secrets: n,
+                        },
+                    )
+                    .await;
+                    println!(
+                        "re-encrypted {n} secrets under key {}; back up {}",
+                        ring.current_id(),
+                        data_dir.join(autoheal::vault::KEY_FILE).display()
+                    );
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("autoheal: the key was not rotated: {e:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+    }
 }

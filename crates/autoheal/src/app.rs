@@ -69,6 +69,7 @@ pub struct Application {
     vitals: Arc<Vitals>,
     auth: crate::auth::Auth,
     local_token: String,
+    vault: crate::vault::Vault,
 }
 
 /// How long a stop may take in all: `docker stop` waits 10 s before its
@@ -98,6 +99,17 @@ impl Application {
             .await
             .context("making the CLI's local token")?;
         tracing::debug!(path = %token_path.display(), "The CLI's local token is in {}.", token_path.display());
+        let env_key = std::env::var(crate::vault::KEY_ENV).ok();
+        let (keys, made) = crate::vault::Keyring::load(env_key.as_deref(), &config.store.data_dir)
+            .context("loading the secrets key")?;
+        if made {
+            tracing::warn!(
+                path = %config.store.data_dir.join(crate::vault::KEY_FILE).display(),
+                "Made a new secrets key at {}: back it up with the database. Without it the stored secrets cannot be read.",
+                config.store.data_dir.join(crate::vault::KEY_FILE).display()
+            );
+        }
+        let vault = crate::vault::Vault::new(store.clone(), keys);
         let metrics = Metrics::new();
         let docker_shared = DockerShared::new(&config.docker);
         let Built {
@@ -156,7 +168,13 @@ impl Application {
             vitals,
             auth,
             local_token,
+            vault,
         })
+    }
+
+    /// The secrets vault.
+    pub fn vault(&self) -> crate::vault::Vault {
+        self.vault.clone()
     }
 
     /// The local token (an owner key of the default workspace) this start
@@ -223,6 +241,7 @@ impl Application {
             started_at: supervisor::now_ms(),
             vitals: vitals.clone(),
             auth: self.auth.clone(),
+            vault: self.vault.clone(),
         };
         let sup_token = CancellationToken::new();
         let sup_done = vitals.spawn_vital(

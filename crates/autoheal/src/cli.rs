@@ -106,6 +106,13 @@ pub enum Cmd {
         #[command(flatten)]
         api: ApiArgs,
     },
+    /// The secrets vault: list, rotate-key. Works on the store directly.
+    Secrets {
+        #[command(subcommand)]
+        cmd: SecretsCmd,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
     /// Workspaces: list, add, members. Works on the store directly.
     Workspace {
         #[command(subcommand)]
@@ -160,6 +167,18 @@ pub enum KeyCmd {
     Revoke {
         id: i64,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SecretsCmd {
+    /// The secrets of a workspace: names and kinds, never values.
+    List {
+        #[arg(long, default_value = "default")]
+        workspace: String,
+    },
+    /// Re-encrypt every secret under a new key (written to the key file;
+    /// back it up). All or nothing.
+    RotateKey,
 }
 
 #[derive(Debug, Subcommand)]

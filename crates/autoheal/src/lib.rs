@@ -11,6 +11,7 @@ pub mod docker;
 pub mod http;
 pub mod supervisor;
 pub mod telemetry;
+pub mod vault;
 pub mod vitals;
 
 /// An error and all its causes on one line: "a: b: c".

@@ -37,6 +37,7 @@ fn main() -> ExitCode {
             Cmd::User { cmd, store } => accounts::user(cmd, &store).await,
             Cmd::Key { cmd, api } => accounts::key(cmd, &api).await,
             Cmd::Workspace { cmd, store } => accounts::workspace(cmd, &store).await,
+            Cmd::Secrets { cmd, store } => accounts::secrets(cmd, &store).await,
             Cmd::Export { config, output } => commands::export(&config, output.as_deref()),
             Cmd::Import { file, config } => commands::import(&file, &config),
             Cmd::Healthcheck { api } => commands::healthcheck(&api.url).await,

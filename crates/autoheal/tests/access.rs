@@ -22,6 +22,7 @@ const PASSWORD: &str = "canary-password-7f3a9c";
 struct App {
     base: String,
     auth: autoheal::auth::Auth,
+    vault: autoheal::vault::Vault,
     store: Arc<dyn Store>,
     local: String,
     stop: CancellationToken,
@@ -51,6 +52,7 @@ async fn spawn(extra: &str) -> App {
     let app = Application::build(&cfg).await.expect("builds");
     let base = format!("http://{}", app.local_addr());
     let auth = app.auth();
+    let vault = app.vault();
     let store = auth.store().clone();
     let local = app.local_token().to_string();
     let stop = CancellationToken::new();
@@ -58,6 +60,7 @@ async fn spawn(extra: &str) -> App {
     let a = App {
         base,
         auth,
+        vault,
         store,
         local,
         stop,
@@ -161,6 +164,16 @@ async fn every_route_answers_anonymous_401_too_low_a_role_403_and_another_worksp
         .unwrap();
     let member_id = app.store.find_user("u-viewer").await.unwrap().unwrap().id;
     let local_key_id = app.store.list_keys(DEFAULT_WORKSPACE).await.unwrap()[0].id;
+    app.vault
+        .put(
+            DEFAULT_WORKSPACE,
+            "generic",
+            "db",
+            &autoheal::vault::Secret::new("ours"),
+            autoheal::supervisor::now_ms(),
+        )
+        .await
+        .unwrap();
     // Values that exist in the default workspace...
     let real = BTreeMap::from([
         ("name", "db".to_string()),
@@ -179,7 +192,12 @@ async fn every_route_answers_anonymous_401_too_low_a_role_403_and_another_worksp
     let endpoints = autoheal::http::endpoints(true);
     assert!(endpoints.len() >= 20, "the whole router is listed");
     for e in &endpoints {
-        let harmless_path = path_for(e.path, &harmless);
+        let harmless_path = if e.path.starts_with("/api/v1/secrets/") {
+            // A secret no one has: an allowed DELETE removes nothing.
+            e.path.replace("{name}", "nosuch")
+        } else {
+            path_for(e.path, &harmless)
+        };
         let method = Method::from_bytes(e.method.as_str().as_bytes()).unwrap();
         // Anonymous.
         let (status, body) = app.call(None, method.clone(), &harmless_path, None).await;
@@ -236,6 +254,20 @@ async fn every_route_answers_anonymous_401_too_low_a_role_403_and_another_worksp
                 objects.insert("command", "pause".to_string());
             }
             let path = path_for(e.path, &objects);
+            if e.method == Method::PUT && e.path.starts_with("/api/v1/secrets/") {
+                // Names are per workspace: a PUT makes the outsider's own
+                // secret (checked below), never touching the default's.
+                let (status, body) = app
+                    .call(
+                        Some(&outsider),
+                        method.clone(),
+                        "/api/v1/secrets/theirs",
+                        Some(serde_json::json!({"kind": "generic", "value": "theirs"})),
+                    )
+                    .await;
+                assert_eq!(status, 201, "{body}");
+                continue;
+            }
             let (status, body) = app
                 .call(
                     Some(&outsider),
@@ -267,6 +299,31 @@ async fn every_route_answers_anonymous_401_too_low_a_role_403_and_another_worksp
         .unwrap()
         .iter()
         .any(|m| m.user_id == member_id));
+    assert_eq!(
+        app.vault
+            .get(DEFAULT_WORKSPACE, "db")
+            .await
+            .unwrap()
+            .unwrap()
+            .expose(),
+        "ours"
+    );
+    assert!(app.vault.get(other, "db").await.unwrap().is_none());
+    assert_eq!(
+        app.vault
+            .get(other, "theirs")
+            .await
+            .unwrap()
+            .unwrap()
+            .expose(),
+        "theirs"
+    );
+    assert!(app
+        .vault
+        .get(DEFAULT_WORKSPACE, "theirs")
+        .await
+        .unwrap()
+        .is_none());
     // And its lists show nothing of the default workspace.
     for path in [
         "/api/v1/targets",

@@ -118,7 +118,7 @@ fn now() -> i64 {
 }
 
 /// Records an account event in `workspace_id`'s audit log.
-async fn audit(s: &AppState, workspace_id: i64, actor: &str, event: AuditEvent) {
+pub(crate) async fn audit(s: &AppState, workspace_id: i64, actor: &str, event: AuditEvent) {
     let mut data = serde_json::to_value(&event).unwrap_or_default();
     if let Some(map) = data.as_object_mut() {
         map.remove("kind");
@@ -138,7 +138,7 @@ async fn audit(s: &AppState, workspace_id: i64, actor: &str, event: AuditEvent) 
     }
 }
 
-fn from(ip: Option<IpAddr>) -> Option<String> {
+pub(crate) fn from(ip: Option<IpAddr>) -> Option<String> {
     ip.map(|i| i.to_string())
 }
 

@@ -11,6 +11,7 @@ pub mod api;
 pub mod error;
 pub mod guard;
 pub mod openapi;
+pub mod secrets;
 pub mod serve;
 
 use crate::auth::{Auth, Principal};
@@ -40,6 +41,8 @@ pub struct AppState {
     pub vitals: Arc<crate::vitals::Vitals>,
     /// Users, sessions and keys.
     pub auth: Auth,
+    /// Third-party credentials, encrypted at rest.
+    pub vault: crate::vault::Vault,
 }
 
 /// Every route the server answers, with the access each needs.
@@ -57,6 +60,7 @@ pub fn endpoints(metrics_public: bool) -> Vec<Endpoint> {
     ];
     all.extend(api::endpoints());
     all.extend(accounts::endpoints());
+    all.extend(secrets::endpoints());
     all.extend(openapi::endpoints());
     all
 }

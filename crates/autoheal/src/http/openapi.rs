@@ -85,6 +85,9 @@ impl Modify for Security {
         super::accounts::list_members,
         super::accounts::set_member,
         super::accounts::remove_member,
+        super::secrets::list,
+        super::secrets::set,
+        super::secrets::remove,
     ),
     tags(
         (name = "probes", description = "Liveness, readiness, health and metrics"),
@@ -94,6 +97,7 @@ impl Modify for Security {
         (name = "auth", description = "Setup, registration, sessions and the caller's own account"),
         (name = "keys", description = "API keys for programs"),
         (name = "members", description = "The workspace's members and invitations"),
+        (name = "secrets", description = "The vault: third-party credentials, encrypted at rest, write-only"),
     )
 )]
 pub struct ApiDoc;
