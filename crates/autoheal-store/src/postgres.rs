@@ -401,6 +401,18 @@ impl Store for PgStore {
         if let Some(before) = filter.before {
             qb.push(" AND id < ").push_bind(before);
         }
+        if let Some(after) = filter.after {
+            // Oldest first from `after`: the live stream's catch-up.
+            qb.push(" AND id > ").push_bind(after);
+            qb.push(" ORDER BY id ASC LIMIT ")
+                .push_bind(i64::from(limit));
+            let rows = qb.build().fetch_all(&self.pool).await?;
+            let items: Vec<Event> = rows.iter().map(event_row).collect::<Result<_>>()?;
+            return Ok(Page {
+                items,
+                next_before: None,
+            });
+        }
         qb.push(" ORDER BY id DESC LIMIT ")
             .push_bind(i64::from(limit));
         let rows = qb.build().fetch_all(&self.pool).await?;

@@ -140,6 +140,9 @@ pub struct EventFilter {
     pub target: Option<String>,
     pub incident_id: Option<i64>,
     pub before: Option<i64>,
+    /// Events after this id, oldest first (no `next_before`): how a live
+    /// stream catches up. `before` and `after` may be combined.
+    pub after: Option<i64>,
     pub limit: u32,
 }
 

@@ -70,6 +70,7 @@ pub struct Application {
     auth: crate::auth::Auth,
     local_token: String,
     vault: crate::vault::Vault,
+    bus: crate::stream::Bus,
 }
 
 /// How long a stop may take in all: `docker stop` waits 10 s before its
@@ -134,6 +135,8 @@ impl Application {
             seed,
         );
         supervisor.set_check_history(config.store.check_history);
+        let bus = crate::stream::Bus::new();
+        supervisor.set_bus(bus.clone());
         let vitals = Vitals::new();
         supervisor.set_vitals(vitals.clone());
         let retention = Retention {
@@ -169,6 +172,7 @@ impl Application {
             auth,
             local_token,
             vault,
+            bus,
         })
     }
 
@@ -242,6 +246,7 @@ impl Application {
             vitals: vitals.clone(),
             auth: self.auth.clone(),
             vault: self.vault.clone(),
+            bus: self.bus.clone(),
         };
         let sup_token = CancellationToken::new();
         let sup_done = vitals.spawn_vital(

@@ -9,6 +9,7 @@ pub mod auth;
 pub mod cli;
 pub mod docker;
 pub mod http;
+pub mod stream;
 pub mod supervisor;
 pub mod telemetry;
 pub mod vault;

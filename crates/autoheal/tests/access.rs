@@ -100,6 +100,14 @@ impl App {
         r = r.body(body.unwrap_or(serde_json::json!({})).to_string());
         let resp = r.send().await.unwrap();
         let status = resp.status();
+        let streaming = resp
+            .headers()
+            .get("content-type")
+            .is_some_and(|c| c.as_bytes().starts_with(b"text/event-stream"));
+        if streaming {
+            // The live stream never ends by itself: its status is the answer.
+            return (status, serde_json::Value::Null);
+        }
         (status, resp.json().await.unwrap_or_default())
     }
 

@@ -159,6 +159,9 @@ struct Inner {
     cache: Mutex<HashMap<String, (Authenticated, Instant)>>,
     /// The hash of the one-time setup token, while no user exists.
     setup: Mutex<Option<String>>,
+    /// Bumped whenever a credential may have ended: live streams check
+    /// theirs again at once.
+    ended: tokio::sync::watch::Sender<u64>,
 }
 
 /// A normalised login name: trimmed, lower case.
@@ -211,6 +214,7 @@ impl Auth {
                 settings,
                 cache: Mutex::new(HashMap::new()),
                 setup: Mutex::new(None),
+                ended: tokio::sync::watch::channel(0).0,
             }),
         }
     }
@@ -230,6 +234,13 @@ impl Auth {
     /// Forgets every cached token: after anything that ends a credential.
     pub fn forget_all(&self) {
         self.inner.cache.lock().expect("auth cache").clear();
+        self.inner.ended.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    /// Changes whenever a credential may have ended (revocation, password
+    /// change, removal): a live stream checks its own again.
+    pub fn watch_ended(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.inner.ended.subscribe()
     }
 
     /// The principal `token` (a key or a session token) stands for now.

@@ -133,8 +133,11 @@ pub(crate) async fn audit(s: &AppState, workspace_id: i64, actor: &str, event: A
         actor: actor.to_string(),
         data,
     };
-    if let Err(e) = s.store.append_event(&row).await {
-        tracing::error!(error = %crate::error_chain(&e), kind = event.kind(), "An account event could not be recorded.");
+    match s.store.append_event(&row).await {
+        Ok(_) => s.bus.events_committed(),
+        Err(e) => {
+            tracing::error!(error = %crate::error_chain(&e), kind = event.kind(), "An account event could not be recorded.")
+        }
     }
 }
 

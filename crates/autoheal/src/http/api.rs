@@ -281,6 +281,8 @@ struct EventQuery {
     incident: Option<i64>,
     limit: Option<u32>,
     before: Option<i64>,
+    /// Events after this id, oldest first (catching up).
+    after: Option<i64>,
 }
 
 #[utoipa::path(get, path = "/api/v1/events", tag = "events", params(EventQuery),
@@ -297,6 +299,7 @@ async fn list_events(
         target: q.target,
         incident_id: q.incident,
         before: q.before,
+        after: q.after,
         limit: limit(q.limit)?,
     };
     Ok(Json(s.store.list_events(&filter).await?))

@@ -13,6 +13,7 @@ pub mod guard;
 pub mod openapi;
 pub mod secrets;
 pub mod serve;
+pub mod stream;
 
 use crate::auth::{Auth, Principal};
 use crate::supervisor::Handle;
@@ -43,6 +44,8 @@ pub struct AppState {
     pub auth: Auth,
     /// Third-party credentials, encrypted at rest.
     pub vault: crate::vault::Vault,
+    /// Committed events and phase changes, for the live stream.
+    pub bus: crate::stream::Bus,
 }
 
 /// Every route the server answers, with the access each needs.
@@ -61,6 +64,7 @@ pub fn endpoints(metrics_public: bool) -> Vec<Endpoint> {
     all.extend(api::endpoints());
     all.extend(accounts::endpoints());
     all.extend(secrets::endpoints());
+    all.extend(stream::endpoints());
     all.extend(openapi::endpoints());
     all
 }

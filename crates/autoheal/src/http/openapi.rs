@@ -88,6 +88,7 @@ impl Modify for Security {
         super::secrets::list,
         super::secrets::set,
         super::secrets::remove,
+        super::stream::stream,
     ),
     tags(
         (name = "probes", description = "Liveness, readiness, health and metrics"),

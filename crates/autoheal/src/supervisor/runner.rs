@@ -100,6 +100,9 @@ pub struct Supervisor {
     writer_task: Option<tokio::task::JoinHandle<()>>,
     /// Where vital tasks are started and watched (none in unit tests).
     vitals: Option<Arc<crate::vitals::Vitals>>,
+    /// Where committed events and phase changes are announced (the live
+    /// stream).
+    bus: Option<crate::stream::Bus>,
     scheduler_beat: Arc<crate::vitals::Beat>,
     /// Which check results the writer keeps as rows.
     check_history: autoheal_config::CheckHistory,
@@ -155,6 +158,7 @@ impl Supervisor {
             pending: Pending::default(),
             carried: VecDeque::new(),
             vitals: None,
+            bus: None,
             scheduler_beat,
             check_writer: None,
             writer_task: None,
@@ -172,6 +176,11 @@ impl Supervisor {
 
     /// Watches the check scheduler as a vital task of `vitals`, and reports
     /// its heartbeat there.
+    /// Announces committed events and phase changes on `bus`.
+    pub fn set_bus(&mut self, bus: crate::stream::Bus) {
+        self.bus = Some(bus);
+    }
+
     pub fn set_vitals(&mut self, vitals: Arc<crate::vitals::Vitals>) {
         self.scheduler_beat = vitals.scheduler.clone();
         self.checks.set_beat(vitals.scheduler.clone());
@@ -892,6 +901,15 @@ impl Supervisor {
                     to: to.as_str(),
                 }
                 .emit(&self.metrics);
+                if let Some(bus) = &self.bus {
+                    bus.target_changed(crate::stream::TargetChange {
+                        workspace_id: autoheal_store::DEFAULT_WORKSPACE,
+                        target: name.clone(),
+                        from: from.as_str().to_string(),
+                        to: to.as_str().to_string(),
+                        at: super::now_ms(),
+                    });
+                }
                 self.update_view(id, |v| v.phase = to.as_str());
                 // Dependents blocked on this target read its phase from the
                 // engine; nothing else to do here.
@@ -1382,6 +1400,11 @@ impl Supervisor {
     /// What follows a committed unit: the runtime learns the new ids, the
     /// log and metrics tell of the incidents, and the actions start.
     async fn committed(&mut self, pending: Pending, done: autoheal_store::Committed) {
+        if !done.events.is_empty() {
+            if let Some(bus) = &self.bus {
+                bus.events_committed();
+            }
+        }
         let new_id = |r: Ref, made: &[i64]| match r {
             Ref::Id(id) => Some(id),
             Ref::New(n) => made.get(n).copied(),
