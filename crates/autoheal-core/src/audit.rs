@@ -136,6 +136,15 @@ pub enum AuditEvent {
         name: String,
         from: Option<String>,
     },
+    /// A user put a second factor (TOTP) in force.
+    SecondFactorEnabled {
+        username: String,
+        from: Option<String>,
+    },
+    SecondFactorRemoved {
+        username: String,
+        from: Option<String>,
+    },
     /// Every vault secret was re-encrypted under a new key.
     SecretKeyRotated {
         key_id: String,
@@ -174,6 +183,8 @@ impl AuditEvent {
             AuditEvent::MemberRemoved { .. } => "member_removed",
             AuditEvent::InviteCreated { .. } => "invite_created",
             AuditEvent::SecretSet { .. } => "secret_set",
+            AuditEvent::SecondFactorEnabled { .. } => "second_factor_enabled",
+            AuditEvent::SecondFactorRemoved { .. } => "second_factor_removed",
             AuditEvent::SecretDeleted { .. } => "secret_deleted",
             AuditEvent::SecretKeyRotated { .. } => "secret_key_rotated",
         }
@@ -300,6 +311,12 @@ impl AuditEvent {
                 format!("{actor} {verb} secret {name} ({secret_kind}).")
             }
             AuditEvent::SecretDeleted { name, .. } => format!("{actor} deleted secret {name}."),
+            AuditEvent::SecondFactorEnabled { username, .. } => {
+                format!("{username} put a second factor (TOTP) in force.")
+            }
+            AuditEvent::SecondFactorRemoved { username, .. } => {
+                format!("{username} removed their second factor.")
+            }
             AuditEvent::SecretKeyRotated { key_id, secrets } => format!(
                 "{actor} rotated the secrets key: {secrets} secrets re-encrypted under key {key_id}."
             ),

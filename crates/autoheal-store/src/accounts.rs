@@ -91,6 +91,11 @@ pub struct UserRow {
     pub failed_logins: i64,
     pub last_failed_at: Option<i64>,
     pub created_at: i64,
+    /// The sealed TOTP secret (pending until `totp_enabled`).
+    pub totp_secret: Option<String>,
+    pub totp_enabled: bool,
+    /// The last TOTP time step accepted.
+    pub totp_last_step: i64,
 }
 
 impl std::fmt::Debug for UserRow {
@@ -102,6 +107,7 @@ impl std::fmt::Debug for UserRow {
             .field("password_hash", &"[redacted]")
             .field("epoch", &self.epoch)
             .field("failed_logins", &self.failed_logins)
+            .field("totp_enabled", &self.totp_enabled)
             .finish()
     }
 }
@@ -266,6 +272,19 @@ pub trait Accounts: Send + Sync {
     /// Takes an unused, unexpired invitation (once).
     async fn take_invite(&self, token_hash: &str, at: i64) -> Result<Option<TakenInvite>>;
 
+    /// Sets (or, with `None`, clears) a user's sealed TOTP secret and
+    /// whether it is in force; clearing also drops the recovery codes.
+    async fn set_totp(&self, user_id: i64, sealed: Option<&str>, enabled: bool) -> Result<()>;
+    /// Accepts TOTP time step `step` once: false when it (or a later one)
+    /// was accepted already (a replayed code).
+    async fn use_totp_step(&self, user_id: i64, step: i64) -> Result<bool>;
+    /// Replaces a user's recovery codes (their hashes).
+    async fn set_recovery_codes(&self, user_id: i64, hashes: &[String]) -> Result<()>;
+    /// Spends one unused recovery code; false when there is none such.
+    async fn use_recovery_code(&self, user_id: i64, hash: &str, at: i64) -> Result<bool>;
+    /// How many unused recovery codes a user has left.
+    async fn recovery_codes_left(&self, user_id: i64) -> Result<i64>;
+
     /// The workspace an incident belongs to.
     async fn workspace_of_incident(&self, id: i64) -> Result<Option<i64>>;
     /// The workspace a stored target belongs to.
@@ -290,6 +309,7 @@ where
     for<'a> Option<i64>: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
     for<'a> String: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
     for<'a> Option<String>: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+    for<'a> bool: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
 {
     Ok(UserRow {
         id: r.try_get("id")?,
@@ -300,6 +320,9 @@ where
         failed_logins: r.try_get("failed_logins")?,
         last_failed_at: r.try_get("last_failed_at")?,
         created_at: r.try_get("created_at")?,
+        totp_secret: r.try_get("totp_secret")?,
+        totp_enabled: r.try_get("totp_enabled")?,
+        totp_last_step: r.try_get("totp_last_step")?,
     })
 }
 
@@ -339,8 +362,8 @@ pub(crate) fn conflict(e: sqlx::Error, what: &str) -> crate::StoreError {
     }
 }
 
-const USER_COLUMNS: &str =
-    "id, username, email, password_hash, epoch, failed_logins, last_failed_at, created_at";
+const USER_COLUMNS: &str = "id, username, email, password_hash, epoch, failed_logins, \
+     last_failed_at, created_at, totp_secret, totp_enabled, totp_last_step";
 pub(crate) const KEY_COLUMNS: &str = "id, workspace_id, user_id, name, hint, role, created_at, \
      expires_at, last_used_at, revoked_at";
 
@@ -824,6 +847,88 @@ macro_rules! accounts_impl {
                     })
                 })
                 .transpose()
+            }
+
+            async fn set_totp(
+                &self,
+                user_id: i64,
+                sealed: Option<&str>,
+                enabled: bool,
+            ) -> $crate::Result<()> {
+                let mut tx = self.begin_write().await?;
+                sqlx::query(
+                    "UPDATE users SET totp_secret = $2, totp_enabled = $3, totp_last_step = 0 \
+                     WHERE id = $1",
+                )
+                .bind(user_id)
+                .bind(sealed)
+                .bind(enabled)
+                .execute(&mut *tx)
+                .await?;
+                if sealed.is_none() {
+                    sqlx::query("DELETE FROM recovery_codes WHERE user_id = $1")
+                        .bind(user_id)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn use_totp_step(&self, user_id: i64, step: i64) -> $crate::Result<bool> {
+                let mut tx = self.begin_write().await?;
+                let n = sqlx::query(
+                    "UPDATE users SET totp_last_step = $2 WHERE id = $1 AND totp_last_step < $2",
+                )
+                .bind(user_id)
+                .bind(step)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                tx.commit().await?;
+                Ok(n > 0)
+            }
+
+            async fn set_recovery_codes(&self, user_id: i64, hashes: &[String]) -> $crate::Result<()> {
+                let mut tx = self.begin_write().await?;
+                sqlx::query("DELETE FROM recovery_codes WHERE user_id = $1")
+                    .bind(user_id)
+                    .execute(&mut *tx)
+                    .await?;
+                for h in hashes {
+                    sqlx::query("INSERT INTO recovery_codes (user_id, code_hash) VALUES ($1, $2)")
+                        .bind(user_id)
+                        .bind(h)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn use_recovery_code(&self, user_id: i64, hash: &str, at: i64) -> $crate::Result<bool> {
+                let mut tx = self.begin_write().await?;
+                let n = sqlx::query(
+                    "UPDATE recovery_codes SET used_at = $3 \
+                     WHERE user_id = $1 AND code_hash = $2 AND used_at IS NULL",
+                )
+                .bind(user_id)
+                .bind(hash)
+                .bind(at)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                tx.commit().await?;
+                Ok(n > 0)
+            }
+
+            async fn recovery_codes_left(&self, user_id: i64) -> $crate::Result<i64> {
+                Ok(sqlx::query_scalar(
+                    "SELECT COUNT(*) FROM recovery_codes WHERE user_id = $1 AND used_at IS NULL",
+                )
+                .bind(user_id)
+                .fetch_one(&self.pool)
+                .await?)
             }
 
             async fn workspace_of_incident(&self, id: i64) -> $crate::Result<Option<i64>> {

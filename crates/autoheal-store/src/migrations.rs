@@ -39,6 +39,11 @@ const SQLITE: &[Embedded] = &[
         "secrets",
         include_str!("../migrations/sqlite/20261203000002_secrets.sql"),
     ),
+    (
+        20261203000003,
+        "totp",
+        include_str!("../migrations/sqlite/20261203000003_totp.sql"),
+    ),
 ];
 
 const POSTGRES: &[Embedded] = &[
@@ -61,6 +66,11 @@ const POSTGRES: &[Embedded] = &[
         20261203000002,
         "secrets",
         include_str!("../migrations/postgres/20261203000002_secrets.sql"),
+    ),
+    (
+        20261203000003,
+        "totp",
+        include_str!("../migrations/postgres/20261203000003_totp.sql"),
     ),
 ];
 

@@ -1923,6 +1923,70 @@ async fn vault_rows_are_sealed_with_their_own_id_per_workspace_and_resealed_all_
     assert!(store.get_secret(other, "a").await.unwrap().is_some());
 }
 
+async fn a_second_factor_is_stored_sealed_its_steps_and_recovery_codes_used_once(
+    store: Arc<dyn Store>,
+) {
+    use autoheal_store::{NewUser, Role, DEFAULT_WORKSPACE};
+    let id = store
+        .create_member(
+            &NewUser {
+                username: "ivy".into(),
+                email: None,
+                password_hash: "h".into(),
+                at: T0,
+            },
+            DEFAULT_WORKSPACE,
+            Role::Viewer,
+        )
+        .await
+        .unwrap();
+    let u = store.get_user(id).await.unwrap().unwrap();
+    assert_eq!(
+        (u.totp_secret.as_deref(), u.totp_enabled, u.totp_last_step),
+        (None, false, 0)
+    );
+    store.set_totp(id, Some("k:n:c"), false).await.unwrap();
+    store.set_totp(id, Some("k:n:c"), true).await.unwrap();
+    let u = store.find_user("ivy").await.unwrap().unwrap();
+    assert_eq!(
+        (u.totp_secret.as_deref(), u.totp_enabled),
+        (Some("k:n:c"), true)
+    );
+    assert!(store.use_totp_step(id, 100).await.unwrap());
+    assert!(
+        !store.use_totp_step(id, 100).await.unwrap(),
+        "a step works once"
+    );
+    assert!(
+        !store.use_totp_step(id, 99).await.unwrap(),
+        "nor an older one"
+    );
+    assert!(store.use_totp_step(id, 101).await.unwrap());
+    store
+        .set_recovery_codes(id, &["r1".to_string(), "r2".to_string()])
+        .await
+        .unwrap();
+    assert_eq!(store.recovery_codes_left(id).await.unwrap(), 2);
+    assert!(store.use_recovery_code(id, "r1", T0).await.unwrap());
+    assert!(
+        !store.use_recovery_code(id, "r1", T0).await.unwrap(),
+        "once"
+    );
+    assert!(!store.use_recovery_code(id, "nope", T0).await.unwrap());
+    assert_eq!(store.recovery_codes_left(id).await.unwrap(), 1);
+    store.set_totp(id, None, false).await.unwrap();
+    let u = store.get_user(id).await.unwrap().unwrap();
+    assert_eq!(
+        (u.totp_secret, u.totp_enabled, u.totp_last_step),
+        (None, false, 0)
+    );
+    assert_eq!(
+        store.recovery_codes_left(id).await.unwrap(),
+        0,
+        "removed with it"
+    );
+}
+
 macro_rules! contract {
     (store: [$($store:ident),* $(,)?], url: [$($url:ident),* $(,)?] $(,)?) => {
         mod sqlite {
@@ -1968,6 +2032,7 @@ contract! {
         a_unit_that_fails_part_way_writes_nothing,
         accounts_authenticate_by_token_hash_with_roles_clamped_and_credentials_ending,
         vault_rows_are_sealed_with_their_own_id_per_workspace_and_resealed_all_at_once,
+        a_second_factor_is_stored_sealed_its_steps_and_recovery_codes_used_once,
     ],
     url: [
         committed_incidents_and_attempts_survive_reopening_the_store,

@@ -106,11 +106,19 @@ async fn audit(store: &Arc<dyn Store>, workspace_id: i64, event: autoheal_core::
 }
 
 pub async fn user(cmd: UserCmd, args: &StoreArgs) -> ExitCode {
-    let store = match open_store(args).await {
+    let (store, data_dir) = match open_store_in(args).await {
         Ok(s) => s,
         Err(code) => return code,
     };
-    let auth = Auth::new(store.clone(), AuthSettings::default());
+    let env_key = std::env::var(autoheal::vault::KEY_ENV).ok();
+    let keys = match autoheal::vault::Keyring::load(env_key.as_deref(), &data_dir) {
+        Ok((k, _)) => k,
+        Err(e) => {
+            eprintln!("autoheal: {e:#}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let auth = Auth::new(store.clone(), AuthSettings::default(), keys);
     match cmd {
         UserCmd::Add {
             name,

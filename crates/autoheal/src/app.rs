@@ -94,12 +94,6 @@ impl Application {
         let store = autoheal_store::open(store_url)
             .await
             .with_context(|| format!("opening the store at {}", redact_store_url(store_url)))?;
-        let auth = crate::auth::Auth::new(store.clone(), auth_settings(config));
-        let (token_path, local_token) = auth
-            .write_local_token(&config.store.data_dir, supervisor::now_ms())
-            .await
-            .context("making the CLI's local token")?;
-        tracing::debug!(path = %token_path.display(), "The CLI's local token is in {}.", token_path.display());
         let env_key = std::env::var(crate::vault::KEY_ENV).ok();
         let (keys, made) = crate::vault::Keyring::load(env_key.as_deref(), &config.store.data_dir)
             .context("loading the secrets key")?;
@@ -110,7 +104,13 @@ impl Application {
                 config.store.data_dir.join(crate::vault::KEY_FILE).display()
             );
         }
-        let vault = crate::vault::Vault::new(store.clone(), keys);
+        let vault = crate::vault::Vault::new(store.clone(), keys.clone());
+        let auth = crate::auth::Auth::new(store.clone(), auth_settings(config), keys);
+        let (token_path, local_token) = auth
+            .write_local_token(&config.store.data_dir, supervisor::now_ms())
+            .await
+            .context("making the CLI's local token")?;
+        tracing::debug!(path = %token_path.display(), "The CLI's local token is in {}.", token_path.display());
         let metrics = Metrics::new();
         let docker_shared = DockerShared::new(&config.docker);
         let Built {

@@ -734,3 +734,129 @@ fn the_openapi_document_names_every_route_of_the_router() {
     assert_eq!(schemes["api_key"]["scheme"], "bearer");
     assert_eq!(schemes["session"]["in"], "cookie");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_second_factor_is_needed_once_in_force_and_each_code_works_once() {
+    let app = spawn("").await;
+    let (_, key) = app.member("ivy", DEFAULT_WORKSPACE, Role::Viewer).await;
+    let (_, cookie, _) = login(&app, "ivy", PASSWORD).await;
+    let cookie = cookie.unwrap();
+    // Not for API keys.
+    let (s, _) = app
+        .call(Some(&key), Method::POST, "/api/v1/auth/totp", None)
+        .await;
+    assert_eq!(s, 403);
+    let r = app
+        .anon
+        .post(format!("{}/api/v1/auth/totp", app.base))
+        .header("cookie", &cookie)
+        .header("origin", &app.base)
+        .header("content-type", "application/json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let setup: serde_json::Value = r.json().await.unwrap();
+    assert!(setup["otpauth_url"]
+        .as_str()
+        .unwrap()
+        .starts_with("otpauth://totp/autoheal:ivy"));
+    let secret = totp_rs::Secret::try_from_base32(setup["secret"].as_str().unwrap()).unwrap();
+    let totp = totp_rs::Builder::new()
+        .with_secret(secret)
+        .with_account_name("ivy".to_string())
+        .with_issuer(Some("autoheal"))
+        .build()
+        .unwrap();
+    // Pending until confirmed: logging in still needs only the password.
+    assert_eq!(login(&app, "ivy", PASSWORD).await.0, 200);
+    let confirm = |code: String| {
+        app.anon
+            .post(format!("{}/api/v1/auth/totp/confirm", app.base))
+            .header("cookie", &cookie)
+            .header("origin", &app.base)
+            .header("content-type", "application/json")
+            .body(serde_json::json!({ "code": code }).to_string())
+            .send()
+    };
+    assert_eq!(confirm("000000".into()).await.unwrap().status(), 422);
+    let r = confirm(totp.generate_current().to_string()).await.unwrap();
+    assert_eq!(r.status(), 200);
+    let codes: serde_json::Value = r.json().await.unwrap();
+    let recovery: Vec<String> = codes["recovery_codes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(recovery.len(), 10);
+
+    let with = |second: Option<String>| {
+        let body = match second {
+            Some(t) => serde_json::json!({"login": "ivy", "password": PASSWORD, "totp": t}),
+            None => serde_json::json!({"login": "ivy", "password": PASSWORD}),
+        };
+        app.anon
+            .post(format!("{}/api/v1/auth/login", app.base))
+            .header("content-type", "application/json")
+            .body(body.to_string())
+            .send()
+    };
+    let r = with(None).await.unwrap();
+    assert_eq!(r.status(), 401);
+    let b: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(b["error"]["code"], "second_factor_required");
+    assert_eq!(
+        with(Some("123456".into())).await.unwrap().status(),
+        401,
+        "a wrong code"
+    );
+    // The code confirmed with was spent; wait for the next step's code.
+    let first = totp.generate_current().to_string();
+    let code = eventually(Duration::from_secs(40), "a fresh TOTP step", || async {
+        let c = totp.generate_current().to_string();
+        (c != first).then_some(c)
+    })
+    .await;
+    assert_eq!(with(Some(code.clone())).await.unwrap().status(), 200);
+    assert_eq!(
+        with(Some(code)).await.unwrap().status(),
+        401,
+        "a code works once"
+    );
+    assert_eq!(
+        with(Some(recovery[0].to_uppercase()))
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    assert_eq!(
+        with(Some(recovery[0].clone())).await.unwrap().status(),
+        401,
+        "a recovery code works once"
+    );
+    let (s, me) = with_cookie(
+        &app,
+        &cookie,
+        Method::GET,
+        "/api/v1/auth/me",
+        serde_json::json!({}),
+    )
+    .await;
+    assert_eq!(s, 200);
+    let _ = me;
+    // Removing it needs the password.
+    let r = app
+        .anon
+        .delete(format!("{}/api/v1/auth/totp", app.base))
+        .header("cookie", &cookie)
+        .header("origin", &app.base)
+        .header("content-type", "application/json")
+        .body(serde_json::json!({"password": PASSWORD}).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    assert_eq!(login(&app, "ivy", PASSWORD).await.0, 200);
+}

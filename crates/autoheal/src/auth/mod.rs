@@ -11,6 +11,7 @@
 pub mod password;
 pub mod throttle;
 pub mod token;
+pub mod totp;
 
 use autoheal_store::{
     ApiKey, Authenticated, CredentialKind, NewInvite, NewKey, NewSession, NewUser, Role, Store,
@@ -113,6 +114,9 @@ pub enum AuthError {
     /// Wrong login or password: one answer for both.
     #[error("wrong login or password")]
     Invalid,
+    /// The password was right; the account also needs its second factor.
+    #[error("a second factor is needed: send `totp` with a code from your authenticator app or a recovery code")]
+    SecondFactorRequired,
     #[error("too many tries; retry after {}s", .0.retry_after.as_secs().max(1))]
     Throttled(throttle::Refused),
     #[error("too many logins are being checked; retry shortly")]
@@ -162,6 +166,8 @@ struct Inner {
     /// Bumped whenever a credential may have ended: live streams check
     /// theirs again at once.
     ended: tokio::sync::watch::Sender<u64>,
+    /// Seals TOTP secrets (the vault's key).
+    keys: crate::vault::Keyring,
 }
 
 /// A normalised login name: trimmed, lower case.
@@ -205,7 +211,7 @@ fn ms(d: Duration) -> i64 {
 }
 
 impl Auth {
-    pub fn new(store: Arc<dyn Store>, settings: AuthSettings) -> Self {
+    pub fn new(store: Arc<dyn Store>, settings: AuthSettings, keys: crate::vault::Keyring) -> Self {
         Auth {
             inner: Arc::new(Inner {
                 store,
@@ -215,6 +221,7 @@ impl Auth {
                 cache: Mutex::new(HashMap::new()),
                 setup: Mutex::new(None),
                 ended: tokio::sync::watch::channel(0).0,
+                keys,
             }),
         }
     }
@@ -318,10 +325,12 @@ impl Auth {
 
     /// Logs in with a username or e-mail and a password; a new session in
     /// `workspace` (by name; default the user's first).
+    #[allow(clippy::too_many_arguments)]
     pub async fn login(
         &self,
         login: &str,
         password: &str,
+        second: Option<&str>,
         workspace: Option<&str>,
         ip: Option<IpAddr>,
         now: i64,
@@ -347,6 +356,16 @@ impl Auth {
                 return Err(AuthError::Invalid);
             }
         };
+        if user.totp_enabled {
+            let Some(second) = second.map(str::trim).filter(|s| !s.is_empty()) else {
+                return Err(AuthError::SecondFactorRequired);
+            };
+            if !self.second_factor(&user, second, now).await? {
+                self.inner.throttle.failed(&login);
+                self.inner.store.login_failed(user.id, now).await?;
+                return Err(AuthError::Invalid);
+            }
+        }
         self.inner.throttle.succeeded(&login);
         if user.failed_logins != 0 {
             self.inner.store.login_succeeded(user.id).await?;
@@ -369,6 +388,177 @@ impl Auth {
         };
         self.issue_session(user.id, user.epoch, ws.id, *role, now)
             .await
+    }
+
+    /// Checks a TOTP code (each time step once) or spends a recovery code.
+    async fn second_factor(
+        &self,
+        user: &autoheal_store::UserRow,
+        given: &str,
+        now: i64,
+    ) -> Result<bool, AuthError> {
+        if totp::is_code(given) {
+            let Some(secret) = self.totp_secret(user)? else {
+                return Ok(false);
+            };
+            let now_s = u64::try_from(now / 1000).unwrap_or(0);
+            return match totp::check(&secret, &user.username, given, now_s) {
+                Some(step) => Ok(self
+                    .inner
+                    .store
+                    .use_totp_step(user.id, i64::try_from(step).unwrap_or(i64::MAX))
+                    .await?),
+                None => Ok(false),
+            };
+        }
+        Ok(self
+            .inner
+            .store
+            .use_recovery_code(user.id, &totp::recovery_hash(given), now)
+            .await?)
+    }
+
+    /// The user's TOTP secret, unsealed.
+    fn totp_secret(&self, user: &autoheal_store::UserRow) -> Result<Option<Vec<u8>>, AuthError> {
+        let Some(sealed) = &user.totp_secret else {
+            return Ok(None);
+        };
+        let mut parts = sealed.splitn(3, ':');
+        let (Some(key_id), Some(nonce), Some(ct)) = (parts.next(), parts.next(), parts.next())
+        else {
+            return Err(AuthError::Store(StoreError::Corrupt(format!(
+                "the TOTP secret of user {} is malformed",
+                user.id
+            ))));
+        };
+        let row = autoheal_store::SecretRow {
+            id: user.id,
+            workspace_id: 0,
+            kind: "totp".into(),
+            name: user.username.clone(),
+            sealed: autoheal_store::Sealed {
+                key_id: key_id.into(),
+                nonce: nonce.into(),
+                ciphertext: ct.into(),
+            },
+            created_at: 0,
+            updated_at: 0,
+        };
+        let secret = self
+            .inner
+            .keys
+            .open(&row)
+            .map_err(|e| AuthError::Store(StoreError::Corrupt(format!("{e:#}"))))?;
+        Ok(hex::decode(secret.expose()).ok())
+    }
+
+    fn user_of(who: &Principal) -> Result<i64, AuthError> {
+        match (who.user_id, who.is_session()) {
+            (Some(id), true) => Ok(id),
+            _ => Err(AuthError::Forbidden(
+                "a second factor belongs to a signed-in user (a session), not to an API key".into(),
+            )),
+        }
+    }
+
+    /// Starts enrolling a second factor: a new secret, not yet in force.
+    /// Answers (base32 secret, otpauth URL).
+    pub async fn totp_begin(&self, who: &Principal) -> Result<(String, String), AuthError> {
+        let id = Self::user_of(who)?;
+        let user = self
+            .inner
+            .store
+            .get_user(id)
+            .await?
+            .ok_or(AuthError::Invalid)?;
+        if user.totp_enabled {
+            return Err(AuthError::Conflict(
+                "a second factor is already in force; remove it first".into(),
+            ));
+        }
+        let secret = totp::new_secret();
+        let sealed = self.inner.keys.seal(
+            0,
+            "totp",
+            id,
+            &crate::vault::Secret::new(hex::encode(&secret)),
+        );
+        let text = format!("{}:{}:{}", sealed.key_id, sealed.nonce, sealed.ciphertext);
+        self.inner.store.set_totp(id, Some(&text), false).await?;
+        Ok((totp::base32(&secret), totp::url(&secret, &user.username)))
+    }
+
+    /// Puts the pending second factor in force once a code from it checks;
+    /// answers the recovery codes (shown once).
+    pub async fn totp_confirm(
+        &self,
+        who: &Principal,
+        code: &str,
+        now: i64,
+    ) -> Result<Vec<String>, AuthError> {
+        let id = Self::user_of(who)?;
+        let user = self
+            .inner
+            .store
+            .get_user(id)
+            .await?
+            .ok_or(AuthError::Invalid)?;
+        if user.totp_enabled {
+            return Err(AuthError::Conflict(
+                "a second factor is already in force".into(),
+            ));
+        }
+        let Some(secret) = self.totp_secret(&user)? else {
+            return Err(AuthError::Conflict(
+                "no second factor is being set up: POST /api/v1/auth/totp first".into(),
+            ));
+        };
+        let now_s = u64::try_from(now / 1000).unwrap_or(0);
+        let Some(step) = totp::check(&secret, &user.username, code, now_s) else {
+            return Err(AuthError::Field(
+                "/code",
+                "the code does not match; check the authenticator app's clock".into(),
+            ));
+        };
+        let sealed = user.totp_secret.clone().unwrap_or_default();
+        self.inner.store.set_totp(id, Some(&sealed), true).await?;
+        self.inner
+            .store
+            .use_totp_step(id, i64::try_from(step).unwrap_or(i64::MAX))
+            .await?;
+        let codes = totp::recovery_codes();
+        let hashes: Vec<String> = codes.iter().map(|c| totp::recovery_hash(c)).collect();
+        self.inner.store.set_recovery_codes(id, &hashes).await?;
+        Ok(codes)
+    }
+
+    /// Removes the second factor, with the password as proof.
+    pub async fn totp_disable(&self, who: &Principal, password: &str) -> Result<(), AuthError> {
+        let id = Self::user_of(who)?;
+        let user = self
+            .inner
+            .store
+            .get_user(id)
+            .await?
+            .ok_or(AuthError::Invalid)?;
+        self.inner
+            .throttle
+            .admit(who.ip, Some(&user.username))
+            .map_err(AuthError::Throttled)?;
+        let v = self
+            .inner
+            .passwords
+            .verify(password, Some(&user.password_hash))
+            .await?;
+        if !v.ok {
+            self.inner.throttle.failed(&user.username);
+            return Err(AuthError::Field(
+                "/password",
+                "the password is wrong".into(),
+            ));
+        }
+        self.inner.store.set_totp(id, None, false).await?;
+        Ok(())
     }
 
     async fn issue_session(

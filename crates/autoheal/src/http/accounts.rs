@@ -43,6 +43,19 @@ pub fn endpoints() -> Vec<Endpoint> {
             Signed,
             post(change_password),
         ),
+        endpoint(Method::POST, "/api/v1/auth/totp", Signed, post(totp_begin)),
+        endpoint(
+            Method::POST,
+            "/api/v1/auth/totp/confirm",
+            Signed,
+            post(totp_confirm),
+        ),
+        endpoint(
+            Method::DELETE,
+            "/api/v1/auth/totp",
+            Signed,
+            delete(totp_remove),
+        ),
         endpoint(Method::GET, "/api/v1/workspaces", Signed, get(workspaces)),
         endpoint(Method::GET, "/api/v1/keys", R(Role::Viewer), get(list_keys)),
         endpoint(
@@ -288,6 +301,9 @@ pub struct LoginRequest {
     pub password: String,
     /// The workspace to work in, by name (default: the first).
     pub workspace: Option<String>,
+    /// With a second factor: a 6-digit code from the authenticator app, or
+    /// a recovery code.
+    pub totp: Option<String>,
 }
 
 #[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginRequest,
@@ -306,6 +322,7 @@ async fn login(
         .login(
             &req.login,
             &req.password,
+            req.totp.as_deref(),
             req.workspace.as_deref(),
             ip,
             now(),
@@ -349,6 +366,9 @@ pub struct Me {
     pub role: Role,
     /// session | key
     pub credential: String,
+    /// A second factor is in force.
+    pub totp_enabled: bool,
+    pub recovery_codes_left: i64,
 }
 
 #[utoipa::path(get, path = "/api/v1/auth/me", tag = "auth",
@@ -361,10 +381,16 @@ async fn me(
         Some(id) => s.store.get_user(id).await?,
         None => None,
     };
+    let recovery_codes_left = match &user {
+        Some(u) if u.totp_enabled => s.store.recovery_codes_left(u.id).await?,
+        _ => 0,
+    };
     Ok(Json(Me {
         actor: who.actor(),
         user_id: who.user_id,
         username: user.as_ref().map(|u| u.username.clone()),
+        totp_enabled: user.as_ref().is_some_and(|u| u.totp_enabled),
+        recovery_codes_left,
         email: user.and_then(|u| u.email),
         workspace_id: who.workspace_id,
         role: who.role,
@@ -733,6 +759,99 @@ async fn remove_member(
         &who.actor(),
         AuditEvent::MemberRemoved {
             username: target.username,
+            from: from(who.ip),
+        },
+    )
+    .await;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `POST /auth/totp`: the secret to enter in an authenticator app.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TotpSetup {
+    /// Base32, to type in by hand.
+    pub secret: String,
+    /// `otpauth://totp/autoheal:NAME?secret=...`, for a QR code.
+    pub otpauth_url: String,
+}
+
+#[utoipa::path(post, path = "/api/v1/auth/totp", tag = "auth",
+    responses((status = 201, description = "A pending second factor: confirm it with a code", body = TotpSetup),
+              (status = 403, description = "Not a signed-in user (an API key)", body = super::error::ErrorBody),
+              (status = 409, description = "Already in force", body = super::error::ErrorBody)))]
+async fn totp_begin(
+    State(s): State<AppState>,
+    Extension(who): Extension<Principal>,
+) -> Result<Response, ApiError> {
+    let (secret, otpauth_url) = s.auth.totp_begin(&who).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(TotpSetup {
+            secret,
+            otpauth_url,
+        }),
+    )
+        .into_response())
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TotpCode {
+    /// Six digits from the authenticator app.
+    pub code: String,
+}
+
+/// The recovery codes, shown this once.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RecoveryCodes {
+    pub recovery_codes: Vec<String>,
+}
+
+#[utoipa::path(post, path = "/api/v1/auth/totp/confirm", tag = "auth", request_body = TotpCode,
+    responses((status = 200, description = "In force; each recovery code works once", body = RecoveryCodes),
+              (status = 422, description = "The code does not match", body = super::error::ErrorBody)))]
+async fn totp_confirm(
+    State(s): State<AppState>,
+    Extension(who): Extension<Principal>,
+    bytes: Bytes,
+) -> Result<Json<RecoveryCodes>, ApiError> {
+    let req: TotpCode = body(&bytes)?;
+    let recovery_codes = s.auth.totp_confirm(&who, &req.code, now()).await?;
+    audit(
+        &s,
+        who.workspace_id,
+        &who.actor(),
+        AuditEvent::SecondFactorEnabled {
+            username: who.name.clone(),
+            from: from(who.ip),
+        },
+    )
+    .await;
+    Ok(Json(RecoveryCodes { recovery_codes }))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordProof {
+    pub password: String,
+}
+
+#[utoipa::path(delete, path = "/api/v1/auth/totp", tag = "auth", request_body = PasswordProof,
+    responses((status = 204, description = "Removed, with the recovery codes"),
+              (status = 422, description = "Wrong password", body = super::error::ErrorBody)))]
+async fn totp_remove(
+    State(s): State<AppState>,
+    Extension(who): Extension<Principal>,
+    bytes: Bytes,
+) -> Result<StatusCode, ApiError> {
+    let req: PasswordProof = body(&bytes)?;
+    s.auth.totp_disable(&who, &req.password).await?;
+    audit(
+        &s,
+        who.workspace_id,
+        &who.actor(),
+        AuditEvent::SecondFactorRemoved {
+            username: who.name.clone(),
             from: from(who.ip),
         },
     )

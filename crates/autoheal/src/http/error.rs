@@ -129,6 +129,11 @@ impl From<crate::auth::AuthError> for ApiError {
         use crate::auth::AuthError as A;
         match e {
             A::Invalid => ApiError::unauthorized(e.to_string()),
+            A::SecondFactorRequired => ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "second_factor_required",
+                e.to_string(),
+            ),
             A::Throttled(r) => ApiError::too_many(
                 format!(
                     "too many tries (limit per {}); retry after {} s",
