@@ -74,6 +74,15 @@ pub struct ServerSettings {
     /// Host names (`name` or `name:port`) the API answers to besides its
     /// address and `localhost`; `"*"` for any. Default none.
     pub allowed_hosts: Vec<String>,
+    /// Proxies whose `X-Forwarded-For` is believed (addresses or CIDR
+    /// ranges). Default none.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Requests per second one client address may send without a
+    /// credential (twice as many in a burst); 0 for no limit. Default 100.
+    pub rate_limit_per_client: u32,
+    /// Requests per second one API key or session may send (twice as many
+    /// in a burst); 0 for no limit. Default 2000.
+    pub rate_limit_per_credential: u32,
     /// The most API connections open at once; more wait to be accepted.
     /// Default 256.
     pub max_connections: u32,

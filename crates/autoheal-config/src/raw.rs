@@ -52,6 +52,9 @@ impl<'de> Deserialize<'de> for HumanDuration {
 pub struct ServerKeys {
     pub listen: Option<String>,
     pub allowed_hosts: Option<Vec<String>>,
+    pub trusted_proxies: Option<Vec<String>>,
+    pub rate_limit_per_client: Option<u32>,
+    pub rate_limit_per_credential: Option<u32>,
     pub max_connections: Option<u32>,
     pub header_read_timeout: Option<HumanDuration>,
 }

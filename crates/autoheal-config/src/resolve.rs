@@ -210,6 +210,42 @@ pub(crate) fn resolve(
             allowed_hosts.push(h.clone());
         }
     }
+    let mut trusted_proxies = Vec::new();
+    for (i, p) in server.trusted_proxies.iter().flatten().enumerate() {
+        let parsed = p
+            .parse::<ipnet::IpNet>()
+            .or_else(|_| p.parse::<std::net::IpAddr>().map(ipnet::IpNet::from));
+        match parsed {
+            Ok(net) => trusted_proxies.push(net),
+            Err(_) => errs.push(
+                format!("server.trusted_proxies[{i}]"),
+                format!("expected an IP address or a CIDR range (\"10.0.0.1\", \"10.0.0.0/8\", \"fd00::/8\"), found {p:?}"),
+            ),
+        }
+    }
+    let rate = |key: &str, v: Option<u32>, default: u32, errs: &mut Errors| match v {
+        None => default,
+        Some(n) if n <= 1_000_000 => n,
+        Some(n) => {
+            errs.push(
+                key,
+                format!("expected requests per second from 0 (no limit) to 1000000, found {n}"),
+            );
+            default
+        }
+    };
+    let rate_limit_per_client = rate(
+        "server.rate_limit_per_client",
+        server.rate_limit_per_client,
+        100,
+        &mut errs,
+    );
+    let rate_limit_per_credential = rate(
+        "server.rate_limit_per_credential",
+        server.rate_limit_per_credential,
+        2000,
+        &mut errs,
+    );
     let max_connections = match server.max_connections {
         None => 256,
         Some(n @ 1..=65_536) => n,
@@ -473,6 +509,9 @@ pub(crate) fn resolve(
         server: ServerSettings {
             listen,
             allowed_hosts,
+            trusted_proxies,
+            rate_limit_per_client,
+            rate_limit_per_credential,
             max_connections,
             header_read_timeout,
         },

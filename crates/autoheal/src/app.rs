@@ -247,6 +247,11 @@ impl Application {
             auth: self.auth.clone(),
             vault: self.vault.clone(),
             bus: self.bus.clone(),
+            net: Arc::new(http::access::NetPolicy::new(
+                self.server.trusted_proxies.clone(),
+                self.server.rate_limit_per_client,
+                self.server.rate_limit_per_credential,
+            )),
         };
         let sup_token = CancellationToken::new();
         let sup_done = vitals.spawn_vital(

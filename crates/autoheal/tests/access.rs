@@ -235,6 +235,8 @@ async fn every_route_answers_anonymous_401_too_low_a_role_403_and_another_worksp
                 .await;
             let allowed = match e.access {
                 Access::Anyone | Access::Signed => true,
+                // These principals are API keys.
+                Access::Session => false,
                 Access::Role(need) => role >= need,
             };
             if allowed {
@@ -859,4 +861,51 @@ async fn a_second_factor_is_needed_once_in_force_and_each_code_works_once() {
         .unwrap();
     assert_eq!(r.status(), 204);
     assert_eq!(login(&app, "ivy", PASSWORD).await.0, 200);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn requests_are_limited_per_client_address_and_per_credential_behind_trusted_proxies() {
+    let app = spawn(
+        "[server]\nrate_limit_per_client = 2\nrate_limit_per_credential = 3\ntrusted_proxies = [\"127.0.0.1\"]",
+    )
+    .await;
+    let health = |xff: &'static str| {
+        app.anon
+            .get(format!("{}/health", app.base))
+            .header("x-forwarded-for", xff)
+            .send()
+    };
+    // A burst of twice the rate, then 429 with Retry-After...
+    let mut codes = Vec::new();
+    for _ in 0..8 {
+        codes.push(health("203.0.113.1").await.unwrap().status().as_u16());
+    }
+    assert!(codes.iter().take(4).all(|c| *c == 200), "{codes:?}");
+    let refused = health("203.0.113.1").await.unwrap();
+    assert_eq!(refused.status(), 429);
+    assert!(refused.headers().contains_key("retry-after"));
+    // ...for that client only: another one behind the same proxy goes on.
+    assert_eq!(health("203.0.113.2").await.unwrap().status(), 200);
+    // A credential has its own budget, whatever its address.
+    let (_, key) = app.member("kim", DEFAULT_WORKSPACE, Role::Viewer).await;
+    let mut statuses = Vec::new();
+    for _ in 0..12 {
+        statuses.push(
+            app.call(Some(&key), Method::GET, "/api/v1/targets", None)
+                .await
+                .0,
+        );
+    }
+    assert!(statuses.iter().take(6).all(|s| *s == 200), "{statuses:?}");
+    assert!(
+        statuses.contains(&StatusCode::TOO_MANY_REQUESTS),
+        "{statuses:?}"
+    );
+    assert_eq!(
+        app.call(Some(&app.local), Method::GET, "/api/v1/targets", None)
+            .await
+            .0,
+        200,
+        "another key is not slowed"
+    );
 }

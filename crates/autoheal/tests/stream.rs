@@ -41,7 +41,12 @@ impl Sse {
 
     /// The next message (comments skipped); `None` when the stream closed.
     async fn next(&mut self) -> Option<Msg> {
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
         loop {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no message within 30 s (keep-alives only)"
+            );
             if let Some(end) = self.buf.find("\n\n") {
                 let block: String = self.buf.drain(..end + 2).collect();
                 let (mut event, mut id, mut data) = (String::from("message"), None, String::new());
@@ -69,7 +74,12 @@ impl Sse {
 
     /// The next message of kind `event` whose data contains `needle`.
     async fn until(&mut self, event: &str, needle: &str) -> Msg {
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
         loop {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no {event} with {needle} within 30 s"
+            );
             let m = self
                 .next()
                 .await
@@ -136,15 +146,25 @@ async fn the_stream_sends_events_and_phase_changes_resumes_and_ends_with_its_cre
         .await
         .unwrap();
     assert_eq!(r.status(), 202);
-    let (_, id, data) = sse.until("audit", "operator_command").await;
+    // The phase change (decided) and the audit event (committed) come in
+    // either order.
+    let (mut audit, mut change) = (None, None);
+    while audit.is_none() || change.is_none() {
+        let m = sse.next().await.expect("the stream stays open");
+        match m.0.as_str() {
+            "audit" if m.2.contains("operator_command") => audit = Some(m),
+            "target" if m.2.contains("paused") => change = Some(m),
+            _ => {}
+        }
+    }
+    let (_, id, data) = audit.unwrap();
     let first_id = id.expect("audit events carry their id");
     let e: serde_json::Value = serde_json::from_str(&data).unwrap();
     assert_eq!(
         (e["target"].as_str(), e["actor"].as_str()),
         (Some("db"), Some("local"))
     );
-    let (_, _, change) = sse.until("target", "paused").await;
-    let c: serde_json::Value = serde_json::from_str(&change).unwrap();
+    let c: serde_json::Value = serde_json::from_str(&change.unwrap().2).unwrap();
     assert_eq!(
         (c["target"].as_str(), c["to"].as_str()),
         (Some("db"), Some("paused"))

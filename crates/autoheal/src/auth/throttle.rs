@@ -104,6 +104,9 @@ impl Throttle {
             }
         }
         if let Some(ip) = ip {
+            if self.per_ip.len() > MAX_TRACKED {
+                self.per_ip.retain_recent();
+            }
             if let Err(not_until) = self.per_ip.check_key(&ip) {
                 return Err(Refused {
                     retry_after: not_until.wait_time_from(governor::clock::Clock::now(

@@ -36,6 +36,9 @@ pub enum Access {
     Anyone,
     /// Any valid credential, whatever its role.
     Signed,
+    /// A signed-in user's browser session, not an API key: what a leaked
+    /// key must never do (change the password, the second factor).
+    Session,
     /// At least this role in the caller's workspace.
     Role(Role),
 }
@@ -63,11 +66,101 @@ pub fn endpoint(
     }
 }
 
-/// The client's address, as the connection saw it.
+/// The client's address as [`NetPolicy::client_ip`] judged it (a trusted
+/// proxy's `X-Forwarded-For` believed), else as the connection saw it.
 pub fn client_ip(req_ext: &axum::http::Extensions) -> Option<IpAddr> {
+    if let Some(ClientAddr(ip)) = req_ext.get::<ClientAddr>() {
+        return Some(*ip);
+    }
     req_ext
         .get::<ConnectInfo<SocketAddr>>()
         .map(|ConnectInfo(a)| a.ip())
+}
+
+/// The client's address, set by [`authorize`].
+#[derive(Debug, Clone, Copy)]
+pub struct ClientAddr(pub IpAddr);
+
+type Keyed<K> = governor::DefaultKeyedRateLimiter<K>;
+
+/// Who the client is behind proxies, and how fast it may go.
+pub struct NetPolicy {
+    trusted: Vec<ipnet::IpNet>,
+    per_client: Option<Keyed<IpAddr>>,
+    per_credential: Option<Keyed<(bool, i64)>>,
+}
+
+/// Keys tracked by a limiter before idle ones are forgotten.
+const LIMITER_KEYS: usize = 100_000;
+
+fn limiter<K: std::hash::Hash + Eq + Clone>(per_second: u32) -> Option<Keyed<K>> {
+    let n = std::num::NonZeroU32::new(per_second)?;
+    let burst = std::num::NonZeroU32::new(per_second.saturating_mul(2)).unwrap_or(n);
+    Some(governor::RateLimiter::keyed(
+        governor::Quota::per_second(n).allow_burst(burst),
+    ))
+}
+
+fn check<K: std::hash::Hash + Eq + Clone>(
+    l: &Option<Keyed<K>>,
+    key: &K,
+) -> Result<(), std::time::Duration> {
+    let Some(l) = l else { return Ok(()) };
+    if l.len() > LIMITER_KEYS {
+        l.retain_recent();
+    }
+    l.check_key(key).map_err(|not_until| {
+        not_until.wait_time_from(governor::clock::Clock::now(
+            &governor::clock::DefaultClock::default(),
+        ))
+    })
+}
+
+impl NetPolicy {
+    pub fn new(trusted: Vec<ipnet::IpNet>, per_client: u32, per_credential: u32) -> Self {
+        NetPolicy {
+            trusted,
+            per_client: limiter(per_client),
+            per_credential: limiter(per_credential),
+        }
+    }
+
+    fn trusted(&self, ip: IpAddr) -> bool {
+        self.trusted.iter().any(|n| n.contains(&ip))
+    }
+
+    /// The client behind `peer`: when `peer` is a trusted proxy, the
+    /// right-most address of `X-Forwarded-For` that is not a trusted proxy
+    /// itself; otherwise `peer`. A malformed header is not believed.
+    pub fn client_ip(&self, peer: IpAddr, headers: &HeaderMap) -> IpAddr {
+        if !self.trusted(peer) {
+            return peer;
+        }
+        let hops: Vec<&str> = headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .map(str::trim)
+            .collect();
+        let mut client = peer;
+        for hop in hops.iter().rev() {
+            let Some(ip) = parse_hop(hop) else {
+                return client;
+            };
+            client = ip;
+            if !self.trusted(ip) {
+                return ip;
+            }
+        }
+        client
+    }
+}
+
+fn parse_hop(hop: &str) -> Option<IpAddr> {
+    hop.parse::<IpAddr>()
+        .ok()
+        .or_else(|| hop.parse::<SocketAddr>().ok().map(|s| s.ip()))
 }
 
 /// The client's address as an extractor (`None` when served without one,
@@ -130,7 +223,14 @@ pub async fn authorize(
     mut req: Request,
     next: Next,
 ) -> Response {
-    let ip = client_ip(req.extensions());
+    let peer = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(a)| a.ip());
+    let ip = peer.map(|p| state.net.client_ip(p, req.headers()));
+    if let Some(ip) = ip {
+        req.extensions_mut().insert(ClientAddr(ip));
+    }
     let principal = match credential(req.headers()) {
         None => None,
         Some((token, cookie)) => {
@@ -159,12 +259,37 @@ pub async fn authorize(
             }
         }
     };
+    let limited = match &principal {
+        Some(p) => check(
+            &state.net.per_credential,
+            &match p.credential {
+                crate::auth::Credential::Key(id) => (true, id),
+                crate::auth::Credential::Session(id) => (false, id),
+            },
+        ),
+        None => match ip {
+            Some(ip) => check(&state.net.per_client, &ip),
+            None => Ok(()),
+        },
+    };
+    if let Err(wait) = limited {
+        return ApiError::too_many("too many requests; slow down (see Retry-After)", wait)
+            .into_response();
+    }
     match (access, &principal) {
         (Access::Anyone, _) => {}
         (_, None) => {
             return unauthorized("sign in, or send an API key as `Authorization: Bearer <key>`")
         }
         (Access::Signed, Some(_)) => {}
+        (Access::Session, Some(p)) => {
+            if !p.is_session() {
+                return ApiError::forbidden(
+                    "this needs a signed-in session; an API key cannot do it",
+                )
+                .into_response();
+            }
+        }
         (Access::Role(need), Some(p)) => {
             if !p.can(need) {
                 return ApiError::forbidden(format!(
@@ -184,6 +309,55 @@ pub async fn authorize(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    fn policy(trusted: &[&str]) -> NetPolicy {
+        NetPolicy::new(trusted.iter().map(|t| t.parse().unwrap()).collect(), 0, 0)
+    }
+
+    #[test]
+    fn forwarded_for_is_believed_only_from_a_trusted_proxy() {
+        let p = policy(&["10.0.0.0/8"]);
+        let mut h = HeaderMap::new();
+        h.insert("x-forwarded-for", "203.0.113.9, 10.0.0.7".parse().unwrap());
+        let proxy: IpAddr = "10.0.0.1".parse().unwrap();
+        let stranger: IpAddr = "198.51.100.1".parse().unwrap();
+        assert_eq!(
+            p.client_ip(proxy, &h),
+            "203.0.113.9".parse::<IpAddr>().unwrap()
+        );
+        assert_eq!(
+            p.client_ip(stranger, &h),
+            stranger,
+            "a forged header from outside"
+        );
+        // A client that sends its own header: the right-most untrusted hop.
+        h.insert("x-forwarded-for", "1.2.3.4, 203.0.113.9".parse().unwrap());
+        assert_eq!(
+            p.client_ip(proxy, &h),
+            "203.0.113.9".parse::<IpAddr>().unwrap()
+        );
+        h.insert("x-forwarded-for", "garbage".parse().unwrap());
+        assert_eq!(
+            p.client_ip(proxy, &h),
+            proxy,
+            "a malformed header is not believed"
+        );
+    }
+
+    proptest! {
+        #[test]
+        fn hostile_headers_never_panic(xff in "\\PC{0,200}", cookie in "\\PC{0,200}", auth in "\\PC{0,200}") {
+            let p = policy(&["10.0.0.0/8", "::1/128"]);
+            let mut h = HeaderMap::new();
+            if let Ok(v) = xff.parse() { h.insert("x-forwarded-for", v); }
+            if let Ok(v) = cookie.parse() { h.insert(header::COOKIE, v); }
+            if let Ok(v) = auth.parse() { h.insert(header::AUTHORIZATION, v); }
+            let _ = p.client_ip("10.1.2.3".parse().unwrap(), &h);
+            let _ = credential(&h);
+            let _ = session_cookie(&h);
+        }
+    }
 
     #[test]
     fn a_bearer_token_wins_over_the_cookie_and_other_schemes_are_none() {

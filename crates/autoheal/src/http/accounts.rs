@@ -25,7 +25,7 @@ use std::net::IpAddr;
 use utoipa::ToSchema;
 
 pub fn endpoints() -> Vec<Endpoint> {
-    use Access::{Anyone, Role as R, Signed};
+    use Access::{Anyone, Role as R, Session, Signed};
     vec![
         endpoint(Method::POST, "/api/v1/auth/setup", Anyone, post(setup)),
         endpoint(
@@ -40,20 +40,20 @@ pub fn endpoints() -> Vec<Endpoint> {
         endpoint(
             Method::POST,
             "/api/v1/auth/password",
-            Signed,
+            Session,
             post(change_password),
         ),
-        endpoint(Method::POST, "/api/v1/auth/totp", Signed, post(totp_begin)),
+        endpoint(Method::POST, "/api/v1/auth/totp", Session, post(totp_begin)),
         endpoint(
             Method::POST,
             "/api/v1/auth/totp/confirm",
-            Signed,
+            Session,
             post(totp_confirm),
         ),
         endpoint(
             Method::DELETE,
             "/api/v1/auth/totp",
-            Signed,
+            Session,
             delete(totp_remove),
         ),
         endpoint(Method::GET, "/api/v1/workspaces", Signed, get(workspaces)),

@@ -46,6 +46,8 @@ pub struct AppState {
     pub vault: crate::vault::Vault,
     /// Committed events and phase changes, for the live stream.
     pub bus: crate::stream::Bus,
+    /// Trusted proxies and request rate limits.
+    pub net: Arc<access::NetPolicy>,
 }
 
 /// Every route the server answers, with the access each needs.

@@ -75,7 +75,14 @@ async fn stream(
     };
     let token = credential(&headers).map(|(t, _)| t).unwrap_or_default();
     let (tx, rx) = mpsc::channel::<Result<SseEvent, Infallible>>(64);
-    tokio::spawn(pump(s, who, token, ip, start, tx));
+    // Subscribed before the answer leaves: nothing that happens after the
+    // client sees 200 is missed.
+    let subs = Subscriptions {
+        events: s.bus.watch_events(),
+        targets: s.bus.subscribe_targets(),
+        ended: s.auth.watch_ended(),
+    };
+    tokio::spawn(pump(s, who, token, ip, start, subs, tx));
     Ok(Sse::new(rx).keep_alive(
         KeepAlive::new()
             .interval(Duration::from_secs(15))
@@ -95,6 +102,12 @@ async fn newest_event(s: &AppState, workspace_id: i64) -> Result<i64, ApiError> 
     Ok(page.items.first().map(|e| e.id).unwrap_or(0))
 }
 
+struct Subscriptions {
+    events: tokio::sync::watch::Receiver<u64>,
+    targets: tokio::sync::broadcast::Receiver<crate::stream::TargetChange>,
+    ended: tokio::sync::watch::Receiver<u64>,
+}
+
 /// Feeds one client until it goes away or its credential ends.
 async fn pump(
     s: AppState,
@@ -102,11 +115,14 @@ async fn pump(
     token: String,
     ip: Option<std::net::IpAddr>,
     mut last: i64,
+    subs: Subscriptions,
     mut tx: mpsc::Sender<Result<SseEvent, Infallible>>,
 ) {
-    let mut events = s.bus.watch_events();
-    let mut targets = s.bus.subscribe_targets();
-    let mut ended = s.auth.watch_ended();
+    let Subscriptions {
+        mut events,
+        mut targets,
+        mut ended,
+    } = subs;
     let mut recheck = tokio::time::interval(RECHECK);
     recheck.tick().await;
     // Catch up first (a reconnect's missed events).
