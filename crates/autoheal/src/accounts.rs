@@ -86,20 +86,7 @@ fn auth_failed(e: AuthError) -> ExitCode {
 
 /// Records a CLI account change in the audit log.
 async fn audit(store: &Arc<dyn Store>, workspace_id: i64, event: autoheal_core::AuditEvent) {
-    let mut data = serde_json::to_value(&event).unwrap_or_default();
-    if let Some(m) = data.as_object_mut() {
-        m.remove("kind");
-    }
-    let row = autoheal_store::NewEvent {
-        workspace_id,
-        at: now(),
-        target: None,
-        incident_id: None,
-        kind: event.kind().to_string(),
-        message: event.message("", "cli"),
-        actor: "cli".into(),
-        data,
-    };
+    let row = autoheal::telemetry::events::audit_row(workspace_id, None, &event, "cli");
     if let Err(e) = store.append_event(&row).await {
         eprintln!("autoheal: warning: the audit event could not be recorded: {e}");
     }

@@ -8,6 +8,7 @@ pub mod app;
 pub mod auth;
 pub mod cli;
 pub mod docker;
+pub mod files;
 pub mod http;
 pub mod stream;
 pub mod supervisor;

@@ -138,7 +138,7 @@ impl Keyring {
                     format!("creating the data directory {}", data_dir.display())
                 })?;
                 let key = random_key();
-                crate::auth::write_private(&path, &hex::encode(key))
+                crate::files::write_private(&path, &hex::encode(key))
                     .with_context(|| format!("writing the secret key to {}", path.display()))?;
                 let mut ring = Self::from_file_text(&hex::encode(key), &path)?;
                 ring.file = Some(path);
@@ -335,7 +335,7 @@ impl Vault {
             .with_context(|| format!("reading {}", path.display()))?;
         text.push('\n');
         text.push_str(&old_text);
-        crate::auth::write_private(&path, text.trim_end())
+        crate::files::write_private(&path, text.trim_end())
             .with_context(|| format!("writing {}", path.display()))?;
         let both = Keyring::from_file_text(&text, &path)?;
         let reseal = {
@@ -346,7 +346,7 @@ impl Vault {
             }
         };
         let n = self.store.reseal_all(&reseal).await?;
-        crate::auth::write_private(&path, &hex::encode(new_key))
+        crate::files::write_private(&path, &hex::encode(new_key))
             .with_context(|| format!("writing {}", path.display()))?;
         let ring = Keyring::from_file_text(&hex::encode(new_key), &path)?;
         Ok((n, ring))

@@ -970,7 +970,7 @@ impl Auth {
         std::fs::create_dir_all(data_dir)
             .with_context(|| format!("creating the data directory {}", data_dir.display()))?;
         let path = data_dir.join(LOCAL_TOKEN_FILE);
-        write_private(&path, &token)
+        crate::files::write_private(&path, &token)
             .with_context(|| format!("writing the local token to {}", path.display()))?;
         Ok((path, token))
     }
@@ -988,24 +988,6 @@ fn local_key_name() -> String {
     } else {
         format!("local@{host}")
     }
-}
-
-/// Writes `contents` to `path` readable by its owner only (0600), replacing
-/// it atomically.
-pub fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let tmp = path.with_extension("tmp");
-    let _ = std::fs::remove_file(&tmp);
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&tmp)?;
-    f.write_all(contents.as_bytes())?;
-    f.write_all(b"\n")?;
-    f.sync_all()?;
-    std::fs::rename(&tmp, path)
 }
 
 /// The token the CLI sends: `AUTOHEAL_TOKEN` (passed in as `explicit`) or

@@ -11,7 +11,7 @@ use super::error::{from_rejection, ApiError};
 use super::AppState;
 use crate::auth::{IssuedSession, Principal};
 use autoheal_core::AuditEvent;
-use autoheal_store::{ApiKey, Member, NewEvent, Role, Workspace};
+use autoheal_store::{ApiKey, Member, Role, Workspace};
 use axum::body::Bytes;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
@@ -132,20 +132,7 @@ fn now() -> i64 {
 
 /// Records an account event in `workspace_id`'s audit log.
 pub(crate) async fn audit(s: &AppState, workspace_id: i64, actor: &str, event: AuditEvent) {
-    let mut data = serde_json::to_value(&event).unwrap_or_default();
-    if let Some(map) = data.as_object_mut() {
-        map.remove("kind");
-    }
-    let row = NewEvent {
-        workspace_id,
-        at: now(),
-        target: None,
-        incident_id: None,
-        kind: event.kind().to_string(),
-        message: event.message("", actor),
-        actor: actor.to_string(),
-        data,
-    };
+    let row = crate::telemetry::events::audit_row(workspace_id, None, &event, actor);
     match s.store.append_event(&row).await {
         Ok(_) => s.bus.events_committed(),
         Err(e) => {

@@ -1490,20 +1490,7 @@ impl Supervisor {
 /// The store's row of an audit event: `data` holds the event's fields (an
 /// object, empty for events without any).
 fn audit_row(target: Option<&str>, event: &AuditEvent, actor: &str) -> NewEvent {
-    let mut data = serde_json::to_value(event).unwrap_or_default();
-    if let Some(map) = data.as_object_mut() {
-        map.remove("kind");
-    }
-    NewEvent {
-        workspace_id: autoheal_store::DEFAULT_WORKSPACE,
-        at: super::now_ms(),
-        target: target.map(str::to_string),
-        incident_id: None,
-        kind: event.kind().to_string(),
-        message: event.message(target.unwrap_or_default(), actor),
-        actor: actor.to_string(),
-        data,
-    }
+    crate::telemetry::events::audit_row(autoheal_store::DEFAULT_WORKSPACE, target, event, actor)
 }
 
 /// A saved snapshot, or None (logged) when it cannot be read.

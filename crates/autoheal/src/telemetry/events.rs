@@ -215,3 +215,28 @@ impl StoreWriteFailed<'_> {
         tracing::error!(what = self.what, error = %crate::error_chain(self.error), "Writing {} to the store failed.", self.what);
     }
 }
+
+/// The audit-log row of `event` in `workspace_id`, about `target`, by
+/// `actor`: its kind, sentence and structured data (the variant's fields).
+/// The one place an [`autoheal_core::AuditEvent`] becomes a row.
+pub fn audit_row(
+    workspace_id: i64,
+    target: Option<&str>,
+    event: &autoheal_core::AuditEvent,
+    actor: &str,
+) -> autoheal_store::NewEvent {
+    let mut data = serde_json::to_value(event).unwrap_or_default();
+    if let Some(map) = data.as_object_mut() {
+        map.remove("kind");
+    }
+    autoheal_store::NewEvent {
+        workspace_id,
+        at: crate::supervisor::now_ms(),
+        target: target.map(str::to_string),
+        incident_id: None,
+        kind: event.kind().to_string(),
+        message: event.message(target.unwrap_or_default(), actor),
+        actor: actor.to_string(),
+        data,
+    }
+}
