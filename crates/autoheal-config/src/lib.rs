@@ -26,6 +26,7 @@ mod de;
 mod env;
 mod error;
 mod export;
+mod overlay;
 mod plugins;
 pub mod raw;
 mod resolve;
@@ -33,6 +34,10 @@ mod values;
 
 pub use env::ENV_VARS;
 pub use error::{ConfigError, ConfigErrors, ENVIRONMENT};
+pub use overlay::{
+    compose, key_of, pointer_in, table_from_json, table_to_json, Composed, FileObjects, Layers,
+    Overlay, Section,
+};
 pub use plugins::{ActionConfig, CheckConfig};
 pub use raw::TargetsFile;
 pub use resolve::{default_store_url, is_valid_name};
@@ -64,6 +69,12 @@ pub struct Config {
     pub groups: BTreeMap<String, raw::PolicyKeys>,
     /// Sorted by name.
     pub targets: Vec<TargetConfig>,
+    /// Where it came from (the file's path, or the text), to compose it
+    /// again with the API's objects ([`compose`]).
+    pub layers: Layers,
+    /// The names the file itself defines (not the API's objects laid over
+    /// it): the file owns them.
+    pub file_objects: FileObjects,
 }
 
 /// `[server]`: the HTTP API and dashboard.
@@ -306,6 +317,7 @@ pub fn load(path: Option<&Path>, env: &BTreeMap<String, String>) -> Result<Confi
         None => {
             let mut config = parse_str(DEFAULT_CONFIG, "<embedded defaults>", env)?;
             config.source = None;
+            config.layers = Layers::new(None, None, "<embedded defaults>", env);
             Ok(config)
         }
         Some(path) => {
@@ -319,6 +331,8 @@ pub fn load(path: Option<&Path>, env: &BTreeMap<String, String>) -> Result<Confi
             })?;
             let mut config = parse_str(&text, &origin, env)?;
             config.source = Some(path.to_path_buf());
+            // The text is not kept (read again to compose).
+            config.layers = Layers::new(Some(path.to_path_buf()), None, &origin, env);
             Ok(config)
         }
     }
@@ -331,5 +345,7 @@ pub fn parse_str(
     origin: &str,
     env: &BTreeMap<String, String>,
 ) -> Result<Config, ConfigErrors> {
-    resolve::resolve(text, origin, env)
+    let mut config = resolve::resolve(text, origin, env)?;
+    config.layers = Layers::new(None, Some(text), origin, env);
+    Ok(config)
 }

@@ -65,10 +65,21 @@ pub(crate) fn resolve(
     origin: &str,
     env: &BTreeMap<String, String>,
 ) -> Result<Config, ConfigErrors> {
-    let mut errs = Errors::new(origin);
-    let root: toml::Table = match toml::from_str(text) {
-        Ok(t) => t,
+    let root = parse_root(text, origin, env)?;
+    resolve_table(&root, origin, env)
+}
+
+/// The text as a TOML table, or the syntax error (with the environment's
+/// errors, so every problem is listed at once).
+pub(crate) fn parse_root(
+    text: &str,
+    origin: &str,
+    env: &BTreeMap<String, String>,
+) -> Result<toml::Table, ConfigErrors> {
+    match toml::from_str(text) {
+        Ok(t) => Ok(t),
         Err(e) => {
+            let mut errs = Errors::new(origin);
             let at = e.span().map(|s| line_col(text, s.start));
             let message = match at {
                 Some((l, c)) => format!(
@@ -81,10 +92,19 @@ pub(crate) fn resolve(
             let (_, env_errs) = Overrides::from_env(env);
             let mut list = errs.list;
             list.extend(env_errs);
-            return Err(ConfigErrors(list));
+            Err(ConfigErrors(list))
         }
-    };
+    }
+}
 
+/// A parsed file (maybe with the API's objects laid over it) to a
+/// [`Config`].
+pub(crate) fn resolve_table(
+    root: &toml::Table,
+    origin: &str,
+    env: &BTreeMap<String, String>,
+) -> Result<Config, ConfigErrors> {
+    let mut errs = Errors::new(origin);
     for key in root.keys() {
         if !SECTIONS.contains(&key.as_str()) {
             errs.push(
@@ -94,26 +114,26 @@ pub(crate) fn resolve(
         }
     }
 
-    let server: ServerKeys = section(&root, "server", &mut errs);
-    let auth_keys: AuthKeys = section(&root, "auth", &mut errs);
+    let server: ServerKeys = section(root, "server", &mut errs);
+    let auth_keys: AuthKeys = section(root, "auth", &mut errs);
     let auth = resolve_auth(&auth_keys, &mut errs);
-    let store: StoreKeys = section(&root, "store", &mut errs);
-    let log: LogKeys = section(&root, "log", &mut errs);
-    let engine: EngineKeys = section(&root, "engine", &mut errs);
+    let store: StoreKeys = section(root, "store", &mut errs);
+    let log: LogKeys = section(root, "log", &mut errs);
+    let engine: EngineKeys = section(root, "engine", &mut errs);
     let docker: DockerSettings = match root.get("docker") {
         None => DockerSettings::default(),
         Some(v) => expect_table(v, "docker", "a table", &mut errs)
             .and_then(|t| deserialize_table(t.clone(), "docker", &mut errs))
             .unwrap_or_default(),
     };
-    let defaults: PolicyKeys = section(&root, "defaults", &mut errs);
+    let defaults: PolicyKeys = section(root, "defaults", &mut errs);
 
     let mut clients = LazyClients::default();
     // A name whose table is broken is kept (as None) so ladders naming it
     // do not add a second error.
     let mut actions: BTreeMap<String, Option<ActionConfig>> = BTreeMap::new();
     for (name, table) in named_tables(
-        &root,
+        root,
         "actions",
         r#"a table like { type = "command", ... }"#,
         &mut errs,
@@ -141,7 +161,7 @@ pub(crate) fn resolve(
 
     let mut groups = BTreeMap::new();
     let mut raw_groups = BTreeMap::new();
-    for (name, table) in named_tables(&root, "groups", "a table of policy keys", &mut errs) {
+    for (name, table) in named_tables(root, "groups", "a table of policy keys", &mut errs) {
         let key = name_key("groups", name);
         check_name(name, &key, "a group", &mut errs);
         let keys: PolicyKeys = deserialize_keywise(table, &key, &mut errs);
@@ -153,7 +173,7 @@ pub(crate) fn resolve(
     }
 
     let mut raw_targets = Vec::new();
-    for (name, table) in named_tables(&root, "targets", "a table of target keys", &mut errs) {
+    for (name, table) in named_tables(root, "targets", "a table of target keys", &mut errs) {
         let key = name_key("targets", name);
         check_name(name, &key, "a target", &mut errs);
         let keys: TargetKeys = deserialize_keywise(table, &key, &mut errs);
@@ -506,6 +526,8 @@ pub(crate) fn resolve(
     }
     Ok(Config {
         source: None,
+        layers: crate::Layers::default(),
+        file_objects: crate::FileObjects::of(root),
         server: ServerSettings {
             listen,
             allowed_hosts,

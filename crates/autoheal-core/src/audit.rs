@@ -150,6 +150,32 @@ pub enum AuditEvent {
         key_id: String,
         secrets: u64,
     },
+    /// A target, action, group or the policy defaults were created,
+    /// replaced or deleted through the API. `before` and `after` are the
+    /// object as written (secrets redacted); `name` is `defaults` for the
+    /// defaults.
+    ConfigChanged {
+        section: String,
+        name: String,
+        /// created, updated or deleted.
+        change: String,
+        /// The stored version after the change (none after a delete).
+        version: Option<i64>,
+        before: Option<serde_json::Value>,
+        after: Option<serde_json::Value>,
+        from: Option<String>,
+    },
+    /// A person took an incident on.
+    IncidentAcknowledged {
+        incident_id: i64,
+        from: Option<String>,
+    },
+    /// A note was added to an incident.
+    IncidentAnnotated {
+        incident_id: i64,
+        note: String,
+        from: Option<String>,
+    },
 }
 
 impl AuditEvent {
@@ -187,6 +213,9 @@ impl AuditEvent {
             AuditEvent::SecondFactorRemoved { .. } => "second_factor_removed",
             AuditEvent::SecretDeleted { .. } => "secret_deleted",
             AuditEvent::SecretKeyRotated { .. } => "secret_key_rotated",
+            AuditEvent::ConfigChanged { .. } => "config_changed",
+            AuditEvent::IncidentAcknowledged { .. } => "incident_acknowledged",
+            AuditEvent::IncidentAnnotated { .. } => "incident_annotated",
         }
     }
 
@@ -320,6 +349,27 @@ impl AuditEvent {
             AuditEvent::SecretKeyRotated { key_id, secrets } => format!(
                 "{actor} rotated the secrets key: {secrets} secrets re-encrypted under key {key_id}."
             ),
+            AuditEvent::ConfigChanged {
+                section,
+                name,
+                change,
+                ..
+            } => {
+                let what = match section.as_str() {
+                    "defaults" => "the policy defaults".to_string(),
+                    "targets" => format!("target {name}"),
+                    "actions" => format!("action {name}"),
+                    "groups" => format!("group {name}"),
+                    other => format!("{other} {name}"),
+                };
+                format!("{actor} {change} {what}.")
+            }
+            AuditEvent::IncidentAcknowledged { incident_id, .. } => {
+                format!("{actor} acknowledged incident {incident_id}.")
+            }
+            AuditEvent::IncidentAnnotated { incident_id, .. } => {
+                format!("{actor} added a note to incident {incident_id}.")
+            }
         }
     }
 }
@@ -348,6 +398,20 @@ mod tests {
             AuditEvent::CommandRefused {
                 command: "heal_now".into(),
                 why: "w".into(),
+            },
+            AuditEvent::ConfigChanged {
+                section: "targets".into(),
+                name: "web".into(),
+                change: "updated".into(),
+                version: Some(2),
+                before: Some(serde_json::json!({"cooldown": "1m"})),
+                after: Some(serde_json::json!({"cooldown": "2m"})),
+                from: None,
+            },
+            AuditEvent::IncidentAnnotated {
+                incident_id: 3,
+                note: "n".into(),
+                from: None,
             },
         ];
         for e in all {

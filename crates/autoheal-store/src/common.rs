@@ -76,6 +76,8 @@ pub(crate) struct IncidentRow {
     pub reason: String,
     pub resolution: Option<String>,
     pub quarantine_reason: Option<String>,
+    pub acknowledged_by: Option<String>,
+    pub acknowledged_at: Option<i64>,
 }
 
 impl IncidentRow {
@@ -89,6 +91,8 @@ impl IncidentRow {
             reason: self.reason,
             resolution: self.resolution,
             quarantine_reason: self.quarantine_reason,
+            acknowledged_by: self.acknowledged_by,
+            acknowledged_at: self.acknowledged_at,
             attempts,
         }
     }

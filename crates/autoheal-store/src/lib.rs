@@ -32,6 +32,7 @@ pub mod accounts;
 mod batch;
 mod common;
 mod migrations;
+pub mod objects;
 mod types;
 mod unit;
 pub mod vault;
@@ -39,6 +40,7 @@ pub use accounts::{
     Accounts, ApiKey, Authenticated, CredentialKind, Member, NewInvite, NewKey, NewSession,
     NewUser, Role, TakenInvite, UserRow, Workspace, DEFAULT_WORKSPACE,
 };
+pub use objects::{ConfigObjectRow, ConfigWrite, IdempotentRow, Objects, Written};
 pub use types::*;
 pub use unit::{Committed, Ref, Unit, Write};
 pub use vault::{ResealFn, SealFn, Sealed, SecretInfo, SecretRow, Vault};
@@ -71,7 +73,7 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
 /// Everything autoheal records. Times are Unix milliseconds (`i64`).
 #[async_trait]
-pub trait Store: Accounts + Vault + Send + Sync + 'static {
+pub trait Store: Accounts + Vault + Objects + Send + Sync + 'static {
     /// Cheap round trip.
     async fn ping(&self) -> Result<()>;
     /// A real, committed write (one row rewritten): fails when the disk is

@@ -44,6 +44,11 @@ const SQLITE: &[Embedded] = &[
         "totp",
         include_str!("../migrations/sqlite/20261203000003_totp.sql"),
     ),
+    (
+        20261204000001,
+        "config_objects",
+        include_str!("../migrations/sqlite/20261204000001_config_objects.sql"),
+    ),
 ];
 
 const POSTGRES: &[Embedded] = &[
@@ -71,6 +76,11 @@ const POSTGRES: &[Embedded] = &[
         20261203000003,
         "totp",
         include_str!("../migrations/postgres/20261203000003_totp.sql"),
+    ),
+    (
+        20261204000001,
+        "config_objects",
+        include_str!("../migrations/postgres/20261204000001_config_objects.sql"),
     ),
 ];
 

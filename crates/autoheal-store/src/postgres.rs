@@ -110,6 +110,8 @@ fn incident_row(row: &PgRow) -> Result<IncidentRow> {
         reason: row.try_get("reason")?,
         resolution: row.try_get("resolution")?,
         quarantine_reason: row.try_get("quarantine_reason")?,
+        acknowledged_by: row.try_get("acknowledged_by")?,
+        acknowledged_at: row.try_get("acknowledged_at")?,
     })
 }
 
@@ -142,7 +144,7 @@ fn event_row(row: &PgRow) -> Result<Event> {
 }
 
 const INCIDENT_COLUMNS: &str =
-    "SELECT id, target, opened_at, closed_at, reason, resolution, quarantine_reason FROM incidents";
+    "SELECT id, target, opened_at, closed_at, reason, resolution, quarantine_reason, acknowledged_by, acknowledged_at FROM incidents";
 
 impl PgStore {
     async fn begin_write(&self) -> Result<sqlx::Transaction<'static, Postgres>> {
@@ -152,6 +154,7 @@ impl PgStore {
 
 crate::accounts::accounts_impl!(PgStore);
 crate::vault::vault_impl!(PgStore);
+crate::objects::objects_impl!(PgStore);
 
 #[async_trait]
 impl Store for PgStore {
@@ -319,7 +322,8 @@ impl Store for PgStore {
 
     async fn open_incident_for(&self, target: &str) -> Result<Option<Incident>> {
         let row = sqlx::query(
-            "SELECT id, target, opened_at, closed_at, reason, resolution, quarantine_reason \
+            "SELECT id, target, opened_at, closed_at, reason, resolution, quarantine_reason, \
+             acknowledged_by, acknowledged_at \
              FROM incidents WHERE target = $1 AND closed_at IS NULL ORDER BY id DESC LIMIT 1",
         )
         .bind(target)
@@ -337,7 +341,8 @@ impl Store for PgStore {
 
     async fn get_incident(&self, id: i64) -> Result<Option<Incident>> {
         let row = sqlx::query(
-            "SELECT id, target, opened_at, closed_at, reason, resolution, quarantine_reason \
+            "SELECT id, target, opened_at, closed_at, reason, resolution, quarantine_reason, \
+             acknowledged_by, acknowledged_at \
              FROM incidents WHERE id = $1",
         )
         .bind(id)

@@ -185,6 +185,8 @@ fn incident_row(row: &SqliteRow) -> Result<IncidentRow> {
         reason: row.try_get("reason")?,
         resolution: row.try_get("resolution")?,
         quarantine_reason: row.try_get("quarantine_reason")?,
+        acknowledged_by: row.try_get("acknowledged_by")?,
+        acknowledged_at: row.try_get("acknowledged_at")?,
     })
 }
 
@@ -217,10 +219,11 @@ fn event_row(row: &SqliteRow) -> Result<Event> {
 }
 
 const INCIDENT_COLUMNS: &str =
-    "SELECT id, target, opened_at, closed_at, reason, resolution, quarantine_reason FROM incidents";
+    "SELECT id, target, opened_at, closed_at, reason, resolution, quarantine_reason, acknowledged_by, acknowledged_at FROM incidents";
 
 crate::accounts::accounts_impl!(SqliteStore);
 crate::vault::vault_impl!(SqliteStore);
+crate::objects::objects_impl!(SqliteStore);
 
 #[async_trait]
 impl Store for SqliteStore {
@@ -387,7 +390,8 @@ impl Store for SqliteStore {
 
     async fn open_incident_for(&self, target: &str) -> Result<Option<Incident>> {
         let row = sqlx::query(
-            "SELECT id, target, opened_at, closed_at, reason, resolution, quarantine_reason \
+            "SELECT id, target, opened_at, closed_at, reason, resolution, quarantine_reason, \
+             acknowledged_by, acknowledged_at \
              FROM incidents WHERE target = $1 AND closed_at IS NULL ORDER BY id DESC LIMIT 1",
         )
         .bind(target)
@@ -405,7 +409,8 @@ impl Store for SqliteStore {
 
     async fn get_incident(&self, id: i64) -> Result<Option<Incident>> {
         let row = sqlx::query(
-            "SELECT id, target, opened_at, closed_at, reason, resolution, quarantine_reason \
+            "SELECT id, target, opened_at, closed_at, reason, resolution, quarantine_reason, \
+             acknowledged_by, acknowledged_at \
              FROM incidents WHERE id = $1",
         )
         .bind(id)

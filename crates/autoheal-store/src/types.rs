@@ -56,6 +56,9 @@ pub struct Incident {
     pub quarantine_reason: Option<String>,
     /// closed_at - opened_at, the MTTR sample.
     pub duration_ms: Option<i64>,
+    /// Who took it on (`POST /api/v1/incidents/{id}/acknowledge`).
+    pub acknowledged_by: Option<String>,
+    pub acknowledged_at: Option<i64>,
     pub attempts: Vec<Attempt>,
 }
 

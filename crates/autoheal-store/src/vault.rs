@@ -75,8 +75,9 @@ pub trait Vault: Send + Sync {
     async fn get_secret(&self, workspace_id: i64, name: &str) -> Result<Option<SecretRow>>;
     async fn list_secrets(&self, workspace_id: i64) -> Result<Vec<SecretInfo>>;
     async fn delete_secret(&self, workspace_id: i64, name: &str) -> Result<bool>;
-    /// Re-seals every secret of every workspace in one transaction: all or
-    /// none. Returns how many.
+    /// Re-seals every secret of every workspace, and every config object
+    /// made through the API, in one transaction: all or none. Returns how
+    /// many.
     async fn reseal_all(&self, reseal: ResealFn<'_>) -> Result<u64>;
 }
 
@@ -243,8 +244,42 @@ macro_rules! vault_impl {
                     .execute(&mut *tx)
                     .await?;
                 }
+                // The config objects made through the API are sealed the
+                // same way: re-sealed in the same transaction.
+                let sql = format!(
+                    "SELECT {} FROM config_objects ORDER BY id",
+                    $crate::objects::CONFIG_COLUMNS
+                );
+                let objects = sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .fetch_all(&mut *tx)
+                    .await?;
+                let objects: Vec<$crate::objects::ConfigObjectRow> = objects
+                    .iter()
+                    .map($crate::objects::config_row)
+                    .collect::<$crate::Result<_>>()?;
+                for o in &objects {
+                    let as_secret = $crate::vault::SecretRow {
+                        id: o.id,
+                        workspace_id: o.workspace_id,
+                        kind: $crate::objects::ConfigObjectRow::sealed_kind(&o.section),
+                        name: o.name.clone(),
+                        sealed: o.sealed.clone(),
+                        created_at: o.created_at,
+                        updated_at: o.updated_at,
+                    };
+                    let sealed = reseal(&as_secret).map_err($crate::StoreError::Corrupt)?;
+                    sqlx::query(
+                        "UPDATE config_objects SET key_id = $2, nonce = $3, ciphertext = $4 WHERE id = $1",
+                    )
+                    .bind(o.id)
+                    .bind(&sealed.key_id)
+                    .bind(&sealed.nonce)
+                    .bind(&sealed.ciphertext)
+                    .execute(&mut *tx)
+                    .await?;
+                }
                 tx.commit().await?;
-                Ok(rows.len() as u64)
+                Ok((rows.len() + objects.len()) as u64)
             }
         }
     };

@@ -22,33 +22,6 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-/// Applies a reloaded config: its targets and actions to the supervisor,
-/// its container targets to the Docker watcher.
-#[derive(Clone)]
-pub struct Reloader {
-    handle: Handle,
-    docker: DockerShared,
-}
-
-impl Reloader {
-    /// Builds `config` and swaps it in; the count of targets, or every
-    /// problem (nothing changed then).
-    pub async fn reload(&self, config: &Config) -> Result<usize, Vec<String>> {
-        let Built {
-            targets,
-            actions,
-            configured,
-        } = build_targets_with(config, &self.docker)?;
-        let n = targets.len();
-        self.handle
-            .reload(targets, actions)
-            .await
-            .map_err(|e| vec![e.to_string()])?;
-        self.docker.publish(configured);
-        Ok(n)
-    }
-}
-
 pub struct Application {
     listener: TcpListener,
     store: Arc<dyn Store>,
@@ -71,6 +44,7 @@ pub struct Application {
     local_token: String,
     vault: crate::vault::Vault,
     bus: crate::stream::Bus,
+    managed: crate::managed::Managed,
 }
 
 /// How long a stop may take in all: `docker stop` waits 10 s before its
@@ -113,6 +87,32 @@ impl Application {
         tracing::debug!(path = %token_path.display(), "The CLI's local token is in {}.", token_path.display());
         let metrics = Metrics::new();
         let docker_shared = DockerShared::new(&config.docker);
+        // The objects made through the API, laid over the file. When they
+        // no longer fit it (the file changed while autoheal was stopped),
+        // the file alone runs and the log says why: the objects are kept.
+        let loaded = crate::managed::load_overlay(store.as_ref(), vault.keys())
+            .await
+            .context("reading the config objects made through the API")?;
+        let file_objects = config.file_objects.clone();
+        let composed;
+        let overlay = &loaded.overlay;
+        let config: &Config = if overlay.is_empty() {
+            config
+        } else {
+            match autoheal_config::compose(&config.layers, overlay) {
+                Ok(c) => {
+                    for (section, name) in &c.shadowed {
+                        tracing::warn!(section = section.as_str(), name = %name, "The config file defines {} {name:?} too: the file's is used, the one made through the API is ignored until the file's is removed.", section.noun());
+                    }
+                    composed = c.config;
+                    &composed
+                }
+                Err(errors) => {
+                    tracing::error!(errors = %errors, "The config objects made through the API do not fit the config file; running the file alone until they are fixed through the API: {errors}");
+                    config
+                }
+            }
+        };
         let Built {
             targets,
             actions,
@@ -155,6 +155,15 @@ impl Application {
         let docker = crate::docker::connect(&docker_settings)
             .await
             .map(|client| (client, config.docker.clone()));
+        let managed = crate::managed::Managed::new(
+            store.clone(),
+            vault.keyring(),
+            handle.clone(),
+            docker_shared.clone(),
+            config.layers.clone(),
+            loaded,
+            file_objects,
+        );
         Ok(Self {
             listener,
             store,
@@ -173,6 +182,7 @@ impl Application {
             local_token,
             vault,
             bus,
+            managed,
         })
     }
 
@@ -208,13 +218,10 @@ impl Application {
         self.handle.clone()
     }
 
-    /// Applies reloaded configs (SIGHUP) to the supervisor and the Docker
-    /// watcher.
-    pub fn reloader(&self) -> Reloader {
-        Reloader {
-            handle: self.handle.clone(),
-            docker: self.docker_shared.clone(),
-        }
+    /// The config objects made through the API, composed with the file;
+    /// SIGHUP reloads go through it ([`crate::managed::Managed::reload_file`]).
+    pub fn managed(&self) -> crate::managed::Managed {
+        self.managed.clone()
     }
 
     /// Serves until `shutdown` is cancelled, then stops in order: no new
@@ -247,6 +254,7 @@ impl Application {
             auth: self.auth.clone(),
             vault: self.vault.clone(),
             bus: self.bus.clone(),
+            managed: self.managed.clone(),
             net: Arc::new(http::access::NetPolicy::new(
                 self.server.trusted_proxies.clone(),
                 self.server.rate_limit_per_client,

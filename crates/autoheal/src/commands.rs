@@ -70,7 +70,7 @@ pub async fn serve(
     let token = CancellationToken::new();
     app.vitals().spawn_vital(
         "signal handler",
-        signals(token.clone(), app.reloader(), config.clone(), env),
+        signals(token.clone(), app.managed(), config.clone(), env),
     );
     match app.run_until_stopped(token).await {
         Ok(()) => ExitCode::SUCCESS,
@@ -87,7 +87,7 @@ pub async fn serve(
 /// handler (and so SIGTERM) working.
 async fn signals(
     token: CancellationToken,
-    reloader: autoheal::app::Reloader,
+    reloader: autoheal::managed::Managed,
     config: Option<PathBuf>,
     env: BTreeMap<String, String>,
 ) {
@@ -123,7 +123,7 @@ async fn signals(
 }
 
 async fn reload(
-    reloader: &autoheal::app::Reloader,
+    reloader: &autoheal::managed::Managed,
     config: Option<&Path>,
     env: &BTreeMap<String, String>,
 ) {
@@ -140,7 +140,7 @@ async fn reload(
             return;
         }
     };
-    match reloader.reload(&cfg).await {
+    match reloader.reload_file(&cfg).await {
         Ok(n) => tracing::info!(targets = n, "SIGHUP: reloaded {}.", path.display()),
         Err(errors) => {
             tracing::error!(errors = %errors.join("; "), "SIGHUP: {} could not be built; keeping the running configuration.", path.display())

@@ -10,6 +10,7 @@ pub mod cli;
 pub mod docker;
 pub mod files;
 pub mod http;
+pub mod managed;
 pub mod stream;
 pub mod supervisor;
 pub mod telemetry;

@@ -294,6 +294,11 @@ impl Vault {
         &self.keys
     }
 
+    /// The keyring, shared (the config objects are sealed with it too).
+    pub fn keyring(&self) -> Arc<Keyring> {
+        self.keys.clone()
+    }
+
     /// Stores `value` as `name` of `workspace_id`; (created?, info).
     pub async fn put(
         &self,

@@ -278,6 +278,26 @@ async fn every_route_answers_anonymous_401_too_low_a_role_403_and_another_worksp
                 assert_eq!(status, 201, "{body}");
                 continue;
             }
+            if e.method == Method::PUT
+                && ["/api/v1/targets/", "/api/v1/actions/", "/api/v1/groups/"]
+                    .iter()
+                    .any(|p| e.path.starts_with(p))
+            {
+                // Names are per workspace: a PUT would make the outsider's
+                // own object, which only the default workspace can hold for
+                // now; it never touches the default's.
+                let (status, body) = app
+                    .call(
+                        Some(&outsider),
+                        method.clone(),
+                        &path,
+                        Some(serde_json::json!({"enabled": false})),
+                    )
+                    .await;
+                assert_eq!(status, 409, "{} {path}: {body}", e.method);
+                assert_eq!(body["error"]["code"], "unsupported_workspace");
+                continue;
+            }
             let (status, body) = app
                 .call(
                     Some(&outsider),

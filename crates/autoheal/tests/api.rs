@@ -609,7 +609,7 @@ async fn wrong_methods_unknown_routes_and_unparsable_requests_answer_the_json_er
     let app = spawn_app(OBSERVE_ONLY).await;
     let r = app
         .client
-        .delete(format!("{}/api/v1/targets/db", app.base))
+        .patch(format!("{}/api/v1/targets/db", app.base))
         .header("content-type", "application/json")
         .send()
         .await

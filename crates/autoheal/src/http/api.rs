@@ -12,7 +12,7 @@ use super::access::{endpoint, Access, Endpoint};
 use super::error::{from_rejection, ApiError};
 use super::AppState;
 use crate::auth::Principal;
-use autoheal_core::Command;
+use autoheal_core::{AuditEvent, Command};
 use autoheal_store::{EventFilter, IncidentFilter, Role, DEFAULT_WORKSPACE};
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
@@ -55,6 +55,18 @@ pub fn endpoints() -> Vec<Endpoint> {
             "/api/v1/incidents/{id}",
             R(Role::Viewer),
             get(get_incident),
+        ),
+        endpoint(
+            Method::POST,
+            "/api/v1/incidents/{id}/acknowledge",
+            R(Role::Operator),
+            post(acknowledge_incident),
+        ),
+        endpoint(
+            Method::POST,
+            "/api/v1/incidents/{id}/notes",
+            R(Role::Operator),
+            post(annotate_incident),
         ),
         endpoint(
             Method::GET,
@@ -303,4 +315,127 @@ async fn list_events(
         limit: limit(q.limit)?,
     };
     Ok(Json(s.store.list_events(&filter).await?))
+}
+
+/// Records `event` about incident `id` in the audit log.
+async fn incident_event(s: &AppState, who: &Principal, id: i64, target: &str, event: AuditEvent) {
+    let actor = who.actor();
+    let mut row =
+        crate::telemetry::events::audit_row(who.workspace_id, Some(target), &event, &actor);
+    row.incident_id = Some(id);
+    match s.store.append_event(&row).await {
+        Ok(_) => s.bus.events_committed(),
+        Err(e) => {
+            tracing::error!(error = %crate::error_chain(&e), kind = event.kind(), "An incident event could not be recorded.")
+        }
+    }
+}
+
+#[utoipa::path(post, path = "/api/v1/incidents/{id}/acknowledge", tag = "incidents",
+    params(("id" = i64, Path, description = "Incident id")),
+    responses((status = 200, description = "Acknowledged (the first acknowledgement is kept)", body = autoheal_store::Incident),
+              (status = 404, body = super::error::ErrorBody)))]
+async fn acknowledge_incident(
+    State(s): State<AppState>,
+    Extension(who): Extension<Principal>,
+    id: Result<Path<i64>, PathRejection>,
+) -> Result<impl IntoResponse, ApiError> {
+    let Path(id) = id.map_err(from_rejection)?;
+    let actor = who.actor();
+    let now = crate::supervisor::now_ms();
+    let Some(first) = s
+        .store
+        .acknowledge_incident(who.workspace_id, id, &actor, now)
+        .await?
+    else {
+        return Err(ApiError::not_found(format!("no incident {id}")));
+    };
+    let incident = s
+        .store
+        .get_incident_in(who.workspace_id, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no incident {id}")))?;
+    if first {
+        let from = who.ip.map(|i| i.to_string());
+        incident_event(
+            &s,
+            &who,
+            id,
+            &incident.target,
+            AuditEvent::IncidentAcknowledged {
+                incident_id: id,
+                from,
+            },
+        )
+        .await;
+    }
+    Ok(Json(incident))
+}
+
+/// `POST /api/v1/incidents/{id}/notes`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NoteRequest {
+    /// 1-2000 characters.
+    pub text: String,
+}
+
+/// The largest note kept.
+const MAX_NOTE: usize = 2000;
+
+#[utoipa::path(post, path = "/api/v1/incidents/{id}/notes", tag = "incidents",
+    params(("id" = i64, Path, description = "Incident id")),
+    request_body = NoteRequest,
+    responses((status = 201, description = "The note, as an event of the incident", body = autoheal_store::Page<autoheal_store::Event>),
+              (status = 404, body = super::error::ErrorBody),
+              (status = 422, body = super::error::ErrorBody)))]
+async fn annotate_incident(
+    State(s): State<AppState>,
+    Extension(who): Extension<Principal>,
+    id: Result<Path<i64>, PathRejection>,
+    bytes: axum::body::Bytes,
+) -> Result<impl IntoResponse, ApiError> {
+    let Path(id) = id.map_err(from_rejection)?;
+    let Some(incident) = s.store.get_incident_in(who.workspace_id, id).await? else {
+        return Err(ApiError::not_found(format!("no incident {id}")));
+    };
+    let req: NoteRequest = super::accounts::body(&bytes)?;
+    let text = req.text.trim();
+    if text.is_empty() || text.chars().count() > MAX_NOTE {
+        return Err(ApiError::field(
+            "/text",
+            format!("expected 1-{MAX_NOTE} characters"),
+        ));
+    }
+    if text.chars().any(|c| c.is_control() && c != '\n') {
+        return Err(ApiError::field(
+            "/text",
+            "control characters other than new lines are not kept",
+        ));
+    }
+    let from = who.ip.map(|i| i.to_string());
+    incident_event(
+        &s,
+        &who,
+        id,
+        &incident.target,
+        AuditEvent::IncidentAnnotated {
+            incident_id: id,
+            note: text.to_string(),
+            from,
+        },
+    )
+    .await;
+    let filter = EventFilter {
+        workspace: Some(who.workspace_id),
+        target: None,
+        incident_id: Some(id),
+        before: None,
+        after: None,
+        limit: 1,
+    };
+    Ok((
+        StatusCode::CREATED,
+        Json(s.store.list_events(&filter).await?),
+    ))
 }

@@ -23,6 +23,10 @@ pub struct ErrorDetail {
     /// The JSON pointer of the field at fault (`/password`), when one is.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pointer: Option<String>,
+    /// Every field at fault, when there are several (a config object
+    /// checked as the config file would be).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<crate::managed::FieldError>,
 }
 
 #[derive(Debug)]
@@ -34,6 +38,7 @@ pub struct ApiError {
     /// Sent as `Retry-After` (whole seconds, at least 1).
     pub retry_after: Option<std::time::Duration>,
     pub pointer: Option<String>,
+    pub errors: Vec<crate::managed::FieldError>,
 }
 
 impl ApiError {
@@ -44,6 +49,7 @@ impl ApiError {
             message: message.into(),
             retry_after: None,
             pointer: None,
+            errors: Vec::new(),
         }
     }
     pub fn unauthorized(message: impl Into<String>) -> Self {
@@ -89,6 +95,7 @@ impl IntoResponse for ApiError {
                 code: self.code.into(),
                 message: self.message,
                 pointer: self.pointer,
+                errors: self.errors,
             },
         };
         let mut r = (self.status, Json(body)).into_response();
@@ -115,6 +122,32 @@ impl From<crate::supervisor::CommandError> for ApiError {
             C::UnknownTarget(_) => ApiError::not_found(e.to_string()),
             C::Refused(_) => ApiError::conflict(e.to_string()),
             C::Stopped => ApiError::unavailable(e.to_string()),
+        }
+    }
+}
+
+impl From<crate::managed::ManageError> for ApiError {
+    fn from(e: crate::managed::ManageError) -> Self {
+        use crate::managed::ManageError as M;
+        match e {
+            M::Invalid(message, errors) => ApiError {
+                pointer: errors.first().map(|f| f.pointer.clone()),
+                errors,
+                ..Self::new(StatusCode::UNPROCESSABLE_ENTITY, "unprocessable", message)
+            },
+            M::FileOwned { .. } => {
+                Self::new(StatusCode::CONFLICT, "defined_in_file", e.to_string())
+            }
+            M::Conflict(m) => Self::new(StatusCode::PRECONDITION_FAILED, "version_mismatch", m),
+            M::NotFound { .. } => ApiError::not_found(e.to_string()),
+            M::Unsupported => {
+                Self::new(StatusCode::CONFLICT, "unsupported_workspace", e.to_string())
+            }
+            M::Store(s) => s.into(),
+            M::Internal(m) => {
+                tracing::error!(error = %m, "A config change could not be applied.");
+                ApiError::unavailable(format!("the change could not be applied: {m}"))
+            }
         }
     }
 }

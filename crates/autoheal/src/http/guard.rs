@@ -11,10 +11,11 @@
 //!   it); otherwise 421 `misdirected_request`;
 //! - an `Origin`, when sent, must be this server's own (the `Host` the
 //!   request was sent to, or an allowed host); otherwise 403 `forbidden`;
-//! - writes (POST, PUT, PATCH, DELETE) must say `Content-Type:
-//!   application/json`, which a page cannot send cross-origin without a
-//!   preflight that autoheal never grants; otherwise 415
-//!   `unsupported_media_type`.
+//! - writes with a body (POST, PUT, PATCH) must say `Content-Type:
+//!   application/json` (or `application/toml`, for an import), which a
+//!   page cannot send cross-origin without a preflight that autoheal never
+//!   grants; otherwise 415 `unsupported_media_type`. A DELETE needs no
+//!   type: it is never sent cross-origin without that preflight either.
 //!
 //! It also gives every error answer without a body (axum's 405 with its
 //! `Allow`, a timeout's 408, ...) the API's JSON error shape.
@@ -132,6 +133,7 @@ fn is_json(headers: &HeaderMap) -> bool {
     };
     let essence = ct.split(';').next().unwrap_or("").trim();
     essence.eq_ignore_ascii_case("application/json")
+        || essence.eq_ignore_ascii_case("application/toml")
 }
 
 fn error(status: StatusCode, code: &'static str, message: String) -> Response {
@@ -182,15 +184,12 @@ fn refuse(policy: &HostPolicy, req: &Request) -> Option<Response> {
             ));
         }
     }
-    let write = matches!(
-        *req.method(),
-        Method::POST | Method::PUT | Method::PATCH | Method::DELETE
-    );
+    let write = matches!(*req.method(), Method::POST | Method::PUT | Method::PATCH);
     if write && !is_json(req.headers()) {
         return Some(error(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "unsupported_media_type",
-            "writes must be sent with Content-Type: application/json".into(),
+            "writes must be sent with Content-Type: application/json (or application/toml for an import)".into(),
         ));
     }
     None

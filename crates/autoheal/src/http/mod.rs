@@ -10,6 +10,7 @@ pub mod accounts;
 pub mod api;
 pub mod error;
 pub mod guard;
+pub mod manage;
 pub mod openapi;
 pub mod secrets;
 pub mod serve;
@@ -46,6 +47,8 @@ pub struct AppState {
     pub vault: crate::vault::Vault,
     /// Committed events and phase changes, for the live stream.
     pub bus: crate::stream::Bus,
+    /// The config objects made through the API.
+    pub managed: crate::managed::Managed,
     /// Trusted proxies and request rate limits.
     pub net: Arc<access::NetPolicy>,
 }
@@ -65,6 +68,7 @@ pub fn endpoints(metrics_public: bool) -> Vec<Endpoint> {
     ];
     all.extend(api::endpoints());
     all.extend(accounts::endpoints());
+    all.extend(manage::endpoints());
     all.extend(secrets::endpoints());
     all.extend(stream::endpoints());
     all.extend(openapi::endpoints());

@@ -1,0 +1,356 @@
+//! What the management API writes besides accounts and secrets: the config
+//! objects made through it (sealed like secrets: a check's headers or an
+//! action's URL may hold credentials), incidents' acknowledgements, and the
+//! answers kept for `Idempotency-Key` retries.
+//!
+//! Every query names its workspace: there is no lookup by id alone.
+
+use crate::vault::{SealFn, Sealed};
+use crate::Result;
+use async_trait::async_trait;
+
+/// One stored config object: the table the file would hold, sealed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigObjectRow {
+    pub id: i64,
+    pub workspace_id: i64,
+    /// `targets`, `actions`, `groups` or `defaults`.
+    pub section: String,
+    pub name: String,
+    /// 1 at creation, one more at each write.
+    pub version: i64,
+    pub sealed: Sealed,
+    pub created_at: i64,
+    pub updated_at: i64,
+    /// The actor of the last write.
+    pub updated_by: String,
+}
+
+impl ConfigObjectRow {
+    /// The kind its ciphertext is bound to: `config.targets`, ...
+    pub fn sealed_kind(section: &str) -> String {
+        format!("config.{section}")
+    }
+}
+
+/// One write of [`Objects::write_config_objects`].
+pub struct ConfigWrite<'a> {
+    pub section: &'a str,
+    pub name: &'a str,
+    /// `None`: any; `Some(0)`: must not exist yet; `Some(v)`: must be at
+    /// version `v`. A mismatch is [`crate::StoreError::Conflict`].
+    pub expect_version: Option<i64>,
+    /// Seals the new value for the row with this id; `None` deletes.
+    pub seal: Option<SealFn<'a>>,
+}
+
+/// What one write did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Written {
+    Created {
+        version: i64,
+    },
+    Updated {
+        version: i64,
+    },
+    Deleted,
+    /// A delete of a row that was not there.
+    Absent,
+}
+
+/// A kept answer to a write sent with an `Idempotency-Key`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotentRow {
+    pub workspace_id: i64,
+    /// Who sent it (`user:3`, `key:7`): keys are per principal.
+    pub principal: String,
+    pub key: String,
+    /// SHA-256 of method, path and body: a key reused for another request
+    /// is refused.
+    pub request_hash: String,
+    pub status: u16,
+    /// The answer's body, sealed.
+    pub sealed: Sealed,
+    pub created_at: i64,
+}
+
+#[async_trait]
+pub trait Objects: Send + Sync {
+    /// The config objects of `workspace_id` (every workspace's with
+    /// `None`), by section then name.
+    async fn list_config_objects(&self, workspace_id: Option<i64>) -> Result<Vec<ConfigObjectRow>>;
+    /// Applies `writes` to `workspace_id` in one transaction: all or none.
+    async fn write_config_objects(
+        &self,
+        workspace_id: i64,
+        at: i64,
+        actor: &str,
+        writes: &[ConfigWrite<'_>],
+    ) -> Result<Vec<Written>>;
+    /// Marks an open or closed incident of `workspace_id` acknowledged by
+    /// `who`. `None` when there is no such incident there; `Some(false)`
+    /// when it already was (the first acknowledgement is kept).
+    async fn acknowledge_incident(
+        &self,
+        workspace_id: i64,
+        id: i64,
+        who: &str,
+        at: i64,
+    ) -> Result<Option<bool>>;
+    async fn get_idempotent(
+        &self,
+        workspace_id: i64,
+        principal: &str,
+        key: &str,
+    ) -> Result<Option<IdempotentRow>>;
+    /// Keeps an answer; `false` when one is already kept for the key.
+    async fn put_idempotent(&self, row: &IdempotentRow) -> Result<bool>;
+    /// Forgets answers kept since before `before`; how many.
+    async fn prune_idempotent(&self, before: i64) -> Result<u64>;
+}
+
+pub(crate) const CONFIG_COLUMNS: &str = "id, workspace_id, section, name, version, key_id, nonce, \
+     ciphertext, created_at, updated_at, updated_by";
+
+pub(crate) fn config_row<R: sqlx::Row>(r: &R) -> Result<ConfigObjectRow>
+where
+    for<'a> &'a str: sqlx::ColumnIndex<R>,
+    for<'a> i64: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+    for<'a> String: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+{
+    Ok(ConfigObjectRow {
+        id: r.try_get("id")?,
+        workspace_id: r.try_get("workspace_id")?,
+        section: r.try_get("section")?,
+        name: r.try_get("name")?,
+        version: r.try_get("version")?,
+        sealed: Sealed {
+            key_id: r.try_get("key_id")?,
+            nonce: r.try_get("nonce")?,
+            ciphertext: r.try_get("ciphertext")?,
+        },
+        created_at: r.try_get("created_at")?,
+        updated_at: r.try_get("updated_at")?,
+        updated_by: r.try_get("updated_by")?,
+    })
+}
+
+/// The [`Objects`] implementation for a store type with a `pool` field and
+/// a `begin_write()` method; the same SQL in both dialects.
+macro_rules! objects_impl {
+    ($store:ty) => {
+        #[async_trait::async_trait]
+        impl $crate::objects::Objects for $store {
+            async fn list_config_objects(
+                &self,
+                workspace_id: Option<i64>,
+            ) -> $crate::Result<Vec<$crate::objects::ConfigObjectRow>> {
+                let sql = format!(
+                    "SELECT {} FROM config_objects WHERE ($1 IS NULL OR workspace_id = $1) \
+                     ORDER BY workspace_id, section, name",
+                    $crate::objects::CONFIG_COLUMNS
+                );
+                let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(workspace_id)
+                    .fetch_all(&self.pool)
+                    .await?;
+                rows.iter().map($crate::objects::config_row).collect()
+            }
+
+            async fn write_config_objects(
+                &self,
+                workspace_id: i64,
+                at: i64,
+                actor: &str,
+                writes: &[$crate::objects::ConfigWrite<'_>],
+            ) -> $crate::Result<Vec<$crate::objects::Written>> {
+                use $crate::objects::Written;
+                let mut tx = self.begin_write().await?;
+                let mut done = Vec::with_capacity(writes.len());
+                for w in writes {
+                    let existing: Option<(i64, i64)> = sqlx::query_as(
+                        "SELECT id, version FROM config_objects \
+                         WHERE workspace_id = $1 AND section = $2 AND name = $3",
+                    )
+                    .bind(workspace_id)
+                    .bind(w.section)
+                    .bind(w.name)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                    let have = existing.map_or(0, |(_, v)| v);
+                    if let Some(want) = w.expect_version {
+                        if want != have {
+                            return Err($crate::StoreError::Conflict(format!(
+                                "{} {:?} is at version {have}, not {want}",
+                                w.section, w.name
+                            )));
+                        }
+                    }
+                    let Some(seal) = w.seal else {
+                        let n = sqlx::query("DELETE FROM config_objects WHERE workspace_id = $1 AND section = $2 AND name = $3")
+                            .bind(workspace_id)
+                            .bind(w.section)
+                            .bind(w.name)
+                            .execute(&mut *tx)
+                            .await?
+                            .rows_affected();
+                        done.push(if n > 0 { Written::Deleted } else { Written::Absent });
+                        continue;
+                    };
+                    let (id, version, created) = match existing {
+                        Some((id, v)) => (id, v + 1, false),
+                        None => {
+                            let id: i64 = sqlx::query_scalar(
+                                "INSERT INTO config_objects (workspace_id, section, name, version, \
+                                 key_id, nonce, ciphertext, created_at, updated_at, updated_by) \
+                                 VALUES ($1, $2, $3, 0, '', '', '', $4, $4, $5) RETURNING id",
+                            )
+                            .bind(workspace_id)
+                            .bind(w.section)
+                            .bind(w.name)
+                            .bind(at)
+                            .bind(actor)
+                            .fetch_one(&mut *tx)
+                            .await
+                            .map_err(|e| {
+                                $crate::common::fk_not_found(e, || {
+                                    format!("workspace {workspace_id}")
+                                })
+                            })?;
+                            (id, 1, true)
+                        }
+                    };
+                    let sealed = seal(id).map_err($crate::StoreError::Corrupt)?;
+                    sqlx::query(
+                        "UPDATE config_objects SET version = $2, key_id = $3, nonce = $4, \
+                         ciphertext = $5, updated_at = $6, updated_by = $7 WHERE id = $1",
+                    )
+                    .bind(id)
+                    .bind(version)
+                    .bind(&sealed.key_id)
+                    .bind(&sealed.nonce)
+                    .bind(&sealed.ciphertext)
+                    .bind(at)
+                    .bind(actor)
+                    .execute(&mut *tx)
+                    .await?;
+                    done.push(if created {
+                        Written::Created { version }
+                    } else {
+                        Written::Updated { version }
+                    });
+                }
+                tx.commit().await?;
+                Ok(done)
+            }
+
+            async fn acknowledge_incident(
+                &self,
+                workspace_id: i64,
+                id: i64,
+                who: &str,
+                at: i64,
+            ) -> $crate::Result<Option<bool>> {
+                let mut tx = self.begin_write().await?;
+                let found: Option<Option<String>> = sqlx::query_scalar(
+                    "SELECT acknowledged_by FROM incidents WHERE id = $1 AND workspace_id = $2",
+                )
+                .bind(id)
+                .bind(workspace_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+                let answer = match found {
+                    None => None,
+                    Some(Some(_)) => Some(false),
+                    Some(None) => {
+                        sqlx::query(
+                            "UPDATE incidents SET acknowledged_by = $2, acknowledged_at = $3 \
+                             WHERE id = $1",
+                        )
+                        .bind(id)
+                        .bind(who)
+                        .bind(at)
+                        .execute(&mut *tx)
+                        .await?;
+                        Some(true)
+                    }
+                };
+                tx.commit().await?;
+                Ok(answer)
+            }
+
+            async fn get_idempotent(
+                &self,
+                workspace_id: i64,
+                principal: &str,
+                key: &str,
+            ) -> $crate::Result<Option<$crate::objects::IdempotentRow>> {
+                let row: Option<(String, i64, String, String, String, i64)> = sqlx::query_as(
+                    "SELECT request_hash, status, key_id, nonce, ciphertext, created_at \
+                     FROM idempotency_keys \
+                     WHERE workspace_id = $1 AND principal = $2 AND idem_key = $3",
+                )
+                .bind(workspace_id)
+                .bind(principal)
+                .bind(key)
+                .fetch_optional(&self.pool)
+                .await?;
+                Ok(row.map(|(request_hash, status, key_id, nonce, ciphertext, created_at)| {
+                    $crate::objects::IdempotentRow {
+                        workspace_id,
+                        principal: principal.to_string(),
+                        key: key.to_string(),
+                        request_hash,
+                        status: u16::try_from(status).unwrap_or(500),
+                        sealed: $crate::vault::Sealed {
+                            key_id,
+                            nonce,
+                            ciphertext,
+                        },
+                        created_at,
+                    }
+                }))
+            }
+
+            async fn put_idempotent(
+                &self,
+                row: &$crate::objects::IdempotentRow,
+            ) -> $crate::Result<bool> {
+                let mut tx = self.begin_write().await?;
+                let n = sqlx::query(
+                    "INSERT INTO idempotency_keys (workspace_id, principal, idem_key, \
+                     request_hash, status, key_id, nonce, ciphertext, created_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+                     ON CONFLICT (workspace_id, principal, idem_key) DO NOTHING",
+                )
+                .bind(row.workspace_id)
+                .bind(&row.principal)
+                .bind(&row.key)
+                .bind(&row.request_hash)
+                .bind(i64::from(row.status))
+                .bind(&row.sealed.key_id)
+                .bind(&row.sealed.nonce)
+                .bind(&row.sealed.ciphertext)
+                .bind(row.created_at)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                tx.commit().await?;
+                Ok(n > 0)
+            }
+
+            async fn prune_idempotent(&self, before: i64) -> $crate::Result<u64> {
+                let mut tx = self.begin_write().await?;
+                let n = sqlx::query("DELETE FROM idempotency_keys WHERE created_at < $1")
+                    .bind(before)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                tx.commit().await?;
+                Ok(n)
+            }
+        }
+    };
+}
+
+pub(crate) use objects_impl;

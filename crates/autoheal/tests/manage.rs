@@ -1,0 +1,450 @@
+//! The management API (issue 10 item 6): targets, actions, groups and the
+//! policy defaults made through the API are checked exactly as the config
+//! file is (errors as JSON pointers), stored sealed, survive restarts, take
+//! effect without one, and never override what the file defines; export
+//! and import; incidents acknowledged and annotated; every write audited
+//! with what changed.
+
+mod common;
+
+use common::{eventually, write, Autoheal};
+use reqwest::Method;
+use serde_json::{json, Value};
+use std::time::Duration;
+
+const LONG: Duration = Duration::from_secs(20);
+
+fn file(extra: &str) -> String {
+    format!(
+        "[docker]\nenabled = false\n[targets.db]\ncheck = {{ type = \"tcp\", address = \"127.0.0.1:1\", interval = \"1h\" }}\n{extra}"
+    )
+}
+
+async fn names(app: &Autoheal) -> Vec<String> {
+    app.get("/api/v1/targets").await["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap().to_string())
+        .collect()
+}
+
+async fn target_phase(app: &Autoheal, name: &str) -> Option<String> {
+    let v = app.get(&format!("/api/v1/targets/{name}")).await;
+    v["target"]["last_status"].as_str().map(str::to_string)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_target_made_through_the_api_is_checked_like_the_file_stored_and_runs_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write(&dir.path().join("autoheal.toml"), &file(""));
+    let data = dir.path().join("data");
+    let up = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = up.local_addr().unwrap().to_string();
+    let mut app = Autoheal::start(&config, &data).await;
+
+    // Created: 201 with its version, checked at once (no restart).
+    let body = json!({"name": "web", "check": {"type": "tcp", "address": addr, "interval": "200ms"}, "cooldown": "30s"});
+    let (status, headers, v) = app
+        .send(Method::POST, "/api/v1/targets", Some(body.clone()), &[])
+        .await;
+    assert_eq!(status, 201, "{v}");
+    assert_eq!(v["origin"], "api");
+    assert_eq!(v["version"], 1);
+    assert_eq!(headers["etag"], "\"1\"");
+    eventually(LONG, "web to be checked up", || async {
+        (target_phase(&app, "web").await.as_deref() == Some("up")).then_some(())
+    })
+    .await;
+    // A second create of the same name is a conflict.
+    let (status, _, v) = app
+        .send(Method::POST, "/api/v1/targets", Some(body), &[])
+        .await;
+    assert_eq!(status, 409, "{v}");
+
+    // The file's own validation, answered as JSON pointers.
+    let cases = [
+        (
+            json!({"check": {"type": "tcp", "address": addr}, "cooldown": "soon"}),
+            "/cooldown",
+        ),
+        (
+            json!({"check": {"type": "tcp", "address": addr, "interval": "100y"}}),
+            "/check/interval",
+        ),
+        (
+            json!({"check": {"type": "tcp", "address": addr}, "depends_on": ["nosuch"]}),
+            "/depends_on/0",
+        ),
+        (
+            json!({"check": {"type": "tcp", "address": addr}, "ladder": [{"action": "nosuch"}]}),
+            "/ladder/0/action",
+        ),
+        (json!({"check": {"type": "carrier-pigeon"}}), "/check/type"),
+        (json!({"colour": "blue"}), "/colour"),
+        (
+            json!({"check": {"type": "tcp", "address": null}}),
+            "/check/address",
+        ),
+    ];
+    for (bad, pointer) in cases {
+        let (status, _, v) = app
+            .send(Method::PUT, "/api/v1/targets/web", Some(bad.clone()), &[])
+            .await;
+        assert_eq!(status, 422, "{bad}: {v}");
+        assert_eq!(v["error"]["code"], "unprocessable");
+        assert_eq!(v["error"]["pointer"], pointer, "{bad}: {v}");
+        assert!(!v["error"]["message"].as_str().unwrap().is_empty());
+    }
+    // Nothing of that was stored or applied.
+    let (_, _, v) = app
+        .send(Method::GET, "/api/v1/targets/web/config", None, &[])
+        .await;
+    assert_eq!(v["version"], 1, "{v}");
+    assert_eq!(v["config"]["cooldown"], "30s");
+
+    // Replaced with If-Match: an old version is refused, the current one
+    // goes through.
+    let new = json!({"check": {"type": "tcp", "address": "127.0.0.1:1", "interval": "200ms"}});
+    let (status, _, v) = app
+        .send(
+            Method::PUT,
+            "/api/v1/targets/web",
+            Some(new.clone()),
+            &[("if-match", "\"7\"")],
+        )
+        .await;
+    assert_eq!(status, 412, "{v}");
+    let (status, _, v) = app
+        .send(
+            Method::PUT,
+            "/api/v1/targets/web",
+            Some(new),
+            &[("if-match", "\"1\"")],
+        )
+        .await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["version"], 2);
+    eventually(
+        LONG,
+        "web to be checked down at its new address",
+        || async { (target_phase(&app, "web").await.as_deref() == Some("down")).then_some(()) },
+    )
+    .await;
+
+    // The file's objects are the file's.
+    for method in [Method::PUT, Method::DELETE] {
+        let (status, _, v) = app
+            .send(
+                method.clone(),
+                "/api/v1/targets/db",
+                Some(json!({"enabled": false})),
+                &[],
+            )
+            .await;
+        assert_eq!(status, 409, "{method} db: {v}");
+        assert_eq!(v["error"]["code"], "defined_in_file");
+    }
+    let (_, _, v) = app
+        .send(Method::GET, "/api/v1/targets/db/config", None, &[])
+        .await;
+    assert_eq!(v["origin"], "file");
+
+    // Audited with before and after.
+    let events = app.get("/api/v1/events?limit=500").await;
+    let changes: Vec<&Value> = events["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "config_changed")
+        .collect();
+    assert_eq!(changes.len(), 2, "{events}");
+    let updated = changes[0];
+    assert_eq!(updated["data"]["change"], "updated");
+    assert_eq!(updated["data"]["before"]["cooldown"], "30s");
+    assert_eq!(updated["data"]["after"]["check"]["address"], "127.0.0.1:1");
+    assert_eq!(updated["actor"], "local");
+
+    // Survives a restart, and the file still wins a name it takes later.
+    app.terminate();
+    drop(app);
+    let app = Autoheal::start(&config, &data).await;
+    assert_eq!(names(&app).await, vec!["db", "web"]);
+    let (_, _, v) = app
+        .send(Method::GET, "/api/v1/targets/web/config", None, &[])
+        .await;
+    assert_eq!(v["version"], 2, "{v}");
+
+    write(
+        &config,
+        &file("[targets.web]\ncheck = { type = \"tcp\", address = \"127.0.0.1:1\", interval = \"1h\" }\nenabled = false\n"),
+    );
+    std::process::Command::new("kill")
+        .args(["-HUP", &app.child.id().to_string()])
+        .status()
+        .unwrap();
+    eventually(
+        LONG,
+        "the file's disabled web to win after SIGHUP",
+        || async { (names(&app).await == vec!["db".to_string()]).then_some(()) },
+    )
+    .await;
+    let (_, _, v) = app
+        .send(Method::GET, "/api/v1/targets/web/config", None, &[])
+        .await;
+    assert_eq!(v["origin"], "file", "{v}");
+    assert!(app.logs().contains("the file's is used"));
+
+    // Back to the file without web: the API's web runs again.
+    write(&config, &file(""));
+    std::process::Command::new("kill")
+        .args(["-HUP", &app.child.id().to_string()])
+        .status()
+        .unwrap();
+    eventually(LONG, "the API's web to run again", || async {
+        (names(&app).await == vec!["db".to_string(), "web".to_string()]).then_some(())
+    })
+    .await;
+
+    // Deleted: no longer supervised, and gone after a restart.
+    let (status, _, v) = app
+        .send(Method::DELETE, "/api/v1/targets/web", None, &[])
+        .await;
+    assert_eq!(status, 204, "{v}");
+    eventually(LONG, "web to be gone", || async {
+        (names(&app).await == vec!["db".to_string()]).then_some(())
+    })
+    .await;
+    let (status, _, _) = app
+        .send(Method::DELETE, "/api/v1/targets/web", None, &[])
+        .await;
+    assert_eq!(status, 404);
+    drop(up);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn actions_groups_and_defaults_compose_with_the_file_and_refuse_a_dangling_reference() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write(&dir.path().join("autoheal.toml"), &file(""));
+    let app = Autoheal::start(&config, &dir.path().join("data")).await;
+
+    let (status, _, v) = app
+        .send(
+            Method::POST,
+            "/api/v1/actions",
+            Some(json!({"name": "kick", "type": "command", "argv": ["true"]})),
+            &[],
+        )
+        .await;
+    assert_eq!(status, 201, "{v}");
+    let (status, _, v) = app
+        .send(
+            Method::PUT,
+            "/api/v1/groups/edge",
+            Some(json!({"failure_threshold": 5})),
+            &[],
+        )
+        .await;
+    assert_eq!(status, 201, "{v}");
+    let (status, _, v) = app
+        .send(
+            Method::PUT,
+            "/api/v1/targets/api",
+            Some(json!({"group": "edge", "check": {"type": "tcp", "address": "127.0.0.1:1", "interval": "1h"}, "ladder": [{"action": "kick", "verify": "5s"}]})),
+            &[],
+        )
+        .await;
+    assert_eq!(status, 201, "{v}");
+    let detail = app.get("/api/v1/targets/api").await;
+    assert_eq!(detail["target"]["ladder"], json!(["kick"]), "{detail}");
+
+    // The action is still used: deleting it is refused, naming the user.
+    let (status, _, v) = app
+        .send(Method::DELETE, "/api/v1/actions/kick", None, &[])
+        .await;
+    assert_eq!(status, 422, "{v}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("targets.api.ladder[0].action"),
+        "{v}"
+    );
+
+    // The workspace's defaults reach the file's targets too.
+    let (status, _, v) = app
+        .send(
+            Method::PUT,
+            "/api/v1/defaults",
+            Some(json!({"cooldown": "7m"})),
+            &[],
+        )
+        .await;
+    assert_eq!(status, 201, "{v}");
+    let (_, _, v) = app
+        .send(Method::GET, "/api/v1/targets/db/config", None, &[])
+        .await;
+    assert_eq!(v["config"]["cooldown"], "7m", "{v}");
+    let (status, _, v) = app
+        .send(
+            Method::PUT,
+            "/api/v1/defaults",
+            Some(json!({"cooldown": 7})),
+            &[],
+        )
+        .await;
+    assert_eq!(status, 422, "{v}");
+    assert_eq!(v["error"]["pointer"], "/cooldown");
+
+    let (_, _, list) = app.send(Method::GET, "/api/v1/actions", None, &[]).await;
+    assert_eq!(list["items"][0]["name"], "kick");
+    assert_eq!(list["items"][0]["origin"], "api");
+
+    // Export, then import elsewhere: the same targets.
+    let (status, headers, toml_text) = app
+        .send(Method::GET, "/api/v1/export?format=toml", None, &[])
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(headers["content-type"], "application/toml");
+    let toml_text = toml_text.as_str().unwrap().to_string();
+    assert!(toml_text.contains("[targets.api]"), "{toml_text}");
+    let (_, _, json_export) = app
+        .send(Method::GET, "/api/v1/export?format=json", None, &[])
+        .await;
+    assert_eq!(json_export["targets"]["api"]["group"], "edge");
+
+    let dir2 = tempfile::tempdir().unwrap();
+    let config2 = write(
+        &dir2.path().join("autoheal.toml"),
+        "[docker]\nenabled = false\n",
+    );
+    let other = Autoheal::start(&config2, &dir2.path().join("data")).await;
+    // A bad object: nothing is imported, the pointer names it.
+    let mut bad = json_export.clone();
+    bad["targets"]["api"]["cooldown"] = json!("soon");
+    let (status, _, v) = other
+        .send(Method::POST, "/api/v1/import", Some(bad), &[])
+        .await;
+    assert_eq!(status, 422, "{v}");
+    assert_eq!(v["error"]["pointer"], "/targets/api/cooldown", "{v}");
+    assert_eq!(names(&other).await, Vec::<String>::new());
+    let r = reqwest::Client::new()
+        .post(format!("{}/api/v1/import", other.base))
+        .bearer_auth(&other.token)
+        .header("content-type", "application/toml")
+        .body(toml_text)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let counts: Value = r.json().await.unwrap();
+    assert_eq!(counts["targets"], 2, "{counts}");
+    assert_eq!(counts["actions"], 1, "{counts}");
+    assert_eq!(names(&other).await, vec!["api", "db"]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn credentials_in_an_object_are_sealed_in_the_store_and_redacted_in_answers() {
+    let canary = "canary-header-value-1b7e55";
+    let dir = tempfile::tempdir().unwrap();
+    let config = write(&dir.path().join("autoheal.toml"), &file(""));
+    let data = dir.path().join("data");
+    let app = Autoheal::start(&config, &data).await;
+    let (status, _, v) = app
+        .send(
+            Method::PUT,
+            "/api/v1/targets/secretive",
+            Some(json!({"check": {"type": "http", "url": "http://127.0.0.1:1/", "interval": "1h", "headers": {"Authorization": canary}}})),
+            &[],
+        )
+        .await;
+    assert_eq!(status, 201, "{v}");
+    assert!(!v.to_string().contains(canary), "{v}");
+    for path in [
+        "/api/v1/targets/secretive/config",
+        "/api/v1/targets/secretive",
+        "/api/v1/events?limit=500",
+        "/api/v1/export?format=json",
+    ] {
+        let (_, _, v) = app.send(Method::GET, path, None, &[]).await;
+        assert!(!v.to_string().contains(canary), "{path}: {v}");
+    }
+    assert!(!app.logs().contains(canary));
+    // Not in plain text anywhere in the database's files.
+    for entry in std::fs::read_dir(&data).unwrap() {
+        let path = entry.unwrap().path();
+        let bytes = std::fs::read(&path).unwrap_or_default();
+        assert!(
+            !bytes.windows(canary.len()).any(|w| w == canary.as_bytes()),
+            "{} holds the canary",
+            path.display()
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn incidents_are_acknowledged_once_and_annotated() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write(
+        &dir.path().join("autoheal.toml"),
+        "[docker]\nenabled = false\n[targets.down]\ncheck = { type = \"tcp\", address = \"127.0.0.1:1\", interval = \"100ms\" }\nfailure_threshold = 1\n",
+    );
+    let app = Autoheal::start(&config, &dir.path().join("data")).await;
+    let id = eventually(LONG, "an incident", || async {
+        app.get("/api/v1/incidents").await["items"][0]["id"].as_i64()
+    })
+    .await;
+    let path = format!("/api/v1/incidents/{id}/acknowledge");
+    let (status, _, v) = app.send(Method::POST, &path, Some(json!({})), &[]).await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["acknowledged_by"], "local");
+    let at = v["acknowledged_at"].as_i64().unwrap();
+    let (_, _, v) = app.send(Method::POST, &path, Some(json!({})), &[]).await;
+    assert_eq!(v["acknowledged_at"].as_i64(), Some(at), "the first is kept");
+
+    let notes = format!("/api/v1/incidents/{id}/notes");
+    let (status, _, v) = app
+        .send(
+            Method::POST,
+            &notes,
+            Some(json!({"text": "looking at the disk"})),
+            &[],
+        )
+        .await;
+    assert_eq!(status, 201, "{v}");
+    for bad in [
+        json!({"text": ""}),
+        json!({"text": "x".repeat(2001)}),
+        json!({"txt": "a"}),
+    ] {
+        let (status, _, v) = app.send(Method::POST, &notes, Some(bad), &[]).await;
+        assert_eq!(status, 422, "{v}");
+    }
+    let events = app
+        .get(&format!("/api/v1/events?incident={id}&limit=500"))
+        .await;
+    let kinds: Vec<&str> = events["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds
+            .iter()
+            .filter(|k| **k == "incident_acknowledged")
+            .count(),
+        1,
+        "{kinds:?}"
+    );
+    assert!(kinds.contains(&"incident_annotated"), "{kinds:?}");
+    let (status, _, _) = app
+        .send(
+            Method::POST,
+            "/api/v1/incidents/999999/acknowledge",
+            Some(json!({})),
+            &[],
+        )
+        .await;
+    assert_eq!(status, 404);
+}
