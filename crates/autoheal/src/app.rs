@@ -28,6 +28,7 @@ use tokio_util::sync::CancellationToken;
 pub struct Reloader {
     handle: Handle,
     docker: DockerShared,
+    tls: Option<http::tls::TlsReloader>,
 }
 
 impl Reloader {
@@ -46,6 +47,23 @@ impl Reloader {
             .map_err(|e| vec![e.to_string()])?;
         self.docker.publish(configured);
         Ok(n)
+    }
+
+    /// Reads the TLS certificate and key again (SIGHUP): from `files`, a
+    /// reloaded config's `server.tls`, when given, else from the files in
+    /// force (so a renewed certificate is picked up even when the config
+    /// file has errors). `None` when autoheal serves plain HTTP. On error
+    /// the old certificate keeps serving.
+    pub fn reload_tls(
+        &self,
+        files: Option<&autoheal_config::TlsFiles>,
+    ) -> Option<Result<autoheal_config::TlsFiles, http::tls::TlsError>> {
+        self.tls.as_ref().map(|t| t.reload(files))
+    }
+
+    /// Whether the API is served over HTTPS.
+    pub fn serves_tls(&self) -> bool {
+        self.tls.is_some()
     }
 }
 
@@ -66,6 +84,8 @@ pub struct Application {
     )>,
     dry_run: bool,
     server: autoheal_config::ServerSettings,
+    /// Set when the API is served over HTTPS.
+    tls: Option<http::tls::TlsReloader>,
     vitals: Arc<Vitals>,
     auth: crate::auth::Auth,
     local_token: String,
@@ -123,6 +143,10 @@ impl Application {
                 errors.join("\n")
             )
         })?;
+        let tls = match &config.server.tls {
+            Some(files) => Some(http::tls::TlsReloader::load(files)?),
+            None => None,
+        };
         let listener = TcpListener::bind(config.server.listen)
             .await
             .with_context(|| format!("binding {}", config.server.listen))?;
@@ -168,6 +192,7 @@ impl Application {
             docker,
             dry_run: config.engine.dry_run,
             server: config.server.clone(),
+            tls,
             vitals,
             auth,
             local_token,
@@ -214,7 +239,14 @@ impl Application {
         Reloader {
             handle: self.handle.clone(),
             docker: self.docker_shared.clone(),
+            tls: self.tls.clone(),
         }
+    }
+
+    /// The API's base URL: `https://` when it serves TLS.
+    pub fn url(&self) -> String {
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        format!("{scheme}://{}", self.local_addr())
     }
 
     /// Serves until `shutdown` is cancelled, then stops in order: no new
@@ -236,7 +268,8 @@ impl Application {
                 tracing::warn!(error = %crate::error_chain(&e), "Could not tell whether a user exists; no setup token was made.")
             }
         }
-        tracing::info!(listen = %addr, store = self.store.backend(), targets = self.targets.len(), "autoheal is serving on http://{addr}.");
+        let url = self.url();
+        tracing::info!(listen = %addr, store = self.store.backend(), targets = self.targets.len(), tls = self.tls.is_some(), "autoheal is serving on {url}.");
         let vitals = self.vitals.clone();
         let state = AppState {
             store: self.store.clone(),
@@ -303,6 +336,7 @@ impl Application {
             self.listener,
             http::guarded(http::router(state), policy),
             limits,
+            self.tls.clone(),
             shutdown.clone(),
         )
         .await
