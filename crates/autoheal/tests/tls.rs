@@ -156,6 +156,20 @@ async fn https_is_served_and_a_reload_swaps_in_the_new_certificate() {
         .unwrap();
     assert_eq!(r.status(), 200);
 
+    // TLS 1.2 is served too.
+    let tls12 = reqwest::Client::builder()
+        .tls_certs_only([reqwest::Certificate::from_der(&old.der).unwrap()])
+        .tls_version_max(reqwest::tls::Version::TLS_1_2)
+        .resolve("localhost", t.addr)
+        .build()
+        .unwrap();
+    let r = tls12
+        .get(format!("https://localhost:{}/live", t.addr.port()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+
     // Plain HTTP to the HTTPS port gets no answer.
     let plain = reqwest::Client::builder()
         .timeout(Duration::from_secs(5))
@@ -434,4 +448,47 @@ async fn the_binary_reloads_its_certificate_on_sighup_and_the_cli_speaks_https()
     )
     .await;
     assert!(app.logs().contains("keeping the running configuration"));
+}
+
+#[test]
+fn the_cli_reaches_a_loopback_address_by_the_name_in_the_certificate() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = |names: &[&str], url: &str| {
+        let (c, _) = write_cert(dir.path(), &make_cert(names, "autoheal"));
+        autoheal::http::tls::api_client(url, &c, reqwest::Client::builder()).map(|(_, b)| b)
+    };
+    // The default URL, a certificate for a public name: connect by it.
+    assert_eq!(
+        base(&["autoheal.example.com"], "http://127.0.0.1:8080").unwrap(),
+        "https://autoheal.example.com:8080"
+    );
+    assert_eq!(
+        base(&["*.example.com"], "http://localhost:8443/").unwrap(),
+        "https://autoheal.example.com:8443"
+    );
+    // A certificate that names the address: connect by the address.
+    assert_eq!(
+        base(
+            &["127.0.0.1", "autoheal.example.com"],
+            "http://127.0.0.1:8080"
+        )
+        .unwrap(),
+        "https://127.0.0.1:8080"
+    );
+    // Not loopback: the URL is kept (its name is verified as it is).
+    assert_eq!(
+        base(&["autoheal.example.com"], "https://autoheal.example.com").unwrap(),
+        "https://autoheal.example.com"
+    );
+    // Nothing to connect by.
+    let e = base(&["10.0.0.1"], "http://127.0.0.1:8080").unwrap_err();
+    assert_eq!(e.key, "server.tls_cert", "{e}");
+    // An unreadable file names it.
+    let e = autoheal::http::tls::api_client(
+        "http://127.0.0.1:8080",
+        &dir.path().join("gone.pem"),
+        reqwest::Client::builder(),
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("gone.pem"), "{e}");
 }
