@@ -18,6 +18,8 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("AUTOHEAL_LOG_FORMAT", "log.format"),
     ("AUTOHEAL_LOG_LEVEL", "log.level"),
     ("AUTOHEAL_DRY_RUN", "engine.dry_run"),
+    ("AUTOHEAL_TLS_CERT", "server.tls_cert"),
+    ("AUTOHEAL_TLS_KEY", "server.tls_key"),
 ];
 
 /// The overrides found, each already parsed.
@@ -29,6 +31,8 @@ pub(crate) struct Overrides {
     pub log_format: Option<LogFormat>,
     pub log_level: Option<String>,
     pub dry_run: Option<bool>,
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
 }
 
 impl Overrides {
@@ -54,6 +58,12 @@ impl Overrides {
         }
         if let Some(v) = get("AUTOHEAL_DATA_DIR") {
             o.data_dir = Some(PathBuf::from(v));
+        }
+        if let Some(v) = get("AUTOHEAL_TLS_CERT") {
+            o.tls_cert = Some(PathBuf::from(v));
+        }
+        if let Some(v) = get("AUTOHEAL_TLS_KEY") {
+            o.tls_key = Some(PathBuf::from(v));
         }
         if let Some(v) = get("AUTOHEAL_STORE_URL") {
             if check("AUTOHEAL_STORE_URL", check_store_url(v)) {

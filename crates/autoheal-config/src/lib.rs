@@ -10,7 +10,7 @@
 //! 2. the file ([`load`] / [`parse_str`]),
 //! 3. environment overrides (`AUTOHEAL_LISTEN`, `AUTOHEAL_DATA_DIR`,
 //!    `AUTOHEAL_STORE_URL`, `AUTOHEAL_LOG_FORMAT`, `AUTOHEAL_LOG_LEVEL`,
-//!    `AUTOHEAL_DRY_RUN`), read from the map the caller passes: no globals.
+//!    `AUTOHEAL_DRY_RUN`, `AUTOHEAL_TLS_CERT`, `AUTOHEAL_TLS_KEY`), read from the map the caller passes: no globals.
 //!
 //! Policies merge in one place (`resolve::merge_policy`): `[defaults]`,
 //! then the target's `[groups.<name>]`, then the target's own keys, key by
@@ -100,6 +100,22 @@ pub struct ServerSettings {
     /// How long a client may take to send a request's headers, and how
     /// long an idle keep-alive connection is kept. Default 10s.
     pub header_read_timeout: std::time::Duration,
+    /// Serve HTTPS from these PEM files (`tls_cert` and `tls_key`, both or
+    /// neither); `None` serves plain HTTP. The files are read by the
+    /// binary, at start and on SIGHUP, never here. Default none.
+    pub tls: Option<TlsFiles>,
+}
+
+/// `server.tls_cert` and `server.tls_key`: where the certificate chain and
+/// its private key are. Relative paths are relative to the working
+/// directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsFiles {
+    /// PEM certificates: the server's first, then any intermediates (a
+    /// "full chain").
+    pub cert: PathBuf,
+    /// The PEM private key (PKCS#8, PKCS#1 or SEC1).
+    pub key: PathBuf,
 }
 
 /// `[store]`: where incidents, events and check results are kept.
@@ -127,7 +143,8 @@ pub struct AuthConfig {
     pub session_lifetime: std::time::Duration,
     /// Who may read `/metrics`. Default `public`.
     pub metrics: MetricsAccess,
-    /// Mark the session cookie `Secure` (serve over HTTPS). Default false.
+    /// Mark the session cookie `Secure` (serve over HTTPS). Default true
+    /// when `[server]` serves HTTPS itself (`tls_cert`), else false.
     pub secure_cookies: bool,
 }
 

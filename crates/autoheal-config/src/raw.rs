@@ -57,6 +57,8 @@ pub struct ServerKeys {
     pub rate_limit_per_credential: Option<u32>,
     pub max_connections: Option<u32>,
     pub header_read_timeout: Option<HumanDuration>,
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
 }
 
 /// `[auth]`.

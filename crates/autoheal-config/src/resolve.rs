@@ -116,7 +116,7 @@ pub(crate) fn resolve_table(
 
     let server: ServerKeys = section(root, "server", &mut errs);
     let auth_keys: AuthKeys = section(root, "auth", &mut errs);
-    let auth = resolve_auth(&auth_keys, &mut errs);
+    let mut auth = resolve_auth(&auth_keys, &mut errs);
     let store: StoreKeys = section(root, "store", &mut errs);
     let log: LogKeys = section(root, "log", &mut errs);
     let engine: EngineKeys = section(root, "engine", &mut errs);
@@ -291,6 +291,8 @@ pub(crate) fn resolve_table(
             Duration::from_secs(10)
         }
     };
+
+    let tls = resolve_tls(&server, &over, &mut errs);
 
     // [store]
     let data_dir = over
@@ -524,6 +526,10 @@ pub(crate) fn resolve_table(
     if !list.is_empty() {
         return Err(ConfigErrors(list));
     }
+    // Serving HTTPS itself, the session cookie is Secure unless told not.
+    if tls.is_some() && auth_keys.secure_cookies.is_none() {
+        auth.secure_cookies = true;
+    }
     Ok(Config {
         source: None,
         layers: crate::Layers::default(),
@@ -536,6 +542,7 @@ pub(crate) fn resolve_table(
             rate_limit_per_credential,
             max_connections,
             header_read_timeout,
+            tls,
         },
         auth,
         store: StoreSettings {
@@ -597,6 +604,46 @@ fn resolve_auth(keys: &AuthKeys, errs: &mut Errors) -> crate::AuthConfig {
         session_lifetime,
         metrics: keys.metrics.unwrap_or_default(),
         secure_cookies: keys.secure_cookies.unwrap_or(false),
+    }
+}
+
+/// `server.tls_cert` and `server.tls_key` (each overridable by
+/// `AUTOHEAL_TLS_CERT` / `AUTOHEAL_TLS_KEY`): both or neither. The files
+/// are not read here: the binary reads them at start and on SIGHUP.
+fn resolve_tls(
+    server: &ServerKeys,
+    over: &Overrides,
+    errs: &mut Errors,
+) -> Option<crate::TlsFiles> {
+    let mut ok = true;
+    for (key, v) in [
+        ("server.tls_cert", &server.tls_cert),
+        ("server.tls_key", &server.tls_key),
+    ] {
+        if v.as_ref().is_some_and(|p| p.as_os_str().is_empty()) {
+            errs.push(key, "expected a file path, found an empty string");
+            ok = false;
+        }
+    }
+    let cert = over.tls_cert.clone().or_else(|| server.tls_cert.clone());
+    let key = over.tls_key.clone().or_else(|| server.tls_key.clone());
+    match (cert, key) {
+        (Some(cert), Some(key)) if ok => Some(crate::TlsFiles { cert, key }),
+        (Some(_), None) => {
+            errs.push(
+                "server.tls_key",
+                "required with server.tls_cert (the PEM private key of the certificate); set both or neither",
+            );
+            None
+        }
+        (None, Some(_)) => {
+            errs.push(
+                "server.tls_cert",
+                "required with server.tls_key (the PEM certificate chain); set both or neither",
+            );
+            None
+        }
+        _ => None,
     }
 }
 

@@ -133,3 +133,34 @@ fn docker_autoheal_variables_reach_the_docker_section() {
     assert_eq!(errs.0[0].file, ENVIRONMENT);
     assert_eq!(errs.0[0].key, "AUTOHEAL_INTERVAL", "{errs}");
 }
+
+#[test]
+fn tls_files_can_come_from_the_environment() {
+    let e = env(&[
+        ("AUTOHEAL_TLS_CERT", "/env/cert.pem"),
+        ("AUTOHEAL_TLS_KEY", "/env/key.pem"),
+    ]);
+    let c = parse_str(
+        "[server]\ntls_cert = \"/file/cert.pem\"\ntls_key = \"/file/key.pem\"\n",
+        "autoheal.toml",
+        &e,
+    )
+    .unwrap();
+    let tls = c.server.tls.unwrap();
+    assert_eq!(tls.cert, Path::new("/env/cert.pem"));
+    assert_eq!(tls.key, Path::new("/env/key.pem"));
+    // One from the environment, the other from the file: both given.
+    let c = parse_str(
+        "[server]\ntls_key = \"/file/key.pem\"\n",
+        "autoheal.toml",
+        &env(&[("AUTOHEAL_TLS_CERT", "/env/cert.pem")]),
+    )
+    .unwrap();
+    assert_eq!(c.server.tls.unwrap().key, Path::new("/file/key.pem"));
+    // Only one in all: the other key is named.
+    let errors = load(None, &env(&[("AUTOHEAL_TLS_CERT", "/env/cert.pem")])).unwrap_err();
+    assert!(
+        errors.0.iter().any(|e| e.key == "server.tls_key"),
+        "{errors}"
+    );
+}

@@ -305,3 +305,36 @@ header_read_timeout = "1h"
         .message
         .contains("100ms to 5m"));
 }
+
+#[test]
+fn tls_cert_and_tls_key_come_together() {
+    let e = errors("[server]\ntls_cert = \"/etc/autoheal/cert.pem\"\n");
+    assert_eq!(
+        e.to_string(),
+        "autoheal.toml: server.tls_key: required with server.tls_cert (the PEM private key of the certificate); set both or neither"
+    );
+    let e = errors("[server]\ntls_key = \"/etc/autoheal/key.pem\"\n");
+    assert!(find(&e, "server.tls_cert")
+        .message
+        .contains("set both or neither"));
+    let e = errors("[server]\ntls_cert = \"\"\ntls_key = \"k.pem\"\n");
+    assert!(find(&e, "server.tls_cert").message.contains("empty string"));
+}
+
+#[test]
+fn tls_files_are_not_read_when_the_config_is_checked() {
+    // Files that do not exist: checked by the binary at start, not here.
+    let c = load(
+        "[server]\ntls_cert = \"/nonexistent/cert.pem\"\ntls_key = \"/nonexistent/key.pem\"\n",
+    );
+    let tls = c.server.tls.expect("TLS is configured");
+    assert_eq!(tls.cert, std::path::Path::new("/nonexistent/cert.pem"));
+    assert_eq!(tls.key, std::path::Path::new("/nonexistent/key.pem"));
+    assert!(c.auth.secure_cookies, "HTTPS makes session cookies Secure");
+    let c = load(
+        "[server]\ntls_cert = \"c.pem\"\ntls_key = \"k.pem\"\n[auth]\nsecure_cookies = false\n",
+    );
+    assert!(!c.auth.secure_cookies, "unless told otherwise");
+    let c = load("");
+    assert!(c.server.tls.is_none() && !c.auth.secure_cookies);
+}

@@ -22,6 +22,40 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+/// What SIGHUP reloads: the config file (with the API's objects laid over
+/// it, [`crate::managed::Managed::reload_file`]) and the TLS certificate.
+#[derive(Clone)]
+pub struct Reloader {
+    managed: crate::managed::Managed,
+    tls: Option<http::tls::TlsReloader>,
+}
+
+impl Reloader {
+    /// Composes `config` (the file as loaded again) with the API's objects,
+    /// builds it and swaps it in; the count of targets, or every problem
+    /// (nothing changed then).
+    pub async fn reload(&self, config: &Config) -> Result<usize, Vec<String>> {
+        self.managed.reload_file(config).await
+    }
+
+    /// Reads the TLS certificate and key again (SIGHUP): from `files`, a
+    /// reloaded config's `server.tls`, when given, else from the files in
+    /// force (so a renewed certificate is picked up even when the config
+    /// file has errors). `None` when autoheal serves plain HTTP. On error
+    /// the old certificate keeps serving.
+    pub fn reload_tls(
+        &self,
+        files: Option<&autoheal_config::TlsFiles>,
+    ) -> Option<Result<autoheal_config::TlsFiles, http::tls::TlsError>> {
+        self.tls.as_ref().map(|t| t.reload(files))
+    }
+
+    /// Whether the API is served over HTTPS.
+    pub fn serves_tls(&self) -> bool {
+        self.tls.is_some()
+    }
+}
+
 pub struct Application {
     listener: TcpListener,
     store: Arc<dyn Store>,
@@ -39,6 +73,8 @@ pub struct Application {
     )>,
     dry_run: bool,
     server: autoheal_config::ServerSettings,
+    /// Set when the API is served over HTTPS.
+    tls: Option<http::tls::TlsReloader>,
     vitals: Arc<Vitals>,
     auth: crate::auth::Auth,
     local_token: String,
@@ -123,6 +159,10 @@ impl Application {
                 errors.join("\n")
             )
         })?;
+        let tls = match &config.server.tls {
+            Some(files) => Some(http::tls::TlsReloader::load(files)?),
+            None => None,
+        };
         let listener = TcpListener::bind(config.server.listen)
             .await
             .with_context(|| format!("binding {}", config.server.listen))?;
@@ -177,6 +217,7 @@ impl Application {
             docker,
             dry_run: config.engine.dry_run,
             server: config.server.clone(),
+            tls,
             vitals,
             auth,
             local_token,
@@ -224,6 +265,20 @@ impl Application {
         self.managed.clone()
     }
 
+    /// What SIGHUP reloads: the config file and the TLS certificate.
+    pub fn reloader(&self) -> Reloader {
+        Reloader {
+            managed: self.managed.clone(),
+            tls: self.tls.clone(),
+        }
+    }
+
+    /// The API's base URL: `https://` when it serves TLS.
+    pub fn url(&self) -> String {
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        format!("{scheme}://{}", self.local_addr())
+    }
+
     /// Serves until `shutdown` is cancelled, then stops in order: no new
     /// requests or checks, running actions finish, the store is flushed.
     pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
@@ -243,7 +298,8 @@ impl Application {
                 tracing::warn!(error = %crate::error_chain(&e), "Could not tell whether a user exists; no setup token was made.")
             }
         }
-        tracing::info!(listen = %addr, store = self.store.backend(), targets = self.targets.len(), "autoheal is serving on http://{addr}.");
+        let url = self.url();
+        tracing::info!(listen = %addr, store = self.store.backend(), targets = self.targets.len(), tls = self.tls.is_some(), "autoheal is serving on {url}.");
         let vitals = self.vitals.clone();
         let state = AppState {
             store: self.store.clone(),
@@ -311,6 +367,7 @@ impl Application {
             self.listener,
             http::guarded(http::router(state), policy),
             limits,
+            self.tls.clone(),
             shutdown.clone(),
         )
         .await

@@ -215,6 +215,12 @@ pub struct ApiArgs {
         default_value = "./autoheal-data"
     )]
     pub data_dir: PathBuf,
+    /// The running autoheal's certificate file (its server.tls_cert), when
+    /// it serves HTTPS: the URL becomes https://, only this file's
+    /// certificates are trusted, and a loopback address is reached by the
+    /// name in the certificate.
+    #[arg(long, global = true, env = "AUTOHEAL_TLS_CERT")]
+    pub tls_cert: Option<PathBuf>,
 }
 
 impl ApiArgs {

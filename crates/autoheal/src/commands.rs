@@ -70,7 +70,7 @@ pub async fn serve(
     let token = CancellationToken::new();
     app.vitals().spawn_vital(
         "signal handler",
-        signals(token.clone(), app.managed(), config.clone(), env),
+        signals(token.clone(), app.reloader(), config.clone(), env),
     );
     match app.run_until_stopped(token).await {
         Ok(()) => ExitCode::SUCCESS,
@@ -82,12 +82,13 @@ pub async fn serve(
 }
 
 /// SIGTERM and SIGINT stop (a second one exits at once); SIGHUP reloads
-/// the config file, keeping the running config when the new one has errors.
+/// the config file, keeping the running config when the new one has errors,
+/// and the TLS certificate and key (keeping the old ones on error).
 /// A reload runs in its own task: even a panic in it leaves the signal
 /// handler (and so SIGTERM) working.
 async fn signals(
     token: CancellationToken,
-    reloader: autoheal::managed::Managed,
+    reloader: autoheal::app::Reloader,
     config: Option<PathBuf>,
     env: BTreeMap<String, String>,
 ) {
@@ -123,24 +124,39 @@ async fn signals(
 }
 
 async fn reload(
-    reloader: &autoheal::managed::Managed,
+    reloader: &autoheal::app::Reloader,
     config: Option<&Path>,
     env: &BTreeMap<String, String>,
 ) {
     let Some(path) = config else {
-        tracing::info!(
-            "SIGHUP received, but autoheal runs on embedded defaults: nothing to reload."
-        );
+        if reloader.serves_tls() {
+            reload_tls(reloader, None);
+        } else {
+            tracing::info!(
+                "SIGHUP received, but autoheal runs on embedded defaults: nothing to reload."
+            );
+        }
         return;
     };
     let cfg = match autoheal_config::load(Some(path), env) {
         Ok(c) => c,
         Err(errors) => {
             tracing::error!(config = %path.display(), errors = %errors, "SIGHUP: {} has errors; keeping the running configuration.", path.display());
+            // A renewed certificate is still picked up, from the files in force.
+            reload_tls(reloader, None);
             return;
         }
     };
-    match reloader.reload_file(&cfg).await {
+    match (reloader.serves_tls(), cfg.server.tls.is_some()) {
+        (true, true) => reload_tls(reloader, cfg.server.tls.as_ref()),
+        (true, false) => {
+            tracing::warn!("SIGHUP: {} no longer sets server.tls_cert and server.tls_key, but switching from HTTPS to HTTP needs a restart; still serving HTTPS.", path.display());
+            reload_tls(reloader, None);
+        }
+        (false, true) => tracing::warn!("SIGHUP: {} now sets server.tls_cert and server.tls_key, but switching from HTTP to HTTPS needs a restart; still serving HTTP.", path.display()),
+        (false, false) => {}
+    }
+    match reloader.reload(&cfg).await {
         Ok(n) => tracing::info!(targets = n, "SIGHUP: reloaded {}.", path.display()),
         Err(errors) => {
             tracing::error!(errors = %errors.join("; "), "SIGHUP: {} could not be built; keeping the running configuration.", path.display())
@@ -148,10 +164,34 @@ async fn reload(
     }
 }
 
+/// Reads the TLS certificate and key again; on error the old ones serve on.
+fn reload_tls(reloader: &autoheal::app::Reloader, files: Option<&autoheal_config::TlsFiles>) {
+    match reloader.reload_tls(files) {
+        Some(Ok(files)) => {
+            tracing::info!(cert = %files.cert.display(), key = %files.key.display(), "SIGHUP: reloaded the TLS certificate {} and key {}.", files.cert.display(), files.key.display())
+        }
+        Some(Err(e)) => {
+            tracing::error!(error = %e, "SIGHUP: the TLS certificate could not be reloaded ({e}); still serving the old one.")
+        }
+        None => {}
+    }
+}
+
 pub fn check(path: &Path) -> ExitCode {
     let env: BTreeMap<String, String> = std::env::vars().collect();
     match autoheal_config::load(Some(path), &env) {
-        Ok(cfg) => match build_targets(&cfg) {
+        Ok(cfg) => match build_targets(&cfg).and_then(|built| {
+            // The certificate and key must be usable too.
+            match cfg
+                .server
+                .tls
+                .as_ref()
+                .map(autoheal::http::tls::server_config)
+            {
+                Some(Err(e)) => Err(vec![e.to_string()]),
+                _ => Ok(built),
+            }
+        }) {
             Ok(Built {
                 targets, actions, ..
             }) => {
@@ -177,16 +217,31 @@ pub fn check(path: &Path) -> ExitCode {
     }
 }
 
-fn client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .timeout(std::time::Duration::from_secs(10))
-        .build()
-        .expect("a default HTTP client builds")
+/// A client for the API at `api` and its base URL: with `--tls-cert`
+/// (`AUTOHEAL_TLS_CERT`) over HTTPS trusting that certificate (see
+/// [`autoheal::http::tls::api_client`]). A certificate that cannot be read
+/// ends the command (exit 2).
+fn client(api: &ApiArgs) -> (reqwest::Client, String) {
+    let builder = reqwest::Client::builder().timeout(std::time::Duration::from_secs(10));
+    match &api.tls_cert {
+        None => (
+            builder.build().expect("a default HTTP client builds"),
+            api.url.trim_end_matches('/').to_string(),
+        ),
+        Some(cert) => match autoheal::http::tls::api_client(&api.url, cert, builder) {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("autoheal: {e}");
+                std::process::exit(2);
+            }
+        },
+    }
 }
 
 /// A request to the API at `api`, with its token when there is one.
 pub fn request(api: &ApiArgs, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
-    let mut r = client().request(method, format!("{}{path}", api.url.trim_end_matches('/')));
+    let (client, base) = client(api);
+    let mut r = client.request(method, format!("{base}{path}"));
     if let Some(t) = api.token() {
         r = r.bearer_auth(t);
     }
@@ -292,12 +347,9 @@ pub async fn command(api: &ApiArgs, target: &str, verb: &str) -> ExitCode {
     }
 }
 
-pub async fn healthcheck(url: &str) -> ExitCode {
-    match client()
-        .get(format!("{}/live", url.trim_end_matches('/')))
-        .send()
-        .await
-    {
+pub async fn healthcheck(api: &ApiArgs) -> ExitCode {
+    let (client, url) = client(api);
+    match client.get(format!("{url}/live")).send().await {
         Ok(r) if r.status().is_success() => ExitCode::SUCCESS,
         Ok(r) => {
             eprintln!("autoheal: /live answered HTTP {}", r.status().as_u16());

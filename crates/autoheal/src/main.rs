@@ -40,7 +40,7 @@ fn main() -> ExitCode {
             Cmd::Secrets { cmd, store } => accounts::secrets(cmd, &store).await,
             Cmd::Export { config, output } => commands::export(&config, output.as_deref()),
             Cmd::Import { file, config } => commands::import(&file, &config),
-            Cmd::Healthcheck { api } => commands::healthcheck(&api.url).await,
+            Cmd::Healthcheck { api } => commands::healthcheck(&api).await,
         }
     });
     // A check or action still running in a blocking thread does not hold

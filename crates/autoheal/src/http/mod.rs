@@ -15,6 +15,7 @@ pub mod openapi;
 pub mod secrets;
 pub mod serve;
 pub mod stream;
+pub mod tls;
 
 use crate::auth::{Auth, Principal};
 use crate::supervisor::Handle;

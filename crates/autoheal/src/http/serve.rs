@@ -7,10 +7,16 @@
 //!   which is also how long an idle keep-alive connection is kept;
 //! - request heads are capped at 96 KiB.
 //!
+//! With `[server] tls_cert`/`tls_key` every connection is HTTPS
+//! ([`super::tls`]): the handshake must finish within `header_read_timeout`
+//! too, so a slow or silent client cannot hold a connection slot, and then
+//! the connection is served exactly as a plain one.
+//!
 //! hyper answers requests it cannot parse by itself (400, 414, 431, with an
 //! empty body); [`ErrorShapeIo`] rewrites those answers into the API's JSON
 //! error shape.
 
+use super::tls::TlsReloader;
 use axum::Router;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
@@ -39,11 +45,13 @@ const DRAIN: Duration = Duration::from_secs(5);
 const MAX_HEAD: usize = 96 * 1024;
 
 /// Serves `router` on `listener` until `shutdown`, then lets open requests
-/// finish for up to 5 s.
+/// finish for up to 5 s. With `tls`, over HTTPS only, each handshake with
+/// the settings in force when the connection was accepted.
 pub async fn serve(
     listener: TcpListener,
     router: Router,
     limits: Limits,
+    tls: Option<TlsReloader>,
     shutdown: CancellationToken,
 ) -> io::Result<()> {
     let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
@@ -93,10 +101,37 @@ pub async fn serve(
                 req
             },
         ));
-        let conn = builder.serve_connection(TokioIo::new(ErrorShapeIo::new(stream)), service);
-        let conn = graceful.watch(conn);
+        let Some(tls) = &tls else {
+            let conn = builder.serve_connection(TokioIo::new(ErrorShapeIo::new(stream)), service);
+            let conn = graceful.watch(conn);
+            tokio::spawn(async move {
+                if let Err(e) = conn.await {
+                    tracing::debug!(error = %e, "An API connection ended with an error.");
+                }
+                drop(permit);
+            });
+            continue;
+        };
+        let acceptor = tokio_rustls::TlsAcceptor::from(tls.current());
+        let (builder, watcher) = (builder.clone(), graceful.watcher());
+        let (handshake_timeout, shutdown) = (limits.header_read_timeout, shutdown.clone());
         tokio::spawn(async move {
-            if let Err(e) = conn.await {
+            let stream = tokio::select! {
+                _ = shutdown.cancelled() => return,
+                r = tokio::time::timeout(handshake_timeout, acceptor.accept(stream)) => match r {
+                    Ok(Ok(s)) => s,
+                    Ok(Err(e)) => {
+                        tracing::debug!(peer = %peer, error = %e, "A TLS handshake with an API client failed.");
+                        return;
+                    }
+                    Err(_) => {
+                        tracing::debug!(peer = %peer, "An API client did not finish its TLS handshake within [server] header_read_timeout.");
+                        return;
+                    }
+                },
+            };
+            let conn = builder.serve_connection(TokioIo::new(ErrorShapeIo::new(stream)), service);
+            if let Err(e) = watcher.watch(conn).await {
                 tracing::debug!(error = %e, "An API connection ended with an error.");
             }
             drop(permit);
