@@ -1987,6 +1987,212 @@ async fn a_second_factor_is_stored_sealed_its_steps_and_recovery_codes_used_once
     );
 }
 
+async fn config_objects_are_versioned_written_all_or_none_and_resealed_with_the_secrets(
+    store: Arc<dyn Store>,
+) {
+    use autoheal_store::{ConfigWrite, Sealed, StoreError, Written, DEFAULT_WORKSPACE};
+    let seal = |tag: &'static str| {
+        move |id: i64| {
+            Ok(Sealed {
+                key_id: "k1".into(),
+                nonce: format!("{id:024x}"),
+                ciphertext: format!("{tag}-{id}"),
+            })
+        }
+    };
+    let (a, b) = (seal("a"), seal("b"));
+    let w = |section: &'static str,
+             name: &'static str,
+             expect: Option<i64>,
+             s: Option<autoheal_store::SealFn<'static>>| ConfigWrite {
+        section,
+        name,
+        expect_version: expect,
+        seal: s,
+    };
+    let a: &'static _ = Box::leak(Box::new(a));
+    let b: &'static _ = Box::leak(Box::new(b));
+    let done = store
+        .write_config_objects(
+            DEFAULT_WORKSPACE,
+            T0,
+            "local",
+            &[
+                w("targets", "web", Some(0), Some(a)),
+                w("actions", "kick", None, Some(b)),
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        done,
+        vec![
+            Written::Created { version: 1 },
+            Written::Created { version: 1 }
+        ]
+    );
+    let rows = store
+        .list_config_objects(Some(DEFAULT_WORKSPACE))
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 2);
+    let web = rows.iter().find(|r| r.name == "web").unwrap();
+    assert_eq!(
+        web.sealed.ciphertext,
+        format!("a-{}", web.id),
+        "sealed for its own row"
+    );
+    assert_eq!(web.updated_by, "local");
+    // A stale version fails the whole write: the other object is unchanged.
+    let err = store
+        .write_config_objects(
+            DEFAULT_WORKSPACE,
+            T0 + 1,
+            "user:x",
+            &[
+                w("actions", "kick", Some(1), Some(a)),
+                w("targets", "web", Some(5), Some(b)),
+            ],
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
+    let kick = store
+        .list_config_objects(Some(DEFAULT_WORKSPACE))
+        .await
+        .unwrap();
+    let kick = kick.iter().find(|r| r.name == "kick").unwrap();
+    assert_eq!(
+        (kick.version, kick.sealed.ciphertext.clone()),
+        (1, format!("b-{}", kick.id))
+    );
+    let done = store
+        .write_config_objects(
+            DEFAULT_WORKSPACE,
+            T0 + 2,
+            "user:x",
+            &[
+                w("targets", "web", Some(1), Some(b)),
+                w("actions", "kick", None, None),
+                w("groups", "none", None, None),
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        done,
+        vec![
+            Written::Updated { version: 2 },
+            Written::Deleted,
+            Written::Absent
+        ]
+    );
+    // Another workspace sees none of them.
+    let other = store.create_workspace("objects-other", T0).await.unwrap();
+    assert!(store
+        .list_config_objects(Some(other))
+        .await
+        .unwrap()
+        .is_empty());
+    // Key rotation re-seals config objects with the secrets.
+    let n = store
+        .reseal_all(&|row| {
+            Ok(Sealed {
+                key_id: "k2".into(),
+                nonce: row.sealed.nonce.clone(),
+                ciphertext: format!("{}:{}", row.kind, row.sealed.ciphertext),
+            })
+        })
+        .await
+        .unwrap();
+    assert!(n >= 1);
+    let web = store.list_config_objects(None).await.unwrap();
+    let web = web.iter().find(|r| r.name == "web").unwrap();
+    assert_eq!(web.sealed.key_id, "k2");
+    assert_eq!(
+        web.sealed.ciphertext,
+        format!("config.targets:b-{}", web.id)
+    );
+}
+
+async fn incidents_are_acknowledged_once_per_workspace_and_idempotent_answers_kept(
+    store: Arc<dyn Store>,
+) {
+    use autoheal_store::{IdempotentRow, Sealed, DEFAULT_WORKSPACE};
+    let id = store.open_incident("ack", T0, "down").await.unwrap();
+    let other = store.create_workspace("ack-other", T0).await.unwrap();
+    assert_eq!(
+        store
+            .acknowledge_incident(other, id, "x", T0)
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        store
+            .acknowledge_incident(DEFAULT_WORKSPACE, id, "user:a", T0 + 1)
+            .await
+            .unwrap(),
+        Some(true)
+    );
+    assert_eq!(
+        store
+            .acknowledge_incident(DEFAULT_WORKSPACE, id, "user:b", T0 + 2)
+            .await
+            .unwrap(),
+        Some(false)
+    );
+    let inc = store.get_incident(id).await.unwrap().unwrap();
+    assert_eq!(inc.acknowledged_by.as_deref(), Some("user:a"));
+    assert_eq!(inc.acknowledged_at, Some(T0 + 1));
+
+    let row = IdempotentRow {
+        workspace_id: DEFAULT_WORKSPACE,
+        principal: "user:1".into(),
+        key: "k".into(),
+        request_hash: "h".into(),
+        status: 201,
+        sealed: Sealed {
+            key_id: "k1".into(),
+            nonce: "00".into(),
+            ciphertext: "ff".into(),
+        },
+        created_at: T0,
+    };
+    assert!(store.put_idempotent(&row).await.unwrap());
+    assert!(
+        !store.put_idempotent(&row).await.unwrap(),
+        "the first is kept"
+    );
+    assert_eq!(
+        store
+            .get_idempotent(DEFAULT_WORKSPACE, "user:1", "k")
+            .await
+            .unwrap(),
+        Some(row.clone())
+    );
+    assert_eq!(
+        store
+            .get_idempotent(DEFAULT_WORKSPACE, "user:2", "k")
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        store.get_idempotent(other, "user:1", "k").await.unwrap(),
+        None
+    );
+    assert_eq!(store.prune_idempotent(T0).await.unwrap(), 0);
+    assert_eq!(store.prune_idempotent(T0 + 1).await.unwrap(), 1);
+    assert_eq!(
+        store
+            .get_idempotent(DEFAULT_WORKSPACE, "user:1", "k")
+            .await
+            .unwrap(),
+        None
+    );
+}
+
 macro_rules! contract {
     (store: [$($store:ident),* $(,)?], url: [$($url:ident),* $(,)?] $(,)?) => {
         mod sqlite {
@@ -2033,6 +2239,8 @@ contract! {
         accounts_authenticate_by_token_hash_with_roles_clamped_and_credentials_ending,
         vault_rows_are_sealed_with_their_own_id_per_workspace_and_resealed_all_at_once,
         a_second_factor_is_stored_sealed_its_steps_and_recovery_codes_used_once,
+        config_objects_are_versioned_written_all_or_none_and_resealed_with_the_secrets,
+        incidents_are_acknowledged_once_per_workspace_and_idempotent_answers_kept,
     ],
     url: [
         committed_incidents_and_attempts_survive_reopening_the_store,

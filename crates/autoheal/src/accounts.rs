@@ -426,7 +426,7 @@ pub async fn secrets(cmd: SecretsCmd, args: &StoreArgs) -> ExitCode {
                     )
                     .await;
                     println!(
-                        "re-encrypted {n} secrets under key {}; back up {}",
+                        "re-encrypted {n} secrets (config objects made through the API included) under key {}; back up {}",
                         ring.current_id(),
                         data_dir.join(autoheal::vault::KEY_FILE).display()
                     );

@@ -311,6 +311,7 @@ impl Application {
             vault: self.vault.clone(),
             bus: self.bus.clone(),
             managed: self.managed.clone(),
+            idempotency: Default::default(),
             net: Arc::new(http::access::NetPolicy::new(
                 self.server.trusted_proxies.clone(),
                 self.server.rate_limit_per_client,
@@ -411,12 +412,19 @@ fn auth_settings(config: &Config) -> crate::auth::AuthSettings {
 /// Deletes history past its retention once an hour (and once at start).
 async fn prune_loop(store: Arc<dyn Store>, retention: Retention, stop: CancellationToken) {
     loop {
-        match store.prune(&retention, supervisor::now_ms()).await {
+        let now = supervisor::now_ms();
+        match store.prune(&retention, now).await {
             Ok(n) if n > 0 => tracing::info!(rows = n, "Pruned {n} rows past their retention."),
             Ok(_) => {}
             Err(e) => {
                 tracing::warn!(error = %crate::error_chain(&e), "Pruning old history failed.")
             }
+        }
+        if let Err(e) = store
+            .prune_idempotent(now - http::idempotency::KEEP_MS)
+            .await
+        {
+            tracing::warn!(error = %crate::error_chain(&e), "Forgetting old Idempotency-Key answers failed.")
         }
         tokio::select! {
             _ = stop.cancelled() => return,

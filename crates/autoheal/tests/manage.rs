@@ -448,3 +448,93 @@ async fn incidents_are_acknowledged_once_and_annotated() {
         .await;
     assert_eq!(status, 404);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_retried_write_with_an_idempotency_key_is_carried_out_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write(&dir.path().join("autoheal.toml"), &file(""));
+    let data = dir.path().join("data");
+    let mut app = Autoheal::start(&config, &data).await;
+    let body = json!({"name": "once", "check": {"type": "tcp", "address": "127.0.0.1:1", "interval": "1h"}});
+    let key = [("idempotency-key", "3f0d6a52-create-once")];
+    let (status, headers, first) = app
+        .send(Method::POST, "/api/v1/targets", Some(body.clone()), &key)
+        .await;
+    assert_eq!(status, 201, "{first}");
+    assert!(headers.get("idempotent-replayed").is_none());
+    // The retry: the same answer, no second change (a bare POST would be
+    // 409: it exists).
+    let (status, headers, again) = app
+        .send(Method::POST, "/api/v1/targets", Some(body.clone()), &key)
+        .await;
+    assert_eq!(status, 201, "{again}");
+    assert_eq!(headers["idempotent-replayed"], "true");
+    assert_eq!(headers["etag"], "\"1\"");
+    assert_eq!(again, first);
+    let (status, _, _) = app
+        .send(Method::POST, "/api/v1/targets", Some(body.clone()), &[])
+        .await;
+    assert_eq!(status, 409, "without the key it is a second create");
+    // The same key for another request is refused.
+    let mut other = body.clone();
+    other["name"] = json!("twice");
+    let (status, _, v) = app
+        .send(Method::POST, "/api/v1/targets", Some(other), &key)
+        .await;
+    assert_eq!(status, 422, "{v}");
+    assert_eq!(v["error"]["code"], "idempotency_key_reused");
+    let (status, _, v) = app
+        .send(
+            Method::POST,
+            "/api/v1/targets",
+            Some(body.clone()),
+            &[("idempotency-key", "")],
+        )
+        .await;
+    assert_eq!(status, 400, "{v}");
+
+    // A key made with a retried request is made once, and the retry gets
+    // the same key back, also after a restart.
+    let kreq = json!({"name": "ci"});
+    let kkey = [("idempotency-key", "make-the-ci-key")];
+    let (status, _, made) = app
+        .send(Method::POST, "/api/v1/keys", Some(kreq.clone()), &kkey)
+        .await;
+    assert_eq!(status, 201, "{made}");
+    app.terminate();
+    drop(app);
+    let app = Autoheal::start(&config, &data).await;
+    let (status, headers, again) = app
+        .send(Method::POST, "/api/v1/keys", Some(kreq), &kkey)
+        .await;
+    assert_eq!(status, 201, "{again}");
+    assert_eq!(headers["idempotent-replayed"], "true");
+    assert_eq!(again["key"], made["key"]);
+    let keys = app.get("/api/v1/keys").await;
+    let named_ci = keys["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|k| k["name"] == "ci")
+        .count();
+    assert_eq!(named_ci, 1, "{keys}");
+    // Kept sealed: the key is in no database file in plain text.
+    let secret = made["key"].as_str().unwrap();
+    for entry in std::fs::read_dir(&data).unwrap() {
+        let path = entry.unwrap().path();
+        let bytes = std::fs::read(&path).unwrap_or_default();
+        assert!(
+            !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
+            "{} holds the key",
+            path.display()
+        );
+    }
+    let events = app.get("/api/v1/events?limit=500").await;
+    let creates = events["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "config_changed" && e["data"]["name"] == "once")
+        .count();
+    assert_eq!(creates, 1, "{events}");
+}

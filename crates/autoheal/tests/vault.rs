@@ -148,6 +148,16 @@ async fn rotate_key_re_encrypts_every_secret_under_a_new_key() {
     let mut app = Autoheal::start(&config, &data).await;
     assert_eq!(put(&app, "a", "hmac_secret", CANARY).await.0, 201);
     assert_eq!(put(&app, "b", "webhook_url", CANARY_2).await.0, 201);
+    // A target made through the API is sealed with the same key.
+    let (status, _, v) = app
+        .send(
+            reqwest::Method::PUT,
+            "/api/v1/targets/made",
+            Some(serde_json::json!({"check": {"type": "tcp", "address": "127.0.0.1:1", "interval": "1h"}})),
+            &[],
+        )
+        .await;
+    assert_eq!(status, 201, "{v}");
     app.terminate();
     let before = std::fs::read_to_string(data.join("secret.key")).unwrap();
     let old = vault_of(&data).await;
@@ -167,7 +177,7 @@ async fn rotate_key_re_encrypts_every_secret_under_a_new_key() {
         "{stdout} {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(stdout.contains("re-encrypted 2 secrets"), "{stdout}");
+    assert!(stdout.contains("re-encrypted 3 secrets"), "{stdout}");
     let after = std::fs::read_to_string(data.join("secret.key")).unwrap();
     assert_ne!(before.trim(), after.trim());
     assert_eq!(
@@ -185,4 +195,8 @@ async fn rotate_key_re_encrypts_every_secret_under_a_new_key() {
         err.contains("not in the keyring"),
         "the old key opens nothing: {err}"
     );
+    // The target opens under the new key: it runs after a restart.
+    let app = Autoheal::start(&config, &data).await;
+    let targets = app.get("/api/v1/targets").await;
+    assert_eq!(targets["items"][0]["name"], "made", "{targets}");
 }

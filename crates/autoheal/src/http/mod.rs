@@ -10,6 +10,7 @@ pub mod accounts;
 pub mod api;
 pub mod error;
 pub mod guard;
+pub mod idempotency;
 pub mod manage;
 pub mod openapi;
 pub mod secrets;
@@ -50,6 +51,8 @@ pub struct AppState {
     pub bus: crate::stream::Bus,
     /// The config objects made through the API.
     pub managed: crate::managed::Managed,
+    /// Idempotency-Key requests being answered now.
+    pub idempotency: Arc<idempotency::InFlight>,
     /// Trusted proxies and request rate limits.
     pub net: Arc<access::NetPolicy>,
 }
@@ -80,10 +83,17 @@ pub fn router(state: AppState) -> Router {
     let mut by_path: BTreeMap<&'static str, axum::routing::MethodRouter<AppState>> =
         BTreeMap::new();
     for e in endpoints(state.auth.settings().metrics_public) {
-        let guarded = e.handler.layer(axum::middleware::from_fn_with_state(
-            (state.clone(), e.access),
-            access::authorize,
-        ));
+        // Outermost first: who is asking, then a retried write's answer.
+        let guarded = e
+            .handler
+            .layer(axum::middleware::from_fn_with_state(
+                state.clone(),
+                idempotency::idempotency,
+            ))
+            .layer(axum::middleware::from_fn_with_state(
+                (state.clone(), e.access),
+                access::authorize,
+            ));
         let merged = match by_path.remove(e.path) {
             Some(existing) => existing.merge(guarded),
             None => guarded,
