@@ -33,7 +33,12 @@ COPY dist/autoheal /autoheal
 # The embedded database (SQLite) lives here; WORKDIR creates the directory
 # in an image that has no shell to `mkdir` with.
 WORKDIR /data
+# Every interface of the container, but other hosts reach only the probes,
+# /metrics and the setup route until the first admin exists
+# (`docker exec -i autoheal /autoheal user add --admin NAME`).
 ENV AUTOHEAL_DATA_DIR=/data \
+    AUTOHEAL_LISTEN=0.0.0.0:8080 \
+    AUTOHEAL_LOOPBACK_UNTIL_ADMIN=true \
     SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt
 VOLUME ["/data"]
 

@@ -20,6 +20,10 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("AUTOHEAL_DRY_RUN", "engine.dry_run"),
     ("AUTOHEAL_TLS_CERT", "server.tls_cert"),
     ("AUTOHEAL_TLS_KEY", "server.tls_key"),
+    (
+        "AUTOHEAL_LOOPBACK_UNTIL_ADMIN",
+        "server.loopback_until_admin",
+    ),
 ];
 
 /// The overrides found, each already parsed.
@@ -33,6 +37,7 @@ pub(crate) struct Overrides {
     pub dry_run: Option<bool>,
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
+    pub loopback_until_admin: Option<bool>,
 }
 
 impl Overrides {
@@ -89,6 +94,17 @@ impl Overrides {
         if let Some(v) = get("AUTOHEAL_LOG_LEVEL") {
             if check("AUTOHEAL_LOG_LEVEL", check_log_level(v)) {
                 o.log_level = Some(v.to_string());
+            }
+        }
+        if let Some(v) = get("AUTOHEAL_LOOPBACK_UNTIL_ADMIN") {
+            match parse_bool(v) {
+                Some(b) => o.loopback_until_admin = Some(b),
+                None => {
+                    check(
+                        "AUTOHEAL_LOOPBACK_UNTIL_ADMIN",
+                        Err(format!("expected true or false, found {v:?}")),
+                    );
+                }
             }
         }
         if let Some(v) = get("AUTOHEAL_DRY_RUN") {

@@ -104,6 +104,10 @@ pub struct ServerSettings {
     /// neither); `None` serves plain HTTP. The files are read by the
     /// binary, at start and on SIGHUP, never here. Default none.
     pub tls: Option<TlsFiles>,
+    /// Answer other hosts only on the anonymous routes (the probes,
+    /// `/metrics`, login and setup) until a user exists: the container
+    /// image listens on every interface and sets this. Default false.
+    pub loopback_until_admin: bool,
 }
 
 /// `server.tls_cert` and `server.tls_key`: where the certificate chain and

@@ -59,6 +59,7 @@ pub struct ServerKeys {
     pub header_read_timeout: Option<HumanDuration>,
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
+    pub loopback_until_admin: Option<bool>,
 }
 
 /// `[auth]`.

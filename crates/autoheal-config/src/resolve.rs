@@ -542,6 +542,10 @@ pub(crate) fn resolve_table(
             rate_limit_per_credential,
             max_connections,
             header_read_timeout,
+            loopback_until_admin: over
+                .loopback_until_admin
+                .or(server.loopback_until_admin)
+                .unwrap_or(false),
             tls,
         },
         auth,

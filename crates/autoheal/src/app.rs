@@ -312,11 +312,14 @@ impl Application {
             bus: self.bus.clone(),
             managed: self.managed.clone(),
             idempotency: Default::default(),
-            net: Arc::new(http::access::NetPolicy::new(
-                self.server.trusted_proxies.clone(),
-                self.server.rate_limit_per_client,
-                self.server.rate_limit_per_credential,
-            )),
+            net: Arc::new(
+                http::access::NetPolicy::new(
+                    self.server.trusted_proxies.clone(),
+                    self.server.rate_limit_per_client,
+                    self.server.rate_limit_per_credential,
+                )
+                .with_loopback_until_admin(self.server.loopback_until_admin),
+            ),
         };
         let sup_token = CancellationToken::new();
         let sup_done = vitals.spawn_vital(

@@ -509,3 +509,91 @@ async fn sighup_with_durations_out_of_range_keeps_checking() {
     })
     .await;
 }
+
+/// A non-loopback address of this machine, to call autoheal as another
+/// host would.
+fn outside_address() -> String {
+    let out = std::process::Command::new("hostname")
+        .arg("-I")
+        .output()
+        .expect("hostname -I runs");
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .find(|a| {
+            a.parse::<std::net::Ipv4Addr>()
+                .is_ok_and(|ip| !ip.is_loopback())
+        })
+        .expect("this machine has a non-loopback IPv4 address")
+        .to_string()
+}
+
+/// Issue 10 item 9: the container image listens on every interface, but
+/// until the first admin exists other hosts reach only the anonymous
+/// routes; the same machine's CLI works throughout.
+#[tokio::test(flavor = "multi_thread")]
+async fn other_hosts_reach_only_the_probes_until_the_first_admin_exists() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let config = write(
+        &dir.path().join("autoheal.toml"),
+        "[docker]\nenabled = false\n",
+    );
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_autoheal"));
+    cmd.args(["serve", "--listen", "0.0.0.0:0", "--config"])
+        .arg(&config)
+        .arg("--data-dir")
+        .arg(&data)
+        .env("AUTOHEAL_LOOPBACK_UNTIL_ADMIN", "true")
+        .env("AUTOHEAL_LOG_FORMAT", "json");
+    let app = Autoheal::spawn(cmd).await;
+    let port = app.base.rsplit(':').next().unwrap().to_string();
+    let outside = format!("http://{}:{port}", outside_address());
+    let inside = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    let get = |base: String, path: &'static str| {
+        let (client, token) = (client.clone(), app.token.clone());
+        async move {
+            let r = client
+                .get(format!("{base}{path}"))
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap();
+            let status = r.status().as_u16();
+            (
+                status,
+                r.json::<serde_json::Value>().await.unwrap_or_default(),
+            )
+        }
+    };
+    assert_eq!(get(outside.clone(), "/live").await.0, 200);
+    assert_eq!(get(outside.clone(), "/metrics").await.0, 200);
+    let (status, body) = get(outside.clone(), "/api/v1/targets").await;
+    assert_eq!(status, 403, "{body}");
+    assert_eq!(body["error"]["code"], "not_set_up");
+    assert_eq!(get(inside.clone(), "/api/v1/targets").await.0, 200);
+
+    let out = autoheal()
+        .args(["user", "add", "--admin", "root", "--data-dir"])
+        .arg(&data)
+        .env_remove("AUTOHEAL_DATA_DIR")
+        .env_remove("AUTOHEAL_STORE_URL")
+        .write_stdin("correct horse battery\n")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    eventually(
+        Duration::from_secs(10),
+        "other hosts to be answered",
+        || {
+            let outside = outside.clone();
+            let get = &get;
+            async move { (get(outside, "/api/v1/targets").await.0 == 200).then_some(()) }
+        },
+    )
+    .await;
+}

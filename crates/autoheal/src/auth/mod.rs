@@ -168,6 +168,9 @@ struct Inner {
     ended: tokio::sync::watch::Sender<u64>,
     /// Seals TOTP secrets (the vault's key).
     keys: crate::vault::Keyring,
+    /// Set once a user is known to exist; when it was last asked otherwise.
+    has_users: std::sync::atomic::AtomicBool,
+    users_asked: Mutex<Option<Instant>>,
 }
 
 /// A normalised login name: trimmed, lower case.
@@ -222,12 +225,37 @@ impl Auth {
                 setup: Mutex::new(None),
                 ended: tokio::sync::watch::channel(0).0,
                 keys,
+                has_users: std::sync::atomic::AtomicBool::new(false),
+                users_asked: Mutex::new(None),
             }),
         }
     }
 
     pub fn settings(&self) -> &AuthSettings {
         &self.inner.settings
+    }
+
+    /// Whether any user exists (the first is always an admin). Once true it
+    /// stays true for the process; until then the store is asked at most
+    /// once a second (a user may be made by `autoheal user add` in another
+    /// process).
+    pub async fn has_users(&self) -> bool {
+        use std::sync::atomic::Ordering;
+        if self.inner.has_users.load(Ordering::Acquire) {
+            return true;
+        }
+        {
+            let mut asked = self.inner.users_asked.lock().expect("users lock");
+            if asked.is_some_and(|at| at.elapsed() < Duration::from_secs(1)) {
+                return false;
+            }
+            *asked = Some(Instant::now());
+        }
+        let yes = matches!(self.inner.store.count_users().await, Ok(n) if n > 0);
+        if yes {
+            self.inner.has_users.store(true, Ordering::Release);
+        }
+        yes
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {

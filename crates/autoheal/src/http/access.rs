@@ -86,6 +86,8 @@ type Keyed<K> = governor::DefaultKeyedRateLimiter<K>;
 /// Who the client is behind proxies, and how fast it may go.
 pub struct NetPolicy {
     trusted: Vec<ipnet::IpNet>,
+    /// `server.loopback_until_admin`.
+    loopback_until_admin: bool,
     per_client: Option<Keyed<IpAddr>>,
     per_credential: Option<Keyed<(bool, i64)>>,
 }
@@ -117,9 +119,16 @@ fn check<K: std::hash::Hash + Eq + Clone>(
 }
 
 impl NetPolicy {
+    /// Answer other hosts only on the anonymous routes until a user exists.
+    pub fn with_loopback_until_admin(mut self, on: bool) -> Self {
+        self.loopback_until_admin = on;
+        self
+    }
+
     pub fn new(trusted: Vec<ipnet::IpNet>, per_client: u32, per_credential: u32) -> Self {
         NetPolicy {
             trusted,
+            loopback_until_admin: false,
             per_client: limiter(per_client),
             per_credential: limiter(per_credential),
         }
@@ -275,6 +284,20 @@ pub async fn authorize(
     if let Err(wait) = limited {
         return ApiError::too_many("too many requests; slow down (see Retry-After)", wait)
             .into_response();
+    }
+    // The container image listens on every interface: until someone has
+    // made the first admin, other hosts reach only the anonymous routes.
+    if state.net.loopback_until_admin
+        && access != Access::Anyone
+        && ip.is_some_and(|ip| !ip.is_loopback())
+        && !state.auth.has_users().await
+    {
+        return ApiError::new(
+            axum::http::StatusCode::FORBIDDEN,
+            "not_set_up",
+            "autoheal has no admin yet, so it answers other hosts only on /live, /ready, /health, /metrics and the setup route; make the first admin with `autoheal user add --admin NAME` (in the container: docker exec <container> /autoheal user add --admin NAME) or the setup token it printed",
+        )
+        .into_response();
     }
     match (access, &principal) {
         (Access::Anyone, _) => {}
