@@ -360,6 +360,7 @@ impl AuditEvent {
                     "targets" => format!("target {name}"),
                     "actions" => format!("action {name}"),
                     "groups" => format!("group {name}"),
+                    "containers" => format!("the auto-heal choice of container {name}"),
                     other => format!("{other} {name}"),
                 };
                 format!("{actor} {change} {what}.")

@@ -40,6 +40,10 @@ use tokio::time::Instant;
 /// them (replaced on reload).
 pub type Configured = Arc<Vec<ConfiguredTarget>>;
 
+/// Per-container choices made through the API, by container name (no
+/// leading `/`): `true` heals it whatever its labels, `false` never.
+pub type Choices = Arc<BTreeMap<String, bool>>;
+
 /// One container of a target, as last seen.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ContainerInfo {
@@ -310,6 +314,9 @@ pub struct DockerWatcher {
     targets: BTreeMap<String, TState>,
     /// Where reloads of the configured targets arrive.
     configured_rx: Option<watch::Receiver<Configured>>,
+    /// Per-container choices made through the API, by container name.
+    choices_rx: Option<watch::Receiver<Choices>>,
+    choices: Choices,
     /// The configured targets in force, sorted by name (the first that
     /// selects a container has it).
     configured: Configured,
@@ -343,6 +350,8 @@ impl DockerWatcher {
             targets: BTreeMap::new(),
             configured_rx: None,
             configured: Arc::default(),
+            choices_rx: None,
+            choices: Arc::default(),
             inspect_stamp: Utc::now(),
         })
     }
@@ -355,6 +364,22 @@ impl DockerWatcher {
         self.configured_rx = Some(rx);
         self.refresh_configured();
         self
+    }
+
+    /// Per-container choices (made through the API): `true` heals the
+    /// container whatever its labels say, `false` never (a configured
+    /// target that selects it still has it). A new value on `rx` takes
+    /// effect at once (a reconcile follows).
+    pub fn with_choices(mut self, rx: watch::Receiver<Choices>) -> Self {
+        self.choices_rx = Some(rx);
+        self.refresh_choices();
+        self
+    }
+
+    fn refresh_choices(&mut self) {
+        if let Some(rx) = &mut self.choices_rx {
+            self.choices = rx.borrow_and_update().clone();
+        }
     }
 
     fn refresh_configured(&mut self) {
@@ -379,8 +404,9 @@ impl DockerWatcher {
                 return Some((DockerTarget::configured(&c.name, c.selector.clone()), true));
             }
         }
-        self.selector
-            .selects(name, labels)
+        let chosen = self.choices.get(bare).copied();
+        chosen
+            .unwrap_or_else(|| self.selector.selects(name, labels))
             .then(|| (DockerTarget::of_container(name, labels), false))
     }
 
@@ -477,7 +503,8 @@ impl DockerWatcher {
                                 None => Err(DockerError::Transport("the event stream ended".into())),
                             },
                             _ = tick.tick() => self.reconcile(&mut out).await,
-                            _ = configured_changed(&mut self.configured_rx) => self.reconcile(&mut out).await,
+                            _ = changed(&mut self.configured_rx) => self.reconcile(&mut out).await,
+                            _ = changed(&mut self.choices_rx) => self.reconcile(&mut out).await,
                         };
                         if send_all(&tx, out).await.is_err() {
                             return WatchEnd::ReceiverGone;
@@ -517,10 +544,12 @@ impl DockerWatcher {
     /// observation per target that has something to report.
     pub async fn reconcile(&mut self, out: &mut Vec<DockerHappening>) -> Result<(), DockerError> {
         self.refresh_configured();
+        self.refresh_choices();
         self.inspect_stamp = Utc::now();
-        // Configured targets select containers by any label or name: list
-        // them all then (stopped ones too), and choose here.
-        let list = if self.configured.is_empty() {
+        // Configured targets select containers by any label or name, and a
+        // container may be chosen whatever its labels: list them all then
+        // (stopped ones too), and choose here.
+        let list = if self.configured.is_empty() && !self.choices.values().any(|c| *c) {
             self.client
                 .list(
                     !self.selector.only_monitor_running,
@@ -1149,7 +1178,7 @@ impl DockerWatcher {
 
 /// Resolves when the configured targets change; never without a receiver
 /// (or once its sender is gone).
-async fn configured_changed(rx: &mut Option<watch::Receiver<Configured>>) {
+async fn changed<T>(rx: &mut Option<watch::Receiver<T>>) {
     match rx {
         Some(r) => {
             if r.changed().await.is_err() {

@@ -49,6 +49,11 @@ const SQLITE: &[Embedded] = &[
         "config_objects",
         include_str!("../migrations/sqlite/20261204000001_config_objects.sql"),
     ),
+    (
+        20261204000002,
+        "container_choices",
+        include_str!("../migrations/sqlite/20261204000002_container_choices.sql"),
+    ),
 ];
 
 const POSTGRES: &[Embedded] = &[
@@ -81,6 +86,11 @@ const POSTGRES: &[Embedded] = &[
         20261204000001,
         "config_objects",
         include_str!("../migrations/postgres/20261204000001_config_objects.sql"),
+    ),
+    (
+        20261204000002,
+        "container_choices",
+        include_str!("../migrations/postgres/20261204000002_container_choices.sql"),
     ),
 ];
 

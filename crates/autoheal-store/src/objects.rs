@@ -74,8 +74,35 @@ pub struct IdempotentRow {
     pub created_at: i64,
 }
 
+/// A Docker container's auto-heal chosen through the API.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+pub struct ContainerChoice {
+    pub workspace_id: i64,
+    /// The container's name (no leading `/`).
+    pub container: String,
+    /// On whatever its labels, or off even when labelled.
+    pub autoheal: bool,
+    pub updated_at: i64,
+    pub updated_by: String,
+}
+
 #[async_trait]
 pub trait Objects: Send + Sync {
+    /// Sets (`Some`) or clears (`None`: the labels decide again) the
+    /// choice for `container`; whether anything changed.
+    async fn set_container_choice(
+        &self,
+        workspace_id: i64,
+        container: &str,
+        autoheal: Option<bool>,
+        at: i64,
+        actor: &str,
+    ) -> Result<bool>;
+    /// The choices of `workspace_id` (all with `None`), by container name.
+    async fn list_container_choices(
+        &self,
+        workspace_id: Option<i64>,
+    ) -> Result<Vec<ContainerChoice>>;
     /// The config objects of `workspace_id` (every workspace's with
     /// `None`), by section then name.
     async fn list_config_objects(&self, workspace_id: Option<i64>) -> Result<Vec<ConfigObjectRow>>;
@@ -141,6 +168,85 @@ macro_rules! objects_impl {
     ($store:ty) => {
         #[async_trait::async_trait]
         impl $crate::objects::Objects for $store {
+            async fn set_container_choice(
+                &self,
+                workspace_id: i64,
+                container: &str,
+                autoheal: Option<bool>,
+                at: i64,
+                actor: &str,
+            ) -> $crate::Result<bool> {
+                let mut tx = self.begin_write().await?;
+                let before: Option<bool> = sqlx::query_scalar(
+                    "SELECT autoheal FROM container_choices WHERE workspace_id = $1 AND container = $2",
+                )
+                .bind(workspace_id)
+                .bind(container)
+                .fetch_optional(&mut *tx)
+                .await?;
+                if before == autoheal {
+                    tx.commit().await?;
+                    return Ok(false);
+                }
+                match autoheal {
+                    None => {
+                        sqlx::query(
+                            "DELETE FROM container_choices WHERE workspace_id = $1 AND container = $2",
+                        )
+                        .bind(workspace_id)
+                        .bind(container)
+                        .execute(&mut *tx)
+                        .await?;
+                    }
+                    Some(on) => {
+                        sqlx::query(
+                            "INSERT INTO container_choices (workspace_id, container, autoheal, updated_at, updated_by) \
+                             VALUES ($1, $2, $3, $4, $5) \
+                             ON CONFLICT (workspace_id, container) DO UPDATE SET \
+                             autoheal = excluded.autoheal, updated_at = excluded.updated_at, updated_by = excluded.updated_by",
+                        )
+                        .bind(workspace_id)
+                        .bind(container)
+                        .bind(on)
+                        .bind(at)
+                        .bind(actor)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(|e| {
+                            $crate::common::fk_not_found(e, || format!("workspace {workspace_id}"))
+                        })?;
+                    }
+                }
+                tx.commit().await?;
+                Ok(true)
+            }
+
+            async fn list_container_choices(
+                &self,
+                workspace_id: Option<i64>,
+            ) -> $crate::Result<Vec<$crate::objects::ContainerChoice>> {
+                let rows: Vec<(i64, String, bool, i64, String)> = sqlx::query_as(
+                    "SELECT workspace_id, container, autoheal, updated_at, updated_by \
+                     FROM container_choices WHERE ($1 IS NULL OR workspace_id = $1) \
+                     ORDER BY workspace_id, container",
+                )
+                .bind(workspace_id)
+                .fetch_all(&self.pool)
+                .await?;
+                Ok(rows
+                    .into_iter()
+                    .map(|(workspace_id, container, autoheal, updated_at, updated_by)| {
+                        $crate::objects::ContainerChoice {
+                            workspace_id,
+                            container,
+                            autoheal,
+                            updated_at,
+                            updated_by,
+                        }
+                    })
+                    .collect())
+            }
+
             async fn list_config_objects(
                 &self,
                 workspace_id: Option<i64>,

@@ -192,6 +192,18 @@ impl Application {
             docker_settings.enabled = Some(true);
         }
         docker_shared.publish(configured);
+        // Containers chosen through the API (the supervisor runs the
+        // default workspace).
+        let choices = store
+            .list_container_choices(Some(autoheal_store::DEFAULT_WORKSPACE))
+            .await
+            .context("reading the containers chosen through the API")?;
+        docker_shared.publish_choices(
+            choices
+                .into_iter()
+                .map(|c| (c.container, c.autoheal))
+                .collect(),
+        );
         let docker = crate::docker::connect(&docker_settings)
             .await
             .map(|client| (client, config.docker.clone()));
@@ -311,6 +323,8 @@ impl Application {
             vault: self.vault.clone(),
             bus: self.bus.clone(),
             managed: self.managed.clone(),
+            docker: self.docker_shared.clone(),
+            docker_watched: self.docker.is_some(),
             idempotency: Default::default(),
             net: Arc::new(
                 http::access::NetPolicy::new(

@@ -103,6 +103,8 @@ pub struct DockerShared {
     client: Option<autoheal_docker::LazyClient>,
     ledger: autoheal_docker::HealLedger,
     configured: Arc<tokio::sync::watch::Sender<autoheal_docker::watch::Configured>>,
+    /// Per-container choices made through the API.
+    choices: Arc<tokio::sync::watch::Sender<autoheal_docker::watch::Choices>>,
 }
 
 impl DockerShared {
@@ -111,7 +113,18 @@ impl DockerShared {
             client: autoheal_docker::LazyClient::from_settings(settings).ok(),
             ledger: autoheal_docker::HealLedger::default(),
             configured: Arc::new(tokio::sync::watch::channel(Arc::default()).0),
+            choices: Arc::new(tokio::sync::watch::channel(Arc::default()).0),
         }
+    }
+
+    /// Hands the watcher the per-container choices (all of them).
+    pub fn publish_choices(&self, choices: std::collections::BTreeMap<String, bool>) {
+        self.choices.send_replace(Arc::new(choices));
+    }
+
+    /// The per-container choices in force.
+    pub fn choices(&self) -> autoheal_docker::watch::Choices {
+        self.choices.borrow().clone()
     }
 
     /// Hands the watcher its configured targets.
@@ -168,7 +181,8 @@ pub async fn run(
     let watcher = match DockerWatcher::new(client.clone(), &settings) {
         Ok(w) => w
             .with_ledger(shared.ledger())
-            .with_configured(configured.clone()),
+            .with_configured(configured.clone())
+            .with_choices(shared.choices.subscribe()),
         Err(errors) => {
             for (key, why) in errors {
                 tracing::error!(key = %key, "docker.{key}: {why}");

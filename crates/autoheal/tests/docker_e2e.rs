@@ -523,3 +523,148 @@ async fn autoheal_start_period_leaves_an_unhealthy_container_alone_until_it_ends
         "restarted after the period"
     );
 }
+
+/// Issue 10 item 6: containers are chosen for auto-heal through the API
+/// without touching their labels: an unlabelled one is then healed, a
+/// labelled one switched off is left alone, and the choices survive a
+/// restart.
+#[tokio::test(flavor = "multi_thread")]
+async fn containers_chosen_through_the_api_are_healed_or_left_alone_whatever_their_labels() {
+    if !engine_available() {
+        return;
+    }
+    let label = unique("ah-choice");
+    let chosen = unique("ah-choice-on");
+    let labelled = unique("ah-choice-off");
+    let _c = Containers(vec![chosen.clone(), labelled.clone()]);
+    docker(&["run", "-d", "--name", &chosen, IMAGE]);
+    docker(&[
+        "run",
+        "-d",
+        "--name",
+        &labelled,
+        "--label",
+        &format!("{label}=true"),
+        IMAGE,
+    ]);
+    let work = tempfile::tempdir().unwrap();
+    let start = |work: &std::path::Path| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_autoheal"));
+        cmd.args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(work.join("data"))
+            .env("AUTOHEAL_LOG_FORMAT", "json")
+            .env("AUTOHEAL_CONTAINER_LABEL", &label)
+            .env("AUTOHEAL_INTERVAL", "1");
+        Autoheal::spawn(cmd)
+    };
+    let mut ah = start(work.path()).await;
+    wait_status(&ah, &labelled, "up").await;
+    assert!(
+        !names(&ah).await.contains(&chosen),
+        "not labelled: not a target yet"
+    );
+    let list = ah.get("/api/v1/containers").await;
+    let row = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == chosen.as_str())
+        .cloned()
+        .unwrap_or_else(|| panic!("{chosen} in {list}"));
+    assert_eq!(row["supervised"], false);
+    assert_eq!(row["autoheal"], serde_json::Value::Null);
+
+    let (status, _, v) = put(&ah, &chosen, true).await;
+    assert_eq!(status, 200, "{v}");
+    let (status, _, v) = put(&ah, &labelled, false).await;
+    assert_eq!(status, 200, "{v}");
+    eventually(
+        LONG,
+        "the chosen container to be a target, the other not",
+        || {
+            let (chosen, labelled) = (chosen.clone(), labelled.clone());
+            let ah = &ah;
+            async move {
+                let n = names(ah).await;
+                (n.contains(&chosen) && !n.contains(&labelled)).then_some(())
+            }
+        },
+    )
+    .await;
+    wait_status(&ah, &chosen, "up").await;
+
+    // The chosen one is healed like a labelled one.
+    let before = started_at(&chosen);
+    docker(&["exec", &chosen, "touch", "/tmp/unhealthy"]);
+    recovered_incident(&ah, &chosen).await;
+    assert_ne!(started_at(&chosen), before, "restarted");
+    // The one switched off is left alone, unhealthy.
+    let before_off = started_at(&labelled);
+    docker(&["exec", &labelled, "touch", "/tmp/unhealthy"]);
+    eventually(
+        LONG,
+        "the switched-off container to turn unhealthy",
+        || async {
+            (docker(&["inspect", "-f", "{{.State.Health.Status}}", &labelled]) == "unhealthy")
+                .then_some(())
+        },
+    )
+    .await;
+
+    // Both choices hold after a restart; the audit log has them.
+    ah.terminate();
+    drop(ah);
+    let ah = start(work.path()).await;
+    wait_status(&ah, &chosen, "up").await;
+    assert!(!names(&ah).await.contains(&labelled));
+    assert_eq!(started_at(&labelled), before_off, "never restarted");
+    let events = ah.get("/api/v1/events?limit=500").await;
+    let choices = events["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "config_changed" && e["data"]["section"] == "containers")
+        .count();
+    assert_eq!(choices, 2, "{events}");
+
+    // Handed back to its labels: the labelled one is a target again.
+    let (status, _, _) = ah
+        .send(
+            reqwest::Method::DELETE,
+            &format!("/api/v1/containers/{labelled}/autoheal"),
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(status, 204);
+    eventually(LONG, "the labelled container to be a target again", || {
+        let labelled = labelled.clone();
+        let ah = &ah;
+        async move { names(ah).await.contains(&labelled).then_some(()) }
+    })
+    .await;
+}
+
+async fn names(ah: &Autoheal) -> Vec<String> {
+    ah.get("/api/v1/targets").await["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap().to_string())
+        .collect()
+}
+
+async fn put(
+    ah: &Autoheal,
+    name: &str,
+    on: bool,
+) -> (u16, reqwest::header::HeaderMap, serde_json::Value) {
+    let path = format!("/api/v1/containers/{name}/autoheal");
+    ah.send(
+        reqwest::Method::PUT,
+        &path,
+        Some(serde_json::json!({ "enabled": on })),
+        &[],
+    )
+    .await
+}

@@ -8,6 +8,7 @@
 pub mod access;
 pub mod accounts;
 pub mod api;
+pub mod containers;
 pub mod error;
 pub mod guard;
 pub mod idempotency;
@@ -51,6 +52,10 @@ pub struct AppState {
     pub bus: crate::stream::Bus,
     /// The config objects made through the API.
     pub managed: crate::managed::Managed,
+    /// The Docker client and the per-container choices.
+    pub docker: crate::docker::DockerShared,
+    /// Whether a Docker engine is watched.
+    pub docker_watched: bool,
     /// Idempotency-Key requests being answered now.
     pub idempotency: Arc<idempotency::InFlight>,
     /// Trusted proxies and request rate limits.
@@ -73,6 +78,7 @@ pub fn endpoints(metrics_public: bool) -> Vec<Endpoint> {
     all.extend(api::endpoints());
     all.extend(accounts::endpoints());
     all.extend(manage::endpoints());
+    all.extend(containers::endpoints());
     all.extend(secrets::endpoints());
     all.extend(stream::endpoints());
     all.extend(openapi::endpoints());

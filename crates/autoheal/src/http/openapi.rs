@@ -109,6 +109,9 @@ impl Modify for Security {
         super::manage::import,
         super::api::acknowledge_incident,
         super::api::annotate_incident,
+        super::containers::list,
+        super::containers::choose,
+        super::containers::unchoose,
         super::secrets::list,
         super::secrets::set,
         super::secrets::remove,
@@ -125,6 +128,7 @@ impl Modify for Security {
         (name = "actions", description = "Named actions the ladders refer to: the file's, and those made through the API"),
         (name = "groups", description = "Policy shared by the targets of a group"),
         (name = "defaults", description = "The workspace's policy defaults; export and import"),
+        (name = "containers", description = "Docker containers, and their auto-heal chosen without labels"),
         (name = "secrets", description = "The vault: third-party credentials, encrypted at rest, write-only"),
     )
 )]
