@@ -81,6 +81,7 @@ async fn page() -> Response {
     let doc = super::openapi::PATH;
     let html = String::from_utf8_lossy(&file.bytes)
         .replacen("<head>", "<head>\n    <base href=\"/docs/\">", 1)
+        .replacen("<title>Swagger UI</title>", "<title>autoheal API</title>", 1)
         .replacen(
             "<body>",
             &format!(
