@@ -738,7 +738,12 @@ async fn passwords_and_tokens_are_never_stored_in_plain_text() {
 fn the_openapi_document_names_every_route_of_the_router() {
     let doc = serde_json::to_value(autoheal::http::openapi::document()).unwrap();
     let paths = doc["paths"].as_object().unwrap();
+    // Swagger UI's page and files are the document's viewer, not the API.
+    let viewer = |path: &str| path == "/docs" || path.starts_with("/docs/");
     for e in autoheal::http::endpoints(true) {
+        if viewer(e.path) {
+            continue;
+        }
         let method = e.method.as_str().to_lowercase();
         assert!(
             paths.get(e.path).and_then(|p| p.get(&method)).is_some(),

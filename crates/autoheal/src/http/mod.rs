@@ -1,5 +1,6 @@
 //! The HTTP server: probes (`/health`, `/live`, `/ready`), `/metrics`, and
-//! the JSON API under `/api/v1` ([`api`], [`accounts`]).
+//! the JSON API under `/api/v1` ([`api`], [`accounts`]), and Swagger UI
+//! at `/docs` ([`docs`]).
 //!
 //! The router is built by [`router`] from the list of [`endpoints`], each
 //! with the access it needs ([`access`]), so tests drive the very same list
@@ -9,6 +10,7 @@ pub mod access;
 pub mod accounts;
 pub mod api;
 pub mod containers;
+pub mod docs;
 pub mod error;
 pub mod guard;
 pub mod idempotency;
@@ -82,6 +84,7 @@ pub fn endpoints(metrics_public: bool) -> Vec<Endpoint> {
     all.extend(secrets::endpoints());
     all.extend(stream::endpoints());
     all.extend(openapi::endpoints());
+    all.extend(docs::endpoints());
     all
 }
 

@@ -7,12 +7,15 @@ use axum::{routing::get, Json};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
+/// Where the document is served.
+pub const PATH: &str = "/api/v1/openapi.json";
+
 /// `GET /api/v1/openapi.json`. Its own endpoint here, so the handlers it
 /// describes never need this module (no import circle).
 pub fn endpoints() -> Vec<Endpoint> {
     vec![endpoint(
         Method::GET,
-        "/api/v1/openapi.json",
+        PATH,
         Access::Signed,
         get(openapi_json),
     )]
