@@ -19,8 +19,13 @@
 //! variables (`AUTOHEAL_CONTAINER_LABEL`, ...) are left to the docker crate,
 //! which gets the same environment map from the binary.
 //!
+//! A credential key may hold `{ env = "NAME" }` or `{ file = "PATH" }`
+//! instead of the value (`secrets`): read at load from the same environment
+//! map and the config file's directory, so the plugins get plain values;
+//! [`Config::secret_refs`] keeps where they were, for export.
+//!
 //! Reading order: `raw` (the file as written), `de` (one piece at a time),
-//! `resolve` (layers → domain, semantic checks), `env`, `export`.
+//! `resolve` (layers → domain, semantic checks), `secrets`, `env`, `export`.
 
 mod de;
 mod env;

@@ -288,6 +288,10 @@ fn a_reference_where_none_is_accepted_is_a_type_error() {
         &env(&[("A", "127.0.0.1:1")]),
     );
     assert_eq!(e.0[0].key, "targets.api.check.address", "{e}");
+    assert!(
+        e.0[0].message.contains("expected a string, found a table"),
+        "{e}"
+    );
 }
 
 #[test]
