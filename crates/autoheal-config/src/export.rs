@@ -5,11 +5,16 @@
 //! an exported target), and the groups are written as they were configured
 //! (a target's own keys override them anyway; they are there so that group
 //! names resolve and the groups travel with their targets).
+//!
+//! A secret the file wrote as a reference (`{ env = "NAME" }`,
+//! `{ file = "PATH" }`) is exported as that reference, never as the value
+//! it was read from; values written in the file are exported as written.
 
 use crate::plugins::to_table;
 use crate::raw::{
     BackoffKeys, ContainerKeys, HumanDuration, MaintenanceKeys, RungKeys, TargetKeys,
 };
+use crate::secrets::write_back;
 use crate::{Config, TargetsFile};
 use autoheal_core::MaintenanceWindow;
 
@@ -23,14 +28,24 @@ impl Config {
             ..TargetsFile::default()
         };
         for (name, action) in &self.actions {
-            file.actions.insert(name.clone(), to_table(action)?);
+            let mut table = to_table(action)?;
+            write_back(&mut table, self.secret_refs.actions.get(name));
+            file.actions.insert(name.clone(), table);
         }
         for t in &self.targets {
             let p = &t.policy;
             let d = |d: std::time::Duration| Some(HumanDuration(d));
             let keys = TargetKeys {
                 group: t.group.clone(),
-                check: t.check.as_ref().map(to_table).transpose()?,
+                check: t
+                    .check
+                    .as_ref()
+                    .map(|c| {
+                        let mut table = to_table(c)?;
+                        write_back(&mut table, self.secret_refs.checks.get(&t.name));
+                        Ok::<_, toml::ser::Error>(table)
+                    })
+                    .transpose()?,
                 depends_on: Some(t.depends_on.clone()),
                 enabled: Some(t.enabled),
                 container: t.container.as_ref().map(container_keys),

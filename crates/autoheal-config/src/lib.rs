@@ -19,8 +19,13 @@
 //! variables (`AUTOHEAL_CONTAINER_LABEL`, ...) are left to the docker crate,
 //! which gets the same environment map from the binary.
 //!
+//! A credential key may hold `{ env = "NAME" }` or `{ file = "PATH" }`
+//! instead of the value (`secrets`): read at load from the same environment
+//! map and the config file's directory, so the plugins get plain values;
+//! [`Config::secret_refs`] keeps where they were, for export.
+//!
 //! Reading order: `raw` (the file as written), `de` (one piece at a time),
-//! `resolve` (layers → domain, semantic checks), `env`, `export`.
+//! `resolve` (layers → domain, semantic checks), `secrets`, `env`, `export`.
 
 mod de;
 mod env;
@@ -30,6 +35,7 @@ mod overlay;
 mod plugins;
 pub mod raw;
 mod resolve;
+mod secrets;
 mod values;
 
 pub use env::ENV_VARS;
@@ -41,6 +47,7 @@ pub use overlay::{
 pub use plugins::{ActionConfig, CheckConfig};
 pub use raw::TargetsFile;
 pub use resolve::{default_store_url, is_valid_name};
+pub use secrets::{Located, SecretRef, SecretRefs, MAX_SECRET_FILE};
 
 use autoheal_docker::config::DockerSettings;
 use serde::{Deserialize, Serialize};
@@ -75,6 +82,10 @@ pub struct Config {
     /// The names the file itself defines (not the API's objects laid over
     /// it): the file owns them.
     pub file_objects: FileObjects,
+    /// Where the file wrote `{ env = "NAME" }` / `{ file = "PATH" }` in
+    /// place of a secret (the values are in the plugins' configs): an
+    /// export writes these back.
+    pub secret_refs: SecretRefs,
 }
 
 /// `[server]`: the HTTP API and dashboard.
@@ -350,7 +361,7 @@ pub fn load(path: Option<&Path>, env: &BTreeMap<String, String>) -> Result<Confi
                     format!("cannot read the config file: {e}"),
                 )])
             })?;
-            let mut config = parse_str(&text, &origin, env)?;
+            let mut config = resolve::resolve(&text, &origin, env, Some(config_dir(path)))?;
             config.source = Some(path.to_path_buf());
             // The text is not kept (read again to compose).
             config.layers = Layers::new(Some(path.to_path_buf()), None, &origin, env);
@@ -366,7 +377,14 @@ pub fn parse_str(
     origin: &str,
     env: &BTreeMap<String, String>,
 ) -> Result<Config, ConfigErrors> {
-    let mut config = resolve::resolve(text, origin, env)?;
+    let mut config = resolve::resolve(text, origin, env, None)?;
     config.layers = Layers::new(None, Some(text), origin, env);
     Ok(config)
+}
+
+/// The directory of the config file at `path`, which relative secret file
+/// paths are relative to (`""` for a bare file name: the working
+/// directory).
+pub(crate) fn config_dir(path: &Path) -> &Path {
+    path.parent().unwrap_or(Path::new(""))
 }

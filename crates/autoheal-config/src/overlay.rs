@@ -15,7 +15,7 @@
 
 use crate::error::{name_key, ConfigError, ConfigErrors};
 use crate::resolve::{parse_root, resolve_table};
-use crate::{Config, DEFAULT_CONFIG};
+use crate::{config_dir, Config, DEFAULT_CONFIG};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -275,7 +275,8 @@ pub fn compose(layers: &Layers, overlay: &Overlay) -> Result<Composed, ConfigErr
             }
         }
     }
-    let mut config = resolve_table(&root, &layers.origin, &layers.env)?;
+    let dir = layers.path.as_deref().map(config_dir);
+    let mut config = resolve_table(&root, &layers.origin, &layers.env, dir, file.clone())?;
     config.source = layers.path.clone();
     config.layers = layers.clone();
     config.file_objects = file.clone();

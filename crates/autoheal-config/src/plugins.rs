@@ -9,6 +9,7 @@
 
 use crate::de::deserialize_table;
 use crate::error::{join, Errors};
+use crate::secrets::{self, Located, Sources};
 use autoheal_core::policy::limits;
 use autoheal_docker::checks::{AddressTemplate, DockerExecCheckConfig, PLACEHOLDER};
 use autoheal_plugins::action::command::CommandAction;
@@ -121,15 +122,31 @@ impl CheckConfig {
         }
     }
 
-    pub(crate) fn parse(table: &toml::Table, key: &str, errs: &mut Errors) -> Option<Self> {
-        let (ty, rest) = split_type(table, key, Self::TYPES, errs)?;
-        match ty.as_str() {
+    /// Parses a check table (at `key`), its secret references read from
+    /// `secrets` (refused unless `refs_allowed`); also returns where they
+    /// were.
+    pub(crate) fn parse(
+        table: &toml::Table,
+        key: &str,
+        secrets: &mut Sources,
+        refs_allowed: bool,
+        errs: &mut Errors,
+    ) -> Option<(Self, Located)> {
+        let (ty, mut rest) = split_type(table, key, Self::TYPES, errs)?;
+        let slots = match ty.as_str() {
+            "http" => secrets::HTTP,
+            "exec" => secrets::ENV,
+            _ => &[],
+        };
+        let refs = secrets.resolve(&mut rest, slots, key, refs_allowed, errs)?;
+        let check = match ty.as_str() {
             "http" => deserialize_table(rest, key, errs).map(CheckConfig::Http),
             "tcp" => deserialize_table(rest, key, errs).map(CheckConfig::Tcp),
             "exec" => deserialize_table(rest, key, errs).map(CheckConfig::Exec),
             "docker_exec" => deserialize_table(rest, key, errs).map(CheckConfig::DockerExec),
             _ => unreachable!("split_type only returns known types"),
-        }
+        }?;
+        Some((check, refs))
     }
 }
 
@@ -172,13 +189,27 @@ impl ActionConfig {
         }
     }
 
-    pub(crate) fn parse(table: &toml::Table, key: &str, errs: &mut Errors) -> Option<Self> {
-        let (ty, rest) = split_type(table, key, Self::TYPES, errs)?;
-        match ty.as_str() {
+    /// Parses an action table (see [`CheckConfig::parse`]).
+    pub(crate) fn parse(
+        table: &toml::Table,
+        key: &str,
+        secrets: &mut Sources,
+        refs_allowed: bool,
+        errs: &mut Errors,
+    ) -> Option<(Self, Located)> {
+        let (ty, mut rest) = split_type(table, key, Self::TYPES, errs)?;
+        let slots = match ty.as_str() {
+            "webhook" => secrets::HTTP,
+            "command" => secrets::ENV,
+            _ => &[],
+        };
+        let refs = secrets.resolve(&mut rest, slots, key, refs_allowed, errs)?;
+        let action = match ty.as_str() {
             "command" => deserialize_table(rest, key, errs).map(ActionConfig::Command),
             "webhook" => deserialize_table(rest, key, errs).map(ActionConfig::Webhook),
             _ => unreachable!("split_type only returns known types"),
-        }
+        }?;
+        Some((action, refs))
     }
 }
 

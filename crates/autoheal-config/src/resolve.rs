@@ -9,11 +9,13 @@
 use crate::de::{deserialize_keywise, deserialize_table, expect_table, named_tables};
 use crate::env::Overrides;
 use crate::error::{join, name_key, ConfigError, ConfigErrors, Errors, ENVIRONMENT};
+use crate::overlay::FileObjects;
 use crate::plugins::{parse_and_validate, LazyClients};
 use crate::raw::{
     AuthKeys, BackoffKeys, ContainerKeys, EngineKeys, HumanDuration, LogKeys, MaintenanceKeys,
     PolicyKeys, RungKeys, ServerKeys, StoreKeys, TargetKeys,
 };
+use crate::secrets::{self, SecretRefs, Sources};
 pub(crate) use crate::values::{check_log_level, check_store_url, parse_listen};
 use crate::{
     ActionConfig, CheckConfig, Config, EngineSettings, LogFormat, LogSettings, Retention,
@@ -29,7 +31,7 @@ use autoheal_docker::discovery::{
 use serde::de::DeserializeOwned;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// The top-level sections a file may have.
@@ -60,13 +62,17 @@ pub fn default_store_url(data_dir: &std::path::Path) -> String {
     format!("sqlite://{}", data_dir.join("autoheal.db").display())
 }
 
+/// `dir`: the config file's directory, which relative secret file paths
+/// are relative to (`None`: the working directory).
 pub(crate) fn resolve(
     text: &str,
     origin: &str,
     env: &BTreeMap<String, String>,
+    dir: Option<&Path>,
 ) -> Result<Config, ConfigErrors> {
     let root = parse_root(text, origin, env)?;
-    resolve_table(&root, origin, env)
+    let file = FileObjects::of(&root);
+    resolve_table(&root, origin, env, dir, file)
 }
 
 /// The text as a TOML table, or the syntax error (with the environment's
@@ -98,13 +104,26 @@ pub(crate) fn parse_root(
 }
 
 /// A parsed file (maybe with the API's objects laid over it) to a
-/// [`Config`].
+/// [`Config`]. `file` names the file's own objects: only they may hold
+/// secret references (read from `env` and relative to `dir`).
 pub(crate) fn resolve_table(
     root: &toml::Table,
     origin: &str,
     env: &BTreeMap<String, String>,
+    dir: Option<&Path>,
+    file: FileObjects,
 ) -> Result<Config, ConfigErrors> {
     let mut errs = Errors::new(origin);
+    let mut secrets = Sources::new(env, dir);
+    let mut secret_refs = SecretRefs::default();
+    // [store] and [docker] with their references read (always the file's).
+    let mut root = root.clone();
+    for (name, slots) in [("store", secrets::STORE), ("docker", secrets::DOCKER)] {
+        if let Some(toml::Value::Table(t)) = root.get_mut(name) {
+            secrets.resolve(t, slots, name, true, &mut errs);
+        }
+    }
+    let root = &root;
     for key in root.keys() {
         if !SECTIONS.contains(&key.as_str()) {
             errs.push(
@@ -149,13 +168,20 @@ pub(crate) fn resolve_table(
                 ),
             );
         }
+        let allowed = file.actions.contains(name);
         let action = parse_and_validate(
-            |errs| ActionConfig::parse(table, &key, errs),
-            ActionConfig::validate,
+            |errs| ActionConfig::parse(table, &key, &mut secrets, allowed, errs),
+            |(a, _), clients| a.validate(clients),
             &key,
             &mut clients,
             &mut errs,
         );
+        let action = action.map(|(a, refs)| {
+            if !refs.is_empty() {
+                secret_refs.actions.insert(name.to_string(), refs);
+            }
+            a
+        });
         actions.insert(name.to_string(), action);
     }
 
@@ -462,15 +488,22 @@ pub(crate) fn resolve_table(
             }
         }
 
+        let allowed = file.targets.contains(name);
         let check = keys.check.as_ref().and_then(|t| {
             let ckey = join(key, "check");
             parse_and_validate(
-                |errs| CheckConfig::parse(t, &ckey, errs),
-                CheckConfig::validate,
+                |errs| CheckConfig::parse(t, &ckey, &mut secrets, allowed, errs),
+                |(c, _), clients| c.validate(clients),
                 &ckey,
                 &mut clients,
                 &mut errs,
             )
+        });
+        let check = check.map(|(c, refs)| {
+            if !refs.is_empty() {
+                secret_refs.checks.insert(name.clone(), refs);
+            }
+            c
         });
         if let (Some(c), None) = (&check, &keys.container) {
             if let Some(at) = c.container_key() {
@@ -522,6 +555,7 @@ pub(crate) fn resolve_table(
     // environment's.
     let mut list = errs.list;
     list.sort_by(|a, b| a.key.cmp(&b.key));
+    secrets::scrub(&mut list, &secrets.into_read());
     list.extend(env_errs);
     if !list.is_empty() {
         return Err(ConfigErrors(list));
@@ -533,7 +567,8 @@ pub(crate) fn resolve_table(
     Ok(Config {
         source: None,
         layers: crate::Layers::default(),
-        file_objects: crate::FileObjects::of(root),
+        file_objects: file,
+        secret_refs,
         server: ServerSettings {
             listen,
             allowed_hosts,

@@ -6,6 +6,9 @@
 //!   stay, so `?token=[redacted]&format=[redacted]` still says what was sent);
 //! - every header value (`headers = { ... }`), whatever the header's name;
 //! - every environment value (`env = { ... }`) of exec checks and commands;
+//!   a value the config file wrote as a secret reference (`{ env = "NAME" }`,
+//!   `{ file = "PATH" }`, as `autoheal export` writes it back) stays: it says
+//!   where the secret is, not what it is;
 //! - request bodies (`body`), which often carry credentials;
 //! - in argument lists (`argv`): the value of a sensitive-looking flag
 //!   (`--password=x`, `--token x`), of a `Name: value` header argument, and
@@ -208,6 +211,8 @@ pub fn redact_json(value: &mut Value) {
             for (key, v) in map.iter_mut() {
                 match key.as_str() {
                     "headers" | "env" => redact_all_values(v),
+                    // A URL the config file reads from a reference.
+                    "url" | "webhook_url" | "apprise_url" if is_secret_reference(v) => {}
                     "body" => {
                         if !v.is_null() {
                             *v = Value::String(REDACTED.into());
@@ -251,12 +256,29 @@ fn is_secret_leaf(v: &Value) -> bool {
     matches!(v, Value::String(_) | Value::Number(_))
 }
 
-/// Every value of a map (or of `[name, value]` pairs) becomes [`REDACTED`].
+/// A config file's secret reference, `{"env": "NAME"}` or `{"file":
+/// "PATH"}`: it names where the secret is, not the secret, and is kept.
+pub fn is_secret_reference(v: &Value) -> bool {
+    match v {
+        Value::Object(map) => {
+            map.len() == 1
+                && map
+                    .iter()
+                    .all(|(k, v)| (k == "env" || k == "file") && v.is_string())
+        }
+        _ => false,
+    }
+}
+
+/// Every value of a map (or of `[name, value]` pairs) becomes [`REDACTED`],
+/// except a secret reference (see [`is_secret_reference`]).
 fn redact_all_values(v: &mut Value) {
     match v {
         Value::Object(map) => {
             for val in map.values_mut() {
-                *val = Value::String(REDACTED.into());
+                if !is_secret_reference(val) {
+                    *val = Value::String(REDACTED.into());
+                }
             }
         }
         Value::Array(items) => {
@@ -428,5 +450,40 @@ mod tests {
             spec["check"]["url"],
             "https://[redacted]@api.example/health?token=[redacted]"
         );
+    }
+
+    #[test]
+    fn secret_references_stay_and_lookalikes_do_not() {
+        let mut spec = json!({
+            "headers": {
+                "Authorization": {"file": "/run/secrets/token"},
+                "X-Key": {"env": "API_KEY"},
+                "X-Both": {"env": "A", "file": "/b"},
+                "X-Odd": {"env": 5},
+                "X-Plain": "T1",
+            },
+            "env": {"PGPASSWORD": {"env": "PGPASSWORD"}, "OTHER": "T2"},
+            "url": {"env": "HOOK_URL"},
+            // An env map with one variable named like a reference's key.
+            "exec": {"env": {"file": "T3"}},
+            "cmd": {"env": {"env": "T4"}},
+            "labels": {"x": {"file": "https://u:T5@h/"}},
+        });
+        redact_json(&mut spec);
+        assert_eq!(
+            spec["headers"]["Authorization"]["file"],
+            "/run/secrets/token"
+        );
+        assert_eq!(spec["headers"]["X-Key"]["env"], "API_KEY");
+        assert_eq!(spec["env"]["PGPASSWORD"]["env"], "PGPASSWORD");
+        assert_eq!(spec["url"]["env"], "HOOK_URL");
+        for k in ["X-Both", "X-Odd", "X-Plain"] {
+            assert_eq!(spec["headers"][k], REDACTED, "{k}");
+        }
+        assert_eq!(spec["env"]["OTHER"], REDACTED);
+        let text = spec.to_string();
+        for t in ["T1", "T2", "T3", "T4", "T5"] {
+            assert!(!text.contains(t), "{t} in {text}");
+        }
     }
 }
