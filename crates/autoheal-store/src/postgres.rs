@@ -403,6 +403,12 @@ impl Store for PgStore {
         if let Some(incident_id) = filter.incident_id {
             qb.push(" AND incident_id = ").push_bind(incident_id);
         }
+        if let Some(kind) = &filter.kind {
+            qb.push(" AND kind = ").push_bind(kind.clone());
+        }
+        if let Some(actor) = &filter.actor {
+            qb.push(" AND actor = ").push_bind(actor.clone());
+        }
         if let Some(before) = filter.before {
             qb.push(" AND id < ").push_bind(before);
         }

@@ -146,6 +146,10 @@ pub struct EventFilter {
     /// Events after this id, oldest first (no `next_before`): how a live
     /// stream catches up. `before` and `after` may be combined.
     pub after: Option<i64>,
+    /// Only events of this kind (`config_changed`, ...).
+    pub kind: Option<String>,
+    /// Only events by this actor (`user:alice`, `autoheal`, ...).
+    pub actor: Option<String>,
     pub limit: u32,
 }
 

@@ -538,3 +538,73 @@ async fn a_retried_write_with_an_idempotency_key_is_carried_out_once() {
         .count();
     assert_eq!(creates, 1, "{events}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn target_and_event_lists_are_filtered_sorted_and_paged() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut extra = String::new();
+    for name in ["api-1", "api-2", "api-3", "web"] {
+        extra.push_str(&format!(
+            "[targets.{name}]\ncheck = {{ type = \"tcp\", address = \"127.0.0.1:1\", interval = \"1h\" }}\n"
+        ));
+    }
+    extra.push_str("[targets.none]\n");
+    let config = write(&dir.path().join("autoheal.toml"), &file(&extra));
+    let app = Autoheal::start(&config, &dir.path().join("data")).await;
+    let list = |q: &'static str| {
+        let app = &app;
+        async move {
+            let (status, _, v) = app
+                .send(Method::GET, &format!("/api/v1/targets{q}"), None, &[])
+                .await;
+            let names: Vec<String> = v["items"]
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .map(|t| t["name"].as_str().unwrap().to_string())
+                        .collect()
+                })
+                .unwrap_or_default();
+            (status, names, v["next_after"].clone())
+        }
+    };
+    let (_, all, next) = list("").await;
+    assert_eq!(all, ["api-1", "api-2", "api-3", "db", "none", "web"]);
+    assert_eq!(next, Value::Null);
+    assert_eq!(list("?q=api").await.1, ["api-1", "api-2", "api-3"]);
+    assert_eq!(list("?kind=none").await.1, ["none"]);
+    let (_, page1, next) = list("?limit=2").await;
+    assert_eq!(page1, ["api-1", "api-2"]);
+    assert_eq!(next, "api-2");
+    let (_, page2, _) = list("?limit=2&after=api-2").await;
+    assert_eq!(page2, ["api-3", "db"]);
+    let (_, by_phase, _) = list("?sort=phase").await;
+    assert_eq!(by_phase.len(), 6);
+    for bad in [
+        "?sort=colour",
+        "?limit=0",
+        "?sort=phase&after=a",
+        "?colour=red",
+    ] {
+        assert_eq!(list(bad).await.0, 400, "{bad}");
+    }
+
+    // Events by kind and by actor.
+    let (status, _, _) = app
+        .send(
+            Method::POST,
+            "/api/v1/targets/web/pause",
+            Some(json!({})),
+            &[],
+        )
+        .await;
+    assert_eq!(status, 202);
+    let events = app.get("/api/v1/events?actor=local&limit=500").await;
+    let items = events["items"].as_array().unwrap();
+    assert!(!items.is_empty());
+    assert!(items.iter().all(|e| e["actor"] == "local"), "{events}");
+    let started = app.get("/api/v1/events?kind=autoheal_started").await;
+    let items = started["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "{started}");
+    assert_eq!(items[0]["kind"], "autoheal_started");
+}

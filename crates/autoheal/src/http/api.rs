@@ -99,6 +99,9 @@ fn target_of(s: &AppState, who: &Principal, name: &str) -> Option<crate::supervi
 #[derive(Debug, Serialize, ToSchema)]
 pub struct TargetList {
     pub items: Vec<crate::supervisor::TargetView>,
+    /// With `limit`: pass as `after` for the next page; none at the end.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_after: Option<String>,
 }
 
 /// Counts of observations over the last 24 hours.
@@ -142,15 +145,74 @@ fn limit(l: Option<u32>) -> Result<u32, ApiError> {
     }
 }
 
-#[utoipa::path(get, path = "/api/v1/targets", tag = "targets",
-    responses((status = 200, description = "Every target, sorted by name", body = TargetList)))]
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+struct TargetQuery {
+    /// Only targets in this phase (`healthy`, `failing`, `healing`,
+    /// `quarantined`, `paused`, ...).
+    phase: Option<String>,
+    /// Only this check kind (`http`, `tcp`, `exec`, `docker`, `none`).
+    kind: Option<String>,
+    /// Only names containing this text.
+    q: Option<String>,
+    /// `name` (default), `phase` or `last_check_at` (newest first).
+    sort: Option<String>,
+    /// At most this many (1-500); all when absent.
+    limit: Option<u32>,
+    /// The `next_after` of the previous page (sorted by name only).
+    after: Option<String>,
+}
+
+#[utoipa::path(get, path = "/api/v1/targets", tag = "targets", params(TargetQuery),
+    responses((status = 200, description = "The targets, sorted by name unless asked otherwise", body = TargetList),
+              (status = 400, body = super::error::ErrorBody)))]
 async fn list_targets(
     State(s): State<AppState>,
     Extension(who): Extension<Principal>,
-) -> Json<TargetList> {
-    Json(TargetList {
-        items: targets_of(&s, &who),
-    })
+    q: Result<Query<TargetQuery>, QueryRejection>,
+) -> Result<Json<TargetList>, ApiError> {
+    let Query(q) = q.map_err(from_rejection)?;
+    let mut items = targets_of(&s, &who);
+    if let Some(p) = &q.phase {
+        items.retain(|t| t.phase == p.as_str());
+    }
+    if let Some(k) = &q.kind {
+        items.retain(|t| &t.kind == k);
+    }
+    if let Some(text) = &q.q {
+        items.retain(|t| t.name.contains(text.as_str()));
+    }
+    match q.sort.as_deref() {
+        None | Some("name") => {}
+        Some("phase") => items.sort_by(|a, b| a.phase.cmp(b.phase).then(a.name.cmp(&b.name))),
+        Some("last_check_at") => items.sort_by(|a, b| {
+            b.last_check_at
+                .cmp(&a.last_check_at)
+                .then(a.name.cmp(&b.name))
+        }),
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "sort must be name, phase or last_check_at, not {other:?}"
+            )))
+        }
+    }
+    let mut next_after = None;
+    if q.after.is_some() && !matches!(q.sort.as_deref(), None | Some("name")) {
+        return Err(ApiError::bad_request(
+            "after pages targets sorted by name only",
+        ));
+    }
+    if let Some(after) = &q.after {
+        items.retain(|t| t.name.as_str() > after.as_str());
+    }
+    if q.limit.is_some() {
+        let n = limit(q.limit)? as usize;
+        if items.len() > n {
+            items.truncate(n);
+            next_after = items.last().map(|t| t.name.clone());
+        }
+    }
+    Ok(Json(TargetList { items, next_after }))
 }
 
 #[utoipa::path(get, path = "/api/v1/targets/{name}", tag = "targets",
@@ -295,6 +357,10 @@ struct EventQuery {
     before: Option<i64>,
     /// Events after this id, oldest first (catching up).
     after: Option<i64>,
+    /// Only this kind (`config_changed`, `action_started`, ...).
+    kind: Option<String>,
+    /// Only this actor (`user:alice`, `autoheal`, `local`, ...).
+    actor: Option<String>,
 }
 
 #[utoipa::path(get, path = "/api/v1/events", tag = "events", params(EventQuery),
@@ -313,6 +379,8 @@ async fn list_events(
         before: q.before,
         after: q.after,
         limit: limit(q.limit)?,
+        kind: q.kind,
+        actor: q.actor,
     };
     Ok(Json(s.store.list_events(&filter).await?))
 }
@@ -433,6 +501,8 @@ async fn annotate_incident(
         before: None,
         after: None,
         limit: 1,
+        kind: None,
+        actor: None,
     };
     Ok((
         StatusCode::CREATED,
