@@ -15,6 +15,7 @@
 //! in (no globals).
 
 pub mod action;
+pub mod alert;
 pub mod check;
 pub mod http_client;
 mod process;
