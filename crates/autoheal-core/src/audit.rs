@@ -176,6 +176,36 @@ pub enum AuditEvent {
         note: String,
         from: Option<String>,
     },
+    /// An alert webhook URL was made for a target.
+    WebhookCreated {
+        webhook_id: i64,
+        target: String,
+        /// The sender it expects (`auto`, `uptimerobot`, ...).
+        source: String,
+        from: Option<String>,
+    },
+    WebhookRevoked {
+        webhook_id: i64,
+        target: String,
+        from: Option<String>,
+    },
+    /// An external monitor's alert arrived on a webhook; the events after
+    /// it (in the same commit) are what was decided.
+    AlertReceived {
+        webhook_id: i64,
+        source: String,
+        /// down, up, or why it is ignored (test, ssl_expiry, pending, ...).
+        state: String,
+        subject: Option<String>,
+        fingerprint: Option<String>,
+        detail: String,
+    },
+    /// A call on a webhook whose body its sender does not send: nothing
+    /// was healed.
+    AlertUnrecognised {
+        webhook_id: i64,
+        expected: String,
+    },
 }
 
 impl AuditEvent {
@@ -216,6 +246,10 @@ impl AuditEvent {
             AuditEvent::ConfigChanged { .. } => "config_changed",
             AuditEvent::IncidentAcknowledged { .. } => "incident_acknowledged",
             AuditEvent::IncidentAnnotated { .. } => "incident_annotated",
+            AuditEvent::WebhookCreated { .. } => "webhook_created",
+            AuditEvent::WebhookRevoked { .. } => "webhook_revoked",
+            AuditEvent::AlertReceived { .. } => "alert_received",
+            AuditEvent::AlertUnrecognised { .. } => "alert_unrecognised",
         }
     }
 
@@ -370,6 +404,24 @@ impl AuditEvent {
             }
             AuditEvent::IncidentAnnotated { incident_id, .. } => {
                 format!("{actor} added a note to incident {incident_id}.")
+            }
+            AuditEvent::WebhookCreated {
+                webhook_id, source, ..
+            } => format!("{actor} made alert webhook {webhook_id} ({source}) for {target}."),
+            AuditEvent::WebhookRevoked { webhook_id, .. } => {
+                format!("{actor} revoked alert webhook {webhook_id} of {target}.")
+            }
+            AuditEvent::AlertReceived {
+                source,
+                state,
+                subject,
+                ..
+            } => match subject {
+                Some(sub) => format!("A {source} alert for {sub} says {state}."),
+                None => format!("A {source} alert says {state}."),
+            },
+            AuditEvent::AlertUnrecognised { webhook_id, expected } => {
+                format!("Webhook {webhook_id} got a body it does not expect; nothing was done: {expected}")
             }
         }
     }

@@ -40,7 +40,10 @@ pub use accounts::{
     Accounts, ApiKey, Authenticated, CredentialKind, Member, NewInvite, NewKey, NewSession,
     NewUser, Role, TakenInvite, UserRow, Workspace, DEFAULT_WORKSPACE,
 };
-pub use objects::{ConfigObjectRow, ConfigWrite, ContainerChoice, IdempotentRow, Objects, Written};
+pub use objects::{
+    ConfigObjectRow, ConfigWrite, ContainerChoice, IdempotentRow, NewWebhook, Objects, WebhookRow,
+    Written,
+};
 pub use types::*;
 pub use unit::{Committed, Ref, Unit, Write};
 pub use vault::{ResealFn, SealFn, Sealed, SecretInfo, SecretRow, Vault};

@@ -54,6 +54,11 @@ const SQLITE: &[Embedded] = &[
         "container_choices",
         include_str!("../migrations/sqlite/20261204000002_container_choices.sql"),
     ),
+    (
+        20261204000003,
+        "webhooks",
+        include_str!("../migrations/sqlite/20261204000003_webhooks.sql"),
+    ),
 ];
 
 const POSTGRES: &[Embedded] = &[
@@ -91,6 +96,11 @@ const POSTGRES: &[Embedded] = &[
         20261204000002,
         "container_choices",
         include_str!("../migrations/postgres/20261204000002_container_choices.sql"),
+    ),
+    (
+        20261204000003,
+        "webhooks",
+        include_str!("../migrations/postgres/20261204000003_webhooks.sql"),
     ),
 ];
 

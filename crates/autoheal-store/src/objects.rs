@@ -86,8 +86,66 @@ pub struct ContainerChoice {
     pub updated_by: String,
 }
 
+/// An alert webhook: a token-bearing URL for one target.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+pub struct WebhookRow {
+    pub id: i64,
+    pub workspace_id: i64,
+    pub target: String,
+    pub name: String,
+    /// The sender expected, as JSON (`{"type":"auto"}`).
+    #[serde(skip)]
+    pub source: String,
+    /// Which states act, as JSON.
+    #[serde(skip)]
+    pub filter: String,
+    pub created_at: i64,
+    pub created_by: String,
+    pub expires_at: Option<i64>,
+    pub revoked_at: Option<i64>,
+    pub last_used_at: Option<i64>,
+}
+
+/// A webhook to make; its token's hash only.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewWebhook {
+    pub workspace_id: i64,
+    pub target: String,
+    pub name: String,
+    pub token_hash: String,
+    pub source: String,
+    pub filter: String,
+    pub created_at: i64,
+    pub created_by: String,
+    pub expires_at: Option<i64>,
+}
+
 #[async_trait]
 pub trait Objects: Send + Sync {
+    async fn create_webhook(&self, hook: &NewWebhook) -> Result<i64>;
+    /// The webhooks of `workspace_id` (of one target, when given), revoked
+    /// ones included, newest first.
+    async fn list_webhooks(
+        &self,
+        workspace_id: i64,
+        target: Option<&str>,
+    ) -> Result<Vec<WebhookRow>>;
+    /// The webhook whose token has this hash, if it is in force at `now`
+    /// (not revoked, not expired). The token is the credential: this is
+    /// how a call on its URL finds its workspace.
+    async fn webhook_by_token(&self, token_hash: &str, now: i64) -> Result<Option<WebhookRow>>;
+    /// Revokes webhook `id` of `target` in `workspace_id`; whether it was in
+    /// force.
+    async fn revoke_webhook(
+        &self,
+        workspace_id: i64,
+        target: &str,
+        id: i64,
+        at: i64,
+    ) -> Result<bool>;
+    /// Records a use (at most one write a second is useful; the caller
+    /// decides).
+    async fn touch_webhook(&self, id: i64, at: i64) -> Result<()>;
     /// Sets (`Some`) or clears (`None`: the labels decide again) the
     /// choice for `container`; whether anything changed.
     async fn set_container_choice(
@@ -136,6 +194,31 @@ pub trait Objects: Send + Sync {
     async fn prune_idempotent(&self, before: i64) -> Result<u64>;
 }
 
+pub(crate) const WEBHOOK_COLUMNS: &str = "id, workspace_id, target, name, source, filter, \
+     created_at, created_by, expires_at, revoked_at, last_used_at";
+
+pub(crate) fn webhook_row<R: sqlx::Row>(r: &R) -> Result<WebhookRow>
+where
+    for<'a> &'a str: sqlx::ColumnIndex<R>,
+    for<'a> i64: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+    for<'a> Option<i64>: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+    for<'a> String: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+{
+    Ok(WebhookRow {
+        id: r.try_get("id")?,
+        workspace_id: r.try_get("workspace_id")?,
+        target: r.try_get("target")?,
+        name: r.try_get("name")?,
+        source: r.try_get("source")?,
+        filter: r.try_get("filter")?,
+        created_at: r.try_get("created_at")?,
+        created_by: r.try_get("created_by")?,
+        expires_at: r.try_get("expires_at")?,
+        revoked_at: r.try_get("revoked_at")?,
+        last_used_at: r.try_get("last_used_at")?,
+    })
+}
+
 pub(crate) const CONFIG_COLUMNS: &str = "id, workspace_id, section, name, version, key_id, nonce, \
      ciphertext, created_at, updated_at, updated_by";
 
@@ -168,6 +251,103 @@ macro_rules! objects_impl {
     ($store:ty) => {
         #[async_trait::async_trait]
         impl $crate::objects::Objects for $store {
+            async fn create_webhook(
+                &self,
+                hook: &$crate::objects::NewWebhook,
+            ) -> $crate::Result<i64> {
+                let mut tx = self.begin_write().await?;
+                let id: i64 = sqlx::query_scalar(
+                    "INSERT INTO webhooks (workspace_id, target, name, token_hash, source, filter, \
+                     created_at, created_by, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+                     RETURNING id",
+                )
+                .bind(hook.workspace_id)
+                .bind(&hook.target)
+                .bind(&hook.name)
+                .bind(&hook.token_hash)
+                .bind(&hook.source)
+                .bind(&hook.filter)
+                .bind(hook.created_at)
+                .bind(&hook.created_by)
+                .bind(hook.expires_at)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(|e| {
+                    $crate::common::fk_not_found(e, || format!("workspace {}", hook.workspace_id))
+                })?;
+                tx.commit().await?;
+                Ok(id)
+            }
+
+            async fn list_webhooks(
+                &self,
+                workspace_id: i64,
+                target: Option<&str>,
+            ) -> $crate::Result<Vec<$crate::objects::WebhookRow>> {
+                let sql = format!(
+                    "SELECT {} FROM webhooks WHERE workspace_id = $1 AND ($2 IS NULL OR target = $2) ORDER BY id DESC",
+                    $crate::objects::WEBHOOK_COLUMNS
+                );
+                let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(workspace_id)
+                    .bind(target)
+                    .fetch_all(&self.pool)
+                    .await?;
+                rows.iter().map($crate::objects::webhook_row).collect()
+            }
+
+            async fn webhook_by_token(
+                &self,
+                token_hash: &str,
+                now: i64,
+            ) -> $crate::Result<Option<$crate::objects::WebhookRow>> {
+                let sql = format!(
+                    "SELECT {} FROM webhooks WHERE token_hash = $1 AND revoked_at IS NULL \
+                     AND (expires_at IS NULL OR expires_at > $2)",
+                    $crate::objects::WEBHOOK_COLUMNS
+                );
+                let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(token_hash)
+                    .bind(now)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                row.as_ref().map($crate::objects::webhook_row).transpose()
+            }
+
+            async fn revoke_webhook(
+                &self,
+                workspace_id: i64,
+                target: &str,
+                id: i64,
+                at: i64,
+            ) -> $crate::Result<bool> {
+                let mut tx = self.begin_write().await?;
+                let n = sqlx::query(
+                    "UPDATE webhooks SET revoked_at = $4 WHERE id = $1 AND workspace_id = $2 \
+                     AND target = $3 AND revoked_at IS NULL",
+                )
+                .bind(id)
+                .bind(workspace_id)
+                .bind(target)
+                .bind(at)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                tx.commit().await?;
+                Ok(n > 0)
+            }
+
+            async fn touch_webhook(&self, id: i64, at: i64) -> $crate::Result<()> {
+                let mut tx = self.begin_write().await?;
+                sqlx::query("UPDATE webhooks SET last_used_at = $2 WHERE id = $1")
+                    .bind(id)
+                    .bind(at)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
             async fn set_container_choice(
                 &self,
                 workspace_id: i64,

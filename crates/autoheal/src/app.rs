@@ -326,6 +326,7 @@ impl Application {
             docker: self.docker_shared.clone(),
             docker_watched: self.docker.is_some(),
             idempotency: Default::default(),
+            hooks: Default::default(),
             net: Arc::new(
                 http::access::NetPolicy::new(
                     self.server.trusted_proxies.clone(),

@@ -25,6 +25,8 @@ pub enum Kind {
     Invite,
     /// The one-time token `serve` prints on a fresh install.
     Setup,
+    /// An alert webhook's URL token (`ah_hook_...`).
+    Hook,
 }
 
 impl Kind {
@@ -34,6 +36,7 @@ impl Kind {
             Kind::Session => "ses",
             Kind::Invite => "inv",
             Kind::Setup => "setup",
+            Kind::Hook => "hook",
         }
     }
 }

@@ -141,6 +141,23 @@ pub(crate) async fn audit(s: &AppState, workspace_id: i64, actor: &str, event: A
     }
 }
 
+/// [`audit`] about a target, by `actor`.
+pub(crate) async fn audit_about(
+    s: &AppState,
+    workspace_id: i64,
+    target: Option<&str>,
+    actor: &str,
+    event: AuditEvent,
+) {
+    let row = crate::telemetry::events::audit_row(workspace_id, target, &event, actor);
+    match s.store.append_event(&row).await {
+        Ok(_) => s.bus.events_committed(),
+        Err(e) => {
+            tracing::error!(error = %crate::error_chain(&e), kind = event.kind(), "An event could not be recorded.")
+        }
+    }
+}
+
 pub(crate) fn from(ip: Option<IpAddr>) -> Option<String> {
     ip.map(|i| i.to_string())
 }

@@ -2,8 +2,10 @@
 //! web page the operator happens to visit from commanding (CSRF) or reading
 //! (DNS rebinding) the API on their machine.
 //!
-//! For every route but the probes (`/health`, `/live`, `/ready`) and
-//! `/metrics`, which Docker, Kubernetes and Prometheus call by any name:
+//! For every route but the probes (`/health`, `/live`, `/ready`),
+//! `/metrics`, which Docker, Kubernetes and Prometheus call by any name,
+//! and the alert webhooks (`/hooks/<token>`: monitors elsewhere call them
+//! by any name, with their own bodies; the token is their credential):
 //! - the `Host` must name this server: an IP address (a DNS rebinding
 //!   attack needs a name), `localhost` (or `*.localhost`) when listening on
 //!   loopback or on every address, or a name in `[server] allowed_hosts`
@@ -142,7 +144,10 @@ fn error(status: StatusCode, code: &'static str, message: String) -> Response {
 
 /// The middleware (see the module docs).
 pub async fn guard(policy: Arc<HostPolicy>, req: Request, next: Next) -> Response {
-    if !EXEMPT.contains(&req.uri().path()) {
+    // Alert webhooks are called by monitors elsewhere, by whatever name
+    // reaches autoheal, with whatever body they send: the token in the
+    // URL is what they prove (a page cannot guess it).
+    if !EXEMPT.contains(&req.uri().path()) && !req.uri().path().starts_with("/hooks/") {
         if let Some(refused) = refuse(&policy, &req) {
             return refused;
         }

@@ -13,6 +13,7 @@ pub mod containers;
 pub mod docs;
 pub mod error;
 pub mod guard;
+pub mod hooks;
 pub mod idempotency;
 pub mod manage;
 pub mod openapi;
@@ -58,6 +59,8 @@ pub struct AppState {
     pub docker: crate::docker::DockerShared,
     /// Whether a Docker engine is watched.
     pub docker_watched: bool,
+    /// Alert webhooks' rate limits and repeats.
+    pub hooks: Arc<hooks::HookState>,
     /// Idempotency-Key requests being answered now.
     pub idempotency: Arc<idempotency::InFlight>,
     /// Trusted proxies and request rate limits.
@@ -81,6 +84,7 @@ pub fn endpoints(metrics_public: bool) -> Vec<Endpoint> {
     all.extend(accounts::endpoints());
     all.extend(manage::endpoints());
     all.extend(containers::endpoints());
+    all.extend(hooks::endpoints());
     all.extend(secrets::endpoints());
     all.extend(stream::endpoints());
     all.extend(openapi::endpoints());

@@ -115,6 +115,12 @@ impl Modify for Security {
         super::containers::list,
         super::containers::choose,
         super::containers::unchoose,
+        super::hooks::create,
+        super::hooks::list,
+        super::hooks::revoke,
+        super::hooks::receive,
+        super::hooks::receive_put,
+        super::hooks::receive_get,
         super::secrets::list,
         super::secrets::set,
         super::secrets::remove,
@@ -132,6 +138,7 @@ impl Modify for Security {
         (name = "groups", description = "Policy shared by the targets of a group"),
         (name = "defaults", description = "The workspace's policy defaults; export and import"),
         (name = "containers", description = "Docker containers, and their auto-heal chosen without labels"),
+        (name = "alerts", description = "Alert webhooks: external monitors tell autoheal a target is down or up"),
         (name = "secrets", description = "The vault: third-party credentials, encrypted at rest, write-only"),
     )
 )]

@@ -145,6 +145,27 @@ pub(crate) enum Msg {
     Upsert(Box<TargetSpec>),
     /// Remove one target at run time.
     Remove(String),
+    /// An alert from an external monitor: recorded, observed, committed,
+    /// then answered with what was decided.
+    Alert {
+        target: String,
+        observation: Option<autoheal_core::Observation>,
+        event: autoheal_core::AuditEvent,
+        reply: oneshot::Sender<Result<AlertOutcome, CommandError>>,
+    },
+}
+
+/// What the supervisor made of an alert.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct AlertOutcome {
+    /// The audit events it recorded for it, in order: (kind, message).
+    pub events: Vec<(String, String)>,
+    /// Whether they are committed (false: the store refused; the sender
+    /// should retry).
+    pub durable: bool,
+    /// The target's phase afterwards.
+    pub phase: &'static str,
+    pub incident_id: Option<i64>,
 }
 
 /// A cheap, cloneable handle on the running supervisor.
@@ -179,6 +200,27 @@ impl Handle {
     }
 
     /// Feeds an input that did not come from a polled check.
+    /// Records `event` (an alert), feeds `observation` (if any), commits,
+    /// and answers what was decided.
+    pub async fn alert(
+        &self,
+        target: &str,
+        observation: Option<autoheal_core::Observation>,
+        event: autoheal_core::AuditEvent,
+    ) -> Result<AlertOutcome, CommandError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Msg::Alert {
+                target: target.to_string(),
+                observation,
+                event,
+                reply,
+            })
+            .await
+            .map_err(|_| CommandError::Stopped)?;
+        rx.await.map_err(|_| CommandError::Stopped)?
+    }
+
     pub async fn external(&self, target: &str, input: Input) -> Result<(), CommandError> {
         self.tx
             .send(Msg::External {

@@ -95,6 +95,8 @@ pub struct Supervisor {
     pending: Pending,
     /// Units the store refused, retried in order before the next.
     carried: VecDeque<Pending>,
+    /// While answering an alert: the events recorded for it.
+    capture: Option<Vec<(String, String)>>,
     /// Where check results go (group commit off this task).
     check_writer: Option<super::writer::CheckWriter>,
     writer_task: Option<tokio::task::JoinHandle<()>>,
@@ -157,6 +159,7 @@ impl Supervisor {
             checks_cancel,
             pending: Pending::default(),
             carried: VecDeque::new(),
+            capture: None,
             vitals: None,
             bus: None,
             scheduler_beat,
@@ -324,6 +327,38 @@ impl Supervisor {
                 self.record(None, None, AuditEvent::ConfigReloaded, "config");
                 self.flush().await;
                 let _ = reply.send(());
+            }
+            Msg::Alert {
+                target,
+                observation,
+                event,
+                reply,
+            } => {
+                let Some(&id) = self.by_name.get(&target) else {
+                    let _ = reply.send(Err(super::CommandError::UnknownTarget(target)));
+                    return;
+                };
+                self.capture = Some(Vec::new());
+                let incident = self.incident_ref(id);
+                self.record(Some(&target), incident, event, "alert");
+                if let Some(o) = observation {
+                    self.observe(id, o, super::now_ms(), Duration::ZERO).await;
+                }
+                self.flush().await;
+                let events = self.capture.take().unwrap_or_default();
+                let durable = self.carried.is_empty();
+                let (phase, incident_id) = self
+                    .view
+                    .read()
+                    .ok()
+                    .and_then(|v| v.get(&target).map(|t| (t.phase, t.incident_id)))
+                    .unwrap_or(("unknown", None));
+                let _ = reply.send(Ok(super::AlertOutcome {
+                    events,
+                    durable,
+                    phase,
+                    incident_id,
+                }));
             }
             Msg::Upsert(spec) => self.upsert(*spec).await,
             Msg::Remove(name) => self.remove(&name).await,
@@ -1284,6 +1319,9 @@ impl Supervisor {
         actor: &str,
     ) {
         let event = audit_row(target, &event, actor);
+        if let Some(c) = &mut self.capture {
+            c.push((event.kind.clone(), event.message.clone()));
+        }
         self.pending.unit.event(event, incident);
     }
 

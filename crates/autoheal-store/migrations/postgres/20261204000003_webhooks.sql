@@ -1,0 +1,19 @@
+-- Alert webhooks: a URL with a secret token per target, for external
+-- monitors. The token is stored as its SHA-256 only. `source` and
+-- `filter` are JSON (which sender, which states act).
+-- Keep in step with ../sqlite/.
+CREATE TABLE webhooks (
+    id           BIGSERIAL PRIMARY KEY,
+    workspace_id BIGINT NOT NULL REFERENCES workspaces (id) ON DELETE CASCADE,
+    target       TEXT    NOT NULL,
+    name         TEXT    NOT NULL,
+    token_hash   TEXT    NOT NULL UNIQUE,
+    source       TEXT    NOT NULL,
+    filter       TEXT    NOT NULL,
+    created_at   BIGINT NOT NULL,
+    created_by   TEXT    NOT NULL,
+    expires_at   BIGINT,
+    revoked_at   BIGINT,
+    last_used_at BIGINT
+);
+CREATE INDEX webhooks_target ON webhooks (workspace_id, target);
