@@ -64,9 +64,17 @@ pub struct AlertRequest<'a> {
 /// shape. In config and the API: `{"type": "auto"}`, `{"type":
 /// "uptimerobot"}` (`uptime_robot` is accepted too), `{"type":
 /// "uptime_kuma"}`, ..., `{"type": "generic", "pointer": "/status", "down":
-/// ["down"], "up": ["up"]}`. The `type` is [`AlertSource::name`].
+/// ["down"], "up": ["up"]}`. The `type` is [`AlertSource::name`]. Unknown
+/// keys are refused, and `pointer`/`down`/`up` on any type but `generic`
+/// (deserialized through a checked raw form, since serde's internally tagged
+/// enums would let them through on unit variants).
 #[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+#[serde(
+    tag = "type",
+    rename_all = "snake_case",
+    deny_unknown_fields,
+    try_from = "RawSource"
+)]
 pub enum AlertSource {
     #[default]
     Auto,
@@ -94,6 +102,54 @@ pub struct GenericRule {
     pub down: Vec<String>,
     #[serde(default)]
     pub up: Vec<String>,
+}
+
+/// The wire form of an [`AlertSource`], before it is checked.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSource {
+    #[serde(rename = "type")]
+    ty: String,
+    pointer: Option<String>,
+    down: Option<Vec<String>>,
+    up: Option<Vec<String>>,
+}
+
+impl TryFrom<RawSource> for AlertSource {
+    type Error = String;
+
+    fn try_from(raw: RawSource) -> Result<Self, String> {
+        let source = match raw.ty.as_str() {
+            "auto" => AlertSource::Auto,
+            "uptimerobot" | "uptime_robot" => AlertSource::UptimeRobot,
+            "uptime_kuma" => AlertSource::UptimeKuma,
+            "alertmanager" => AlertSource::Alertmanager,
+            "grafana" => AlertSource::Grafana,
+            "gatus" => AlertSource::Gatus,
+            "healthchecks" => AlertSource::Healthchecks,
+            "pingdom" => AlertSource::Pingdom,
+            "generic" => {
+                return Ok(AlertSource::Generic(GenericRule {
+                    pointer: raw.pointer.unwrap_or_default(),
+                    down: raw.down.unwrap_or_default(),
+                    up: raw.up.unwrap_or_default(),
+                }))
+            }
+            other => {
+                return Err(format!(
+                    "unknown alert source type {other:?}; expected one of auto, uptimerobot, \
+                     uptime_kuma, alertmanager, grafana, gatus, healthchecks, pingdom, generic"
+                ))
+            }
+        };
+        if raw.pointer.is_some() || raw.down.is_some() || raw.up.is_some() {
+            return Err(format!(
+                "pointer, down and up are only for type generic, not {:?}",
+                raw.ty
+            ));
+        }
+        Ok(source)
+    }
 }
 
 /// Most values in each of a generic rule's `down` and `up`.

@@ -1,4 +1,4 @@
-//! # autoheal-plugins: checks and actions
+//! # autoheal-plugins: checks, actions and alert sources
 //!
 //! Each plugin lives in its own module with its config (serde, unknown keys
 //! refused) apart from its runtime. The service crate composes the closed
@@ -13,6 +13,11 @@
 //! per-probe path only does I/O. HTTP plugins share one connection pool per
 //! process through [`HttpClients`], which the service creates once and passes
 //! in (no globals).
+//!
+//! [`alert`] reads what external monitors (Alertmanager, Grafana, Uptime
+//! Kuma, UptimeRobot, Gatus, Healthchecks, Pingdom, generic JSON) send to a
+//! webhook into [`Alert`]s, and verifies webhook signatures
+//! ([`alert::signature`]); pure code, no I/O.
 
 pub mod action;
 pub mod alert;
@@ -24,6 +29,7 @@ pub mod redact;
 pub use action::command::{CommandAction, CommandActionConfig};
 pub use action::webhook::{WebhookAction, WebhookActionConfig};
 pub use action::{Action, ActionContext};
+pub use alert::{Alert, AlertRequest, AlertSource, AlertState, GenericRule, Ignored, Unrecognised};
 pub use check::exec::{ExecCheck, ExecCheckConfig};
 pub use check::http::{HttpCheck, HttpCheckConfig};
 pub use check::tcp::{TcpCheck, TcpCheckConfig};
