@@ -99,6 +99,8 @@ pub struct WebhookRow {
     /// Which states act, as JSON.
     #[serde(skip)]
     pub filter: String,
+    /// The signature scheme calls must carry, if any.
+    pub signature: Option<String>,
     pub created_at: i64,
     pub created_by: String,
     pub expires_at: Option<i64>,
@@ -115,6 +117,7 @@ pub struct NewWebhook {
     pub token_hash: String,
     pub source: String,
     pub filter: String,
+    pub signature: Option<String>,
     pub created_at: i64,
     pub created_by: String,
     pub expires_at: Option<i64>,
@@ -195,7 +198,7 @@ pub trait Objects: Send + Sync {
 }
 
 pub(crate) const WEBHOOK_COLUMNS: &str = "id, workspace_id, target, name, source, filter, \
-     created_at, created_by, expires_at, revoked_at, last_used_at";
+     signature, created_at, created_by, expires_at, revoked_at, last_used_at";
 
 pub(crate) fn webhook_row<R: sqlx::Row>(r: &R) -> Result<WebhookRow>
 where
@@ -203,6 +206,7 @@ where
     for<'a> i64: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
     for<'a> Option<i64>: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
     for<'a> String: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+    for<'a> Option<String>: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
 {
     Ok(WebhookRow {
         id: r.try_get("id")?,
@@ -211,6 +215,7 @@ where
         name: r.try_get("name")?,
         source: r.try_get("source")?,
         filter: r.try_get("filter")?,
+        signature: r.try_get("signature")?,
         created_at: r.try_get("created_at")?,
         created_by: r.try_get("created_by")?,
         expires_at: r.try_get("expires_at")?,
@@ -258,8 +263,8 @@ macro_rules! objects_impl {
                 let mut tx = self.begin_write().await?;
                 let id: i64 = sqlx::query_scalar(
                     "INSERT INTO webhooks (workspace_id, target, name, token_hash, source, filter, \
-                     created_at, created_by, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
-                     RETURNING id",
+                     created_at, created_by, expires_at, signature) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
                 )
                 .bind(hook.workspace_id)
                 .bind(&hook.target)
@@ -270,6 +275,7 @@ macro_rules! objects_impl {
                 .bind(hook.created_at)
                 .bind(&hook.created_by)
                 .bind(hook.expires_at)
+                .bind(&hook.signature)
                 .fetch_one(&mut *tx)
                 .await
                 .map_err(|e| {

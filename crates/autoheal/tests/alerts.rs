@@ -194,3 +194,97 @@ async fn an_alertmanager_request_with_firing_and_resolved_alerts_is_one_decision
     assert_eq!(status, 200, "{v}");
     assert_eq!(v["alerts"][0]["decision"], "repeat", "{v}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_signed_webhook_refuses_unsigned_tampered_and_replayed_calls() {
+    use hmac::{Hmac, Mac};
+    let dir = tempfile::tempdir().unwrap();
+    let config = write(
+        &dir.path().join("autoheal.toml"),
+        "[docker]\nenabled = false\n[targets.web]\nfailure_threshold = 3\n",
+    );
+    let app = Autoheal::start(&config, &dir.path().join("data")).await;
+    let secret = "canary-signing-secret-5d1f0c";
+    let (status, _, made) = app
+        .send(
+            Method::POST,
+            "/api/v1/targets/web/webhooks",
+            Some(json!({"source": {"type": "alertmanager"}, "signature": {"scheme": "github", "secret": secret}})),
+            &[],
+        )
+        .await;
+    assert_eq!(status, 201, "{made}");
+    assert_eq!(made["signature"], "github");
+    let path = made["path"].as_str().unwrap().to_string();
+    let body = json!({"version": "4", "status": "firing", "alerts": [
+        {"status": "firing", "labels": {"alertname": "WebDown"}, "fingerprint": "f1",
+         "startsAt": "2026-12-04T01:00:00Z", "endsAt": "0001-01-01T00:00:00Z"}]})
+    .to_string();
+    let sign = |b: &str| {
+        let mut m = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+        m.update(b.as_bytes());
+        format!("sha256={}", hex::encode(m.finalize().into_bytes()))
+    };
+    let post = |b: String, sig: Option<String>| {
+        let url = format!("{}{path}", app.base);
+        async move {
+            let mut r = reqwest::Client::new()
+                .post(url)
+                .header("content-type", "application/json");
+            if let Some(s) = sig {
+                r = r.header("x-hub-signature-256", s);
+            }
+            let r = r.body(b).send().await.unwrap();
+            let status = r.status().as_u16();
+            (status, r.json::<Value>().await.unwrap_or_default())
+        }
+    };
+    let (status, v) = post(body.clone(), None).await;
+    assert_eq!(status, 401, "unsigned: {v}");
+    assert_eq!(v["error"]["code"], "bad_signature");
+    let (status, v) = post(body.replace("firing", "resolved"), Some(sign(&body))).await;
+    assert_eq!(status, 401, "tampered: {v}");
+    let (status, v) = post(body.clone(), Some(sign(&body))).await;
+    assert_eq!(status, 200, "signed: {v}");
+    assert_eq!(v["alerts"][0]["state"], "down");
+    // The secret is write-only: listed as set, never shown.
+    let (_, _, secrets) = app.send(Method::GET, "/api/v1/secrets", None, &[]).await;
+    assert!(secrets.to_string().contains("webhook-"), "{secrets}");
+    let (_, _, hooks) = app
+        .send(Method::GET, "/api/v1/targets/web/webhooks", None, &[])
+        .await;
+    for v in [&secrets, &hooks, &made] {
+        assert!(!v.to_string().contains(secret), "{v}");
+    }
+    assert!(!app.logs().contains(secret));
+
+    // Stripe style: signed over "<t>.<body>", and a replay is refused.
+    let (status, _, made) = app
+        .send(
+            Method::POST,
+            "/api/v1/targets/web/webhooks",
+            Some(json!({"source": {"type": "alertmanager"}, "signature": {"scheme": "stripe", "secret": secret}})),
+            &[],
+        )
+        .await;
+    assert_eq!(status, 201, "{made}");
+    let stripe_url = format!("{}{}", app.base, made["path"].as_str().unwrap());
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let mut m = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    m.update(format!("{t}.{body}").as_bytes());
+    let header = format!("t={t},v1={}", hex::encode(m.finalize().into_bytes()));
+    let send = || {
+        reqwest::Client::new()
+            .post(&stripe_url)
+            .header("content-type", "application/json")
+            .header("stripe-signature", &header)
+            .body(body.clone())
+            .send()
+    };
+    assert_eq!(send().await.unwrap().status(), 200);
+    let replay = send().await.unwrap();
+    assert_eq!(replay.status(), 401, "a replay is refused");
+}

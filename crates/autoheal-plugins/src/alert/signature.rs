@@ -17,7 +17,7 @@
 //! before. An empty secret is refused. Nothing here panics on any input.
 
 use base64::Engine as _;
-use hmac::{Hmac, KeyInit, Mac};
+use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
 /// How far a signed timestamp may be from now, either way: 300 s (Stripe's

@@ -10,6 +10,9 @@ CREATE TABLE webhooks (
     token_hash   TEXT    NOT NULL UNIQUE,
     source       TEXT    NOT NULL,
     filter       TEXT    NOT NULL,
+    -- The signature scheme the sender signs with (github, stripe,
+    -- standard_webhooks); its secret is in the vault as webhook-<id>.
+    signature    TEXT,
     created_at   BIGINT NOT NULL,
     created_by   TEXT    NOT NULL,
     expires_at   BIGINT,

@@ -85,6 +85,8 @@ pub fn endpoints() -> Vec<Endpoint> {
 pub struct HookState {
     limiter: governor::DefaultKeyedRateLimiter<i64>,
     seen: Mutex<HashMap<(i64, String), (AlertState, std::time::Instant)>>,
+    /// Signed calls' ids within the tolerance, to refuse replays.
+    replays: Mutex<HashMap<(i64, String), std::time::Instant>>,
 }
 
 impl Default for HookState {
@@ -96,11 +98,24 @@ impl Default for HookState {
                 governor::Quota::per_second(n).allow_burst(burst),
             ),
             seen: Mutex::new(HashMap::new()),
+            replays: Mutex::new(HashMap::new()),
         }
     }
 }
 
 impl HookState {
+    /// Whether a signed call with this id was seen within the tolerance
+    /// (and notes it).
+    fn replayed(&self, hook: i64, id: &str) -> bool {
+        let keep = Duration::from_secs(autoheal_plugins::alert::signature::TOLERANCE_S * 2);
+        let Ok(mut seen) = self.replays.lock() else {
+            return true;
+        };
+        seen.retain(|_, at| at.elapsed() < keep);
+        seen.insert((hook, id.to_string()), std::time::Instant::now())
+            .is_some()
+    }
+
     /// Whether this state of this alert was seen within the window (and
     /// notes it).
     fn repeat(&self, hook: i64, key: &str, state: AlertState) -> bool {
@@ -161,6 +176,19 @@ pub struct NewHookRequest {
     pub filter: Option<Filter>,
     /// How long the URL works (`90d`); default for ever.
     pub expires_in: Option<String>,
+    /// Calls must be signed: `{"scheme": "github" | "stripe" |
+    /// "standard_webhooks", "secret": "..."}`. The secret is kept in the
+    /// vault (write-only, as `webhook-<id>`).
+    pub signature: Option<SignatureRequest>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SignatureRequest {
+    #[schema(value_type = String)]
+    pub scheme: autoheal_plugins::alert::signature::Scheme,
+    /// The shared secret (Standard Webhooks: `whsec_...`), 16-1024 bytes.
+    pub secret: String,
 }
 
 /// A webhook as listed: never its token.
@@ -172,11 +200,18 @@ pub struct HookInfo {
     #[schema(value_type = Object)]
     pub source: serde_json::Value,
     pub filter: Filter,
+    /// The signature scheme calls must carry (its secret is never shown).
+    pub signature: Option<String>,
     pub created_at: i64,
     pub created_by: String,
     pub expires_at: Option<i64>,
     pub revoked_at: Option<i64>,
     pub last_used_at: Option<i64>,
+}
+
+/// The vault name of a webhook's signing secret.
+fn secret_name(id: i64) -> String {
+    format!("webhook-{id}")
 }
 
 fn info(row: &WebhookRow) -> HookInfo {
@@ -186,6 +221,7 @@ fn info(row: &WebhookRow) -> HookInfo {
         name: row.name.clone(),
         source: serde_json::from_str(&row.source).unwrap_or_default(),
         filter: serde_json::from_str(&row.filter).unwrap_or_default(),
+        signature: row.signature.clone(),
         created_at: row.created_at,
         created_by: row.created_by.clone(),
         expires_at: row.expires_at,
@@ -261,6 +297,20 @@ async fn create(
             }
         },
     };
+    if let Some(sig) = &req.signature {
+        if !(16..=1024).contains(&sig.secret.len()) {
+            return Err(ApiError::field(
+                "/signature/secret",
+                "expected a secret of 16-1024 bytes",
+            ));
+        }
+    }
+    let scheme_name = req.signature.as_ref().map(|sig| {
+        serde_json::to_value(sig.scheme)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default()
+    });
     let tok = token::generate(token::Kind::Hook);
     let row = NewWebhook {
         workspace_id: who.workspace_id,
@@ -269,11 +319,36 @@ async fn create(
         token_hash: token::hash(&tok),
         source: serde_json::to_string(&source).unwrap_or_default(),
         filter: serde_json::to_string(&filter).unwrap_or_default(),
+        signature: scheme_name,
         created_at: now,
         created_by: who.actor(),
         expires_at,
     };
     let id = s.store.create_webhook(&row).await?;
+    if let Some(sig) = &req.signature {
+        let stored = s
+            .vault
+            .put(
+                who.workspace_id,
+                "hmac_secret",
+                &secret_name(id),
+                &crate::vault::Secret::new(sig.secret.clone()),
+                now,
+            )
+            .await;
+        if let Err(e) = stored {
+            // Without its secret the webhook would accept unsigned calls:
+            // it never comes into force.
+            let _ = s
+                .store
+                .revoke_webhook(who.workspace_id, &target, id, now)
+                .await;
+            tracing::error!(error = %e, "A webhook's signing secret could not be stored.");
+            return Err(ApiError::unavailable(
+                "the signing secret could not be stored; try again",
+            ));
+        }
+    }
     let listed = s
         .store
         .list_webhooks(who.workspace_id, Some(&target))
@@ -359,6 +434,10 @@ async fn revoke(
             "no webhook {id} of target {target:?} in force"
         )));
     }
+    let _ = s
+        .store
+        .delete_secret(who.workspace_id, &secret_name(id))
+        .await;
     audit(
         &s,
         who.workspace_id,
@@ -388,6 +467,55 @@ pub struct Received {
     /// The target's phase afterwards.
     pub phase: String,
     pub incident_id: Option<i64>,
+}
+
+/// Checks the call's signature over the raw body, before it is parsed;
+/// a replayed signature (within the 300 s tolerance) is refused too.
+async fn verify_signature(
+    s: &AppState,
+    hook: &WebhookRow,
+    scheme: &str,
+    headers: &HeaderMap,
+    body: &[u8],
+    now_ms: i64,
+) -> Result<(), ApiError> {
+    use autoheal_plugins::alert::signature::{verify, Scheme};
+    let refused = |m: String| ApiError::new(StatusCode::UNAUTHORIZED, "bad_signature", m);
+    let scheme: Scheme = serde_json::from_value(serde_json::Value::String(scheme.to_string()))
+        .map_err(|_| ApiError::internal("the webhook's signature scheme is unknown"))?;
+    let secret = s
+        .vault
+        .get(hook.workspace_id, &secret_name(hook.id))
+        .await
+        .map_err(|e| {
+            tracing::error!(error = %e, webhook = hook.id, "A webhook's signing secret could not be read.");
+            ApiError::unavailable("the signing secret cannot be read")
+        })?
+        .ok_or_else(|| refused("this webhook's signing secret is gone: revoke it and make another".into()))?;
+    let lookup = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
+    match verify(
+        scheme,
+        secret.expose().as_bytes(),
+        &lookup,
+        body,
+        now_ms / 1000,
+    ) {
+        Ok(Some(id)) => {
+            if s.hooks.replayed(hook.id, &id) {
+                return Err(refused(
+                    "this signed call was seen already (a replay)".into(),
+                ));
+            }
+            Ok(())
+        }
+        Ok(None) => Ok(()),
+        Err(e) => Err(refused(e.to_string())),
+    }
 }
 
 /// `ssl_expiry`, `test`, ...: the serde name.
@@ -461,6 +589,9 @@ pub(crate) async fn receive(
             "payload_too_large",
             format!("an alert body is at most {} KiB", MAX_BODY / 1024),
         ));
+    }
+    if let Some(scheme) = &hook.signature {
+        verify_signature(&s, &hook, scheme, &headers, &bytes, now).await?;
     }
     let _ = s.store.touch_webhook(hook.id, now).await;
     let source: AlertSource = serde_json::from_str(&hook.source).unwrap_or_default();
