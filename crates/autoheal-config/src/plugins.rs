@@ -18,6 +18,7 @@ use autoheal_plugins::action::webhook::WebhookAction;
 use autoheal_plugins::action::webhook::WebhookActionConfig;
 use autoheal_plugins::check::exec::ExecCheck;
 use autoheal_plugins::check::exec::ExecCheckConfig;
+use autoheal_plugins::check::heartbeat::HeartbeatCheckConfig;
 use autoheal_plugins::check::http::HttpCheck;
 use autoheal_plugins::check::http::HttpCheckConfig;
 use autoheal_plugins::check::tcp::TcpCheck;
@@ -34,11 +35,13 @@ pub enum CheckConfig {
     Exec(ExecCheckConfig),
     /// Runs inside the target's containers (container targets only).
     DockerExec(DockerExecCheckConfig),
+    /// Pinged by the target itself (`/ping/<token>`): down when late.
+    Heartbeat(HeartbeatCheckConfig),
 }
 
 impl CheckConfig {
     /// The `type` values, for messages and docs.
-    pub const TYPES: &'static [&'static str] = &["http", "tcp", "exec", "docker_exec"];
+    pub const TYPES: &'static [&'static str] = &["http", "tcp", "exec", "docker_exec", "heartbeat"];
 
     pub fn type_name(&self) -> &'static str {
         match self {
@@ -46,6 +49,7 @@ impl CheckConfig {
             CheckConfig::Tcp(_) => "tcp",
             CheckConfig::Exec(_) => "exec",
             CheckConfig::DockerExec(_) => "docker_exec",
+            CheckConfig::Heartbeat(_) => "heartbeat",
         }
     }
 
@@ -78,6 +82,7 @@ impl CheckConfig {
             CheckConfig::Tcp(c) => c.interval,
             CheckConfig::Exec(c) => c.interval,
             CheckConfig::DockerExec(c) => c.interval,
+            CheckConfig::Heartbeat(c) => c.interval,
         }
     }
 
@@ -88,6 +93,7 @@ impl CheckConfig {
             CheckConfig::Tcp(c) => c.timeout,
             CheckConfig::Exec(c) => c.timeout,
             CheckConfig::DockerExec(c) => c.timeout,
+            CheckConfig::Heartbeat(c) => c.timeout,
         }
     }
 
@@ -119,6 +125,7 @@ impl CheckConfig {
             },
             CheckConfig::Tcp(c) => TcpCheck::build(c).map(drop),
             CheckConfig::Exec(c) => ExecCheck::build(c).map(drop),
+            CheckConfig::Heartbeat(c) => autoheal_plugins::check::heartbeat::validate(c),
         }
     }
 
@@ -144,6 +151,7 @@ impl CheckConfig {
             "tcp" => deserialize_table(rest, key, errs).map(CheckConfig::Tcp),
             "exec" => deserialize_table(rest, key, errs).map(CheckConfig::Exec),
             "docker_exec" => deserialize_table(rest, key, errs).map(CheckConfig::DockerExec),
+            "heartbeat" => deserialize_table(rest, key, errs).map(CheckConfig::Heartbeat),
             _ => unreachable!("split_type only returns known types"),
         }?;
         Some((check, refs))

@@ -13,6 +13,7 @@ use async_trait::async_trait;
 use autoheal_core::Observation;
 
 pub mod exec;
+pub mod heartbeat;
 pub mod http;
 pub mod tcp;
 

@@ -122,7 +122,8 @@ impl Application {
             .context("making the CLI's local token")?;
         tracing::debug!(path = %token_path.display(), "The CLI's local token is in {}.", token_path.display());
         let metrics = Metrics::new();
-        let docker_shared = DockerShared::new(&config.docker);
+        let runtime = Runtime::new(config);
+        let docker_shared = runtime.docker.clone();
         // The objects made through the API, laid over the file. When they
         // no longer fit it (the file changed while autoheal was stopped),
         // the file alone runs and the log says why: the objects are kept.
@@ -153,7 +154,7 @@ impl Application {
             targets,
             actions,
             configured,
-        } = build_targets_with(config, &docker_shared).map_err(|errors| {
+        } = build_targets_with(config, &runtime).map_err(|errors| {
             anyhow::anyhow!(
                 "the configuration could not be built:\n{}",
                 errors.join("\n")
@@ -211,7 +212,7 @@ impl Application {
             store.clone(),
             vault.keyring(),
             handle.clone(),
-            docker_shared.clone(),
+            runtime.clone(),
             config.layers.clone(),
             loaded,
             file_objects,
@@ -471,15 +472,33 @@ pub struct Built {
     pub configured: Vec<ConfiguredTarget>,
 }
 
+/// What built targets share with the running process: the Docker client
+/// and watcher channels, and the heartbeats' pings.
+#[derive(Clone)]
+pub struct Runtime {
+    pub docker: DockerShared,
+    pub pings: Arc<autoheal_plugins::check::heartbeat::Pings>,
+}
+
+impl Runtime {
+    pub fn new(config: &Config) -> Self {
+        Runtime {
+            docker: DockerShared::new(&config.docker),
+            pings: autoheal_plugins::check::heartbeat::Pings::new(),
+        }
+    }
+}
+
 /// Builds the supervisor's targets and named actions from the config.
 /// Returns every problem at once.
 pub fn build_targets(config: &Config) -> Result<Built, Vec<String>> {
-    build_targets_with(config, &DockerShared::new(&config.docker))
+    build_targets_with(config, &Runtime::new(config))
 }
 
-/// [`build_targets`], with container targets sharing `docker` with the
-/// running watcher.
-pub fn build_targets_with(config: &Config, docker: &DockerShared) -> Result<Built, Vec<String>> {
+/// [`build_targets`], with container targets sharing `rt.docker` with the
+/// running watcher and heartbeats reading `rt.pings`.
+pub fn build_targets_with(config: &Config, rt: &Runtime) -> Result<Built, Vec<String>> {
+    let docker = &rt.docker;
     let mut errors = Vec::new();
     let clients = match HttpClients::new() {
         Ok(c) => c,
@@ -510,7 +529,7 @@ pub fn build_targets_with(config: &Config, docker: &DockerShared) -> Result<Buil
         };
         let built_check = t.check.as_ref().map(|c| match container {
             Some((ct, client)) => build_container_check(c, ct, client, &config.docker, &clients),
-            None => build_check(c, &clients),
+            None => build_check(c, &clients, &t.name, &rt.pings),
         });
         let check = match built_check {
             Some(Ok(c)) => Some(c),
@@ -667,7 +686,11 @@ fn build_container_check(
             timeout: c.timeout.saturating_add(extra),
             check: Arc::new(ContainerCheck::exec(client.clone(), target, c.clone())?),
         }),
-        other => build_check(other, clients),
+        CheckConfig::Heartbeat(_) => Err(autoheal_plugins::BuildError::new(
+            "type",
+            "a heartbeat is pinged by the target itself: give it a target without container = { ... }",
+        )),
+        other => build_check(other, clients, &ct.name, &Default::default()),
     }
 }
 
@@ -677,15 +700,23 @@ fn check_kind(c: &CheckConfig) -> &'static str {
         CheckConfig::Tcp(_) => "tcp",
         CheckConfig::Exec(_) => "exec",
         CheckConfig::DockerExec(_) => "docker_exec",
+        CheckConfig::Heartbeat(_) => "heartbeat",
     }
 }
 
 fn build_check(
     cfg: &CheckConfig,
     clients: &HttpClients,
+    target: &str,
+    pings: &Arc<autoheal_plugins::check::heartbeat::Pings>,
 ) -> Result<ScheduledCheck, autoheal_plugins::BuildError> {
-    use autoheal_plugins::check::{exec, http, tcp};
+    use autoheal_plugins::check::{exec, heartbeat, http, tcp};
     Ok(match cfg {
+        CheckConfig::Heartbeat(c) => ScheduledCheck {
+            interval: c.interval,
+            timeout: c.timeout.saturating_add(Duration::from_secs(1)),
+            check: Arc::new(heartbeat::HeartbeatCheck::build(c, target, pings.clone())?),
+        },
         CheckConfig::Http(c) => ScheduledCheck {
             interval: c.interval,
             timeout: c.timeout.saturating_add(Duration::from_secs(1)),

@@ -15,7 +15,7 @@
 //! The supervisor runs the default workspace; objects of other workspaces
 //! cannot be written yet ([`ManageError::Unsupported`]).
 
-use crate::app::{build_targets_with, Built, DockerShared};
+use crate::app::{build_targets_with, Built, Runtime};
 use crate::supervisor::Handle;
 use crate::vault::{Keyring, Secret};
 use autoheal_config::{
@@ -97,7 +97,7 @@ struct Inner {
     store: Arc<dyn Store>,
     keys: Arc<Keyring>,
     handle: Handle,
-    docker: DockerShared,
+    runtime: Runtime,
     /// One change at a time.
     state: tokio::sync::Mutex<State>,
     /// What the file defines, read without waiting on a change.
@@ -200,7 +200,7 @@ impl Managed {
         store: Arc<dyn Store>,
         keys: Arc<Keyring>,
         handle: Handle,
-        docker: DockerShared,
+        runtime: Runtime,
         layers: Layers,
         loaded: Loaded,
         file: FileObjects,
@@ -211,7 +211,7 @@ impl Managed {
                 store,
                 keys,
                 handle,
-                docker,
+                runtime,
                 state: tokio::sync::Mutex::new(State {
                     layers,
                     overlay,
@@ -220,6 +220,11 @@ impl Managed {
                 file: RwLock::new(file),
             }),
         }
+    }
+
+    /// The heartbeats' pings (the ping routes record into them).
+    pub fn pings(&self) -> Arc<autoheal_plugins::check::heartbeat::Pings> {
+        self.inner.runtime.pings.clone()
     }
 
     /// Whether the file defines the object.
@@ -307,17 +312,18 @@ impl Managed {
                 .unwrap_or_else(|| "the configuration is invalid".into());
             ManageError::Invalid(first, fields)
         })?;
-        let built = build_targets_with(&composed.config, &self.inner.docker).map_err(|errors| {
-            let fields: Vec<FieldError> = errors
-                .iter()
-                .map(|e| FieldError {
-                    pointer: String::new(),
-                    key: e.split(':').next().unwrap_or_default().to_string(),
-                    message: e.clone(),
-                })
-                .collect();
-            ManageError::Invalid(errors.join("; "), fields)
-        })?;
+        let built =
+            build_targets_with(&composed.config, &self.inner.runtime).map_err(|errors| {
+                let fields: Vec<FieldError> = errors
+                    .iter()
+                    .map(|e| FieldError {
+                        pointer: String::new(),
+                        key: e.split(':').next().unwrap_or_default().to_string(),
+                        message: e.clone(),
+                    })
+                    .collect();
+                ManageError::Invalid(errors.join("; "), fields)
+            })?;
         // Store: sealed for the row it lands in, all in one transaction.
         let texts: Vec<Option<Secret>> = changes
             .iter()
@@ -415,7 +421,7 @@ impl Managed {
         for (section, name) in &composed.shadowed {
             tracing::warn!(section = section.as_str(), name = %name, "The config file now defines {} {name:?} too: the file's is used, the one made through the API is ignored until the file's is removed.", section.noun());
         }
-        let built = build_targets_with(&composed.config, &self.inner.docker)?;
+        let built = build_targets_with(&composed.config, &self.inner.runtime)?;
         let n = built.targets.len();
         self.swap(built).await.map_err(|e| vec![e.to_string()])?;
         state.layers = config.layers.clone();
@@ -436,7 +442,7 @@ impl Managed {
             .reload(targets, actions)
             .await
             .map_err(|e| ManageError::Internal(e.to_string()))?;
-        self.inner.docker.publish(configured);
+        self.inner.runtime.docker.publish(configured);
         Ok(())
     }
 }

@@ -288,3 +288,89 @@ async fn a_signed_webhook_refuses_unsigned_tampered_and_replayed_calls() {
     let replay = send().await.unwrap();
     assert_eq!(replay.status(), 401, "a replay is refused");
 }
+
+async fn last_status(app: &Autoheal, name: &str) -> Option<String> {
+    app.get(&format!("/api/v1/targets/{name}")).await["target"]["last_status"]
+        .as_str()
+        .map(str::to_string)
+}
+
+/// Issue 11 item 4: a heartbeat target is down when its job does not ping
+/// within period + grace, up again at the next ping, down at once on
+/// `/fail`, and down when a started run does not finish within max_run.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_heartbeat_is_down_when_late_up_at_a_ping_and_down_at_a_failure() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write(
+        &dir.path().join("autoheal.toml"),
+        "[docker]\nenabled = false\n[targets.backup]\ncheck = { type = \"heartbeat\", period = \"1s\", grace = \"1s\", max_run = \"2s\", interval = \"100ms\" }\nfailure_threshold = 1\n",
+    );
+    let app = Autoheal::start(&config, &dir.path().join("data")).await;
+    let (status, _, made) = app
+        .send(
+            Method::POST,
+            "/api/v1/targets/backup/webhooks",
+            Some(json!({})),
+            &[],
+        )
+        .await;
+    assert_eq!(status, 201, "{made}");
+    let token = made["token"].as_str().unwrap().to_string();
+    let ping = |suffix: &'static str| {
+        let url = format!("{}/ping/{token}{suffix}", app.base);
+        async move { reqwest::get(url).await.unwrap().status().as_u16() }
+    };
+    eventually(
+        LONG,
+        "backup to be checked (waiting for the first ping)",
+        || async { (last_status(&app, "backup").await.as_deref() == Some("up")).then_some(()) },
+    )
+    .await;
+    eventually(LONG, "no ping within period + grace: down", || async {
+        (last_status(&app, "backup").await.as_deref() == Some("down")).then_some(())
+    })
+    .await;
+    let detail = app.get("/api/v1/targets/backup").await["target"]["last_detail"].clone();
+    assert!(detail.as_str().unwrap().contains("no ping"), "{detail}");
+    assert_eq!(ping("").await, 200);
+    eventually(LONG, "up after the ping", || async {
+        (last_status(&app, "backup").await.as_deref() == Some("up")).then_some(())
+    })
+    .await;
+    assert_eq!(ping("/fail").await, 200);
+    eventually(LONG, "down after /fail", || async {
+        let d = app.get("/api/v1/targets/backup").await["target"]["last_detail"].clone();
+        d.as_str()
+            .is_some_and(|d| d.contains("reported a failure"))
+            .then_some(())
+    })
+    .await;
+    assert_eq!(ping("/start").await, 200);
+    assert_eq!(ping("").await, 200);
+    assert_eq!(ping("/start").await, 200);
+    eventually(LONG, "a run not finished within max_run: down", || async {
+        let d = app.get("/api/v1/targets/backup").await["target"]["last_detail"].clone();
+        d.as_str()
+            .is_some_and(|d| d.contains("max_run"))
+            .then_some(())
+    })
+    .await;
+    let (status, _) = (
+        reqwest::get(format!("{}/ping/ah_hook_nosuch", app.base))
+            .await
+            .unwrap()
+            .status()
+            .as_u16(),
+        (),
+    );
+    assert_eq!(status, 404);
+    let events = app.get("/api/v1/events?kind=alert_received").await;
+    assert!(
+        events["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["data"]["source"] == "heartbeat"),
+        "{events}"
+    );
+}

@@ -4,8 +4,9 @@
 //!
 //! For every route but the probes (`/health`, `/live`, `/ready`),
 //! `/metrics`, which Docker, Kubernetes and Prometheus call by any name,
-//! and the alert webhooks (`/hooks/<token>`: monitors elsewhere call them
-//! by any name, with their own bodies; the token is their credential):
+//! and the alert webhooks and heartbeat pings (`/hooks/<token>`,
+//! `/ping/<token>`: monitors and jobs elsewhere call them by any name, with
+//! their own bodies; the token is their credential):
 //! - the `Host` must name this server: an IP address (a DNS rebinding
 //!   attack needs a name), `localhost` (or `*.localhost`) when listening on
 //!   loopback or on every address, or a name in `[server] allowed_hosts`
@@ -147,7 +148,9 @@ pub async fn guard(policy: Arc<HostPolicy>, req: Request, next: Next) -> Respons
     // Alert webhooks are called by monitors elsewhere, by whatever name
     // reaches autoheal, with whatever body they send: the token in the
     // URL is what they prove (a page cannot guess it).
-    if !EXEMPT.contains(&req.uri().path()) && !req.uri().path().starts_with("/hooks/") {
+    let path = req.uri().path();
+    let called_from_elsewhere = path.starts_with("/hooks/") || path.starts_with("/ping/");
+    if !EXEMPT.contains(&path) && !called_from_elsewhere {
         if let Some(refused) = refuse(&policy, &req) {
             return refused;
         }

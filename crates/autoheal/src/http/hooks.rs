@@ -78,6 +78,42 @@ pub fn endpoints() -> Vec<Endpoint> {
             Access::Anyone,
             get(receive_get),
         ),
+        endpoint(
+            Method::GET,
+            "/ping/{token}",
+            Access::Anyone,
+            get(ping_success),
+        ),
+        endpoint(
+            Method::POST,
+            "/ping/{token}",
+            Access::Anyone,
+            post(ping_success),
+        ),
+        endpoint(
+            Method::GET,
+            "/ping/{token}/start",
+            Access::Anyone,
+            get(ping_start),
+        ),
+        endpoint(
+            Method::POST,
+            "/ping/{token}/start",
+            Access::Anyone,
+            post(ping_start),
+        ),
+        endpoint(
+            Method::GET,
+            "/ping/{token}/fail",
+            Access::Anyone,
+            get(ping_fail),
+        ),
+        endpoint(
+            Method::POST,
+            "/ping/{token}/fail",
+            Access::Anyone,
+            post(ping_fail),
+        ),
     ]
 }
 
@@ -759,4 +795,137 @@ pub(crate) async fn receive_get(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     receive(state, method, path, query, headers, Bytes::new()).await
+}
+
+/// What a ping is answered.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Pinged {
+    pub ok: bool,
+    pub target: String,
+    /// success, start or fail.
+    #[schema(value_type = String)]
+    pub ping: autoheal_plugins::check::heartbeat::Ping,
+}
+
+/// A heartbeat ping on one of the target's webhook tokens: recorded for its
+/// `heartbeat` check; a success is an up observation at once, a failure a
+/// down one (recorded with what was decided).
+async fn ping(
+    s: &AppState,
+    tok: Result<Path<String>, PathRejection>,
+    kind: autoheal_plugins::check::heartbeat::Ping,
+) -> Result<Response, ApiError> {
+    use autoheal_plugins::check::heartbeat::Ping;
+    let Path(tok) = tok.map_err(from_rejection)?;
+    let unknown = || ApiError::not_found("no webhook in force has this URL");
+    if !token::well_formed(&tok, token::Kind::Hook) {
+        return Err(unknown());
+    }
+    let now = crate::supervisor::now_ms();
+    let Some(hook) = s.store.webhook_by_token(&token::hash(&tok), now).await? else {
+        return Err(unknown());
+    };
+    if let Err(not_until) = s.hooks.limiter.check_key(&hook.id) {
+        let wait = not_until.wait_time_from(governor::clock::Clock::now(
+            &governor::clock::DefaultClock::default(),
+        ));
+        return Err(ApiError::too_many(
+            "too many pings on this URL; slow down",
+            wait,
+        ));
+    }
+    if hook.signature.is_some() {
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "bad_signature",
+            "this webhook wants signed calls; pings cannot be signed: make an unsigned one for the heartbeat",
+        ));
+    }
+    s.managed.pings().record(&hook.target, kind);
+    let stopped = |e: crate::supervisor::CommandError| match e {
+        crate::supervisor::CommandError::UnknownTarget(_) => {
+            ApiError::not_found(format!("target {:?} is no longer supervised", hook.target))
+        }
+        other => ApiError::from(other),
+    };
+    match kind {
+        Ping::Success => {
+            s.supervisor
+                .external(
+                    &hook.target,
+                    autoheal_core::Input::Observation(Observation::up()),
+                )
+                .await
+                .map_err(stopped)?;
+        }
+        Ping::Start => {}
+        Ping::Fail => {
+            let event = AuditEvent::AlertReceived {
+                webhook_id: hook.id,
+                source: "heartbeat".into(),
+                state: "down".into(),
+                subject: None,
+                fingerprint: None,
+                detail: "the job reported a failure (/fail)".into(),
+            };
+            let outcome = s
+                .supervisor
+                .alert(
+                    &hook.target,
+                    Some(Observation::down("the job reported a failure (/fail)")),
+                    event,
+                )
+                .await
+                .map_err(stopped)?;
+            if !outcome.durable {
+                return Err(ApiError {
+                    retry_after: Some(Duration::from_secs(5)),
+                    ..ApiError::unavailable("the failure could not be recorded yet; send it again")
+                });
+            }
+            s.bus.events_committed();
+        }
+    }
+    Ok(Json(Pinged {
+        ok: true,
+        target: hook.target,
+        ping: kind,
+    })
+    .into_response())
+}
+
+#[utoipa::path(method(get, post), path = "/ping/{token}", tag = "alerts",
+    params(("token" = String, Path, description = "A webhook token of the target")),
+    security(()),
+    responses((status = 200, description = "A run succeeded (POST works too)", body = Pinged),
+              (status = 404, body = super::error::ErrorBody), (status = 429, body = super::error::ErrorBody)))]
+async fn ping_success(
+    State(s): State<AppState>,
+    tok: Result<Path<String>, PathRejection>,
+) -> Result<Response, ApiError> {
+    ping(&s, tok, autoheal_plugins::check::heartbeat::Ping::Success).await
+}
+
+#[utoipa::path(method(get, post), path = "/ping/{token}/start", tag = "alerts",
+    params(("token" = String, Path, description = "A webhook token of the target")),
+    security(()),
+    responses((status = 200, description = "A run began (POST works too)", body = Pinged),
+              (status = 404, body = super::error::ErrorBody)))]
+async fn ping_start(
+    State(s): State<AppState>,
+    tok: Result<Path<String>, PathRejection>,
+) -> Result<Response, ApiError> {
+    ping(&s, tok, autoheal_plugins::check::heartbeat::Ping::Start).await
+}
+
+#[utoipa::path(method(get, post), path = "/ping/{token}/fail", tag = "alerts",
+    params(("token" = String, Path, description = "A webhook token of the target")),
+    security(()),
+    responses((status = 200, description = "A run failed: a down observation (POST works too)", body = Pinged),
+              (status = 404, body = super::error::ErrorBody)))]
+async fn ping_fail(
+    State(s): State<AppState>,
+    tok: Result<Path<String>, PathRejection>,
+) -> Result<Response, ApiError> {
+    ping(&s, tok, autoheal_plugins::check::heartbeat::Ping::Fail).await
 }
