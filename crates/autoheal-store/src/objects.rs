@@ -578,8 +578,8 @@ macro_rules! objects_impl {
                 key: &str,
             ) -> $crate::Result<Option<$crate::objects::IdempotentRow>> {
                 let row: Option<(String, i64, String, String, String, i64)> = sqlx::query_as(
-                    "SELECT request_hash, status, key_id, nonce, ciphertext, created_at \
-                     FROM idempotency_keys \
+                    "SELECT request_hash, CAST(status AS BIGINT) AS status, key_id, nonce, ciphertext, \
+                     created_at FROM idempotency_keys \
                      WHERE workspace_id = $1 AND principal = $2 AND idem_key = $3",
                 )
                 .bind(workspace_id)

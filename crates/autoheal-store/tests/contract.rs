@@ -2193,6 +2193,116 @@ async fn incidents_are_acknowledged_once_per_workspace_and_idempotent_answers_ke
     );
 }
 
+async fn container_choices_and_webhooks_are_kept_per_workspace(store: Arc<dyn Store>) {
+    use autoheal_store::{NewWebhook, DEFAULT_WORKSPACE};
+    let other = store.create_workspace("hooks-other", T0).await.unwrap();
+    assert!(store
+        .set_container_choice(DEFAULT_WORKSPACE, "web-1", Some(true), T0, "local")
+        .await
+        .unwrap());
+    assert!(
+        !store
+            .set_container_choice(DEFAULT_WORKSPACE, "web-1", Some(true), T0, "local")
+            .await
+            .unwrap(),
+        "no change"
+    );
+    assert!(store
+        .set_container_choice(DEFAULT_WORKSPACE, "db-1", Some(false), T0, "local")
+        .await
+        .unwrap());
+    let all = store
+        .list_container_choices(Some(DEFAULT_WORKSPACE))
+        .await
+        .unwrap();
+    assert_eq!(
+        all.iter()
+            .map(|c| (c.container.as_str(), c.autoheal))
+            .collect::<Vec<_>>(),
+        vec![("db-1", false), ("web-1", true)]
+    );
+    assert!(store
+        .list_container_choices(Some(other))
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(store
+        .set_container_choice(DEFAULT_WORKSPACE, "db-1", None, T0, "local")
+        .await
+        .unwrap());
+    assert_eq!(store.list_container_choices(None).await.unwrap().len(), 1);
+
+    let hook = |ws: i64, hash: &str, expires_at: Option<i64>| NewWebhook {
+        workspace_id: ws,
+        target: "web".into(),
+        name: "w".into(),
+        token_hash: hash.into(),
+        source: "{\"type\":\"auto\"}".into(),
+        filter: "{}".into(),
+        signature: Some("github".into()),
+        created_at: T0,
+        created_by: "local".into(),
+        expires_at,
+    };
+    let a = store
+        .create_webhook(&hook(DEFAULT_WORKSPACE, "h-a", None))
+        .await
+        .unwrap();
+    let _b = store
+        .create_webhook(&hook(DEFAULT_WORKSPACE, "h-b", Some(T0 + 10)))
+        .await
+        .unwrap();
+    assert!(
+        store
+            .create_webhook(&hook(DEFAULT_WORKSPACE, "h-a", None))
+            .await
+            .is_err(),
+        "hashes are unique"
+    );
+    let found = store.webhook_by_token("h-a", T0).await.unwrap().unwrap();
+    assert_eq!((found.id, found.signature.as_deref()), (a, Some("github")));
+    assert!(
+        store
+            .webhook_by_token("h-b", T0 + 11)
+            .await
+            .unwrap()
+            .is_none(),
+        "expired"
+    );
+    assert_eq!(
+        store
+            .list_webhooks(DEFAULT_WORKSPACE, Some("web"))
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+    assert!(store.list_webhooks(other, None).await.unwrap().is_empty());
+    assert!(
+        !store.revoke_webhook(other, "web", a, T0).await.unwrap(),
+        "not another workspace's"
+    );
+    store.touch_webhook(a, T0 + 5).await.unwrap();
+    assert!(store
+        .revoke_webhook(DEFAULT_WORKSPACE, "web", a, T0 + 6)
+        .await
+        .unwrap());
+    assert!(
+        store
+            .webhook_by_token("h-a", T0 + 7)
+            .await
+            .unwrap()
+            .is_none(),
+        "revoked"
+    );
+    let listed = store.list_webhooks(DEFAULT_WORKSPACE, None).await.unwrap();
+    let a_row = listed.iter().find(|w| w.id == a).unwrap();
+    assert_eq!(
+        (a_row.last_used_at, a_row.revoked_at),
+        (Some(T0 + 5), Some(T0 + 6))
+    );
+}
+
 macro_rules! contract {
     (store: [$($store:ident),* $(,)?], url: [$($url:ident),* $(,)?] $(,)?) => {
         mod sqlite {
@@ -2241,6 +2351,7 @@ contract! {
         a_second_factor_is_stored_sealed_its_steps_and_recovery_codes_used_once,
         config_objects_are_versioned_written_all_or_none_and_resealed_with_the_secrets,
         incidents_are_acknowledged_once_per_workspace_and_idempotent_answers_kept,
+        container_choices_and_webhooks_are_kept_per_workspace,
     ],
     url: [
         committed_incidents_and_attempts_survive_reopening_the_store,
