@@ -206,6 +206,16 @@ pub enum AuditEvent {
         webhook_id: i64,
         expected: String,
     },
+    /// A person or program asked a hosting platform to act on a service
+    /// (outside a target's ladder): `call` is deploy or restart.
+    PlatformCall {
+        platform: String,
+        service: String,
+        call: String,
+        /// The deploy id the platform gave.
+        id: Option<String>,
+        from: Option<String>,
+    },
 }
 
 impl AuditEvent {
@@ -250,6 +260,7 @@ impl AuditEvent {
             AuditEvent::WebhookRevoked { .. } => "webhook_revoked",
             AuditEvent::AlertReceived { .. } => "alert_received",
             AuditEvent::AlertUnrecognised { .. } => "alert_unrecognised",
+            AuditEvent::PlatformCall { .. } => "platform_call",
         }
     }
 
@@ -419,6 +430,16 @@ impl AuditEvent {
             } => match subject {
                 Some(sub) => format!("A {source} alert for {sub} says {state}."),
                 None => format!("A {source} alert says {state}."),
+            },
+            AuditEvent::PlatformCall {
+                platform,
+                service,
+                call,
+                id,
+                ..
+            } => match id {
+                Some(id) => format!("{actor} asked {platform} to {call} {service} ({id})."),
+                None => format!("{actor} asked {platform} to {call} {service}."),
             },
             AuditEvent::AlertUnrecognised { webhook_id, expected } => {
                 format!("Webhook {webhook_id} got a body it does not expect; nothing was done: {expected}")
