@@ -36,6 +36,7 @@ mod plugins;
 pub mod raw;
 mod resolve;
 mod secrets;
+mod source;
 mod values;
 
 pub use env::ENV_VARS;

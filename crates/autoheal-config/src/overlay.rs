@@ -15,53 +15,9 @@
 
 use crate::error::{name_key, ConfigError, ConfigErrors};
 use crate::resolve::{parse_root, resolve_table};
+pub use crate::source::{FileObjects, Layers, Section};
 use crate::{config_dir, Config, DEFAULT_CONFIG};
-use std::collections::{BTreeMap, BTreeSet};
-use std::path::PathBuf;
-use std::sync::Arc;
-
-/// The sections the API can write.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Section {
-    /// `[defaults]`: one object, named `defaults`.
-    Defaults,
-    Groups,
-    Actions,
-    Targets,
-}
-
-impl Section {
-    pub const ALL: [Section; 4] = [
-        Section::Defaults,
-        Section::Groups,
-        Section::Actions,
-        Section::Targets,
-    ];
-
-    /// The section's name in the file (and in the store).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Section::Defaults => "defaults",
-            Section::Groups => "groups",
-            Section::Actions => "actions",
-            Section::Targets => "targets",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Section> {
-        Section::ALL.into_iter().find(|x| x.as_str() == s)
-    }
-
-    /// One object of this section, for messages: "target", "action", ...
-    pub fn noun(self) -> &'static str {
-        match self {
-            Section::Defaults => "policy defaults",
-            Section::Groups => "group",
-            Section::Actions => "action",
-            Section::Targets => "target",
-        }
-    }
-}
+use std::collections::BTreeMap;
 
 /// The API's objects, each as its table in the file would be.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -129,98 +85,6 @@ impl Overlay {
                     .iter()
                     .map(|(n, t)| (Section::Targets, n.as_str(), t)),
             )
-    }
-}
-
-/// Where a config came from, kept (without its parsed contents) so it can
-/// be composed again with a changed [`Overlay`].
-#[derive(Clone, Default)]
-pub struct Layers {
-    /// Read again at each compose.
-    pub(crate) path: Option<PathBuf>,
-    /// Text given directly ([`crate::parse_str`]); `None` with a path, and
-    /// for the embedded defaults.
-    pub(crate) text: Option<Arc<str>>,
-    pub(crate) origin: String,
-    pub(crate) env: Arc<BTreeMap<String, String>>,
-}
-
-impl std::fmt::Debug for Layers {
-    // The environment may hold secrets: only the origin is shown.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Layers")
-            .field("origin", &self.origin)
-            .finish_non_exhaustive()
-    }
-}
-
-/// Layers are where a config came from, not what it says: two configs that
-/// say the same are equal wherever they came from.
-impl PartialEq for Layers {
-    fn eq(&self, _: &Self) -> bool {
-        true
-    }
-}
-
-impl Layers {
-    pub(crate) fn new(
-        path: Option<PathBuf>,
-        text: Option<&str>,
-        origin: &str,
-        env: &BTreeMap<String, String>,
-    ) -> Self {
-        Layers {
-            path,
-            text: text.map(Arc::from),
-            origin: origin.to_string(),
-            env: Arc::new(env.clone()),
-        }
-    }
-
-    /// The file's name (or `<embedded defaults>`), as errors name it.
-    pub fn origin(&self) -> &str {
-        &self.origin
-    }
-}
-
-/// What the file itself defines: its objects' names.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct FileObjects {
-    /// The file has a non-empty `[defaults]`.
-    pub defaults: bool,
-    pub groups: BTreeSet<String>,
-    pub actions: BTreeSet<String>,
-    pub targets: BTreeSet<String>,
-}
-
-impl FileObjects {
-    pub(crate) fn of(root: &toml::Table) -> Self {
-        let names = |section: &str| -> BTreeSet<String> {
-            root.get(section)
-                .and_then(toml::Value::as_table)
-                .map(|t| t.keys().cloned().collect())
-                .unwrap_or_default()
-        };
-        FileObjects {
-            defaults: root
-                .get("defaults")
-                .and_then(toml::Value::as_table)
-                .is_some_and(|t| !t.is_empty()),
-            groups: names("groups"),
-            actions: names("actions"),
-            targets: names("targets"),
-        }
-    }
-
-    /// Whether the file defines `name` of `section` (the file is its
-    /// source of truth then: the API answers 409 to writes).
-    pub fn defines(&self, section: Section, name: &str) -> bool {
-        match section {
-            Section::Defaults => self.defaults,
-            Section::Groups => self.groups.contains(name),
-            Section::Actions => self.actions.contains(name),
-            Section::Targets => self.targets.contains(name),
-        }
     }
 }
 

@@ -9,13 +9,13 @@
 use crate::de::{deserialize_keywise, deserialize_table, expect_table, named_tables};
 use crate::env::Overrides;
 use crate::error::{join, name_key, ConfigError, ConfigErrors, Errors, ENVIRONMENT};
-use crate::overlay::FileObjects;
 use crate::plugins::{parse_and_validate, LazyClients};
 use crate::raw::{
     AuthKeys, BackoffKeys, ContainerKeys, EngineKeys, HumanDuration, LogKeys, MaintenanceKeys,
     PolicyKeys, RungKeys, ServerKeys, StoreKeys, TargetKeys,
 };
 use crate::secrets::{self, SecretRefs, Sources};
+use crate::source::FileObjects;
 pub(crate) use crate::values::{check_log_level, check_store_url, parse_listen};
 use crate::{
     ActionConfig, CheckConfig, Config, EngineSettings, LogFormat, LogSettings, Retention,
@@ -566,7 +566,7 @@ pub(crate) fn resolve_table(
     }
     Ok(Config {
         source: None,
-        layers: crate::Layers::default(),
+        layers: crate::source::Layers::default(),
         file_objects: file,
         secret_refs,
         server: ServerSettings {

@@ -6,6 +6,7 @@
 
 pub mod app;
 pub mod auth;
+pub mod build;
 pub mod cli;
 pub mod docker;
 pub mod files;

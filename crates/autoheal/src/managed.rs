@@ -15,7 +15,7 @@
 //! The supervisor runs the default workspace; objects of other workspaces
 //! cannot be written yet ([`ManageError::Unsupported`]).
 
-use crate::app::{build_targets_with, Built, Runtime};
+use crate::build::{build_targets_with, Built, Runtime};
 use crate::supervisor::Handle;
 use crate::vault::{Keyring, Secret};
 use autoheal_config::{
