@@ -601,24 +601,8 @@ pub(crate) async fn receive(
     headers: HeaderMap,
     bytes: Bytes,
 ) -> Result<Response, ApiError> {
-    let Path(tok) = path.map_err(from_rejection)?;
-    let unknown = || ApiError::not_found("no webhook in force has this URL");
-    if !token::well_formed(&tok, token::Kind::Hook) {
-        return Err(unknown());
-    }
     let now = crate::supervisor::now_ms();
-    let Some(hook) = s.store.webhook_by_token(&token::hash(&tok), now).await? else {
-        return Err(unknown());
-    };
-    if let Err(not_until) = s.hooks.limiter.check_key(&hook.id) {
-        let wait = not_until.wait_time_from(governor::clock::Clock::now(
-            &governor::clock::DefaultClock::default(),
-        ));
-        return Err(ApiError::too_many(
-            "too many alerts on this webhook; slow down",
-            wait,
-        ));
-    }
+    let hook = hook_of(&s, path, now).await?;
     if bytes.len() > MAX_BODY {
         return Err(ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -797,6 +781,33 @@ pub(crate) async fn receive_get(
     receive(state, method, path, query, headers, Bytes::new()).await
 }
 
+/// The webhook in force whose token is in the URL, within its rate limit;
+/// `404` alike for a malformed, unknown, revoked or expired token.
+async fn hook_of(
+    s: &AppState,
+    path: Result<Path<String>, PathRejection>,
+    now: i64,
+) -> Result<WebhookRow, ApiError> {
+    let Path(tok) = path.map_err(from_rejection)?;
+    let unknown = || ApiError::not_found("no webhook in force has this URL");
+    if !token::well_formed(&tok, token::Kind::Hook) {
+        return Err(unknown());
+    }
+    let Some(hook) = s.store.webhook_by_token(&token::hash(&tok), now).await? else {
+        return Err(unknown());
+    };
+    if let Err(not_until) = s.hooks.limiter.check_key(&hook.id) {
+        let wait = not_until.wait_time_from(governor::clock::Clock::now(
+            &governor::clock::DefaultClock::default(),
+        ));
+        return Err(ApiError::too_many(
+            "too many calls on this webhook; slow down",
+            wait,
+        ));
+    }
+    Ok(hook)
+}
+
 /// What a ping is answered.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Pinged {
@@ -816,24 +827,7 @@ async fn ping(
     kind: autoheal_plugins::check::heartbeat::Ping,
 ) -> Result<Response, ApiError> {
     use autoheal_plugins::check::heartbeat::Ping;
-    let Path(tok) = tok.map_err(from_rejection)?;
-    let unknown = || ApiError::not_found("no webhook in force has this URL");
-    if !token::well_formed(&tok, token::Kind::Hook) {
-        return Err(unknown());
-    }
-    let now = crate::supervisor::now_ms();
-    let Some(hook) = s.store.webhook_by_token(&token::hash(&tok), now).await? else {
-        return Err(unknown());
-    };
-    if let Err(not_until) = s.hooks.limiter.check_key(&hook.id) {
-        let wait = not_until.wait_time_from(governor::clock::Clock::now(
-            &governor::clock::DefaultClock::default(),
-        ));
-        return Err(ApiError::too_many(
-            "too many pings on this URL; slow down",
-            wait,
-        ));
-    }
+    let hook = hook_of(s, tok, crate::supervisor::now_ms()).await?;
     if hook.signature.is_some() {
         return Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
