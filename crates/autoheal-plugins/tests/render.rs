@@ -354,3 +354,31 @@ proptest::proptest! {
         let _ = parse_services_page(s.as_bytes());
     }
 }
+
+#[tokio::test]
+async fn a_202_without_the_deploy_reads_the_newest_one() {
+    let fake = FakeRender::start().await;
+    let id = fake.add_service("web", "web_service", false);
+    fake.set_deploy_answer_body(false);
+    let d = client(&fake, KEY).deploy(&id, false).await.unwrap();
+    assert_eq!(vec![d.id.clone()], fake.deploys(&id));
+    assert_eq!(d.status, DeployStatus::Created);
+}
+
+#[tokio::test]
+async fn a_restart_built_from_its_config_runs() {
+    let fake = FakeRender::start().await;
+    let id = fake.add_service("web", "web_service", false);
+    let cfg: autoheal_plugins::RenderRestartConfig = serde_json::from_value(serde_json::json!({
+        "service": "web",
+        "api_key": KEY,
+        "base_url": fake.base_url(),
+    }))
+    .unwrap();
+    let r = RenderRestartAction::build(&cfg, &HttpClients::new().unwrap()).unwrap();
+    assert_eq!(
+        r.run(&ActionContext::default()).await,
+        ActionOutcome::Succeeded
+    );
+    assert_eq!(fake.count("POST", &format!("/v1/services/{id}/restart")), 1);
+}

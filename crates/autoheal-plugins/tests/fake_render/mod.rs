@@ -108,6 +108,7 @@ struct St {
     new_path: Vec<String>,
     reads_per_step: u32,
     deploy_code: StatusCode,
+    deploy_body: bool,
     limit: u64,
     used: u64,
     reset_secs: u64,
@@ -138,6 +139,7 @@ impl FakeRender {
             new_path: TO_LIVE.iter().map(|s| s.to_string()).collect(),
             reads_per_step: 1,
             deploy_code: StatusCode::ACCEPTED,
+            deploy_body: true,
             limit: 400,
             used: 0,
             reset_secs: 0,
@@ -196,6 +198,11 @@ impl FakeRender {
     /// 201 or 202 for `POST /services/{id}/deploys`.
     pub fn set_deploy_status_code(&self, code: u16) {
         self.with(|s| s.deploy_code = StatusCode::from_u16(code).unwrap());
+    }
+
+    /// Whether the deploy POST's answer holds the deploy (default true).
+    pub fn set_deploy_answer_body(&self, on: bool) {
+        self.with(|s| s.deploy_body = on);
     }
 
     pub fn set_key(&self, key: &str) {
@@ -460,7 +467,7 @@ fn answer(
             let dep = new_deploy(s, id, &path, "api", clear);
             let code = s.deploy_code;
             let d = find_deploy(s, &dep).unwrap().json();
-            (code, Some(d))
+            (code, s.deploy_body.then_some(d))
         }
         ("GET", ["services", id, "deploys"]) => {
             let limit = q
