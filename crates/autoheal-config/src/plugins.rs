@@ -14,6 +14,9 @@ use autoheal_core::policy::limits;
 use autoheal_docker::checks::{AddressTemplate, DockerExecCheckConfig, PLACEHOLDER};
 use autoheal_plugins::action::command::CommandAction;
 use autoheal_plugins::action::command::CommandActionConfig;
+use autoheal_plugins::action::render::{
+    RenderDeployAction, RenderDeployConfig, RenderRestartAction, RenderRestartConfig,
+};
 use autoheal_plugins::action::webhook::WebhookAction;
 use autoheal_plugins::action::webhook::WebhookActionConfig;
 use autoheal_plugins::check::exec::ExecCheck;
@@ -164,16 +167,23 @@ impl CheckConfig {
 pub enum ActionConfig {
     Command(CommandActionConfig),
     Webhook(WebhookActionConfig),
+    /// Triggers a Render deploy and follows it to its end.
+    RenderDeploy(RenderDeployConfig),
+    /// Restarts a Render service.
+    RenderRestart(RenderRestartConfig),
 }
 
 impl ActionConfig {
     /// The `type` values, for messages and docs.
-    pub const TYPES: &'static [&'static str] = &["command", "webhook"];
+    pub const TYPES: &'static [&'static str] =
+        &["command", "webhook", "render_deploy", "render_restart"];
 
     pub fn type_name(&self) -> &'static str {
         match self {
             ActionConfig::Command(_) => "command",
             ActionConfig::Webhook(_) => "webhook",
+            ActionConfig::RenderDeploy(_) => "render_deploy",
+            ActionConfig::RenderRestart(_) => "render_restart",
         }
     }
 
@@ -182,6 +192,8 @@ impl ActionConfig {
         match self {
             ActionConfig::Command(c) => c.timeout,
             ActionConfig::Webhook(c) => c.timeout,
+            ActionConfig::RenderDeploy(c) => c.timeout,
+            ActionConfig::RenderRestart(c) => c.timeout,
         }
     }
 
@@ -193,6 +205,14 @@ impl ActionConfig {
             ActionConfig::Webhook(c) => match clients.get() {
                 Some(clients) => WebhookAction::build(c, clients).map(drop),
                 None => Ok(()),
+            },
+            ActionConfig::RenderDeploy(c) => match clients.get() {
+                Some(clients) => RenderDeployAction::build(c, clients).map(drop),
+                None => c.validate(),
+            },
+            ActionConfig::RenderRestart(c) => match clients.get() {
+                Some(clients) => RenderRestartAction::build(c, clients).map(drop),
+                None => c.validate(),
             },
         }
     }
@@ -209,12 +229,15 @@ impl ActionConfig {
         let slots = match ty.as_str() {
             "webhook" => secrets::HTTP,
             "command" => secrets::ENV,
+            "render_deploy" | "render_restart" => secrets::RENDER,
             _ => &[],
         };
         let refs = secrets.resolve(&mut rest, slots, key, refs_allowed, errs)?;
         let action = match ty.as_str() {
             "command" => deserialize_table(rest, key, errs).map(ActionConfig::Command),
             "webhook" => deserialize_table(rest, key, errs).map(ActionConfig::Webhook),
+            "render_deploy" => deserialize_table(rest, key, errs).map(ActionConfig::RenderDeploy),
+            "render_restart" => deserialize_table(rest, key, errs).map(ActionConfig::RenderRestart),
             _ => unreachable!("split_type only returns known types"),
         }?;
         Some((action, refs))

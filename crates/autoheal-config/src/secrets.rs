@@ -9,10 +9,11 @@
 //! a reference. What is kept is where each reference was ([`SecretRefs`]),
 //! so that an export writes the reference back and never the value.
 //!
-//! The keys ([`HTTP`], [`ENV`], [`DOCKER`], [`STORE`]):
+//! The keys ([`HTTP`], [`ENV`], [`RENDER`], [`DOCKER`], [`STORE`]):
 //! - an `http` check's and a `webhook` action's `url` and every `headers`
 //!   value;
 //! - every `env` value of an `exec` check and a `command` action;
+//! - the `api_key` of `render_deploy` and `render_restart` actions;
 //! - `docker.webhook_url`, `docker.apprise_url`;
 //! - `store.url`.
 //!
@@ -118,6 +119,8 @@ pub(crate) enum Slot {
 pub(crate) const HTTP: &[Slot] = &[Slot::Value("url"), Slot::EachValueOf("headers")];
 /// `exec` checks and `command` actions.
 pub(crate) const ENV: &[Slot] = &[Slot::EachValueOf("env")];
+/// `render_deploy` and `render_restart` actions.
+pub(crate) const RENDER: &[Slot] = &[Slot::Value("api_key")];
 /// `[docker]`.
 pub(crate) const DOCKER: &[Slot] = &[Slot::Value("webhook_url"), Slot::Value("apprise_url")];
 /// `[store]`.

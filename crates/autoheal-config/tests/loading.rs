@@ -342,6 +342,14 @@ fn every_key_the_loader_accepts_is_in_the_configuration_reference() {
             "[actions.a]\ntype = \"webhook\"\nurl = \"http://x\"\nzz = 1",
             "actions.a.zz",
         ),
+        (
+            "[actions.a]\ntype = \"render_deploy\"\nservice = \"x\"\napi_key = \"k\"\nzz = 1",
+            "actions.a.zz",
+        ),
+        (
+            "[actions.a]\ntype = \"render_restart\"\nservice = \"x\"\napi_key = \"k\"\nzz = 1",
+            "actions.a.zz",
+        ),
     ];
     for (text, key) in probes {
         let keys = accepted_keys(text, key);

@@ -486,3 +486,65 @@ fn a_refused_value_read_from_a_reference_is_not_quoted_back() {
     );
     assert!(e.to_string().contains(CANARY), "{e}");
 }
+
+#[test]
+fn render_actions_take_the_api_key_as_a_reference() {
+    let text = r#"
+[actions.redeploy]
+type = "render_deploy"
+service = "web"
+api_key = { env = "RENDER_API_KEY" }
+poll = "10s"
+timeout = "30m"
+[actions.bounce]
+type = "render_restart"
+service = "srv-abc"
+api_key = { env = "RENDER_API_KEY" }
+"#;
+    let c = ok(text, &env(&[("RENDER_API_KEY", CANARY)]));
+    let ActionConfig::RenderDeploy(d) = &c.actions["redeploy"] else {
+        panic!()
+    };
+    assert_eq!(d.api_key, CANARY);
+    assert_eq!(d.base_url, "https://api.render.com/v1");
+    assert_eq!(d.poll, std::time::Duration::from_secs(10));
+    assert_eq!(c.actions["redeploy"].type_name(), "render_deploy");
+    let ActionConfig::RenderRestart(r) = &c.actions["bounce"] else {
+        panic!()
+    };
+    assert_eq!(r.api_key, CANARY);
+    assert_eq!(r.timeout, std::time::Duration::from_secs(120));
+    assert!(!format!("{c:?}").contains(CANARY));
+    let exported = c.to_toml_targets().unwrap();
+    assert!(!exported.contains(CANARY), "{exported}");
+    let t: toml::Table = exported.parse().unwrap();
+    assert_eq!(
+        t["actions"]["redeploy"]["api_key"]["env"].as_str(),
+        Some("RENDER_API_KEY")
+    );
+
+    // Validated at load: the key, the poll range, the base URL.
+    let e = errs(
+        r#"
+[actions.redeploy]
+type = "render_deploy"
+service = "web"
+api_key = { env = "RENDER_API_KEY" }
+poll = "10ms"
+base_url = "http://169.254.169.254/v1"
+"#,
+        &env(&[("RENDER_API_KEY", CANARY)]),
+    )
+    .to_string();
+    assert!(
+        e.contains("actions.redeploy.poll") || e.contains("actions.redeploy.base_url"),
+        "{e}"
+    );
+    assert!(!e.contains(CANARY), "{e}");
+    let e = errs(
+        "[actions.r]\ntype = \"render_restart\"\nservice = \"web\"\napi_key = \"\"\n",
+        &env(&[]),
+    )
+    .to_string();
+    assert!(e.contains("actions.r.api_key"), "{e}");
+}

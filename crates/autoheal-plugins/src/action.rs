@@ -5,6 +5,7 @@ use autoheal_core::ActionOutcome;
 use serde::Serialize;
 
 pub mod command;
+pub mod render;
 pub mod webhook;
 
 /// What an action knows about why it runs; also the placeholders of webhook

@@ -18,15 +18,22 @@
 //! Kuma, UptimeRobot, Gatus, Healthchecks, Pingdom, generic JSON) send to a
 //! webhook into [`Alert`]s, and verifies webhook signatures
 //! ([`alert::signature`]); pure code, no I/O.
+//!
+//! [`platform`] holds clients of hosting platforms' APIs (Render), used by
+//! the `render_deploy` and `render_restart` actions.
 
 pub mod action;
 pub mod alert;
 pub mod check;
 pub mod http_client;
+pub mod platform;
 mod process;
 pub mod redact;
 
 pub use action::command::{CommandAction, CommandActionConfig};
+pub use action::render::{
+    RenderDeployAction, RenderDeployConfig, RenderRestartAction, RenderRestartConfig,
+};
 pub use action::webhook::{WebhookAction, WebhookActionConfig};
 pub use action::{Action, ActionContext};
 pub use alert::{Alert, AlertRequest, AlertSource, AlertState, GenericRule, Ignored, Unrecognised};

@@ -297,7 +297,7 @@ fn build_action(
     cfg: &ActionConfig,
     clients: &HttpClients,
 ) -> Result<ActionSlot, autoheal_plugins::BuildError> {
-    use autoheal_plugins::action::{command, webhook};
+    use autoheal_plugins::action::{command, render, webhook};
     Ok(match cfg {
         ActionConfig::Command(c) => ActionSlot {
             name: name.to_string(),
@@ -310,6 +310,18 @@ fn build_action(
             kind: "webhook".into(),
             timeout: c.timeout.saturating_add(Duration::from_secs(5)),
             action: Arc::new(webhook::WebhookAction::build(c, clients)?),
+        },
+        ActionConfig::RenderDeploy(c) => ActionSlot {
+            name: name.to_string(),
+            kind: "render_deploy".into(),
+            timeout: c.timeout.saturating_add(Duration::from_secs(5)),
+            action: Arc::new(render::RenderDeployAction::build(c, clients)?),
+        },
+        ActionConfig::RenderRestart(c) => ActionSlot {
+            name: name.to_string(),
+            kind: "render_restart".into(),
+            timeout: c.timeout.saturating_add(Duration::from_secs(5)),
+            action: Arc::new(render::RenderRestartAction::build(c, clients)?),
         },
     })
 }
