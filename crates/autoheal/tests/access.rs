@@ -189,6 +189,7 @@ async fn every_route_answers_anonymous_401_too_low_a_role_403_and_another_worksp
         ("id", String::new()), // set per route below
         ("user_id", member_id.to_string()),
         ("token", "ah_hook_nosuchtoken".to_string()),
+        ("service", "my-api".to_string()),
     ]);
     // ...and ones that exist nowhere, so an allowed write changes nothing.
     let harmless = BTreeMap::from([
@@ -197,6 +198,7 @@ async fn every_route_answers_anonymous_401_too_low_a_role_403_and_another_worksp
         ("id", "999999".to_string()),
         ("user_id", "999999".to_string()),
         ("token", "ah_hook_nosuchtoken".to_string()),
+        ("service", "my-api".to_string()),
     ]);
 
     let endpoints = autoheal::http::endpoints(true);

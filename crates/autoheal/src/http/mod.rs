@@ -17,6 +17,7 @@ pub mod hooks;
 pub mod idempotency;
 pub mod manage;
 pub mod openapi;
+pub mod platforms;
 pub mod secrets;
 pub mod serve;
 pub mod stream;
@@ -85,6 +86,7 @@ pub fn endpoints(metrics_public: bool) -> Vec<Endpoint> {
     all.extend(manage::endpoints());
     all.extend(containers::endpoints());
     all.extend(hooks::endpoints());
+    all.extend(platforms::endpoints());
     all.extend(secrets::endpoints());
     all.extend(stream::endpoints());
     all.extend(openapi::endpoints());

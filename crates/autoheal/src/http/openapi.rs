@@ -124,6 +124,13 @@ impl Modify for Security {
         super::hooks::ping_success,
         super::hooks::ping_start,
         super::hooks::ping_fail,
+        super::platforms::account,
+        super::platforms::set_account,
+        super::platforms::remove_account,
+        super::platforms::services,
+        super::platforms::service,
+        super::platforms::deploy,
+        super::platforms::restart,
         super::secrets::list,
         super::secrets::set,
         super::secrets::remove,
@@ -142,6 +149,7 @@ impl Modify for Security {
         (name = "defaults", description = "The workspace's policy defaults; export and import"),
         (name = "containers", description = "Docker containers, and their auto-heal chosen without labels"),
         (name = "alerts", description = "Alert webhooks: external monitors tell autoheal a target is down or up"),
+        (name = "platforms", description = "Hosting platform accounts (Render): services, unhealthy ones, deploy and restart by hand"),
         (name = "secrets", description = "The vault: third-party credentials, encrypted at rest, write-only"),
     )
 )]

@@ -114,9 +114,7 @@ async fn client_of(s: &AppState, who: &Principal) -> Result<RenderClient, ApiErr
             ApiError::unavailable("the Render account cannot be read")
         })?
         .ok_or_else(|| {
-            ApiError::new(
-                StatusCode::CONFLICT,
-                "no_account",
+            ApiError::not_found(
                 "no Render account is set: PUT /api/v1/platforms/render {\"api_key\": \"...\"}",
             )
         })?;
@@ -139,10 +137,9 @@ fn render_error(e: RenderError) -> ApiError {
             "platform_refused",
             "Render refuses the stored API key; PUT a new one",
         ),
-        RenderError::RateLimited { retry_after } => ApiError::too_many(
-            "Render's rate limit is reached; retry later",
-            retry_after,
-        ),
+        RenderError::RateLimited { retry_after } => {
+            ApiError::too_many("Render's rate limit is reached; retry later", retry_after)
+        }
         other => ApiError::new(
             StatusCode::BAD_GATEWAY,
             "platform_error",
@@ -264,7 +261,7 @@ pub struct ServiceList {
 
 #[utoipa::path(get, path = "/api/v1/platforms/render/services", tag = "platforms", params(ServicesQuery),
     responses((status = 200, body = ServiceList),
-              (status = 409, description = "No account is set", body = super::error::ErrorBody),
+              (status = 404, description = "No account is set", body = super::error::ErrorBody),
               (status = 502, description = "Render refused or failed", body = super::error::ErrorBody)))]
 async fn services(
     State(s): State<AppState>,
@@ -335,12 +332,12 @@ async fn deploy(
     bytes: Bytes,
 ) -> Result<Response, ApiError> {
     let Path(name) = p.map_err(from_rejection)?;
+    let client = client_of(&s, &who).await?;
     let req: DeployRequest = if bytes.is_empty() {
         DeployRequest::default()
     } else {
         body(&bytes)?
     };
-    let client = client_of(&s, &who).await?;
     let svc = client.find(&name).await.map_err(render_error)?;
     if let Some(d) = client.latest_deploy(&svc.id).await.map_err(render_error)? {
         if d.status.in_progress() {
