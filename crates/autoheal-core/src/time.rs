@@ -40,10 +40,20 @@ fn millis(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
+/// Whole milliseconds, rounded up: a deadline `t + d` is never before the
+/// instant `d` after `t`, so a window that `since` says has not passed yet
+/// (it compares exactly) has not reached its deadline either. Rounded down,
+/// a window of `60.0005s` had its deadline half a millisecond early, and
+/// the timer fired again and again at the same instant.
+fn millis_up(d: Duration) -> i64 {
+    let ms = d.as_millis() + u128::from(d.subsec_nanos() % 1_000_000 != 0);
+    i64::try_from(ms).unwrap_or(i64::MAX)
+}
+
 impl Add<Duration> for Timestamp {
     type Output = Timestamp;
     fn add(self, d: Duration) -> Timestamp {
-        Timestamp(self.0.saturating_add(millis(d)))
+        Timestamp(self.0.saturating_add(millis_up(d)))
     }
 }
 

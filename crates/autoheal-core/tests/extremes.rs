@@ -235,3 +235,40 @@ proptest! {
         }
     }
 }
+
+/// A failure window with a part of a millisecond (`60s 500us`, which the
+/// config accepts) once put the failure's deadline half a millisecond
+/// before the instant the window ends: the timer fired, nothing was pruned,
+/// the same deadline was scheduled again, and `handle_timeout` never
+/// returned (found by the proptest above with a random seed).
+#[test]
+fn a_window_with_a_part_of_a_millisecond_fires_once_and_ends() {
+    let id = TargetId(0);
+    let policy = Policy {
+        failure_threshold: 3,
+        failure_window: Duration::from_micros(60_000_500),
+        start_period: Duration::ZERO,
+        ..Policy::default()
+    };
+    let mut engine = Engine::new(1);
+    let t0 = 1_000_000_i64;
+    engine.add_target(id, policy, Timestamp(t0), None).unwrap();
+    engine
+        .handle(
+            id,
+            Timestamp(t0),
+            Input::Observation(Observation::down("x")),
+        )
+        .unwrap();
+    while engine.poll().is_some() {}
+    // Every millisecond around the window's end: each call returns.
+    for ms in 59_998..60_003 {
+        engine.handle_timeout(Timestamp(t0 + ms));
+        while engine.poll().is_some() {}
+    }
+    let next = engine.poll_timeout();
+    assert!(
+        next.is_none_or(|t| t.as_millis() > t0 + 60_002),
+        "no deadline left behind the clock: {next:?}"
+    );
+}
