@@ -212,11 +212,9 @@ async fn the_render_seed_flow_works_end_to_end_against_the_fake() {
         (fake.status(&healed).as_deref() == Some("live")).then_some(())
     })
     .await;
-    eventually(LONG, "the attempt to succeed", || {
-        async move {
-            let (_, v) = call(M::GET, "/api/v1/incidents?target=my-api".into(), None).await;
-            (v["items"][0]["attempts"][0]["outcome"] == "succeeded").then_some(())
-        }
+    eventually(LONG, "the attempt to succeed", || async move {
+        let (_, v) = call(M::GET, "/api/v1/incidents?target=my-api".into(), None).await;
+        (v["items"][0]["attempts"][0]["outcome"] == "succeeded").then_some(())
     })
     .await;
     // Up: no redeploy.
