@@ -14,6 +14,9 @@ use autoheal_core::policy::limits;
 use autoheal_docker::checks::{AddressTemplate, DockerExecCheckConfig, PLACEHOLDER};
 use autoheal_plugins::action::command::CommandAction;
 use autoheal_plugins::action::command::CommandActionConfig;
+use autoheal_plugins::action::coolify::{
+    CoolifyAction, CoolifyDeployConfig, CoolifyRestartConfig, CoolifyStartConfig,
+};
 use autoheal_plugins::action::render::{
     RenderDeployAction, RenderDeployConfig, RenderRestartAction, RenderRestartConfig,
 };
@@ -171,12 +174,25 @@ pub enum ActionConfig {
     RenderDeploy(RenderDeployConfig),
     /// Restarts a Render service.
     RenderRestart(RenderRestartConfig),
+    /// Restarts a Coolify application and follows the restart.
+    CoolifyRestart(CoolifyRestartConfig),
+    /// Redeploys a Coolify application and follows the deployment.
+    CoolifyDeploy(CoolifyDeployConfig),
+    /// Starts a Coolify application and follows the deployment.
+    CoolifyStart(CoolifyStartConfig),
 }
 
 impl ActionConfig {
     /// The `type` values, for messages and docs.
-    pub const TYPES: &'static [&'static str] =
-        &["command", "webhook", "render_deploy", "render_restart"];
+    pub const TYPES: &'static [&'static str] = &[
+        "command",
+        "webhook",
+        "render_deploy",
+        "render_restart",
+        "coolify_restart",
+        "coolify_deploy",
+        "coolify_start",
+    ];
 
     pub fn type_name(&self) -> &'static str {
         match self {
@@ -184,6 +200,9 @@ impl ActionConfig {
             ActionConfig::Webhook(_) => "webhook",
             ActionConfig::RenderDeploy(_) => "render_deploy",
             ActionConfig::RenderRestart(_) => "render_restart",
+            ActionConfig::CoolifyRestart(_) => "coolify_restart",
+            ActionConfig::CoolifyDeploy(_) => "coolify_deploy",
+            ActionConfig::CoolifyStart(_) => "coolify_start",
         }
     }
 
@@ -194,6 +213,9 @@ impl ActionConfig {
             ActionConfig::Webhook(c) => c.timeout,
             ActionConfig::RenderDeploy(c) => c.timeout,
             ActionConfig::RenderRestart(c) => c.timeout,
+            ActionConfig::CoolifyRestart(c) => c.timeout,
+            ActionConfig::CoolifyDeploy(c) => c.timeout,
+            ActionConfig::CoolifyStart(c) => c.timeout,
         }
     }
 
@@ -214,6 +236,18 @@ impl ActionConfig {
                 Some(clients) => RenderRestartAction::build(c, clients).map(drop),
                 None => c.validate(),
             },
+            ActionConfig::CoolifyRestart(c) => match clients.get() {
+                Some(clients) => CoolifyAction::build_restart(c, clients).map(drop),
+                None => c.validate(),
+            },
+            ActionConfig::CoolifyDeploy(c) => match clients.get() {
+                Some(clients) => CoolifyAction::build_deploy(c, clients).map(drop),
+                None => c.validate(),
+            },
+            ActionConfig::CoolifyStart(c) => match clients.get() {
+                Some(clients) => CoolifyAction::build_start(c, clients).map(drop),
+                None => c.validate(),
+            },
         }
     }
 
@@ -230,6 +264,7 @@ impl ActionConfig {
             "webhook" => secrets::HTTP,
             "command" => secrets::ENV,
             "render_deploy" | "render_restart" => secrets::RENDER,
+            "coolify_restart" | "coolify_deploy" | "coolify_start" => secrets::COOLIFY,
             _ => &[],
         };
         let refs = secrets.resolve(&mut rest, slots, key, refs_allowed, errs)?;
@@ -238,6 +273,11 @@ impl ActionConfig {
             "webhook" => deserialize_table(rest, key, errs).map(ActionConfig::Webhook),
             "render_deploy" => deserialize_table(rest, key, errs).map(ActionConfig::RenderDeploy),
             "render_restart" => deserialize_table(rest, key, errs).map(ActionConfig::RenderRestart),
+            "coolify_restart" => {
+                deserialize_table(rest, key, errs).map(ActionConfig::CoolifyRestart)
+            }
+            "coolify_deploy" => deserialize_table(rest, key, errs).map(ActionConfig::CoolifyDeploy),
+            "coolify_start" => deserialize_table(rest, key, errs).map(ActionConfig::CoolifyStart),
             _ => unreachable!("split_type only returns known types"),
         }?;
         Some((action, refs))

@@ -9,11 +9,13 @@
 //! a reference. What is kept is where each reference was ([`SecretRefs`]),
 //! so that an export writes the reference back and never the value.
 //!
-//! The keys ([`HTTP`], [`ENV`], [`RENDER`], [`DOCKER`], [`STORE`]):
+//! The keys ([`HTTP`], [`ENV`], [`RENDER`], [`COOLIFY`], [`DOCKER`], [`STORE`]):
 //! - an `http` check's and a `webhook` action's `url` and every `headers`
 //!   value;
 //! - every `env` value of an `exec` check and a `command` action;
 //! - the `api_key` of `render_deploy` and `render_restart` actions;
+//! - the `token` of `coolify_restart`, `coolify_deploy` and `coolify_start`
+//!   actions;
 //! - `docker.webhook_url`, `docker.apprise_url`;
 //! - `store.url`.
 //!
@@ -121,6 +123,8 @@ pub(crate) const HTTP: &[Slot] = &[Slot::Value("url"), Slot::EachValueOf("header
 pub(crate) const ENV: &[Slot] = &[Slot::EachValueOf("env")];
 /// `render_deploy` and `render_restart` actions.
 pub(crate) const RENDER: &[Slot] = &[Slot::Value("api_key")];
+/// `coolify_restart`, `coolify_deploy` and `coolify_start` actions.
+pub(crate) const COOLIFY: &[Slot] = &[Slot::Value("token")];
 /// `[docker]`.
 pub(crate) const DOCKER: &[Slot] = &[Slot::Value("webhook_url"), Slot::Value("apprise_url")];
 /// `[store]`.

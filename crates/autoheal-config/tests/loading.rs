@@ -350,6 +350,18 @@ fn every_key_the_loader_accepts_is_in_the_configuration_reference() {
             "[actions.a]\ntype = \"render_restart\"\nservice = \"x\"\napi_key = \"k\"\nzz = 1",
             "actions.a.zz",
         ),
+        (
+            "[actions.a]\ntype = \"coolify_restart\"\napplication = \"x\"\ntoken = \"k\"\nbase_url = \"https://c.example\"\nzz = 1",
+            "actions.a.zz",
+        ),
+        (
+            "[actions.a]\ntype = \"coolify_deploy\"\napplication = \"x\"\ntoken = \"k\"\nbase_url = \"https://c.example\"\nzz = 1",
+            "actions.a.zz",
+        ),
+        (
+            "[actions.a]\ntype = \"coolify_start\"\napplication = \"x\"\ntoken = \"k\"\nbase_url = \"https://c.example\"\nzz = 1",
+            "actions.a.zz",
+        ),
     ];
     for (text, key) in probes {
         let keys = accepted_keys(text, key);
@@ -361,4 +373,69 @@ fn every_key_the_loader_accepts_is_in_the_configuration_reference() {
             );
         }
     }
+}
+
+/// The Coolify preset of docs/platforms.md ("The seed's ladder as a
+/// preset"), kept identical to the doc's block (checked below).
+const COOLIFY_PRESET: &str = r#"[actions.restart]
+type = "coolify_restart"
+application = "YOUR_APPLICATION_UUID"
+base_url = "https://coolify.example.com"
+token = { env = "COOLIFY_TOKEN" }
+
+[actions.redeploy]
+type = "coolify_deploy"
+application = "YOUR_APPLICATION_UUID"
+base_url = "https://coolify.example.com"
+token = { env = "COOLIFY_TOKEN" }
+
+[targets.my-app]
+check = { type = "http", method = "HEAD", url = "https://my-app.example.com", interval = "30s", timeout = "10s", follow_redirects = false }
+failure_threshold = 2
+failure_window = "120s"
+degraded_is_failure = false
+cooldown = "600s"
+ladder = [{ action = "restart", verify = "90s" }, { action = "redeploy" }]
+"#;
+
+#[test]
+fn the_coolify_preset_of_the_docs_loads_with_the_seeds_defaults() {
+    let doc = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/platforms.md"),
+    )
+    .unwrap();
+    assert!(
+        doc.contains(&format!("```toml\n{COOLIFY_PRESET}```")),
+        "docs/platforms.md's Coolify preset differs from COOLIFY_PRESET"
+    );
+    let env: BTreeMap<String, String> =
+        [("COOLIFY_TOKEN".to_string(), "3|token".to_string())].into();
+    let c = parse_str(COOLIFY_PRESET, "preset.toml", &env).unwrap();
+    assert_eq!(c.actions["restart"].type_name(), "coolify_restart");
+    assert_eq!(c.actions["redeploy"].type_name(), "coolify_deploy");
+    let ActionConfig::CoolifyDeploy(d) = &c.actions["redeploy"] else {
+        panic!()
+    };
+    assert_eq!(d.token, "3|token");
+    assert!(!d.force);
+    assert_eq!(d.timeout, Duration::from_secs(20 * 60));
+    let t = c.targets.iter().find(|t| t.name == "my-app").unwrap();
+    let Some(CheckConfig::Http(h)) = &t.check else {
+        panic!("{:?}", t.check)
+    };
+    assert_eq!(h.method, "HEAD");
+    assert!(
+        h.expect_status.is_empty(),
+        "2xx/3xx up, 4xx degraded, else down"
+    );
+    assert!(!h.follow_redirects);
+    let p = &t.policy;
+    assert_eq!(p.failure_threshold, 2);
+    assert_eq!(p.failure_window, Duration::from_secs(120));
+    assert!(!p.degraded_is_failure);
+    assert_eq!(p.cooldown, Duration::from_secs(600));
+    assert_eq!(p.ladder.len(), 2);
+    assert_eq!(p.ladder[0].action, "restart");
+    assert_eq!(p.ladder[0].verify, Duration::from_secs(90));
+    assert_eq!(p.ladder[1].action, "redeploy");
 }

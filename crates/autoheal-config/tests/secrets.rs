@@ -548,3 +548,61 @@ base_url = "http://169.254.169.254/v1"
     .to_string();
     assert!(e.contains("actions.r.api_key"), "{e}");
 }
+
+#[test]
+fn coolify_actions_take_the_token_as_a_reference() {
+    let text = r#"
+[actions.bounce]
+type = "coolify_restart"
+application = "app-uuid"
+base_url = "https://coolify.example.com"
+token = { env = "COOLIFY_TOKEN" }
+[actions.redeploy]
+type = "coolify_deploy"
+application = "app-uuid"
+base_url = "https://coolify.example.com"
+token = { env = "COOLIFY_TOKEN" }
+force = true
+poll = "10s"
+[actions.up]
+type = "coolify_start"
+application = "app-uuid"
+base_url = "https://coolify.example.com"
+token = { env = "COOLIFY_TOKEN" }
+"#;
+    let c = ok(text, &env(&[("COOLIFY_TOKEN", CANARY)]));
+    let ActionConfig::CoolifyRestart(r) = &c.actions["bounce"] else {
+        panic!()
+    };
+    assert_eq!(r.token, CANARY);
+    assert_eq!(r.timeout, std::time::Duration::from_secs(300));
+    let ActionConfig::CoolifyDeploy(d) = &c.actions["redeploy"] else {
+        panic!()
+    };
+    assert!(d.force);
+    assert_eq!(d.poll, std::time::Duration::from_secs(10));
+    assert_eq!(c.actions["up"].type_name(), "coolify_start");
+    assert!(!format!("{c:?}").contains(CANARY));
+    let exported = c.to_toml_targets().unwrap();
+    assert!(!exported.contains(CANARY), "{exported}");
+    let t: toml::Table = exported.parse().unwrap();
+    assert_eq!(
+        t["actions"]["redeploy"]["token"]["env"].as_str(),
+        Some("COOLIFY_TOKEN")
+    );
+
+    // Validated at load: base_url is required, the token must not be empty.
+    let e = errs(
+        "[actions.r]\ntype = \"coolify_deploy\"\napplication = \"a\"\ntoken = { env = \"COOLIFY_TOKEN\" }\n",
+        &env(&[("COOLIFY_TOKEN", CANARY)]),
+    )
+    .to_string();
+    assert!(e.contains("base_url"), "{e}");
+    assert!(!e.contains(CANARY), "{e}");
+    let e = errs(
+        "[actions.r]\ntype = \"coolify_start\"\napplication = \"a\"\nbase_url = \"https://c.example\"\ntoken = \"\"\n",
+        &env(&[]),
+    )
+    .to_string();
+    assert!(e.contains("actions.r.token"), "{e}");
+}

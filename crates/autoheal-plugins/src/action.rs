@@ -5,6 +5,7 @@ use autoheal_core::ActionOutcome;
 use serde::Serialize;
 
 pub mod command;
+pub mod coolify;
 pub mod render;
 pub mod webhook;
 

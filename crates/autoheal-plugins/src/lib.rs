@@ -19,8 +19,9 @@
 //! webhook into [`Alert`]s, and verifies webhook signatures
 //! ([`alert::signature`]); pure code, no I/O.
 //!
-//! [`platform`] holds clients of hosting platforms' APIs (Render), used by
-//! the `render_deploy` and `render_restart` actions.
+//! [`platform`] holds clients of hosting platforms' APIs (Render, Coolify),
+//! used by the `render_deploy`, `render_restart`, `coolify_restart`,
+//! `coolify_deploy` and `coolify_start` actions.
 
 pub mod action;
 pub mod alert;
@@ -31,6 +32,9 @@ mod process;
 pub mod redact;
 
 pub use action::command::{CommandAction, CommandActionConfig};
+pub use action::coolify::{
+    CoolifyAction, CoolifyDeployConfig, CoolifyOp, CoolifyRestartConfig, CoolifyStartConfig,
+};
 pub use action::render::{
     RenderDeployAction, RenderDeployConfig, RenderRestartAction, RenderRestartConfig,
 };

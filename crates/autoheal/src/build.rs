@@ -297,7 +297,7 @@ fn build_action(
     cfg: &ActionConfig,
     clients: &HttpClients,
 ) -> Result<ActionSlot, autoheal_plugins::BuildError> {
-    use autoheal_plugins::action::{command, render, webhook};
+    use autoheal_plugins::action::{command, coolify, render, webhook};
     Ok(match cfg {
         ActionConfig::Command(c) => ActionSlot {
             name: name.to_string(),
@@ -322,6 +322,24 @@ fn build_action(
             kind: "render_restart".into(),
             timeout: c.timeout.saturating_add(Duration::from_secs(5)),
             action: Arc::new(render::RenderRestartAction::build(c, clients)?),
+        },
+        ActionConfig::CoolifyRestart(c) => ActionSlot {
+            name: name.to_string(),
+            kind: "coolify_restart".into(),
+            timeout: c.timeout.saturating_add(Duration::from_secs(5)),
+            action: Arc::new(coolify::CoolifyAction::build_restart(c, clients)?),
+        },
+        ActionConfig::CoolifyDeploy(c) => ActionSlot {
+            name: name.to_string(),
+            kind: "coolify_deploy".into(),
+            timeout: c.timeout.saturating_add(Duration::from_secs(5)),
+            action: Arc::new(coolify::CoolifyAction::build_deploy(c, clients)?),
+        },
+        ActionConfig::CoolifyStart(c) => ActionSlot {
+            name: name.to_string(),
+            kind: "coolify_start".into(),
+            timeout: c.timeout.saturating_add(Duration::from_secs(5)),
+            action: Arc::new(coolify::CoolifyAction::build_start(c, clients)?),
         },
     })
 }
