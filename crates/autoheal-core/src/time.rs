@@ -46,7 +46,7 @@ fn millis(d: Duration) -> i64 {
 /// a window of `60.0005s` had its deadline half a millisecond early, and
 /// the timer fired again and again at the same instant.
 fn millis_up(d: Duration) -> i64 {
-    let ms = d.as_millis() + u128::from(d.subsec_nanos() % 1_000_000 != 0);
+    let ms = d.as_millis() + u128::from(!d.subsec_nanos().is_multiple_of(1_000_000));
     i64::try_from(ms).unwrap_or(i64::MAX)
 }
 
