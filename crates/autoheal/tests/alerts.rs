@@ -126,6 +126,21 @@ async fn an_uptimerobot_down_alert_heals_once_up_recovers_and_a_repeat_in_cooldo
         kinds.iter().filter(|k| **k == "alert_received").count() >= 4,
         "{kinds:?}"
     );
+    // Counted for Prometheus, by source and outcome.
+    let metrics = reqwest::get(format!("{}/metrics", app.base))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for line in [
+        "autoheal_alerts_total{source=\"uptimerobot\",outcome=\"heal_started\"} 1",
+        "autoheal_alerts_total{source=\"uptimerobot\",outcome=\"held\"} 1",
+        "autoheal_alerts_total{source=\"uptimerobot\",outcome=\"ignored\"} 1",
+        "autoheal_alerts_total{source=\"unrecognised\",outcome=\"refused\"} 1",
+    ] {
+        assert!(metrics.contains(line), "{line} in:\n{metrics}");
+    }
 
     // Listed without its token; revoked, its URL is unknown.
     let (_, _, list) = app

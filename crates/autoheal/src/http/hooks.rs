@@ -638,6 +638,7 @@ pub(crate) async fn receive(
                 },
             )
             .await;
+            s.metrics.alert("unrecognised", "refused");
             return Err(ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "unrecognised_alert",
@@ -710,6 +711,7 @@ pub(crate) async fn receive(
         {
             first_acting = Some(decision.clone());
         }
+        s.metrics.alert(a.source, &decision);
         decisions.push(serde_json::json!({
             "source": a.source,
             "state": state,

@@ -45,6 +45,15 @@ pub struct HoldLabels {
     pub reason: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct AlertLabels {
+    /// uptimerobot, alertmanager, heartbeat, ..., or unrecognised.
+    pub source: String,
+    /// What was done: heal_started, held, recovered, incident_opened,
+    /// quarantined, recorded, repeat, ignored, refused.
+    pub outcome: String,
+}
+
 /// The check metrics of one check kind, looked up once: a check result then
 /// bumps them without hashing labels or allocating.
 #[derive(Clone)]
@@ -91,6 +100,8 @@ pub struct Metrics {
     pub check_results_dropped: Counter,
     /// How late due checks start (the scheduler's lateness), seconds.
     pub check_lateness: Histogram,
+    /// Alerts from external monitors, by source and what was done.
+    pub alerts: Family<AlertLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -204,6 +215,12 @@ impl Metrics {
             "How long after its due time a check started",
             check_lateness.clone(),
         );
+        let alerts = Family::<AlertLabels, Counter>::default();
+        registry.register(
+            "alerts",
+            "Alerts received on webhooks, by source and outcome",
+            alerts.clone(),
+        );
         Self {
             registry: std::sync::Arc::new(registry),
             checks,
@@ -220,7 +237,24 @@ impl Metrics {
             store_errors,
             check_results_dropped,
             check_lateness,
+            alerts,
         }
+    }
+
+    /// Counts one alert of `source` with the decision taken (its first
+    /// word: `held: cooldown ...` counts as `held`).
+    pub fn alert(&self, source: &str, decision: &str) {
+        let outcome = decision
+            .split([':', ' '])
+            .next()
+            .unwrap_or("recorded")
+            .to_string();
+        self.alerts
+            .get_or_create(&AlertLabels {
+                source: source.to_string(),
+                outcome,
+            })
+            .inc();
     }
 
     /// The text exposition format.
