@@ -394,7 +394,8 @@ check = { type = "http", method = "HEAD", url = "https://my-app.example.com", in
 failure_threshold = 2
 failure_window = "120s"
 degraded_is_failure = false
-cooldown = "600s"
+cooldown = "90s"
+backoff = { initial = "90s", max = "600s" }
 ladder = [{ action = "restart", verify = "90s" }, { action = "redeploy" }]
 "#;
 
@@ -433,7 +434,8 @@ fn the_coolify_preset_of_the_docs_loads_with_the_seeds_defaults() {
     assert_eq!(p.failure_threshold, 2);
     assert_eq!(p.failure_window, Duration::from_secs(120));
     assert!(!p.degraded_is_failure);
-    assert_eq!(p.cooldown, Duration::from_secs(600));
+    assert_eq!(p.cooldown, Duration::from_secs(90));
+    assert_eq!(p.backoff.max, Duration::from_secs(600));
     assert_eq!(p.ladder.len(), 2);
     assert_eq!(p.ladder[0].action, "restart");
     assert_eq!(p.ladder[0].verify, Duration::from_secs(90));
