@@ -510,11 +510,11 @@ impl Target {
 
     fn prune_failures(&mut self, now: Timestamp) {
         let window = self.policy.failure_window;
-        while self
-            .failures
-            .front()
-            .is_some_and(|t| now.since(*t) >= window)
-        {
+        // The same arithmetic as the deadline (`deadline`): a failure whose
+        // window's end is due is gone, whatever the durations (a window
+        // beyond the clock's range once made `since` and `+` disagree, and
+        // the timer fired for ever).
+        while self.failures.front().is_some_and(|t| *t + window <= now) {
             self.failures.pop_front();
         }
     }

@@ -272,3 +272,30 @@ fn a_window_with_a_part_of_a_millisecond_fires_once_and_ends() {
         "no deadline left behind the clock: {next:?}"
     );
 }
+
+/// A failure window longer than the clock's range (no config allows it,
+/// the engine must not care): `since` saturated below the window while the
+/// deadline `t + window` was already due, so the failure was never pruned
+/// and its timer fired for ever.
+#[test]
+fn a_window_beyond_the_clocks_range_fires_once_and_ends() {
+    let id = TargetId(0);
+    let policy = Policy {
+        failure_threshold: 3,
+        failure_window: Duration::from_secs(u64::MAX / 2),
+        start_period: Duration::ZERO,
+        ..Policy::default()
+    };
+    let mut engine = Engine::new(1);
+    engine.add_target(id, policy, Timestamp(-5), None).unwrap();
+    engine
+        .handle(
+            id,
+            Timestamp(-5),
+            Input::Observation(Observation::down("x")),
+        )
+        .unwrap();
+    while engine.poll().is_some() {}
+    engine.handle_timeout(Timestamp(i64::MAX - 1));
+    while engine.poll().is_some() {}
+}
