@@ -42,19 +42,18 @@ use std::time::Duration;
 use reqwest::{Method, StatusCode};
 use serde::{Deserialize, Serialize};
 
+use super::{backoff, error_message, read_body};
 use crate::redact::REDACTED;
 use crate::BuildError;
 
 /// Default timeout of one request.
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// Default cap of one wait before a retry.
-pub const DEFAULT_MAX_WAIT: Duration = Duration::from_secs(30);
+pub const DEFAULT_MAX_WAIT: Duration = super::MAX_RETRY_WAIT;
 /// Retries after a 429.
 pub const RATE_LIMIT_RETRIES: u32 = 3;
 /// Retries of a read after a 5xx or a transport error.
 pub const SERVER_RETRIES: u32 = 2;
-/// The largest answer read.
-const MAX_BODY: usize = 8 * 1024 * 1024;
 
 /// An application's `status`, `state:health` split at the first `:`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -522,57 +521,8 @@ fn rate_wait(h: &reqwest::header::HeaderMap, attempt: u32) -> Duration {
         .and_then(|v| v.trim().parse::<f64>().ok())
         .filter(|v| v.is_finite());
     match after {
-        Some(v) => Duration::from_secs_f64(v.clamp(0.0, 86_400.0)).mul_f64(1.0 + 0.2 * rand01()),
+        Some(v) => super::spread(Duration::from_secs_f64(v.clamp(0.0, 86_400.0))),
         None => backoff(attempt),
-    }
-}
-
-/// 1 s, 2 s, 4 s, ... (± 20 %), capped at 30 s.
-fn backoff(attempt: u32) -> Duration {
-    let base = Duration::from_secs(1u64 << attempt.min(5));
-    base.mul_f64(0.8 + 0.4 * rand01()).min(DEFAULT_MAX_WAIT)
-}
-
-/// A number in [0, 1) good enough for jitter.
-fn rand01() -> f64 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
-    h.write_u128(nanos);
-    (h.finish() >> 11) as f64 / (1u64 << 53) as f64
-}
-
-async fn read_body(mut resp: reqwest::Response) -> Result<Vec<u8>, String> {
-    let mut out = Vec::new();
-    while let Some(chunk) = resp.chunk().await.map_err(crate::describe_reqwest_error)? {
-        if out.len() + chunk.len() > MAX_BODY {
-            return Err(format!("the answer is larger than {MAX_BODY} bytes"));
-        }
-        out.extend_from_slice(&chunk);
-    }
-    Ok(out)
-}
-
-/// Coolify's (Laravel's) error body is `{"message": "..."}`; else the text.
-fn error_message(body: &[u8]) -> String {
-    #[derive(Deserialize)]
-    struct E {
-        message: String,
-    }
-    if let Ok(e) = serde_json::from_slice::<E>(body) {
-        return e.message;
-    }
-    let text = String::from_utf8_lossy(body);
-    let text = text.trim();
-    if text.is_empty() {
-        "no message".into()
-    } else {
-        text.chars()
-            .map(|c| if c.is_control() { ' ' } else { c })
-            .collect()
     }
 }
 
