@@ -94,6 +94,16 @@ impl Layers {
         }
     }
 
+    /// Layers with no file and no environment: the embedded defaults alone,
+    /// named `origin` in errors (a workspace other than the default, whose
+    /// objects are all made through the API).
+    pub fn detached(origin: &str) -> Self {
+        Layers {
+            origin: origin.to_string(),
+            ..Layers::default()
+        }
+    }
+
     /// The file's name (or `<embedded defaults>`), as errors name it.
     pub fn origin(&self) -> &str {
         &self.origin

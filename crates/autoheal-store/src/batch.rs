@@ -52,13 +52,15 @@ pub(crate) fn last_per_name(targets: &[TargetDef]) -> Vec<&TargetDef> {
 macro_rules! insert_targets {
     ($db:ty, $tx:expr, $targets:expr, $now:expr, $spec:expr) => {
         for chunk in $targets.chunks($crate::batch::CHUNK) {
-            let mut qb: sqlx::QueryBuilder<$db> =
-                sqlx::QueryBuilder::new("INSERT INTO targets (name, kind, spec, created_at) ");
+            let mut qb: sqlx::QueryBuilder<$db> = sqlx::QueryBuilder::new(
+                "INSERT INTO targets (name, kind, spec, created_at, workspace_id) ",
+            );
             qb.push_values(chunk, |mut b, t| {
                 b.push_bind(t.name.clone())
                     .push_bind(t.kind.clone())
                     .push_bind($spec(&t.spec))
-                    .push_bind($now);
+                    .push_bind($now)
+                    .push_bind($crate::scope::workspace_of(&t.name));
             });
             qb.push(" ON CONFLICT (name) DO UPDATE SET kind = excluded.kind, spec = excluded.spec");
             qb.build().execute(&mut *$tx).await?;

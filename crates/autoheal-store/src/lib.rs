@@ -33,6 +33,7 @@ mod batch;
 mod common;
 mod migrations;
 pub mod objects;
+pub mod scope;
 mod types;
 mod unit;
 pub mod vault;

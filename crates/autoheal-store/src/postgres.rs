@@ -169,13 +169,14 @@ impl Store for PgStore {
 
     async fn upsert_target(&self, target: &TargetDef) -> Result<()> {
         sqlx::query(
-            "INSERT INTO targets (name, kind, spec, created_at) VALUES ($1, $2, $3, $4) \
+            "INSERT INTO targets (name, kind, spec, created_at, workspace_id) VALUES ($1, $2, $3, $4, $5) \
              ON CONFLICT (name) DO UPDATE SET kind = excluded.kind, spec = excluded.spec",
         )
         .bind(&target.name)
         .bind(&target.kind)
         .bind(&target.spec)
         .bind(now_ms())
+        .bind(crate::scope::workspace_of(&target.name))
         .execute(&self.pool)
         .await?;
         Ok(())

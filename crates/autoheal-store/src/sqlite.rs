@@ -239,13 +239,14 @@ impl Store for SqliteStore {
     async fn upsert_target(&self, target: &TargetDef) -> Result<()> {
         let mut tx = self.begin_write().await?;
         sqlx::query(
-            "INSERT INTO targets (name, kind, spec, created_at) VALUES ($1, $2, $3, $4) \
+            "INSERT INTO targets (name, kind, spec, created_at, workspace_id) VALUES ($1, $2, $3, $4, $5) \
              ON CONFLICT (name) DO UPDATE SET kind = excluded.kind, spec = excluded.spec",
         )
         .bind(&target.name)
         .bind(&target.kind)
         .bind(json_text(&target.spec))
         .bind(now_ms())
+        .bind(crate::scope::workspace_of(&target.name))
         .execute(&mut *tx)
         .await?;
         tx.commit().await

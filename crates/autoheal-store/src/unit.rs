@@ -173,12 +173,13 @@ macro_rules! apply_unit {
                     reason,
                 } => {
                     let id: i64 = sqlx::query_scalar(
-                        "INSERT INTO incidents (target, opened_at, reason) \
-                         VALUES ($1, $2, $3) RETURNING id",
+                        "INSERT INTO incidents (target, opened_at, reason, workspace_id) \
+                         VALUES ($1, $2, $3, $4) RETURNING id",
                     )
                     .bind(target)
                     .bind(*opened_at)
                     .bind(reason)
+                    .bind($crate::scope::workspace_of(target))
                     .fetch_one(&mut *$tx)
                     .await?;
                     done.incidents.push(id);

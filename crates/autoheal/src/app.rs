@@ -10,7 +10,7 @@ use crate::supervisor::{self, ActionSlot, Handle, Supervisor, TargetSpec};
 use crate::telemetry::Metrics;
 use crate::vitals::Vitals;
 use anyhow::Context;
-use autoheal_config::Config;
+use autoheal_config::{Config, Overlay};
 use autoheal_store::{Retention, Store};
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -124,12 +124,15 @@ impl Application {
         // The objects made through the API, laid over the file. When they
         // no longer fit it (the file changed while autoheal was stopped),
         // the file alone runs and the log says why: the objects are kept.
-        let loaded = crate::managed::load_overlay(store.as_ref(), vault.keys())
+        let loaded = crate::managed::load_overlays(store.as_ref(), vault.keys())
             .await
             .context("reading the config objects made through the API")?;
         let file_objects = config.file_objects.clone();
         let composed;
-        let overlay = &loaded.overlay;
+        let empty = Overlay::default();
+        let overlay = loaded
+            .get(&autoheal_store::DEFAULT_WORKSPACE)
+            .map_or(&empty, |l| &l.overlay);
         let config: &Config = if overlay.is_empty() {
             config
         } else {
@@ -148,8 +151,8 @@ impl Application {
             }
         };
         let Built {
-            targets,
-            actions,
+            mut targets,
+            mut actions,
             configured,
         } = build_targets_with(config, &runtime).map_err(|errors| {
             anyhow::anyhow!(
@@ -157,6 +160,27 @@ impl Application {
                 errors.join("\n")
             )
         })?;
+        // The other workspaces' objects (no file under them): one that no
+        // longer builds is left out, with the reason in the log, and kept.
+        for (ws, space) in loaded
+            .iter()
+            .filter(|(ws, _)| **ws != autoheal_store::DEFAULT_WORKSPACE)
+        {
+            match crate::managed::build_stored_workspace(*ws, space, &runtime) {
+                Ok(built) => {
+                    targets.extend(built.targets);
+                    actions.extend(
+                        built
+                            .actions
+                            .into_iter()
+                            .map(|(name, slot)| (autoheal_store::scope::qualify(*ws, &name), slot)),
+                    );
+                }
+                Err(e) => {
+                    tracing::error!(workspace = ws, error = %e, "The config objects of workspace {ws} made through the API could not be built; its targets do not run until they are fixed through the API: {e}");
+                }
+            }
+        }
         let tls = match &config.server.tls {
             Some(files) => Some(http::tls::TlsReloader::load(files)?),
             None => None,

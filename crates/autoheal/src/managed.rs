@@ -12,16 +12,24 @@
 //! Objects the file defines are the file's: writes to them are refused
 //! ([`ManageError::FileOwned`], answered 409).
 //!
-//! The supervisor runs the default workspace; objects of other workspaces
-//! cannot be written yet ([`ManageError::Unsupported`]).
+//! Each workspace has its own objects. The default workspace's are laid
+//! over the config file; another workspace has no file (its objects are
+//! composed over the embedded defaults alone), its targets are keyed for it
+//! ([`autoheal_store::scope`]) so two workspaces can both have a `web`, and
+//! it may not hold what reaches autoheal's own host: `exec` checks,
+//! `command` actions and container targets belong to the default workspace
+//! (an admin of a workspace is not an admin of the machine).
 
 use crate::build::{build_targets_with, Built, Runtime};
 use crate::supervisor::Handle;
 use crate::vault::{Keyring, Secret};
 use autoheal_config::{
-    compose, pointer_in, table_to_json, Config, ConfigErrors, FileObjects, Layers, Overlay, Section,
+    compose, key_of, pointer_in, table_to_json, Config, ConfigErrors, FileObjects, Layers, Overlay,
+    Section,
 };
-use autoheal_store::{ConfigObjectRow, ConfigWrite, SecretRow, Store, Written, DEFAULT_WORKSPACE};
+use autoheal_store::{
+    scope, ConfigObjectRow, ConfigWrite, SecretRow, Store, Written, DEFAULT_WORKSPACE,
+};
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
 
@@ -59,8 +67,6 @@ pub enum ManageError {
     Conflict(String),
     #[error("no {noun} named {name:?} was made through the API")]
     NotFound { noun: &'static str, name: String },
-    #[error("targets, actions, groups and defaults can only be written in the default workspace for now")]
-    Unsupported,
     #[error("the store: {0}")]
     Store(#[from] autoheal_store::StoreError),
     #[error("{0}")]
@@ -87,10 +93,33 @@ pub struct Applied {
     pub after: Option<toml::Table>,
 }
 
-struct State {
-    layers: Layers,
+/// One workspace's objects made through the API, with their history.
+#[derive(Default)]
+struct Space {
     overlay: Overlay,
     meta: BTreeMap<(Section, String), Meta>,
+}
+
+struct State {
+    /// The config file's (the default workspace's base).
+    layers: Layers,
+    spaces: BTreeMap<i64, Space>,
+}
+
+impl State {
+    /// What workspace `ws`'s objects are laid over.
+    fn layers_of(&self, ws: i64) -> Layers {
+        if ws == DEFAULT_WORKSPACE {
+            self.layers.clone()
+        } else {
+            workspace_layers(ws)
+        }
+    }
+}
+
+/// The base of a workspace other than the default: no file.
+fn workspace_layers(ws: i64) -> Layers {
+    Layers::detached(&format!("<workspace {ws}>"))
 }
 
 struct Inner {
@@ -115,7 +144,7 @@ fn kind(section: Section) -> String {
     ConfigObjectRow::sealed_kind(section.as_str())
 }
 
-/// The stored objects of the default workspace, opened, with their history.
+/// The stored objects of one workspace, opened, with their history.
 #[derive(Debug, Clone, Default)]
 pub struct Loaded {
     pub overlay: Overlay,
@@ -125,11 +154,14 @@ pub struct Loaded {
 /// A sealing function that owns what it seals.
 type BoxedSeal = Box<dyn Fn(i64) -> Result<autoheal_store::Sealed, String> + Send + Sync>;
 
-/// The default workspace's stored objects, opened.
-pub async fn load_overlay(store: &dyn Store, keys: &Keyring) -> anyhow::Result<Loaded> {
-    let mut overlay = Overlay::default();
-    let mut meta = BTreeMap::new();
-    for row in store.list_config_objects(Some(DEFAULT_WORKSPACE)).await? {
+/// Every workspace's stored objects, opened.
+pub async fn load_overlays(
+    store: &dyn Store,
+    keys: &Keyring,
+) -> anyhow::Result<BTreeMap<i64, Loaded>> {
+    let mut spaces: BTreeMap<i64, Loaded> = BTreeMap::new();
+    for row in store.list_config_objects(None).await? {
+        let Loaded { overlay, meta } = spaces.entry(row.workspace_id).or_default();
         let Some(section) = Section::parse(&row.section) else {
             tracing::warn!(section = %row.section, name = %row.name, "A stored config object of an unknown section is ignored.");
             continue;
@@ -158,7 +190,7 @@ pub async fn load_overlay(store: &dyn Store, keys: &Keyring) -> anyhow::Result<L
             },
         );
     }
-    Ok(Loaded { overlay, meta })
+    Ok(spaces)
 }
 
 /// The file's errors as fields of the objects changed: a pointer into the
@@ -194,29 +226,28 @@ pub fn field_errors(errors: &ConfigErrors, changes: &[Change], nested: bool) -> 
 }
 
 impl Managed {
-    /// `config` is the file's (or the text's) config as loaded, `overlay`
-    /// the stored objects; the composed config is returned to build from.
+    /// `layers` and `file` are the config file's as loaded, `loaded` every
+    /// workspace's stored objects.
     pub fn new(
         store: Arc<dyn Store>,
         keys: Arc<Keyring>,
         handle: Handle,
         runtime: Runtime,
         layers: Layers,
-        loaded: Loaded,
+        loaded: BTreeMap<i64, Loaded>,
         file: FileObjects,
     ) -> Self {
-        let Loaded { overlay, meta } = loaded;
+        let spaces = loaded
+            .into_iter()
+            .map(|(ws, Loaded { overlay, meta })| (ws, Space { overlay, meta }))
+            .collect();
         Managed {
             inner: Arc::new(Inner {
                 store,
                 keys,
                 handle,
                 runtime,
-                state: tokio::sync::Mutex::new(State {
-                    layers,
-                    overlay,
-                    meta,
-                }),
+                state: tokio::sync::Mutex::new(State { layers, spaces }),
                 file: RwLock::new(file),
             }),
         }
@@ -227,41 +258,51 @@ impl Managed {
         self.inner.runtime.pings.clone()
     }
 
-    /// Whether the file defines the object.
-    pub fn file_defines(&self, section: Section, name: &str) -> bool {
-        self.inner
-            .file
-            .read()
-            .map(|f| f.defines(section, name))
-            .unwrap_or(false)
+    /// Whether the file defines the object for workspace `ws` (only the
+    /// default workspace has a file).
+    pub fn file_defines(&self, ws: i64, section: Section, name: &str) -> bool {
+        ws == DEFAULT_WORKSPACE
+            && self
+                .inner
+                .file
+                .read()
+                .map(|f| f.defines(section, name))
+                .unwrap_or(false)
     }
 
     /// The object made through the API, with its history.
-    pub async fn get(&self, section: Section, name: &str) -> Option<(toml::Table, Meta)> {
+    pub async fn get(&self, ws: i64, section: Section, name: &str) -> Option<(toml::Table, Meta)> {
         let state = self.inner.state.lock().await;
-        let table = state.overlay.get(section, name)?.clone();
-        let meta = state.meta.get(&(section, name.to_string()))?.clone();
+        let space = state.spaces.get(&ws)?;
+        let table = space.overlay.get(section, name)?.clone();
+        let meta = space.meta.get(&(section, name.to_string()))?.clone();
         Some((table, meta))
     }
 
-    /// Every object made through the API in `section`.
-    pub async fn list(&self, section: Section) -> Vec<(String, toml::Table, Meta)> {
+    /// Every object made through the API in `section` of workspace `ws`.
+    pub async fn list(&self, ws: i64, section: Section) -> Vec<(String, toml::Table, Meta)> {
         let state = self.inner.state.lock().await;
-        state
+        let Some(space) = state.spaces.get(&ws) else {
+            return Vec::new();
+        };
+        space
             .overlay
             .iter()
             .filter(|(s, _, _)| *s == section)
             .filter_map(|(s, n, t)| {
-                let m = state.meta.get(&(s, n.to_string()))?;
+                let m = space.meta.get(&(s, n.to_string()))?;
                 Some((n.to_string(), t.clone(), m.clone()))
             })
             .collect()
     }
 
-    /// The file and the API's objects, composed now (for export).
-    pub async fn composed(&self) -> Result<Config, ManageError> {
+    /// Workspace `ws`'s objects (over the file in the default workspace),
+    /// composed now (for export).
+    pub async fn composed(&self, ws: i64) -> Result<Config, ManageError> {
         let state = self.inner.state.lock().await;
-        compose(&state.layers, &state.overlay)
+        let empty = Overlay::default();
+        let overlay = state.spaces.get(&ws).map_or(&empty, |s| &s.overlay);
+        compose(&state.layers_of(ws), overlay)
             .map(|c| c.config)
             .map_err(|e| ManageError::Invalid(e.to_string(), Vec::new()))
     }
@@ -275,24 +316,29 @@ impl Managed {
         actor: &str,
         at: i64,
     ) -> Result<Vec<Applied>, ManageError> {
-        if workspace_id != DEFAULT_WORKSPACE {
-            return Err(ManageError::Unsupported);
-        }
         let mut state = self.inner.state.lock().await;
-        let file = self
-            .inner
-            .file
-            .read()
-            .map(|f| f.clone())
+        let file = if workspace_id == DEFAULT_WORKSPACE {
+            self.inner
+                .file
+                .read()
+                .map(|f| f.clone())
+                .unwrap_or_default()
+        } else {
+            FileObjects::default()
+        };
+        let layers = state.layers_of(workspace_id);
+        let mut overlay = state
+            .spaces
+            .get(&workspace_id)
+            .map(|s| s.overlay.clone())
             .unwrap_or_default();
-        let mut overlay = state.overlay.clone();
         let mut befores = Vec::with_capacity(changes.len());
         for c in &changes {
             if file.defines(c.section, &c.name) {
                 return Err(ManageError::FileOwned {
                     noun: c.section.noun(),
                     name: c.name.clone(),
-                    origin: state.layers.origin().to_string(),
+                    origin: layers.origin().to_string(),
                 });
             }
             let before = overlay.set(c.section, &c.name, c.table.clone());
@@ -304,16 +350,20 @@ impl Managed {
             }
             befores.push(before);
         }
-        let composed = compose(&state.layers, &overlay).map_err(|errors| {
-            let fields = field_errors(&errors, &changes, changes.len() > 1);
+        let invalid = |errors: &ConfigErrors| {
+            let fields = field_errors(errors, &changes, changes.len() > 1);
             let first = fields
                 .first()
                 .map(|f| f.message.clone())
                 .unwrap_or_else(|| "the configuration is invalid".into());
             ManageError::Invalid(first, fields)
-        })?;
-        let built =
-            build_targets_with(&composed.config, &self.inner.runtime).map_err(|errors| {
+        };
+        let composed = compose(&layers, &overlay).map_err(|e| invalid(&e))?;
+        if workspace_id != DEFAULT_WORKSPACE {
+            host_reaching(&composed.config, layers.origin()).map_err(|e| invalid(&e))?;
+        }
+        let built = build_workspace(workspace_id, &composed.config, &self.inner.runtime).map_err(
+            |errors| {
                 let fields: Vec<FieldError> = errors
                     .iter()
                     .map(|e| FieldError {
@@ -323,7 +373,8 @@ impl Managed {
                     })
                     .collect();
                 ManageError::Invalid(errors.join("; "), fields)
-            })?;
+            },
+        )?;
         // Store: sealed for the row it lands in, all in one transaction.
         let texts: Vec<Option<Secret>> = changes
             .iter()
@@ -373,13 +424,14 @@ impl Managed {
             }
             Err(e) => return Err(e.into()),
         };
-        self.swap(built).await?;
+        self.swap(workspace_id, built).await?;
+        let space = state.spaces.entry(workspace_id).or_default();
         for ((c, w), _) in changes.iter().zip(&written).zip(&befores) {
             let key = (c.section, c.name.clone());
             match w {
                 Written::Created { version } | Written::Updated { version } => {
-                    let created_at = state.meta.get(&key).map_or(at, |m| m.created_at);
-                    state.meta.insert(
+                    let created_at = space.meta.get(&key).map_or(at, |m| m.created_at);
+                    space.meta.insert(
                         key,
                         Meta {
                             version: *version,
@@ -390,13 +442,15 @@ impl Managed {
                     );
                 }
                 Written::Deleted | Written::Absent => {
-                    state.meta.remove(&key);
+                    space.meta.remove(&key);
                 }
             }
         }
-        state.overlay = overlay;
-        if let Ok(mut f) = self.inner.file.write() {
-            *f = composed.file;
+        space.overlay = overlay;
+        if workspace_id == DEFAULT_WORKSPACE {
+            if let Ok(mut f) = self.inner.file.write() {
+                *f = composed.file;
+            }
         }
         Ok(changes
             .into_iter()
@@ -412,18 +466,25 @@ impl Managed {
             .collect())
     }
 
-    /// SIGHUP: the file as loaded again (`config`), with the API's objects
-    /// laid over it. The count of targets, or every problem (nothing
-    /// changed then).
+    /// SIGHUP: the file as loaded again (`config`), with the default
+    /// workspace's objects laid over it. The count of targets, or every
+    /// problem (nothing changed then). Other workspaces have no file.
     pub async fn reload_file(&self, config: &Config) -> Result<usize, Vec<String>> {
         let mut state = self.inner.state.lock().await;
-        let composed = compose(&config.layers, &state.overlay).map_err(|e| vec![e.to_string()])?;
+        let empty = Overlay::default();
+        let overlay = state
+            .spaces
+            .get(&DEFAULT_WORKSPACE)
+            .map_or(&empty, |s| &s.overlay);
+        let composed = compose(&config.layers, overlay).map_err(|e| vec![e.to_string()])?;
         for (section, name) in &composed.shadowed {
             tracing::warn!(section = section.as_str(), name = %name, "The config file now defines {} {name:?} too: the file's is used, the one made through the API is ignored until the file's is removed.", section.noun());
         }
         let built = build_targets_with(&composed.config, &self.inner.runtime)?;
         let n = built.targets.len();
-        self.swap(built).await.map_err(|e| vec![e.to_string()])?;
+        self.swap(DEFAULT_WORKSPACE, built)
+            .await
+            .map_err(|e| vec![e.to_string()])?;
         state.layers = config.layers.clone();
         if let Ok(mut f) = self.inner.file.write() {
             *f = composed.file;
@@ -431,7 +492,7 @@ impl Managed {
         Ok(n)
     }
 
-    async fn swap(&self, built: Built) -> Result<(), ManageError> {
+    async fn swap(&self, ws: i64, built: Built) -> Result<(), ManageError> {
         let Built {
             targets,
             actions,
@@ -439,12 +500,96 @@ impl Managed {
         } = built;
         self.inner
             .handle
-            .reload(targets, actions)
+            .reload(ws, targets, actions)
             .await
             .map_err(|e| ManageError::Internal(e.to_string()))?;
-        self.inner.runtime.docker.publish(configured);
+        if ws == DEFAULT_WORKSPACE {
+            self.inner.runtime.docker.publish(configured);
+        }
         Ok(())
     }
+}
+
+/// Workspace `ws`'s objects, composed over no file and built for the
+/// supervisor (targets keyed for the workspace), at start. The default
+/// workspace is built with the file instead ([`crate::app`]).
+pub fn build_stored_workspace(ws: i64, loaded: &Loaded, rt: &Runtime) -> Result<Built, String> {
+    let layers = workspace_layers(ws);
+    let composed = compose(&layers, &loaded.overlay).map_err(|e| e.to_string())?;
+    host_reaching(&composed.config, layers.origin()).map_err(|e| e.to_string())?;
+    build_workspace(ws, &composed.config, rt).map_err(|e| e.join("; "))
+}
+
+/// What a workspace other than the default may not hold: what runs on (or
+/// reaches into) autoheal's own host.
+fn host_reaching(config: &Config, origin: &str) -> Result<(), ConfigErrors> {
+    let why = "only the default workspace may run what reaches autoheal's own host";
+    let mut errors = Vec::new();
+    for t in &config.targets {
+        if let Some(c) = &t.check {
+            let kind = c.type_name();
+            if matches!(kind, "exec" | "docker_exec") {
+                errors.push(autoheal_config::ConfigError::new(
+                    origin,
+                    format!("{}.check.type", key_of(Section::Targets, &t.name)),
+                    format!("a check of type {kind:?} runs on autoheal's host: {why}"),
+                ));
+            }
+        }
+        if t.container.is_some() {
+            errors.push(autoheal_config::ConfigError::new(
+                origin,
+                format!("{}.container", key_of(Section::Targets, &t.name)),
+                format!("container targets restart containers of autoheal's host: {why}"),
+            ));
+        }
+    }
+    for (name, a) in &config.actions {
+        if matches!(a, autoheal_config::ActionConfig::Command(_)) {
+            errors.push(autoheal_config::ConfigError::new(
+                origin,
+                format!("{}.type", key_of(Section::Actions, name)),
+                format!("an action of type \"command\" runs on autoheal's host: {why}"),
+            ));
+        }
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(ConfigErrors(errors))
+    }
+}
+
+/// Builds workspace `ws`'s targets, keyed for it: names and dependencies
+/// become keys ([`scope::qualify`]); errors name the objects by their
+/// names. The actions keep their names (the supervisor keys them).
+fn build_workspace(ws: i64, config: &Config, rt: &Runtime) -> Result<Built, Vec<String>> {
+    if ws == DEFAULT_WORKSPACE {
+        return build_targets_with(config, rt);
+    }
+    let mut keyed = config.clone();
+    for t in &mut keyed.targets {
+        t.name = scope::qualify(ws, &t.name);
+        for d in &mut t.depends_on {
+            *d = scope::qualify(ws, d);
+        }
+    }
+    let unkey = |e: String| -> String {
+        let prefix = format!("w{ws}:");
+        e.replace(&prefix, "")
+    };
+    let mut built = build_targets_with(&keyed, rt)
+        .map_err(|es| es.into_iter().map(unkey).collect::<Vec<_>>())?;
+    for t in &mut built.targets {
+        if let Some(deps) = t.spec.get_mut("depends_on").and_then(|d| d.as_array_mut()) {
+            for d in deps {
+                if let Some(k) = d.as_str() {
+                    *d = serde_json::Value::String(scope::name_of(k).to_string());
+                }
+            }
+        }
+    }
+    Ok(built)
 }
 
 /// An object as the API answers it: JSON, secrets redacted.

@@ -608,3 +608,251 @@ async fn target_and_event_lists_are_filtered_sorted_and_paged() {
     assert_eq!(items.len(), 1, "{started}");
     assert_eq!(items[0]["kind"], "autoheal_started");
 }
+
+/// A local webhook receiver: answers 200 to every request, counts them.
+async fn receiver() -> (u16, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let calls = std::sync::Arc::new(AtomicUsize::new(0));
+    let counted = calls.clone();
+    tokio::spawn(async move {
+        while let Ok((mut conn, _)) = listener.accept().await {
+            let counted = counted.clone();
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 16 * 1024];
+                let mut seen = Vec::new();
+                // Up to the end of the headers and the (small) body.
+                while let Ok(n) = conn.read(&mut buf).await {
+                    if n == 0 {
+                        return;
+                    }
+                    seen.extend_from_slice(&buf[..n]);
+                    if let Some(end) = seen.windows(4).position(|w| w == b"\r\n\r\n") {
+                        let head = String::from_utf8_lossy(&seen[..end]).to_lowercase();
+                        let len = head
+                            .lines()
+                            .find_map(|l| l.strip_prefix("content-length:"))
+                            .and_then(|v| v.trim().parse::<usize>().ok())
+                            .unwrap_or(0);
+                        if seen.len() >= end + 4 + len {
+                            break;
+                        }
+                    }
+                }
+                counted.fetch_add(1, Ordering::SeqCst);
+                let _ = conn
+                    .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+                    .await;
+            });
+        }
+    });
+    (port, calls)
+}
+
+/// Issue 10 item 4: a workspace other than the default holds its own
+/// targets and actions, named as it likes (the default's `web` and its
+/// `web` are two targets), healed under their own policy, its incidents and
+/// events its own; it may not hold what reaches autoheal's host; its
+/// objects survive a restart.
+#[tokio::test(flavor = "multi_thread")]
+async fn another_workspace_holds_its_own_targets_healed_and_recorded_apart() {
+    use std::sync::atomic::Ordering;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let config = write(
+        &dir.path().join("autoheal.toml"),
+        &file(
+            "[targets.web]\ncheck = { type = \"tcp\", address = \"127.0.0.1:1\", interval = \"1h\" }\n",
+        ),
+    );
+    common::cli(&["workspace", "add", "team"], &data, "");
+    common::cli(
+        &[
+            "user",
+            "add",
+            "bob",
+            "--role",
+            "owner",
+            "--workspace",
+            "team",
+        ],
+        &data,
+        "correct horse battery\n",
+    );
+    let mut app = Autoheal::start(&config, &data).await;
+    let team = app.sign_in_key("bob", "correct horse battery").await;
+    let (hook_port, calls) = receiver().await;
+    let closed = common::free_port();
+
+    // The team's own `hook` and `web`, beside the default's `web`.
+    let (status, _, v) = app
+        .send_as(
+            &team,
+            Method::POST,
+            "/api/v1/actions",
+            Some(json!({"name": "hook", "type": "webhook", "url": format!("http://127.0.0.1:{hook_port}/fix")})),
+            &[],
+        )
+        .await;
+    assert_eq!(status, 201, "{v}");
+    let (status, _, v) = app
+        .send_as(
+            &team,
+            Method::POST,
+            "/api/v1/targets",
+            Some(json!({
+                "name": "web",
+                "check": {"type": "tcp", "address": format!("127.0.0.1:{closed}"), "interval": "200ms", "timeout": "1s"},
+                "ladder": [{"action": "hook", "verify": "1h"}],
+            })),
+            &[],
+        )
+        .await;
+    assert_eq!(status, 201, "{v}");
+    assert_eq!(v["name"], "web");
+
+    // Healed under its own policy, with its own action.
+    let incident = eventually(LONG, "the team's web to be healed", || async {
+        let (_, _, v) = app
+            .send_as(
+                &team,
+                Method::GET,
+                "/api/v1/incidents?target=web",
+                None,
+                &[],
+            )
+            .await;
+        let first = v["items"].as_array()?.first()?.clone();
+        (calls.load(Ordering::SeqCst) >= 1).then_some(first)
+    })
+    .await;
+    assert_eq!(incident["target"], "web", "{incident}");
+    let id = incident["id"].as_i64().unwrap();
+
+    // Each workspace sees its own `web` only, by its name.
+    let (_, _, mine) = app
+        .send_as(&team, Method::GET, "/api/v1/targets", None, &[])
+        .await;
+    let items = mine["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "{mine}");
+    assert_eq!(items[0]["name"], "web");
+    assert_eq!(items[0]["ladder"], json!(["hook"]));
+    let (_, _, detail) = app
+        .send_as(&team, Method::GET, "/api/v1/targets/web", None, &[])
+        .await;
+    assert_eq!(
+        detail["spec"]["check"]["address"],
+        format!("127.0.0.1:{closed}"),
+        "{detail}"
+    );
+    let theirs = app.get("/api/v1/targets/web").await;
+    assert_eq!(
+        theirs["spec"]["check"]["address"], "127.0.0.1:1",
+        "{theirs}"
+    );
+    assert_eq!(names(&app).await, ["db", "web"]);
+    assert!(theirs["target"]["incident_id"].is_null(), "{theirs}");
+
+    // Its incident and events are its own, named without any prefix.
+    let (status, _, _) = app
+        .send(Method::GET, &format!("/api/v1/incidents/{id}"), None, &[])
+        .await;
+    assert_eq!(status, 404, "the default workspace does not see it");
+    let (_, _, events) = app
+        .send_as(&team, Method::GET, "/api/v1/events?target=web", None, &[])
+        .await;
+    let events = events["items"].as_array().unwrap().clone();
+    assert!(
+        events.iter().any(|e| e["kind"] == "action_started"),
+        "{events:?}"
+    );
+    for e in &events {
+        assert_eq!(e["target"], "web", "{e}");
+        assert!(!e["message"].as_str().unwrap().contains(":web"), "{e}");
+    }
+    let (_, _, ours) = app
+        .send(Method::GET, "/api/v1/events?limit=500", None, &[])
+        .await;
+    assert!(
+        !ours["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["incident_id"].as_i64() == Some(id)),
+        "the default workspace's events hold none of the team's"
+    );
+    // The team's operators command the team's web, not the default's.
+    let (status, _, v) = app
+        .send_as(
+            &team,
+            Method::POST,
+            "/api/v1/targets/web/pause",
+            Some(json!({})),
+            &[],
+        )
+        .await;
+    assert_eq!(status, 202, "{v}");
+    assert_eq!(v["target"]["phase"], "paused", "{v}");
+    assert_ne!(
+        app.get("/api/v1/targets/web").await["target"]["phase"],
+        "paused"
+    );
+
+    // What reaches autoheal's host stays the default workspace's.
+    let refused = [
+        (
+            "/api/v1/targets",
+            json!({"name": "job", "check": {"type": "exec", "argv": ["true"]}}),
+            "/check/type",
+        ),
+        (
+            "/api/v1/actions",
+            json!({"name": "sh", "type": "command", "argv": ["true"]}),
+            "/type",
+        ),
+    ];
+    for (path, body, pointer) in refused {
+        let (status, _, v) = app
+            .send_as(&team, Method::POST, path, Some(body), &[])
+            .await;
+        assert_eq!(status, 422, "{path}: {v}");
+        assert_eq!(v["error"]["pointer"], pointer, "{v}");
+    }
+    // The default workspace may still.
+    let (status, _, v) = app
+        .send(
+            Method::POST,
+            "/api/v1/actions",
+            Some(json!({"name": "sh", "type": "command", "argv": ["true"]})),
+            &[],
+        )
+        .await;
+    assert_eq!(status, 201, "{v}");
+
+    // After a restart the team's objects run again, still apart.
+    assert!(app.terminate().success());
+    let app = Autoheal::start(&config, &data).await;
+    let (_, _, mine) = app
+        .send_as(&team, Method::GET, "/api/v1/targets", None, &[])
+        .await;
+    assert_eq!(mine["items"][0]["name"], "web", "{mine}");
+    assert_eq!(mine["items"][0]["phase"], "paused", "{mine}");
+    let (_, _, exported) = app
+        .send_as(&team, Method::GET, "/api/v1/export?format=json", None, &[])
+        .await;
+    assert!(exported["targets"]["web"].is_object(), "{exported}");
+    assert!(exported["targets"].get("db").is_none(), "{exported}");
+
+    // Deleted: gone from the team, the default's web untouched.
+    let (status, _, v) = app
+        .send_as(&team, Method::DELETE, "/api/v1/targets/web", None, &[])
+        .await;
+    assert_eq!(status, 204, "{v}");
+    let (_, _, mine) = app
+        .send_as(&team, Method::GET, "/api/v1/targets", None, &[])
+        .await;
+    assert_eq!(mine["items"], json!([]), "{mine}");
+    assert_eq!(names(&app).await, ["db", "web"]);
+}

@@ -13,7 +13,7 @@ use super::error::{from_rejection, ApiError};
 use super::AppState;
 use crate::auth::Principal;
 use autoheal_core::{AuditEvent, Command};
-use autoheal_store::{EventFilter, IncidentFilter, Role, DEFAULT_WORKSPACE};
+use autoheal_store::{scope, EventFilter, IncidentFilter, Role};
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::{Method, StatusCode};
@@ -79,20 +79,12 @@ pub fn endpoints() -> Vec<Endpoint> {
 
 /// The supervisor's targets the caller may see.
 pub fn targets_of(s: &AppState, who: &Principal) -> Vec<crate::supervisor::TargetView> {
-    if who.workspace_id == DEFAULT_WORKSPACE {
-        s.supervisor.targets()
-    } else {
-        Vec::new()
-    }
+    s.supervisor.targets_in(who.workspace_id)
 }
 
 /// The supervisor's target `name`, if the caller may see it.
 fn target_of(s: &AppState, who: &Principal, name: &str) -> Option<crate::supervisor::TargetView> {
-    if who.workspace_id == DEFAULT_WORKSPACE {
-        s.supervisor.target(name)
-    } else {
-        None
-    }
+    s.supervisor.target_in(who.workspace_id, name)
 }
 
 /// `GET /api/v1/targets`.
@@ -227,9 +219,10 @@ async fn get_target(
     let Some(view) = target_of(&s, &who, &name) else {
         return Err(ApiError::not_found(format!("no target named {name:?}")));
     };
-    let recent = s.store.recent_checks(&name, 20).await?;
+    let key = scope::qualify(who.workspace_id, &name);
+    let recent = s.store.recent_checks(&key, 20).await?;
     let day_ago = crate::supervisor::now_ms() - 24 * 3600 * 1000;
-    let uptime = s.store.uptime(&name, day_ago).await?;
+    let uptime = s.store.uptime(&key, day_ago).await?;
     let total = uptime.up + uptime.degraded + uptime.down;
     let ratio = if total == 0 {
         None
@@ -239,7 +232,7 @@ async fn get_target(
     // Redacted again on the way out: rows written by an older version.
     let spec = s
         .store
-        .get_target(&name)
+        .get_target(&key)
         .await?
         .map(|r| autoheal_plugins::redact::redacted_json(&r.spec));
     Ok(Json(TargetDetail {
@@ -282,8 +275,9 @@ async fn command(
             )))
         }
     };
-    s.supervisor.command(&name, cmd, &who.actor()).await?;
-    let view = s.supervisor.target(&name);
+    let key = scope::qualify(who.workspace_id, &name);
+    s.supervisor.command(&key, cmd, &who.actor()).await?;
+    let view = s.supervisor.target_in(who.workspace_id, &name);
     Ok((
         StatusCode::ACCEPTED,
         Json(CommandAccepted {
@@ -325,12 +319,13 @@ async fn list_incidents(
     };
     let filter = IncidentFilter {
         workspace: Some(who.workspace_id),
-        target: q.target,
+        target: q.target.map(|t| scope::qualify(who.workspace_id, &t)),
         open,
         before: q.before,
         limit: limit(q.limit)?,
     };
-    Ok(Json(s.store.list_incidents(&filter).await?))
+    let page = s.store.list_incidents(&filter).await?;
+    Ok(Json(scope::shown_page(page, scope::shown_incident)))
 }
 
 #[utoipa::path(get, path = "/api/v1/incidents/{id}", tag = "incidents",
@@ -343,7 +338,7 @@ async fn get_incident(
 ) -> Result<impl IntoResponse, ApiError> {
     let Path(id) = id.map_err(from_rejection)?;
     match s.store.get_incident_in(who.workspace_id, id).await? {
-        Some(i) => Ok(Json(i)),
+        Some(i) => Ok(Json(scope::shown_incident(i))),
         None => Err(ApiError::not_found(format!("no incident {id}"))),
     }
 }
@@ -374,7 +369,7 @@ async fn list_events(
     let Query(q) = q.map_err(from_rejection)?;
     let filter = EventFilter {
         workspace: Some(who.workspace_id),
-        target: q.target,
+        target: q.target.map(|t| scope::qualify(who.workspace_id, &t)),
         incident_id: q.incident,
         before: q.before,
         after: q.after,
@@ -382,7 +377,8 @@ async fn list_events(
         kind: q.kind,
         actor: q.actor,
     };
-    Ok(Json(s.store.list_events(&filter).await?))
+    let page = s.store.list_events(&filter).await?;
+    Ok(Json(scope::shown_page(page, scope::shown_event)))
 }
 
 /// Records `event` about incident `id` in the audit log.
@@ -437,7 +433,7 @@ async fn acknowledge_incident(
         )
         .await;
     }
-    Ok(Json(incident))
+    Ok(Json(scope::shown_incident(incident)))
 }
 
 /// `POST /api/v1/incidents/{id}/notes`.
@@ -504,8 +500,9 @@ async fn annotate_incident(
         kind: None,
         actor: None,
     };
+    let page = s.store.list_events(&filter).await?;
     Ok((
         StatusCode::CREATED,
-        Json(s.store.list_events(&filter).await?),
+        Json(scope::shown_page(page, scope::shown_event)),
     ))
 }

@@ -227,7 +227,7 @@ async fn set(
     params(("name" = String, Path, description = "The container's name")),
     request_body = Choice,
     responses((status = 200, body = Chosen),
-              (status = 409, description = "Not the default workspace", body = super::error::ErrorBody),
+              (status = 404, description = "Not the default workspace (the host's containers are its)", body = super::error::ErrorBody),
               (status = 422, body = super::error::ErrorBody)))]
 async fn choose(
     State(s): State<AppState>,
@@ -236,10 +236,13 @@ async fn choose(
     bytes: Bytes,
 ) -> Result<Response, ApiError> {
     let name = container_name(name)?;
-    let choice: Choice = body(&bytes)?;
+    // The host's containers are the default workspace's.
     if who.workspace_id != DEFAULT_WORKSPACE {
-        return Err(crate::managed::ManageError::Unsupported.into());
+        return Err(ApiError::not_found(format!(
+            "no container named {name:?} in this workspace"
+        )));
     }
+    let choice: Choice = body(&bytes)?;
     set(&s, &who, &name, Some(choice.enabled)).await?;
     Ok(Json(Chosen {
         container: name,

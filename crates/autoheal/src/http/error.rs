@@ -140,9 +140,6 @@ impl From<crate::managed::ManageError> for ApiError {
             }
             M::Conflict(m) => Self::new(StatusCode::PRECONDITION_FAILED, "version_mismatch", m),
             M::NotFound { .. } => ApiError::not_found(e.to_string()),
-            M::Unsupported => {
-                Self::new(StatusCode::CONFLICT, "unsupported_workspace", e.to_string())
-            }
             M::Store(s) => s.into(),
             M::Internal(m) => {
                 tracing::error!(error = %m, "A config change could not be applied.");

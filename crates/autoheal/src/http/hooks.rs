@@ -18,7 +18,7 @@ use super::AppState;
 use crate::auth::{token, Principal};
 use autoheal_core::{AuditEvent, Observation};
 use autoheal_plugins::alert::{self, AlertRequest, AlertSource, AlertState};
-use autoheal_store::{NewWebhook, Role, WebhookRow, DEFAULT_WORKSPACE};
+use autoheal_store::{scope, NewWebhook, Role, WebhookRow};
 use axum::body::Bytes;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, RawQuery, State};
@@ -284,7 +284,7 @@ fn target_path(p: Result<Path<String>, PathRejection>) -> Result<String, ApiErro
 }
 
 fn known_target(s: &AppState, who: &Principal, name: &str) -> Result<(), ApiError> {
-    if who.workspace_id == DEFAULT_WORKSPACE && s.supervisor.target_exists(name) {
+    if s.supervisor.target_in(who.workspace_id, name).is_some() {
         Ok(())
     } else {
         Err(ApiError::not_found(format!("no target named {name:?}")))
@@ -603,6 +603,7 @@ pub(crate) async fn receive(
 ) -> Result<Response, ApiError> {
     let now = crate::supervisor::now_ms();
     let hook = hook_of(&s, path, now).await?;
+    let target_key = scope::qualify(hook.workspace_id, &hook.target);
     if bytes.len() > MAX_BODY {
         return Err(ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -630,7 +631,7 @@ pub(crate) async fn receive(
             crate::http::accounts::audit_about(
                 &s,
                 hook.workspace_id,
-                Some(&hook.target),
+                Some(&target_key),
                 "alert",
                 AuditEvent::AlertUnrecognised {
                     webhook_id: hook.id,
@@ -690,7 +691,7 @@ pub(crate) async fn receive(
         };
         let outcome = s
             .supervisor
-            .alert(&hook.target, observation, event)
+            .alert(&target_key, observation, event)
             .await
             .map_err(|e| match e {
                 crate::supervisor::CommandError::UnknownTarget(_) => {
@@ -732,7 +733,7 @@ pub(crate) async fn receive(
         .map(|o| (o.phase.to_string(), o.incident_id))
         .or_else(|| {
             s.supervisor
-                .target(&hook.target)
+                .target(&target_key)
                 .map(|v| (v.phase.to_string(), v.incident_id))
         })
         .unwrap_or_default();
@@ -837,7 +838,8 @@ async fn ping(
             "this webhook wants signed calls; pings cannot be signed: make an unsigned one for the heartbeat",
         ));
     }
-    s.managed.pings().record(&hook.target, kind);
+    let key = scope::qualify(hook.workspace_id, &hook.target);
+    s.managed.pings().record(&key, kind);
     let stopped = |e: crate::supervisor::CommandError| match e {
         crate::supervisor::CommandError::UnknownTarget(_) => {
             ApiError::not_found(format!("target {:?} is no longer supervised", hook.target))
@@ -847,10 +849,7 @@ async fn ping(
     match kind {
         Ping::Success => {
             s.supervisor
-                .external(
-                    &hook.target,
-                    autoheal_core::Input::Observation(Observation::up()),
-                )
+                .external(&key, autoheal_core::Input::Observation(Observation::up()))
                 .await
                 .map_err(stopped)?;
         }
@@ -867,7 +866,7 @@ async fn ping(
             let outcome = s
                 .supervisor
                 .alert(
-                    &hook.target,
+                    &key,
                     Some(Observation::down("the job reported a failure (/fail)")),
                     event,
                 )

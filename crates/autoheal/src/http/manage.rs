@@ -122,10 +122,11 @@ fn api_object(section: Section, name: &str, table: &toml::Table, meta: &Meta) ->
 /// The file's object `name` of `section`, resolved, as the export writes it.
 async fn file_object(
     s: &AppState,
+    ws: i64,
     section: Section,
     name: &str,
 ) -> Result<Option<ConfigObject>, ApiError> {
-    let config = s.managed.composed().await?;
+    let config = s.managed.composed(ws).await?;
     let file = config
         .to_targets_file()
         .map_err(|e| ApiError::internal(format!("the config cannot be written out: {e}")))?;
@@ -156,16 +157,14 @@ async fn get_object(
     name: &str,
 ) -> Result<Response, ApiError> {
     let missing = || ApiError::not_found(format!("no {} named {name:?}", section.noun()));
-    if who.workspace_id != autoheal_store::DEFAULT_WORKSPACE {
-        return Err(missing());
-    }
+    let ws = who.workspace_id;
     // The file's wins a name both have (the API's is shadowed).
-    if s.managed.file_defines(section, name) {
-        if let Some(o) = file_object(s, section, name).await? {
+    if s.managed.file_defines(ws, section, name) {
+        if let Some(o) = file_object(s, ws, section, name).await? {
             return Ok(Json(o).into_response());
         }
     }
-    if let Some((table, meta)) = s.managed.get(section, name).await {
+    if let Some((table, meta)) = s.managed.get(ws, section, name).await {
         return Ok(with_etag(
             StatusCode::OK,
             api_object(section, name, &table, &meta),
@@ -288,11 +287,12 @@ async fn put_object(
         }],
     )
     .await?;
-    answer_written(s, section, &name, &applied).await
+    answer_written(s, who.workspace_id, section, &name, &applied).await
 }
 
 async fn answer_written(
     s: &AppState,
+    ws: i64,
     section: Section,
     name: &str,
     applied: &[Applied],
@@ -303,7 +303,7 @@ async fn answer_written(
     };
     let (table, meta) = s
         .managed
-        .get(section, name)
+        .get(ws, section, name)
         .await
         .ok_or_else(|| ApiError::internal("the object vanished after it was written"))?;
     Ok(with_etag(status, api_object(section, name, &table, &meta)))
@@ -323,8 +323,10 @@ async fn create_object(
         None => return Err(ApiError::field("/name", "a name is needed")),
     };
     check_name(section, &name)?;
-    if who.workspace_id == autoheal_store::DEFAULT_WORKSPACE
-        && s.managed.get(section, &name).await.is_some()
+    if s.managed
+        .get(who.workspace_id, section, &name)
+        .await
+        .is_some()
     {
         return Err(ApiError::conflict(format!(
             "a {} named {name:?} exists; PUT /api/v1/{}/{name} replaces it",
@@ -343,7 +345,7 @@ async fn create_object(
         }],
     )
     .await?;
-    answer_written(s, section, &name, &applied).await
+    answer_written(s, who.workspace_id, section, &name, &applied).await
 }
 
 async fn delete_object(
@@ -353,12 +355,6 @@ async fn delete_object(
     name: &str,
     headers: &HeaderMap,
 ) -> Result<Response, ApiError> {
-    if who.workspace_id != autoheal_store::DEFAULT_WORKSPACE {
-        return Err(ApiError::not_found(format!(
-            "no {} named {name:?}",
-            section.noun()
-        )));
-    }
     let expect = if_match(headers)?;
     apply(
         s,
@@ -379,25 +375,23 @@ async fn list_objects(
     who: &Principal,
     section: Section,
 ) -> Result<Json<ConfigObjectList>, ApiError> {
-    if who.workspace_id != autoheal_store::DEFAULT_WORKSPACE {
-        return Ok(Json(ConfigObjectList { items: Vec::new() }));
-    }
+    let ws = who.workspace_id;
     let mut items: Vec<ConfigObject> = s
         .managed
-        .list(section)
+        .list(ws, section)
         .await
         .iter()
-        .filter(|(n, _, _)| !s.managed.file_defines(section, n))
+        .filter(|(n, _, _)| !s.managed.file_defines(ws, section, n))
         .map(|(n, t, m)| api_object(section, n, t, m))
         .collect();
-    let config = s.managed.composed().await?;
+    let config = s.managed.composed(ws).await?;
     let file = config
         .to_targets_file()
         .map_err(|e| ApiError::internal(format!("the config cannot be written out: {e}")))?;
     let value = serde_json::to_value(&file).unwrap_or_default();
     if let Some(map) = value.get(section.as_str()).and_then(|m| m.as_object()) {
         for (name, v) in map {
-            if s.managed.file_defines(section, name) {
+            if s.managed.file_defines(ws, section, name) {
                 items.push(ConfigObject {
                     section: section.as_str().into(),
                     name: name.clone(),
@@ -631,15 +625,11 @@ async fn export(
     q: Result<Query<ExportQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
     let Query(q) = q.map_err(from_rejection)?;
-    let mut value = if who.workspace_id == autoheal_store::DEFAULT_WORKSPACE {
-        let config = s.managed.composed().await?;
-        let file = config
-            .to_targets_file()
-            .map_err(|e| ApiError::internal(format!("the config cannot be written out: {e}")))?;
-        serde_json::to_value(&file).unwrap_or_default()
-    } else {
-        serde_json::json!({})
-    };
+    let config = s.managed.composed(who.workspace_id).await?;
+    let file = config
+        .to_targets_file()
+        .map_err(|e| ApiError::internal(format!("the config cannot be written out: {e}")))?;
+    let mut value = serde_json::to_value(&file).unwrap_or_default();
     autoheal_plugins::redact::redact_json(&mut value);
     match q.format.as_deref().unwrap_or("toml") {
         "json" => Ok(Json(value).into_response()),

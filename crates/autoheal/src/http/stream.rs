@@ -149,7 +149,11 @@ async fn pump(
                     }
                 };
                 let n = page.items.len();
-                for e in page.items {
+                for e in page
+                    .items
+                    .into_iter()
+                    .map(autoheal_store::scope::shown_event)
+                {
                     last = e.id;
                     let data = serde_json::to_string(&e).unwrap_or_default();
                     let msg = SseEvent::default()

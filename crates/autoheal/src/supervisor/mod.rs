@@ -22,6 +22,7 @@ pub use runner::Supervisor;
 
 use autoheal_core::{Command, Input, Policy};
 use autoheal_plugins::{Action, Check};
+use autoheal_store::scope;
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
@@ -135,8 +136,10 @@ pub(crate) enum Msg {
     },
     /// An input from outside the check loop (Docker events, alert webhooks).
     External { target: String, input: Input },
-    /// Replace the configured targets and actions (SIGHUP reload).
+    /// Replace one workspace's configured targets and actions (SIGHUP
+    /// reload, a change through the API).
     Reload {
+        workspace: i64,
         targets: Vec<TargetSpec>,
         actions: HashMap<String, Arc<ActionSlot>>,
         reply: oneshot::Sender<()>,
@@ -231,14 +234,20 @@ impl Handle {
             .map_err(|_| CommandError::Stopped)
     }
 
+    /// Replaces workspace `workspace`'s configured targets and named
+    /// actions (the file's and the API's in the default workspace, the
+    /// API's elsewhere); `targets` are keyed for that workspace
+    /// ([`autoheal_store::scope`]), `actions` by their names.
     pub async fn reload(
         &self,
+        workspace: i64,
         targets: Vec<TargetSpec>,
         actions: HashMap<String, Arc<ActionSlot>>,
     ) -> Result<(), CommandError> {
         let (reply, rx) = oneshot::channel();
         self.tx
             .send(Msg::Reload {
+                workspace,
                 targets,
                 actions,
                 reply,
@@ -273,6 +282,34 @@ impl Handle {
         self.view.read().ok().and_then(|v| v.get(name).cloned())
     }
 
+    /// Workspace `ws`'s targets, named as the workspace knows them
+    /// (sorted by name).
+    pub fn targets_in(&self, ws: i64) -> Vec<TargetView> {
+        let Ok(v) = self.view.read() else {
+            return Vec::new();
+        };
+        if ws == autoheal_store::DEFAULT_WORKSPACE {
+            return v
+                .values()
+                .filter(|t| scope::workspace_of(&t.name) == ws)
+                .cloned()
+                .collect();
+        }
+        let mut items: Vec<TargetView> = v
+            .values()
+            .filter(|t| scope::workspace_of(&t.name) == ws)
+            .map(shown)
+            .collect();
+        items.sort_by(|a, b| a.name.cmp(&b.name));
+        items
+    }
+
+    /// Workspace `ws`'s target `name`, named as the workspace knows it.
+    pub fn target_in(&self, ws: i64, name: &str) -> Option<TargetView> {
+        let view = self.view.read().ok()?;
+        view.get(&scope::qualify(ws, name)).map(shown)
+    }
+
     pub fn target_exists(&self, name: &str) -> bool {
         self.view
             .read()
@@ -285,6 +322,17 @@ impl Handle {
         self.running.load(Ordering::Relaxed)
             && now_ms - self.heartbeat.load(Ordering::Relaxed) <= max_age.as_millis() as i64
     }
+}
+
+/// A target's view as its workspace sees it: its name and dependencies
+/// without the workspace's key prefix.
+fn shown(t: &TargetView) -> TargetView {
+    let mut t = t.clone();
+    t.name = scope::name_of(&t.name).to_string();
+    for d in &mut t.depends_on {
+        *d = scope::name_of(d).to_string();
+    }
+    t
 }
 
 /// Wall-clock now in Unix ms: the one place the shell reads the clock for

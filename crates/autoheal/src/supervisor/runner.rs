@@ -8,7 +8,7 @@ use autoheal_core::{
 };
 use autoheal_plugins::ActionContext;
 use autoheal_store::{
-    CheckResultRow, Incident, NewAttempt, NewEvent, Ref, Store, TargetDef, Unit, Write,
+    scope, CheckResultRow, Incident, NewAttempt, NewEvent, Ref, Store, TargetDef, Unit, Write,
 };
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
@@ -79,6 +79,8 @@ pub struct Supervisor {
     targets: HashMap<TargetId, Runtime>,
     by_name: HashMap<String, TargetId>,
     next_id: u32,
+    /// Named actions by key: `scope::qualify(workspace, name)`, so each
+    /// workspace's ladders find their own.
     actions: HashMap<String, Arc<ActionSlot>>,
     rx: mpsc::Receiver<Msg>,
     tx: mpsc::Sender<Msg>,
@@ -208,7 +210,8 @@ impl Supervisor {
         self.check_writer = Some(writer);
         self.writer_task = Some(tokio::spawn(task.run()));
         self.checks.start(self.vitals.as_ref());
-        self.set_targets(targets).await;
+        self.set_targets(autoheal_store::DEFAULT_WORKSPACE, targets)
+            .await;
         // Ready only once every target is installed.
         self.running.store(true, Ordering::Relaxed);
         self.record(None, None, AuditEvent::AutohealStarted, "autoheal");
@@ -318,12 +321,19 @@ impl Supervisor {
                 }
             }
             Msg::Reload {
+                workspace,
                 targets,
                 actions,
                 reply,
             } => {
-                self.actions = actions;
-                self.set_targets(targets).await;
+                self.actions
+                    .retain(|k, _| scope::workspace_of(k) != workspace);
+                self.actions.extend(
+                    actions
+                        .into_iter()
+                        .map(|(name, slot)| (scope::qualify(workspace, &name), slot)),
+                );
+                self.set_targets(workspace, targets).await;
                 self.record(None, None, AuditEvent::ConfigReloaded, "config");
                 self.flush().await;
                 let _ = reply.send(());
@@ -365,14 +375,19 @@ impl Supervisor {
         }
     }
 
-    /// Replaces the whole set of targets: removes the ones gone, adds the
-    /// new ones (restoring state from the store) and updates the rest.
-    async fn set_targets(&mut self, specs: Vec<TargetSpec>) {
+    /// Replaces workspace `workspace`'s configured targets: removes the
+    /// ones gone, adds the new ones (restoring state from the store) and
+    /// updates the rest.
+    async fn set_targets(&mut self, workspace: i64, specs: Vec<TargetSpec>) {
         let wanted: BTreeSet<String> = specs.iter().map(|s| s.name.clone()).collect();
         let gone: Vec<String> = self
             .targets
             .values()
-            .filter(|rt| rt.spec.source == Source::Config && !wanted.contains(&rt.spec.name))
+            .filter(|rt| {
+                rt.spec.source == Source::Config
+                    && scope::workspace_of(&rt.spec.name) == workspace
+                    && !wanted.contains(&rt.spec.name)
+            })
             .map(|rt| rt.spec.name.clone())
             .collect();
         for name in gone {
@@ -938,8 +953,8 @@ impl Supervisor {
                 .emit(&self.metrics);
                 if let Some(bus) = &self.bus {
                     bus.target_changed(crate::stream::TargetChange {
-                        workspace_id: autoheal_store::DEFAULT_WORKSPACE,
-                        target: name.clone(),
+                        workspace_id: scope::workspace_of(&name),
+                        target: scope::name_of(&name).to_string(),
                         from: from.as_str().to_string(),
                         to: to.as_str().to_string(),
                         at: super::now_ms(),
@@ -1184,7 +1199,11 @@ impl Supervisor {
             .iter()
             .find(|a| a.name == action_name)
             .cloned();
-        let slot = own.or_else(|| self.actions.get(&action_name).cloned());
+        let slot = own.or_else(|| {
+            self.actions
+                .get(&scope::qualify(scope::workspace_of(&name), &action_name))
+                .cloned()
+        });
         let incident = self.incident_ref(id);
         let (Some(slot), Some(incident)) = (slot, incident) else {
             let why = if incident.is_none() {
@@ -1528,7 +1547,8 @@ impl Supervisor {
 /// The store's row of an audit event: `data` holds the event's fields (an
 /// object, empty for events without any).
 fn audit_row(target: Option<&str>, event: &AuditEvent, actor: &str) -> NewEvent {
-    crate::telemetry::events::audit_row(autoheal_store::DEFAULT_WORKSPACE, target, event, actor)
+    let workspace = target.map_or(autoheal_store::DEFAULT_WORKSPACE, scope::workspace_of);
+    crate::telemetry::events::audit_row(workspace, target, event, actor)
 }
 
 /// A saved snapshot, or None (logged) when it cannot be read.

@@ -235,7 +235,12 @@ pub fn audit_row(
         target: target.map(str::to_string),
         incident_id: None,
         kind: event.kind().to_string(),
-        message: event.message(target.unwrap_or_default(), actor),
+        message: event.message(
+            target
+                .map(autoheal_store::scope::name_of)
+                .unwrap_or_default(),
+            actor,
+        ),
         actor: actor.to_string(),
         data,
     }

@@ -161,9 +161,21 @@ impl Autoheal {
         body: Option<serde_json::Value>,
         headers: &[(&str, &str)],
     ) -> (u16, reqwest::header::HeaderMap, serde_json::Value) {
+        self.send_as(&self.token, method, path, body, headers).await
+    }
+
+    /// [`Autoheal::send`] with another API key.
+    pub async fn send_as(
+        &self,
+        token: &str,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<serde_json::Value>,
+        headers: &[(&str, &str)],
+    ) -> (u16, reqwest::header::HeaderMap, serde_json::Value) {
         let mut r = reqwest::Client::new()
             .request(method, format!("{}{path}", self.base))
-            .bearer_auth(&self.token);
+            .bearer_auth(token);
         if let Some(b) = body {
             r = r
                 .header("content-type", "application/json")
@@ -181,6 +193,39 @@ impl Autoheal {
             headers,
             serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)),
         )
+    }
+
+    /// Signs `login` in with `password` and makes an API key with the
+    /// session (a program's way in): the key.
+    pub async fn sign_in_key(&self, login: &str, password: &str) -> String {
+        let web = reqwest::Client::new();
+        let r = web
+            .post(format!("{}/api/v1/auth/login", self.base))
+            .header("content-type", "application/json")
+            .body(serde_json::json!({"login": login, "password": password}).to_string())
+            .send()
+            .await
+            .expect("API reachable");
+        assert_eq!(r.status(), 200, "{login} signs in");
+        let cookie = r.headers()["set-cookie"]
+            .to_str()
+            .unwrap()
+            .split(';')
+            .next()
+            .unwrap()
+            .to_string();
+        let r = web
+            .post(format!("{}/api/v1/keys", self.base))
+            .header("cookie", cookie)
+            .header("content-type", "application/json")
+            .header("origin", &self.base)
+            .body(serde_json::json!({"name": format!("{login}-key")}).to_string())
+            .send()
+            .await
+            .expect("API reachable");
+        assert_eq!(r.status(), 201, "{login}'s session makes a key");
+        let v: serde_json::Value = r.json().await.unwrap();
+        v["key"].as_str().unwrap().to_string()
     }
 
     pub fn kill9(&mut self) {
@@ -251,6 +296,36 @@ pub async fn http_up(port: u16) -> bool {
 pub fn toml_list(argv: &[String]) -> String {
     let items: Vec<String> = argv.iter().map(|a| format!("{a:?}")).collect();
     format!("[{}]", items.join(", "))
+}
+
+/// Runs the CLI `autoheal ARGS --data-dir DATA` with `stdin`; panics
+/// with its stderr when it fails.
+pub fn cli(args: &[&str], data: &Path, stdin: &str) -> String {
+    use std::io::Write as _;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_autoheal"))
+        .args(args)
+        .arg("--data-dir")
+        .arg(data)
+        .env_remove("AUTOHEAL_DATA_DIR")
+        .env_remove("AUTOHEAL_STORE_URL")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the autoheal binary runs");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "autoheal {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 pub fn write(path: &Path, text: &str) -> PathBuf {
