@@ -1050,6 +1050,225 @@ async fn postgres_two_nodes_claiming_at_once_never_share_a_delivery() {
     .await;
 }
 
+// --- a random run of claims, records and expiring leases -----------------------------
+
+mod model {
+    use super::*;
+    use autoheal_store::Delivery;
+    use proptest::prelude::*;
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Claim {
+            worker: u8,
+            limit: u32,
+            lease: i64,
+        },
+        Record {
+            pick: usize,
+            outcome: u8,
+            retry_in: i64,
+        },
+        Advance(i64),
+        RetryDead {
+            pick: usize,
+        },
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            3 => (0u8..3, 1u32..4, 1i64..5_000)
+                .prop_map(|(worker, limit, lease)| Op::Claim { worker, limit, lease }),
+            3 => (any::<usize>(), 0u8..5, 0i64..5_000)
+                .prop_map(|(pick, outcome, retry_in)| Op::Record { pick, outcome, retry_in }),
+            2 => (0i64..4_000).prop_map(Op::Advance),
+            1 => any::<usize>().prop_map(|pick| Op::RetryDead { pick }),
+        ]
+    }
+
+    fn outcome(code: u8, now: i64, retry_in: i64) -> DeliveryResult {
+        match code {
+            0 => result(TryOutcome::Sent, None),
+            1 => result(TryOutcome::Retry, Some(now + retry_in)),
+            2 => result(TryOutcome::Retry, None),
+            3 => result(TryOutcome::Gone, None),
+            _ => result(TryOutcome::Rejected, None),
+        }
+    }
+
+    async fn rows(store: &dyn Store, ids: &[i64]) -> Vec<autoheal_store::DeliveryDetail> {
+        let mut out = Vec::new();
+        for id in ids {
+            out.push(
+                store
+                    .get_delivery(WS, *id)
+                    .await
+                    .unwrap()
+                    .expect("never lost"),
+            );
+        }
+        out
+    }
+
+    /// What must hold after every step, whatever happened before.
+    fn check_invariants(all: &[autoheal_store::DeliveryDetail]) {
+        for d in all {
+            let row = &d.delivery;
+            assert_ne!(row.state, DeliveryState::Cancelled, "nothing cancels here");
+            assert_eq!(
+                row.tries,
+                d.tries.len() as i64,
+                "every try on record: {d:?}"
+            );
+            for (i, t) in d.tries.iter().enumerate() {
+                assert_eq!(t.try_no, i as i64 + 1, "tries numbered in order: {d:?}");
+            }
+            let sent = d
+                .tries
+                .iter()
+                .filter(|t| t.outcome == TryOutcome::Sent)
+                .count();
+            assert!(sent <= 1, "never two sent tries: {d:?}");
+            assert_eq!(row.state == DeliveryState::Sent, sent == 1, "{d:?}");
+            if row.state == DeliveryState::Sent {
+                assert_eq!(d.tries.last().unwrap().outcome, TryOutcome::Sent);
+                assert!(row.sent_at.is_some());
+            }
+            if row.state != DeliveryState::Pending {
+                assert_eq!((row.lease_until, &row.leased_by), (None, &None), "{d:?}");
+                assert!(row.ended_at.is_some());
+            }
+            assert_eq!(row.lease_until.is_some(), row.leased_by.is_some(), "{d:?}");
+        }
+    }
+
+    /// The deliveries a claim at `now` must take: pending, due, no lease in
+    /// force, oldest due first.
+    fn due(all: &[autoheal_store::DeliveryDetail], now: i64, limit: u32) -> Vec<i64> {
+        let mut due: Vec<&Delivery> = all
+            .iter()
+            .map(|d| &d.delivery)
+            .filter(|d| {
+                d.state == DeliveryState::Pending
+                    && d.next_at <= now
+                    && d.lease_until.is_none_or(|l| l <= now)
+            })
+            .collect();
+        due.sort_by_key(|d| (d.next_at, d.id));
+        due.into_iter().take(limit as usize).map(|d| d.id).collect()
+    }
+
+    async fn run(ops: Vec<Op>) {
+        let store = open("sqlite::memory:").await.unwrap();
+        let mut ids = Vec::new();
+        for i in 0..3 {
+            ids.extend(routed(&*store, "x", T0 + i, &["slack", "mail"]).await);
+        }
+        let mut now = T0;
+        // Every lease handed out (stale ones included) and, per delivery,
+        // the one claim that still holds it.
+        let mut leases: Vec<Lease> = Vec::new();
+        let mut holder: HashMap<i64, Lease> = HashMap::new();
+        for op in ops {
+            let before = rows(&*store, &ids).await;
+            match op {
+                Op::Claim {
+                    worker,
+                    limit,
+                    lease,
+                } => {
+                    let worker = format!("w{worker}");
+                    let want = due(&before, now, limit);
+                    let claimed = store
+                        .claim_deliveries(&worker, now, lease, limit)
+                        .await
+                        .unwrap();
+                    assert_eq!(ids_of(&claimed), want, "claimed what was due, in order");
+                    for c in claimed {
+                        assert_eq!(c.delivery.lease_until, Some(now + lease));
+                        holder.insert(c.delivery.id, c.lease.clone());
+                        leases.push(c.lease);
+                    }
+                }
+                Op::Record {
+                    pick,
+                    outcome: code,
+                    retry_in,
+                } => {
+                    if leases.is_empty() {
+                        continue;
+                    }
+                    let lease = leases[pick % leases.len()].clone();
+                    let holds = holder.get(&lease.delivery_id) == Some(&lease);
+                    let got = store
+                        .record_delivery_try(&lease, &outcome(code, now, retry_in), now)
+                        .await
+                        .unwrap();
+                    if holds {
+                        assert_ne!(got, Recorded::LostLease, "the holder records");
+                        holder.remove(&lease.delivery_id);
+                    } else {
+                        assert_eq!(got, Recorded::LostLease, "{lease:?} no longer holds");
+                        let after = rows(&*store, &[lease.delivery_id]).await;
+                        let was = before.iter().find(|d| d.delivery.id == lease.delivery_id);
+                        assert_eq!(Some(&after[0]), was, "a refused record writes nothing");
+                    }
+                }
+                Op::Advance(ms) => now += ms,
+                Op::RetryDead { pick } => {
+                    let dead: Vec<i64> = before
+                        .iter()
+                        .filter(|d| d.delivery.state == DeliveryState::Dead)
+                        .map(|d| d.delivery.id)
+                        .collect();
+                    if let Some(id) = dead.get(pick % dead.len().max(1)) {
+                        assert!(store.retry_delivery(WS, *id, now).await.unwrap());
+                    }
+                }
+            }
+            check_invariants(&rows(&*store, &ids).await);
+        }
+        // At least once: later on, a worker that sends everything it gets
+        // leaves every delivery sent or dead.
+        now += DAY;
+        for c in store.claim_deliveries("last", now, SEC, 100).await.unwrap() {
+            assert_eq!(
+                store
+                    .record_delivery_try(&c.lease, &result(TryOutcome::Sent, None), now)
+                    .await
+                    .unwrap(),
+                Recorded::Sent
+            );
+        }
+        let end = rows(&*store, &ids).await;
+        check_invariants(&end);
+        for d in &end {
+            assert!(
+                matches!(d.delivery.state, DeliveryState::Sent | DeliveryState::Dead),
+                "{d:?}"
+            );
+        }
+    }
+
+    fn ids_of(claimed: &[ClaimedDelivery]) -> Vec<i64> {
+        super::ids(claimed)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+        #[test]
+        fn claims_records_and_expiring_leases_keep_the_outbox_consistent(
+            ops in proptest::collection::vec(op(), 1..40)
+        ) {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap()
+                .block_on(run(ops));
+        }
+    }
+}
+
 // --- every scenario on both backends ---------------------------------------------
 
 macro_rules! outbox {
