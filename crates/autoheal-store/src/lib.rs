@@ -23,6 +23,11 @@
 //! - Uptime comes from hourly rollups written with each check result, so it
 //!   survives `prune`; the hour `since` falls into is counted from raw rows.
 //!
+//! - The notification outbox ([`outbox`], the [`Outbox`] trait): a
+//!   notification is a [`Write::Notify`] in the unit of the change that
+//!   causes it; deliveries are claimed under leases and every try recorded
+//!   (`tests/outbox.rs`).
+//!
 //! Running the suite against PostgreSQL: `scripts/start-test-postgres.sh`
 //! (as root) starts a server and prints the URL, then
 //! `AUTOHEAL_TEST_POSTGRES_URL=postgres://autoheal:autoheal@127.0.0.1:5432/postgres

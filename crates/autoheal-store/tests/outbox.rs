@@ -984,6 +984,10 @@ async fn postgres_two_nodes_claiming_at_once_never_share_a_delivery() {
             }
         }
         assert_eq!(all.len(), N);
+        // A third of them were taken by a node that died mid-send: its
+        // leases are over when the others start, so those are taken over.
+        let died = a.claim_deliveries("dead-node", T0, SEC, 200).await.unwrap();
+        assert_eq!(died.len(), 200);
 
         // Four workers on each node, each on its own connection pool's
         // share, claiming small batches as fast as they can.
@@ -996,7 +1000,7 @@ async fn postgres_two_nodes_claiming_at_once_never_share_a_delivery() {
                     let mut mine = Vec::new();
                     loop {
                         let claimed = store
-                            .claim_deliveries(&worker, T0 + SEC, 600 * SEC, 7)
+                            .claim_deliveries(&worker, T0 + 2 * SEC, 600 * SEC, 7)
                             .await
                             .unwrap();
                         if claimed.is_empty() {
@@ -1008,7 +1012,7 @@ async fn postgres_two_nodes_claiming_at_once_never_share_a_delivery() {
                                     .record_delivery_try(
                                         &c.lease,
                                         &result(TryOutcome::Sent, None),
-                                        T0 + 2 * SEC
+                                        T0 + 3 * SEC
                                     )
                                     .await
                                     .unwrap(),
@@ -1037,15 +1041,26 @@ async fn postgres_two_nodes_claiming_at_once_never_share_a_delivery() {
         assert_eq!(got.len(), N, "together they got every delivery");
         assert_eq!(got.keys().copied().collect::<HashSet<_>>(), all);
         println!("claimed per node: {per_node:?}");
-        // Every delivery sent once, with exactly one try.
-        let (sent, tries): (i64, i64) = sqlx::query_as(
+        // Every delivery sent once; one expired try per lease taken over.
+        let (sent, sent_tries, expired): (i64, i64, i64) = sqlx::query_as(
             "SELECT (SELECT COUNT(*) FROM deliveries WHERE state = 'sent'), \
-             (SELECT COUNT(*) FROM delivery_tries)",
+             (SELECT COUNT(*) FROM delivery_tries WHERE outcome = 'sent'), \
+             (SELECT COUNT(*) FROM delivery_tries WHERE outcome = 'expired' \
+              AND worker = 'dead-node')",
         )
         .fetch_one(a.pool())
         .await
         .unwrap();
-        assert_eq!((sent, tries), (N as i64, N as i64));
+        assert_eq!((sent, sent_tries, expired), (N as i64, N as i64, 200));
+        for c in &died {
+            assert_eq!(
+                a.record_delivery_try(&c.lease, &result(TryOutcome::Sent, None), T0 + 4 * SEC)
+                    .await
+                    .unwrap(),
+                Recorded::LostLease,
+                "the dead node's leases were taken over"
+            );
+        }
     })
     .await;
 }
