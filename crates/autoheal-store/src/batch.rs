@@ -121,7 +121,8 @@ macro_rules! prune_chunked {
         let r = $retention;
         let now: i64 = $now;
         let incidents_before = now.saturating_sub(r.incidents_ms);
-        let steps: [(&'static str, i64); 5] = [
+        let deliveries_before = now.saturating_sub(r.events_ms);
+        let steps: [(&'static str, i64); 10] = [
             (
                 "DELETE FROM check_results WHERE id IN \
                  (SELECT id FROM check_results WHERE at < $1 LIMIT $2)",
@@ -147,6 +148,44 @@ macro_rules! prune_chunked {
                 "DELETE FROM check_rollups WHERE (target, hour) IN \
                  (SELECT target, hour FROM check_rollups WHERE hour < $1 LIMIT $2)",
                 now.saturating_sub(r.rollups_ms),
+            ),
+            // The outbox: tries, then deliveries, then notifications left
+            // without any. Sent and cancelled deliveries go with the audit
+            // log's retention, dead letters with the incidents' (longer).
+            (
+                "DELETE FROM delivery_tries WHERE (delivery_id, try_no) IN \
+                 (SELECT t.delivery_id, t.try_no FROM delivery_tries t \
+                 JOIN deliveries d ON d.id = t.delivery_id \
+                 WHERE d.state IN ('sent', 'cancelled') AND d.ended_at < $1 LIMIT $2)",
+                deliveries_before,
+            ),
+            (
+                "DELETE FROM delivery_tries WHERE (delivery_id, try_no) IN \
+                 (SELECT t.delivery_id, t.try_no FROM delivery_tries t \
+                 JOIN deliveries d ON d.id = t.delivery_id \
+                 WHERE d.state = 'dead' AND d.ended_at < $1 LIMIT $2)",
+                incidents_before,
+            ),
+            (
+                "DELETE FROM deliveries WHERE id IN (SELECT id FROM deliveries d \
+                 WHERE d.state IN ('sent', 'cancelled') AND d.ended_at < $1 \
+                 AND NOT EXISTS (SELECT 1 FROM delivery_tries t WHERE t.delivery_id = d.id) \
+                 LIMIT $2)",
+                deliveries_before,
+            ),
+            (
+                "DELETE FROM deliveries WHERE id IN (SELECT id FROM deliveries d \
+                 WHERE d.state = 'dead' AND d.ended_at < $1 \
+                 AND NOT EXISTS (SELECT 1 FROM delivery_tries t WHERE t.delivery_id = d.id) \
+                 LIMIT $2)",
+                incidents_before,
+            ),
+            (
+                "DELETE FROM notifications WHERE id IN (SELECT id FROM notifications n \
+                 WHERE n.routed_at IS NOT NULL AND n.created_at < $1 \
+                 AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.notification_id = n.id) \
+                 LIMIT $2)",
+                deliveries_before,
             ),
         ];
         let mut gone = 0u64;

@@ -23,6 +23,11 @@
 //! - Uptime comes from hourly rollups written with each check result, so it
 //!   survives `prune`; the hour `since` falls into is counted from raw rows.
 //!
+//! - The notification outbox ([`outbox`], the [`Outbox`] trait): a
+//!   notification is a [`Write::Notify`] in the unit of the change that
+//!   causes it; deliveries are claimed under leases and every try recorded
+//!   (`tests/outbox.rs`).
+//!
 //! Running the suite against PostgreSQL: `scripts/start-test-postgres.sh`
 //! (as root) starts a server and prints the URL, then
 //! `AUTOHEAL_TEST_POSTGRES_URL=postgres://autoheal:autoheal@127.0.0.1:5432/postgres
@@ -33,6 +38,7 @@ mod batch;
 mod common;
 mod migrations;
 pub mod objects;
+pub mod outbox;
 pub mod scope;
 mod types;
 mod unit;
@@ -44,6 +50,10 @@ pub use accounts::{
 pub use objects::{
     ConfigObjectRow, ConfigWrite, ContainerChoice, IdempotentRow, NewWebhook, Objects, WebhookRow,
     Written,
+};
+pub use outbox::{
+    ClaimedDelivery, Delivery, DeliveryDetail, DeliveryFilter, DeliveryResult, DeliveryState,
+    DeliveryTry, Lease, NewNotification, Notification, Outbox, Recorded, Routed, TryOutcome,
 };
 pub use types::*;
 pub use unit::{Committed, Ref, Unit, Write};
@@ -77,7 +87,7 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
 /// Everything autoheal records. Times are Unix milliseconds (`i64`).
 #[async_trait]
-pub trait Store: Accounts + Vault + Objects + Send + Sync + 'static {
+pub trait Store: Accounts + Vault + Objects + Outbox + Send + Sync + 'static {
     /// Cheap round trip.
     async fn ping(&self) -> Result<()>;
     /// A real, committed write (one row rewritten): fails when the disk is
@@ -249,6 +259,13 @@ pub trait Store: Accounts + Vault + Objects + Send + Sync + 'static {
     /// retention; returns how many rows went. Closed incidents go by
     /// `closed_at`, together with their attempts; open incidents never go.
     /// Hourly rollups are kept.
+    ///
+    /// The outbox: sent and cancelled deliveries, with their tries, go
+    /// `events_ms` after they ended (like the audit log); dead letters stay
+    /// until retried or cancelled, or `incidents_ms` after they died (the
+    /// longer retention); pending ones never go. A notification goes
+    /// `events_ms` after it was made once it is routed and none of its
+    /// deliveries is left; an unrouted one never goes.
     async fn prune(&self, retention: &Retention, now: i64) -> Result<u64>;
 }
 

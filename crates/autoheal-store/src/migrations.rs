@@ -59,6 +59,11 @@ const SQLITE: &[Embedded] = &[
         "webhooks",
         include_str!("../migrations/sqlite/20261204000003_webhooks.sql"),
     ),
+    (
+        20261205000001,
+        "outbox",
+        include_str!("../migrations/sqlite/20261205000001_outbox.sql"),
+    ),
 ];
 
 const POSTGRES: &[Embedded] = &[
@@ -101,6 +106,11 @@ const POSTGRES: &[Embedded] = &[
         20261204000003,
         "webhooks",
         include_str!("../migrations/postgres/20261204000003_webhooks.sql"),
+    ),
+    (
+        20261205000001,
+        "outbox",
+        include_str!("../migrations/postgres/20261205000001_outbox.sql"),
     ),
 ];
 

@@ -155,6 +155,59 @@ impl PgStore {
 crate::accounts::accounts_impl!(PgStore);
 crate::vault::vault_impl!(PgStore);
 crate::objects::objects_impl!(PgStore);
+crate::outbox::outbox_impl!(PgStore);
+
+impl PgStore {
+    /// [`Outbox::claim_deliveries`] as one statement: the due rows are
+    /// locked with `FOR UPDATE SKIP LOCKED` (a row another claim is taking
+    /// is passed over, not waited for; one whose lease another claim has
+    /// just set no longer matches once locked), leased, an `expired` try
+    /// written for each lease taken over, and returned with their
+    /// notifications.
+    async fn claim_due(
+        &self,
+        worker: &str,
+        now: i64,
+        lease_until: i64,
+        limit: i64,
+    ) -> Result<Vec<ClaimedDelivery>> {
+        let sql = format!(
+            "WITH picked AS ( \
+                 SELECT id, leased_by AS old_worker, lease_until AS old_lease FROM deliveries \
+                 WHERE state = 'pending' AND next_at <= $1 \
+                 AND (lease_until IS NULL OR lease_until <= $1) \
+                 ORDER BY next_at, id LIMIT $2 FOR UPDATE SKIP LOCKED \
+             ), d AS ( \
+                 UPDATE deliveries u SET \
+                 tries = u.tries + CASE WHEN p.old_lease IS NULL THEN 0 ELSE 1 END, \
+                 last_error = CASE WHEN p.old_lease IS NULL THEN u.last_error ELSE $5 END, \
+                 lease_until = $3, leased_by = $4 \
+                 FROM picked p WHERE u.id = p.id \
+                 RETURNING u.*, p.old_worker, p.old_lease \
+             ), expired AS ( \
+                 INSERT INTO delivery_tries (delivery_id, try_no, at, worker, outcome, status, \
+                 detail, duration_ms) \
+                 SELECT id, tries, old_lease, old_worker, 'expired', NULL, $5, NULL \
+                 FROM d WHERE old_lease IS NOT NULL \
+             ) \
+             SELECT {}, {} FROM d JOIN notifications n ON n.id = d.notification_id \
+             ORDER BY d.next_at, d.id",
+            crate::outbox::DELIVERY_COLUMNS,
+            crate::outbox::NOTIFICATION_COLUMNS
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(now)
+            .bind(limit)
+            .bind(lease_until)
+            .bind(worker)
+            .bind(crate::outbox::EXPIRED_DETAIL)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| crate::outbox::claimed_row(r, worker))
+            .collect()
+    }
+}
 
 #[async_trait]
 impl Store for PgStore {

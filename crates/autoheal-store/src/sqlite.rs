@@ -224,6 +224,71 @@ const INCIDENT_COLUMNS: &str =
 crate::accounts::accounts_impl!(SqliteStore);
 crate::vault::vault_impl!(SqliteStore);
 crate::objects::objects_impl!(SqliteStore);
+crate::outbox::outbox_impl!(SqliteStore);
+
+/// The due deliveries a claim takes, oldest due first: `$1` now, `$2` the
+/// limit.
+const DUE_DELIVERIES: &str = "SELECT id FROM deliveries WHERE state = 'pending' AND next_at <= $1 \
+     AND (lease_until IS NULL OR lease_until <= $1) ORDER BY next_at, id LIMIT $2";
+
+impl SqliteStore {
+    /// [`Outbox::claim_deliveries`] in one `BEGIN IMMEDIATE` transaction
+    /// (the single writer, so the due set cannot change under it): the
+    /// expired tries of the leases taken over, the leases, then the claimed
+    /// rows with their notifications.
+    async fn claim_due(
+        &self,
+        worker: &str,
+        now: i64,
+        lease_until: i64,
+        limit: i64,
+    ) -> Result<Vec<ClaimedDelivery>> {
+        let mut tx = self.begin_write().await?;
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "INSERT INTO delivery_tries (delivery_id, try_no, at, worker, outcome, status, \
+             detail, duration_ms) SELECT id, tries + 1, lease_until, leased_by, 'expired', NULL, \
+             $3, NULL FROM deliveries WHERE lease_until IS NOT NULL AND id IN ({DUE_DELIVERIES})"
+        )))
+        .bind(now)
+        .bind(limit)
+        .bind(crate::outbox::EXPIRED_DETAIL)
+        .execute(&mut *tx)
+        .await?;
+        let ids: Vec<i64> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "UPDATE deliveries SET \
+             tries = tries + CASE WHEN lease_until IS NULL THEN 0 ELSE 1 END, \
+             last_error = CASE WHEN lease_until IS NULL THEN last_error ELSE $5 END, \
+             lease_until = $3, leased_by = $4 WHERE id IN ({DUE_DELIVERIES}) RETURNING id"
+        )))
+        .bind(now)
+        .bind(limit)
+        .bind(lease_until)
+        .bind(worker)
+        .bind(crate::outbox::EXPIRED_DETAIL)
+        .fetch_all(&mut *tx)
+        .await?;
+        if ids.is_empty() {
+            tx.commit().await?;
+            return Ok(Vec::new());
+        }
+        let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(format!(
+            "SELECT {}, {} FROM deliveries d JOIN notifications n ON n.id = d.notification_id \
+             WHERE d.id IN (",
+            crate::outbox::DELIVERY_COLUMNS,
+            crate::outbox::NOTIFICATION_COLUMNS
+        ));
+        let mut list = qb.separated(", ");
+        for id in &ids {
+            list.push_bind(*id);
+        }
+        qb.push(") ORDER BY d.next_at, d.id");
+        let rows = qb.build().fetch_all(&mut *tx).await?;
+        tx.commit().await?;
+        rows.iter()
+            .map(|r| crate::outbox::claimed_row(r, worker))
+            .collect()
+    }
+}
 
 #[async_trait]
 impl Store for SqliteStore {

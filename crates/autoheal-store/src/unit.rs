@@ -12,7 +12,7 @@
 //! Rows made inside the unit are referred to by [`Ref::New`]: the position
 //! of the `OpenIncident` (or `StartAttempt`) among the unit's own.
 
-use crate::{NewAttempt, NewEvent};
+use crate::{NewAttempt, NewEvent, NewNotification};
 
 /// An incident or attempt: one already stored, or one this unit makes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,6 +69,14 @@ pub enum Write {
         event: NewEvent,
         incident: Option<Ref>,
     },
+    /// A notification for the outbox ([`crate::outbox`]), committed with the
+    /// state change it tells of; when `incident` is set it replaces
+    /// `notification.incident_id` (a [`Ref::New`] names the incident this
+    /// unit opens). Its event id is in [`Committed::notifications`].
+    Notify {
+        notification: NewNotification,
+        incident: Option<Ref>,
+    },
     /// Rewrites the one row of `store_probe`: proof that the store takes
     /// writes ([`Store::probe_write`](crate::Store::probe_write)).
     Probe { at: i64 },
@@ -86,6 +94,8 @@ pub struct Committed {
     pub incidents: Vec<i64>,
     pub attempts: Vec<i64>,
     pub events: Vec<i64>,
+    /// The event ids of the notifications, given or made.
+    pub notifications: Vec<String>,
 }
 
 impl Unit {
@@ -121,6 +131,13 @@ impl Unit {
     /// Adds an event, its incident given by reference (or none).
     pub fn event(&mut self, event: NewEvent, incident: Option<Ref>) -> &mut Self {
         self.push(Write::AppendEvent { event, incident })
+    }
+    /// Adds a notification, its incident given by reference (or none).
+    pub fn notify(&mut self, notification: NewNotification, incident: Option<Ref>) -> &mut Self {
+        self.push(Write::Notify {
+            notification,
+            incident,
+        })
     }
     fn count(&self, f: impl Fn(&Write) -> bool) -> usize {
         self.writes.iter().filter(|w| f(w)).count()
@@ -289,6 +306,33 @@ macro_rules! apply_unit {
                     .fetch_one(&mut *$tx)
                     .await?;
                     done.events.push(id);
+                }
+                Write::Notify {
+                    notification: n,
+                    incident,
+                } => {
+                    let incident_id = match incident {
+                        Some(r) => Some(resolve(*r, &done.incidents, "incident")?),
+                        None => n.incident_id,
+                    };
+                    let id = n.id.clone().unwrap_or_else($crate::outbox::new_event_id);
+                    sqlx::query(
+                        "INSERT INTO notifications \
+                         (id, workspace_id, kind, target, incident_id, severity, payload, created_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                    )
+                    .bind(&id)
+                    .bind(n.workspace_id)
+                    .bind(&n.kind)
+                    .bind(&n.target)
+                    .bind(incident_id)
+                    .bind(&n.severity)
+                    .bind(n.payload.to_string())
+                    .bind(n.at)
+                    .execute(&mut *$tx)
+                    .await
+                    .map_err(|e| $crate::outbox::insert_error(e, &id, n.workspace_id))?;
+                    done.notifications.push(id);
                 }
                 Write::Probe { at } => {
                     sqlx::query(
