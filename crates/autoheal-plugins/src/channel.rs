@@ -663,6 +663,24 @@ pub(crate) fn join(base: &url::Url, segments: &[&str]) -> url::Url {
     u
 }
 
+/// The parts of a secret URL (Slack, Discord, Teams, a webhook) that could
+/// come back in a receiver's error text: the whole path, every path segment
+/// of 8 characters or more (tokens, ids), every query value, a password.
+pub(crate) fn url_secrets(u: &url::Url) -> Vec<String> {
+    let mut s = vec![u.path().to_string()];
+    if let Some(segs) = u.path_segments() {
+        s.extend(segs.filter(|p| p.len() >= 8).map(str::to_string));
+    }
+    s.extend(
+        u.query_pairs()
+            .map(|(_, v)| v.into_owned())
+            .filter(|v| v.len() >= 4),
+    );
+    s.extend(u.password().map(str::to_string));
+    s.retain(|x| x.len() > 1);
+    s
+}
+
 /// A `application/x-www-form-urlencoded` body.
 pub(crate) fn form(
     req: reqwest::RequestBuilder,

@@ -135,6 +135,15 @@ pub fn esc_html(c: char, o: &mut String) {
     }
 }
 
+/// [`esc_html`], and a newline as `<br>` (Matrix's formatted body).
+pub fn esc_html_br(c: char, o: &mut String) {
+    if c == '\n' {
+        o.push_str("<br>");
+    } else {
+        esc_html(c, o);
+    }
+}
+
 /// `s` HTML-escaped, whole.
 pub fn html(s: &str) -> String {
     let mut o = String::with_capacity(s.len());

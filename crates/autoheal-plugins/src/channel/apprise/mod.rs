@@ -66,11 +66,8 @@ impl Apprise {
                     "give a key (a saved configuration) or urls, or a url ending in /notify/{key}",
                 )),
             };
-        let mut secrets: Vec<String> = url
-            .path_segments()
-            .map(|s| s.map(str::to_string).collect())
-            .unwrap_or_default();
-        secrets.retain(|s| s != "notify");
+        let mut secrets = super::url_secrets(&url);
+        secrets.extend(cfg.key.iter().map(|k| k.trim().to_string()));
         secrets.extend(cfg.urls.clone());
         Ok(Apprise {
             client: clients.verified().clone(),

@@ -92,13 +92,7 @@ impl Discord {
     }
 
     pub(crate) fn secrets(&self) -> Vec<String> {
-        let mut s: Vec<String> = self
-            .url
-            .path_segments()
-            .map(|p| p.filter(|x| x.len() > 20).map(str::to_string).collect())
-            .unwrap_or_default();
-        s.push(self.url.path().to_string());
-        s
+        super::url_secrets(&self.url)
     }
 
     pub fn render(&self, msg: &Message) -> Rendered {

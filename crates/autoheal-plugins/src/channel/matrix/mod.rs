@@ -7,7 +7,8 @@
 //! from pinging anyone. The homeserver answers 200 `{"event_id"}`; 429
 //! `{"errcode": "M_LIMIT_EXCEEDED", "retry_after_ms"}` (obeyed); 401
 //! `M_UNKNOWN_TOKEN`, 403 `M_FORBIDDEN` (not in the room) are refusals.
-//! Text is at most 16000 characters (events may be 64 KiB in all).
+//! The event stays under Matrix's 64 KiB: `body` ≤ 12000 bytes (before
+//! JSON escaping), `formatted_body` ≤ 32000.
 
 mod config;
 
@@ -99,8 +100,8 @@ impl Matrix {
     }
 
     fn payload(&self, msg: &Message) -> Value {
-        let body = text::plain_message(msg, 16_000, Unit::Chars);
-        let mut html = Fit::new(32_000, Unit::Chars, &text::esc_html);
+        let body = text::plain_message(msg, 12_000, Unit::Bytes);
+        let mut html = Fit::new(32_000, Unit::Bytes, &text::esc_html_br);
         html.wrapped("<b>", &text::one_line(&msg.title, 256), "</b>", 256);
         if !msg.text.trim().is_empty() {
             html.wrapped("<br>", &text::plain(&msg.text), "", 12_000);
@@ -130,7 +131,7 @@ impl Matrix {
             "msgtype": self.msgtype,
             "body": body,
             "format": "org.matrix.custom.html",
-            "formatted_body": html.finish().replace('\n', "<br>"),
+            "formatted_body": html.finish(),
             "m.mentions": {},
         })
     }

@@ -53,10 +53,7 @@ impl Slack {
     }
 
     pub(crate) fn secrets(&self) -> Vec<String> {
-        vec![
-            self.url.path().trim_start_matches('/').to_string(),
-            self.url.to_string(),
-        ]
+        super::url_secrets(&self.url)
     }
 
     pub fn render(&self, msg: &Message) -> Rendered {

@@ -55,13 +55,7 @@ impl Teams {
     }
 
     pub(crate) fn secrets(&self) -> Vec<String> {
-        let mut s: Vec<String> = self
-            .url
-            .query_pairs()
-            .map(|(_, v)| v.into_owned())
-            .collect();
-        s.push(self.url.path().to_string());
-        s
+        super::url_secrets(&self.url)
     }
 
     pub fn render(&self, msg: &Message) -> Rendered {

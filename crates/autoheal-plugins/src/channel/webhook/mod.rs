@@ -137,8 +137,15 @@ impl Webhook {
             (None, None) => Body::Message,
         };
         let mut secrets: Vec<String> = cfg.headers.values().cloned().collect();
-        secrets.push(url.path().to_string());
-        secrets.extend(url.query_pairs().map(|(_, v)| v.into_owned()));
+        // "Bearer <token>": the token alone too.
+        secrets.extend(
+            cfg.headers
+                .values()
+                .flat_map(|v| v.split_whitespace())
+                .filter(|w| w.len() >= 8)
+                .map(str::to_string),
+        );
+        secrets.extend(super::url_secrets(&url));
         Ok(Webhook {
             client: clients.verified().clone(),
             url,
