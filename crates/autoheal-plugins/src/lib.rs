@@ -25,11 +25,13 @@
 
 pub mod action;
 pub mod alert;
+pub mod channel;
 pub mod check;
 pub mod http_client;
 pub mod platform;
 mod process;
 pub mod redact;
+mod template;
 
 pub use action::command::{CommandAction, CommandActionConfig};
 pub use action::coolify::{

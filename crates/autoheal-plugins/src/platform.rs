@@ -44,6 +44,24 @@ pub(crate) async fn read_body(mut resp: reqwest::Response) -> Result<Vec<u8>, St
     Ok(out)
 }
 
+/// At most `max` bytes of the answer (the rest is not read): enough for a
+/// receiver's error message, and the connection is dropped rather than
+/// drained when the answer is larger.
+pub(crate) async fn read_body_max(
+    mut resp: reqwest::Response,
+    max: usize,
+) -> Result<Vec<u8>, String> {
+    let mut out = Vec::new();
+    while let Some(chunk) = resp.chunk().await.map_err(crate::describe_reqwest_error)? {
+        let room = max - out.len();
+        out.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        if out.len() >= max {
+            break;
+        }
+    }
+    Ok(out)
+}
+
 /// A platform's error body `{"message": "..."}` (Render's and Coolify's
 /// Laravel alike); else its text, one line.
 pub(crate) fn error_message(body: &[u8]) -> String {

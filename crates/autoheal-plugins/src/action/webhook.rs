@@ -215,103 +215,34 @@ const VARS: &[(&str, Var)] = &[
     ("action", Var::Action),
 ];
 
+/// A body template parsed once at build (see [`crate::template`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
-enum Piece {
-    Lit(String),
-    Var(Var),
-}
-
-/// A body template parsed once at build.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Template(Vec<Piece>);
+struct Template(crate::template::Template<Var>);
 
 impl Template {
     fn parse(src: &str) -> Result<Self, BuildError> {
-        let mut pieces = Vec::new();
-        let mut rest = src;
-        let mut lit = String::new();
-        while let Some(open) = rest.find("{{") {
-            lit.push_str(&rest[..open]);
-            let after = &rest[open + 2..];
-            let Some(close) = after.find("}}") else {
-                // An unclosed "{{" is literal text.
-                lit.push_str(&rest[open..]);
-                rest = "";
-                break;
-            };
-            let name = after[..close].trim();
-            let Some((_, var)) = VARS.iter().find(|(n, _)| *n == name) else {
-                let known: Vec<String> = VARS.iter().map(|(n, _)| format!("{{{{{n}}}}}")).collect();
-                return Err(BuildError::new(
-                    "body",
-                    format!(
-                        "unknown placeholder {{{{{name}}}}} (known: {})",
-                        known.join(", ")
-                    ),
-                ));
-            };
-            if !lit.is_empty() {
-                pieces.push(Piece::Lit(std::mem::take(&mut lit)));
-            }
-            pieces.push(Piece::Var(*var));
-            rest = &after[close + 2..];
-        }
-        lit.push_str(rest);
-        if !lit.is_empty() {
-            pieces.push(Piece::Lit(lit));
-        }
-        Ok(Template(pieces))
+        crate::template::Template::parse("body", src, VARS).map(Template)
     }
 
     /// Whether the template is a JSON object or array once every placeholder
     /// is replaced by `0` (`"{{target}}"` → `"0"`, `{{attempt}}` → `0`).
     fn is_json(&self) -> bool {
-        let probe: String = self
-            .0
-            .iter()
-            .map(|p| match p {
-                Piece::Lit(s) => s.as_str(),
-                Piece::Var(_) => "0",
-            })
-            .collect();
-        serde_json::from_str::<serde_json::Value>(&probe)
-            .is_ok_and(|v| v.is_object() || v.is_array())
+        self.0.is_json()
     }
 
     fn render(&self, ctx: &ActionContext, json_escape: bool) -> String {
-        let mut out = String::new();
-        for p in &self.0 {
-            let owned;
-            let value: &str = match p {
-                Piece::Lit(s) => {
-                    out.push_str(s);
-                    continue;
-                }
-                Piece::Var(Var::Target) => &ctx.target,
-                Piece::Var(Var::State) => &ctx.state,
-                Piece::Var(Var::Detail) => &ctx.detail,
-                Piece::Var(Var::Action) => &ctx.action,
-                Piece::Var(Var::IncidentId) => {
-                    owned = ctx.incident_id.map(|i| i.to_string()).unwrap_or_default();
-                    &owned
-                }
-                Piece::Var(Var::Attempt) => {
-                    owned = ctx.attempt.to_string();
-                    &owned
-                }
-                Piece::Var(Var::Rung) => {
-                    owned = ctx.rung.to_string();
-                    &owned
-                }
-            };
-            if json_escape {
-                let quoted = serde_json::to_string(value).expect("a str always serializes");
-                out.push_str(&quoted[1..quoted.len() - 1]);
-            } else {
-                out.push_str(value);
+        use std::borrow::Cow;
+        self.0.render(json_escape, |v| match v {
+            Var::Target => Cow::Borrowed(ctx.target.as_str()),
+            Var::State => Cow::Borrowed(ctx.state.as_str()),
+            Var::Detail => Cow::Borrowed(ctx.detail.as_str()),
+            Var::Action => Cow::Borrowed(ctx.action.as_str()),
+            Var::IncidentId => {
+                Cow::Owned(ctx.incident_id.map(|i| i.to_string()).unwrap_or_default())
             }
-        }
-        out
+            Var::Attempt => Cow::Owned(ctx.attempt.to_string()),
+            Var::Rung => Cow::Owned(ctx.rung.to_string()),
+        })
     }
 }
 
