@@ -77,6 +77,11 @@ pub struct Config {
     pub groups: BTreeMap<String, raw::PolicyKeys>,
     /// Sorted by name.
     pub targets: Vec<TargetConfig>,
+    /// `[channels.<name>]`: where notifications go (Slack, e-mail, ...).
+    pub channels: BTreeMap<String, autoheal_plugins::channel::ChannelConfig>,
+    /// `[[routes]]`: which notifications go to which channels; none: every
+    /// notification to every channel.
+    pub routes: Vec<RouteConfig>,
     /// Where it came from (the file's path, or the text), to compose it
     /// again with the API's objects ([`compose`]).
     pub layers: Layers,
@@ -305,6 +310,21 @@ pub struct EngineSettings {
     pub max_concurrent_checks: usize,
     /// Bound on actions running at once. Default 8.
     pub max_concurrent_actions: usize,
+}
+
+/// One `[[routes]]` entry: notifications of these kinds about these
+/// targets (or targets of these groups) go to these channels. An empty
+/// list means every kind, every target.
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteConfig {
+    pub channels: Vec<String>,
+    #[serde(default)]
+    pub events: Vec<String>,
+    #[serde(default)]
+    pub targets: Vec<String>,
+    #[serde(default)]
+    pub groups: Vec<String>,
 }
 
 /// One target, its policy merged (defaults → group → target).

@@ -22,6 +22,7 @@ use autoheal_plugins::action::render::{
 };
 use autoheal_plugins::action::webhook::WebhookAction;
 use autoheal_plugins::action::webhook::WebhookActionConfig;
+use autoheal_plugins::channel::ChannelConfig;
 use autoheal_plugins::check::exec::ExecCheck;
 use autoheal_plugins::check::exec::ExecCheckConfig;
 use autoheal_plugins::check::heartbeat::HeartbeatCheckConfig;
@@ -281,6 +282,30 @@ impl ActionConfig {
             _ => unreachable!("split_type only returns known types"),
         }?;
         Some((action, refs))
+    }
+}
+
+/// Parses a `[channels.<name>]` table (its secret references read first).
+pub(crate) fn parse_channel(
+    table: &toml::Table,
+    key: &str,
+    secrets: &mut Sources,
+    errs: &mut Errors,
+) -> Option<(ChannelConfig, Located)> {
+    let (_, _) = split_type(table, key, ChannelConfig::KINDS, errs)?;
+    let mut table = table.clone();
+    let refs = secrets.resolve(&mut table, secrets::CHANNEL, key, true, errs)?;
+    deserialize_table::<ChannelConfig>(table, key, errs).map(|c| (c, refs))
+}
+
+/// Builds a channel once (build and drop).
+pub(crate) fn validate_channel(
+    c: &ChannelConfig,
+    clients: &mut LazyClients,
+) -> Result<(), BuildError> {
+    match clients.get() {
+        Some(clients) => c.validate(clients),
+        None => Ok(()),
     }
 }
 

@@ -37,7 +37,7 @@ use std::time::Duration;
 /// The top-level sections a file may have.
 pub const SECTIONS: &[&str] = &[
     "server", "auth", "store", "log", "engine", "docker", "defaults", "groups", "actions",
-    "targets",
+    "targets", "channels", "routes",
 ];
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -183,6 +183,27 @@ pub(crate) fn resolve_table(
             a
         });
         actions.insert(name.to_string(), action);
+    }
+
+    let mut channels = BTreeMap::new();
+    for (name, table) in named_tables(
+        root,
+        "channels",
+        r#"a table like { type = "slack", url = "..." }"#,
+        &mut errs,
+    ) {
+        let key = name_key("channels", name);
+        check_name(name, &key, "a channel", &mut errs);
+        let channel = parse_and_validate(
+            |errs| crate::plugins::parse_channel(table, &key, &mut secrets, errs),
+            |(c, _), clients| crate::plugins::validate_channel(c, clients),
+            &key,
+            &mut clients,
+            &mut errs,
+        );
+        if let Some((c, _refs)) = channel {
+            channels.insert(name.to_string(), c);
+        }
     }
 
     let mut groups = BTreeMap::new();
@@ -550,6 +571,7 @@ pub(crate) fn resolve_table(
         );
     }
     targets.sort_by(|a, b| a.name.cmp(&b.name));
+    let routes = resolve_routes(root, &channels, &groups, &mut errs);
 
     // File errors by key (so one target's errors sit together), then the
     // environment's.
@@ -599,7 +621,74 @@ pub(crate) fn resolve_table(
             .collect(),
         groups: raw_groups,
         targets,
+        channels,
+        routes,
     })
+}
+
+/// `[[routes]]`: each names channels that exist, kinds of notification
+/// that exist, groups that exist (targets may be Docker's, so any name).
+fn resolve_routes<G>(
+    root: &toml::Table,
+    channels: &BTreeMap<String, autoheal_plugins::channel::ChannelConfig>,
+    groups: &BTreeMap<String, G>,
+    errs: &mut Errors,
+) -> Vec<crate::RouteConfig> {
+    let Some(v) = root.get("routes") else {
+        return Vec::new();
+    };
+    let Some(items) = v.as_array() else {
+        errs.push(
+            "routes",
+            format!(
+                "expected an array of tables like [[routes]] with channels = [\"ops\"], found {}",
+                v.type_str()
+            ),
+        );
+        return Vec::new();
+    };
+    let kinds = autoheal_plugins::channel::MessageKind::ALL;
+    let mut routes = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        let key = format!("routes[{i}]");
+        let Some(t) = item.as_table() else {
+            errs.push(key, format!("expected a table, found {}", item.type_str()));
+            continue;
+        };
+        let Some(r) = deserialize_table::<crate::RouteConfig>(t.clone(), &key, errs) else {
+            continue;
+        };
+        if r.channels.is_empty() {
+            errs.push(join(&key, "channels"), "expected at least one channel");
+        }
+        for (j, c) in r.channels.iter().enumerate() {
+            if !channels.contains_key(c) {
+                errs.push(
+                    format!("{key}.channels[{j}]"),
+                    unknown("channel", c, channels.keys(), "[channels]"),
+                );
+            }
+        }
+        for (j, e) in r.events.iter().enumerate() {
+            if !kinds.iter().any(|k| k.as_str() == e) {
+                let names: Vec<&str> = kinds.iter().map(|k| k.as_str()).collect();
+                errs.push(
+                    format!("{key}.events[{j}]"),
+                    format!("expected one of {}, found {e:?}", names.join(", ")),
+                );
+            }
+        }
+        for (j, g) in r.groups.iter().enumerate() {
+            if !groups.contains_key(g) {
+                errs.push(
+                    format!("{key}.groups[{j}]"),
+                    unknown("group", g, groups.keys(), "[groups]"),
+                );
+            }
+        }
+        routes.push(r);
+    }
+    routes
 }
 
 /// `[auth]`, with every duration in its range.

@@ -125,6 +125,19 @@ pub(crate) const ENV: &[Slot] = &[Slot::EachValueOf("env")];
 pub(crate) const RENDER: &[Slot] = &[Slot::Value("api_key")];
 /// `coolify_restart`, `coolify_deploy` and `coolify_start` actions.
 pub(crate) const COOLIFY: &[Slot] = &[Slot::Value("token")];
+/// `[channels.*]`: every key a channel keeps a secret in.
+pub(crate) const CHANNEL: &[Slot] = &[
+    Slot::Value("url"),
+    Slot::Value("token"),
+    Slot::Value("bot_token"),
+    Slot::Value("password"),
+    Slot::Value("api_key"),
+    Slot::Value("routing_key"),
+    Slot::Value("user_key"),
+    Slot::Value("auth_token"),
+    Slot::Value("key"),
+    Slot::EachValueOf("headers"),
+];
 /// `[docker]`.
 pub(crate) const DOCKER: &[Slot] = &[Slot::Value("webhook_url"), Slot::Value("apprise_url")];
 /// `[store]`.

@@ -216,6 +216,26 @@ pub enum AuditEvent {
         id: Option<String>,
         from: Option<String>,
     },
+    /// A test message was sent to a notification channel by hand:
+    /// `outcome` is `sent`, `retry`, `gone`, `rejected` or `skipped`.
+    ChannelTested {
+        channel: String,
+        outcome: String,
+        detail: String,
+        from: Option<String>,
+    },
+    /// A dead-lettered (or cancelled) delivery was put back to be tried.
+    DeliveryRetried {
+        delivery: i64,
+        channel: String,
+        from: Option<String>,
+    },
+    /// A delivery was given up by hand.
+    DeliveryCancelled {
+        delivery: i64,
+        channel: String,
+        from: Option<String>,
+    },
 }
 
 impl AuditEvent {
@@ -261,6 +281,9 @@ impl AuditEvent {
             AuditEvent::AlertReceived { .. } => "alert_received",
             AuditEvent::AlertUnrecognised { .. } => "alert_unrecognised",
             AuditEvent::PlatformCall { .. } => "platform_call",
+            AuditEvent::ChannelTested { .. } => "channel_tested",
+            AuditEvent::DeliveryRetried { .. } => "delivery_retried",
+            AuditEvent::DeliveryCancelled { .. } => "delivery_cancelled",
         }
     }
 
@@ -441,6 +464,24 @@ impl AuditEvent {
                 Some(id) => format!("{actor} asked {platform} to {call} {service} ({id})."),
                 None => format!("{actor} asked {platform} to {call} {service}."),
             },
+            AuditEvent::ChannelTested {
+                channel,
+                outcome,
+                detail,
+                ..
+            } => {
+                if detail.is_empty() {
+                    format!("{actor} sent a test notification to {channel}: {outcome}.")
+                } else {
+                    format!("{actor} sent a test notification to {channel}: {outcome} ({detail}).")
+                }
+            }
+            AuditEvent::DeliveryRetried {
+                delivery, channel, ..
+            } => format!("{actor} put delivery {delivery} to {channel} back to be tried."),
+            AuditEvent::DeliveryCancelled {
+                delivery, channel, ..
+            } => format!("{actor} cancelled delivery {delivery} to {channel}."),
             AuditEvent::AlertUnrecognised { webhook_id, expected } => {
                 format!("Webhook {webhook_id} got a body it does not expect; nothing was done: {expected}")
             }

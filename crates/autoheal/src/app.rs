@@ -25,6 +25,7 @@ use tokio_util::sync::CancellationToken;
 pub struct Reloader {
     managed: crate::managed::Managed,
     tls: Option<http::tls::TlsReloader>,
+    notifier: crate::notify::Notifier,
 }
 
 impl Reloader {
@@ -32,7 +33,25 @@ impl Reloader {
     /// builds it and swaps it in; the count of targets, or every problem
     /// (nothing changed then).
     pub async fn reload(&self, config: &Config) -> Result<usize, Vec<String>> {
-        self.managed.reload_file(config).await
+        let n = self.managed.reload_file(config).await?;
+        // The channels and routes of the file as it is now (checked with
+        // the rest of it: they build).
+        match self
+            .managed
+            .composed(autoheal_store::DEFAULT_WORKSPACE)
+            .await
+        {
+            Ok(composed) => match notify_routing(&composed) {
+                Ok(routing) => self.notifier.set_routing(routing),
+                Err(e) => {
+                    tracing::error!(error = %e, "The notification channels could not be rebuilt; the old ones stay: {e}")
+                }
+            },
+            Err(e) => {
+                tracing::error!(error = %e, "The notification channels could not be rebuilt; the old ones stay: {e}")
+            }
+        }
+        Ok(n)
     }
 
     /// Reads the TLS certificate and key again (SIGHUP): from `files`, a
@@ -78,6 +97,7 @@ pub struct Application {
     vault: crate::vault::Vault,
     bus: crate::stream::Bus,
     managed: crate::managed::Managed,
+    notifier: crate::notify::Notifier,
 }
 
 /// How long a stop may take in all: `docker stop` waits 10 s before its
@@ -181,6 +201,7 @@ impl Application {
                 }
             }
         }
+        let routing = notify_routing(config)?;
         let tls = match &config.server.tls {
             Some(files) => Some(http::tls::TlsReloader::load(files)?),
             None => None,
@@ -199,6 +220,12 @@ impl Application {
         supervisor.set_check_history(config.store.check_history);
         let bus = crate::stream::Bus::new();
         supervisor.set_bus(bus.clone());
+        let notifier = crate::notify::Notifier::new(
+            store.clone(),
+            routing,
+            metrics.clone(),
+            bus.outbox_wake(),
+        );
         let vitals = Vitals::new();
         supervisor.set_vitals(vitals.clone());
         let retention = Retention {
@@ -258,6 +285,7 @@ impl Application {
             vault,
             bus,
             managed,
+            notifier,
         })
     }
 
@@ -304,6 +332,7 @@ impl Application {
         Reloader {
             managed: self.managed.clone(),
             tls: self.tls.clone(),
+            notifier: self.notifier.clone(),
         }
     }
 
@@ -345,6 +374,7 @@ impl Application {
             vault: self.vault.clone(),
             bus: self.bus.clone(),
             managed: self.managed.clone(),
+            notifier: self.notifier.clone(),
             docker: self.docker_shared.clone(),
             docker_watched: self.docker.is_some(),
             idempotency: Default::default(),
@@ -378,6 +408,7 @@ impl Application {
             );
         }
         vitals.spawn_vital("store prober", vitals.clone().probe(self.store.clone()));
+        let outbox = tokio::spawn(self.notifier.clone().run(shutdown.clone()));
         let pruner = tokio::spawn(prune_loop(
             self.store.clone(),
             self.retention,
@@ -427,6 +458,14 @@ impl Application {
             );
         }
         pruner.abort();
+        // Tries under way end within their channel's timeout; what is not
+        // sent stays in the outbox for the next start.
+        if tokio::time::timeout(Duration::from_secs(2), outbox)
+            .await
+            .is_err()
+        {
+            tracing::warn!("Stopping without waiting for notification tries under way; they are tried again at the next start.");
+        }
         if let Some(fatal) = vitals.fatal() {
             anyhow::bail!("{fatal}");
         }
@@ -434,6 +473,20 @@ impl Application {
         tracing::info!("autoheal stopped.");
         Ok(())
     }
+}
+
+/// The default workspace's notification channels and routes, built.
+fn notify_routing(config: &Config) -> anyhow::Result<crate::notify::Routing> {
+    let clients = autoheal_plugins::http_client::HttpClients::new()
+        .context("building the HTTP client of the notification channels")?;
+    crate::notify::Routing::build(autoheal_store::DEFAULT_WORKSPACE, config, &clients).map_err(
+        |errors| {
+            anyhow::anyhow!(
+                "the notification channels could not be built:\n{}",
+                errors.join("\n")
+            )
+        },
+    )
 }
 
 /// The account settings of `[auth]`.

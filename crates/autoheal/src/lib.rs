@@ -12,6 +12,7 @@ pub mod docker;
 pub mod files;
 pub mod http;
 pub mod managed;
+pub mod notify;
 pub mod stream;
 pub mod supervisor;
 pub mod telemetry;

@@ -8,6 +8,8 @@
 //!   (`Last-Event-ID`) misses nothing.
 //! - `targets`: phase changes as the engine decides them, broadcast; a
 //!   client too slow to keep up is told it lagged and reloads.
+//! - `outbox`: wakes the notification outbox when a unit of work with
+//!   notifications committed (it also looks every second on its own).
 
 use serde::Serialize;
 use tokio::sync::{broadcast, watch};
@@ -28,6 +30,7 @@ pub struct TargetChange {
 pub struct Bus {
     events: watch::Sender<u64>,
     targets: broadcast::Sender<TargetChange>,
+    outbox: std::sync::Arc<tokio::sync::Notify>,
 }
 
 impl Default for Bus {
@@ -41,7 +44,18 @@ impl Bus {
         Bus {
             events: watch::channel(0).0,
             targets: broadcast::channel(1024).0,
+            outbox: std::sync::Arc::new(tokio::sync::Notify::new()),
         }
+    }
+
+    /// New notifications are in the store's outbox.
+    pub fn notifications_committed(&self) {
+        self.outbox.notify_one();
+    }
+
+    /// What the outbox waits on.
+    pub fn outbox_wake(&self) -> std::sync::Arc<tokio::sync::Notify> {
+        self.outbox.clone()
     }
 
     /// New audit events are in the store.

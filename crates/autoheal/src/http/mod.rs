@@ -16,6 +16,7 @@ pub mod guard;
 pub mod hooks;
 pub mod idempotency;
 pub mod manage;
+pub mod notify;
 pub mod openapi;
 pub mod platforms;
 pub mod secrets;
@@ -66,6 +67,8 @@ pub struct AppState {
     pub idempotency: Arc<idempotency::InFlight>,
     /// Trusted proxies and request rate limits.
     pub net: Arc<access::NetPolicy>,
+    /// The notification channels and the outbox's loops.
+    pub notifier: crate::notify::Notifier,
 }
 
 /// Every route the server answers, with the access each needs.
@@ -88,6 +91,7 @@ pub fn endpoints(metrics_public: bool) -> Vec<Endpoint> {
     all.extend(hooks::endpoints());
     all.extend(platforms::endpoints());
     all.extend(secrets::endpoints());
+    all.extend(notify::endpoints());
     all.extend(stream::endpoints());
     all.extend(openapi::endpoints());
     all.extend(docs::endpoints());

@@ -135,6 +135,12 @@ impl Modify for Security {
         super::secrets::set,
         super::secrets::remove,
         super::stream::stream,
+        super::notify::list_channels,
+        super::notify::test_channel,
+        super::notify::list_deliveries,
+        super::notify::get_delivery,
+        super::notify::retry_delivery,
+        super::notify::cancel_delivery,
     ),
     tags(
         (name = "probes", description = "Liveness, readiness, health and metrics"),
@@ -151,6 +157,7 @@ impl Modify for Security {
         (name = "alerts", description = "Alert webhooks: external monitors tell autoheal a target is down or up"),
         (name = "platforms", description = "Hosting platform accounts (Render): services, unhealthy ones, deploy and restart by hand"),
         (name = "secrets", description = "The vault: third-party credentials, encrypted at rest, write-only"),
+        (name = "notifications", description = "Notification channels and the outbox's deliveries: dead letters retried or cancelled"),
     )
 )]
 pub struct ApiDoc;

@@ -1337,11 +1337,25 @@ impl Supervisor {
         event: AuditEvent,
         actor: &str,
     ) {
-        let event = audit_row(target, &event, actor);
+        let row = audit_row(target, &event, actor);
         if let Some(c) = &mut self.capture {
-            c.push((event.kind.clone(), event.message.clone()));
+            c.push((row.kind.clone(), row.message.clone()));
         }
-        self.pending.unit.event(event, incident);
+        // What people are told of, in the same unit as what it tells of.
+        if let Some(key) = target {
+            let name = scope::name_of(key);
+            if let Some(msg) = crate::notify::facts::of(&event, name, &row.message) {
+                let n = crate::notify::facts::new_notification(
+                    scope::workspace_of(key),
+                    Some(name),
+                    None,
+                    msg,
+                    row.at,
+                );
+                self.pending.unit.notify(n, incident);
+            }
+        }
+        self.pending.unit.event(row, incident);
     }
 
     /// The open incident of a target as the pending unit can name it: one
@@ -1415,6 +1429,10 @@ impl Supervisor {
                     }
             )
         });
+        // Nor may anyone be told they started.
+        pending.unit.writes.retain(|w| {
+            !matches!(w, Write::Notify { notification, .. } if notification.kind == "heal_started")
+        });
         // Their `action_started` events would say an action ran that never
         // did: they say what happened instead (in launch order, one each).
         let mut not_run = launches.iter();
@@ -1457,9 +1475,12 @@ impl Supervisor {
     /// What follows a committed unit: the runtime learns the new ids, the
     /// log and metrics tell of the incidents, and the actions start.
     async fn committed(&mut self, pending: Pending, done: autoheal_store::Committed) {
-        if !done.events.is_empty() {
-            if let Some(bus) = &self.bus {
+        if let Some(bus) = &self.bus {
+            if !done.events.is_empty() {
                 bus.events_committed();
+            }
+            if !done.notifications.is_empty() {
+                bus.notifications_committed();
             }
         }
         let new_id = |r: Ref, made: &[i64]| match r {

@@ -46,6 +46,14 @@ pub struct HoldLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct NotificationLabels {
+    /// The channel's name (`[channels.<name>]`).
+    pub channel: String,
+    /// sent, retry, dead, lost_lease.
+    pub outcome: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct AlertLabels {
     /// uptimerobot, alertmanager, heartbeat, ..., or unrecognised.
     pub source: String,
@@ -102,6 +110,8 @@ pub struct Metrics {
     pub check_lateness: Histogram,
     /// Alerts from external monitors, by source and what was done.
     pub alerts: Family<AlertLabels, Counter>,
+    /// Tries of notification deliveries, by channel and what came of them.
+    pub notifications: Family<NotificationLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -221,6 +231,12 @@ impl Metrics {
             "Alerts received on webhooks, by source and outcome",
             alerts.clone(),
         );
+        let notifications = Family::<NotificationLabels, Counter>::default();
+        registry.register(
+            "notifications",
+            "Tries of notification deliveries, by channel and outcome",
+            notifications.clone(),
+        );
         Self {
             registry: std::sync::Arc::new(registry),
             checks,
@@ -238,7 +254,18 @@ impl Metrics {
             check_results_dropped,
             check_lateness,
             alerts,
+            notifications,
         }
+    }
+
+    /// Counts one try of a delivery to `channel`.
+    pub fn notification(&self, channel: &str, outcome: &str) {
+        self.notifications
+            .get_or_create(&NotificationLabels {
+                channel: channel.to_string(),
+                outcome: outcome.to_string(),
+            })
+            .inc();
     }
 
     /// Counts one alert of `source` with the decision taken (its first

@@ -1,0 +1,169 @@
+//! Which channels a notification goes to: the workspace's channels, built,
+//! and its routes (by event kind, target and group). Without routes a
+//! workspace's every channel gets every notification.
+
+use autoheal_config::{Config, RouteConfig};
+use autoheal_plugins::channel::{Channel, MessageKind};
+use autoheal_plugins::http_client::HttpClients;
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+
+/// One route, resolved.
+#[derive(Debug, Clone)]
+struct Route {
+    channels: Vec<String>,
+    /// Empty: every kind.
+    events: HashSet<MessageKind>,
+    /// Empty (with `groups` empty): every target.
+    targets: BTreeSet<String>,
+    groups: BTreeSet<String>,
+}
+
+impl Route {
+    fn takes(&self, kind: Option<MessageKind>, target: Option<&str>, group: Option<&str>) -> bool {
+        let kind_ok = self.events.is_empty() || kind.is_some_and(|k| self.events.contains(&k));
+        let everyone = self.targets.is_empty() && self.groups.is_empty();
+        let target_ok = everyone
+            || target.is_some_and(|t| self.targets.contains(t))
+            || group.is_some_and(|g| self.groups.contains(g));
+        kind_ok && target_ok
+    }
+}
+
+/// Every workspace's channels and routes.
+#[derive(Default)]
+pub struct Routing {
+    channels: HashMap<(i64, String), Arc<Channel>>,
+    routes: HashMap<i64, Vec<Route>>,
+    /// Target name → group, per workspace.
+    groups: HashMap<(i64, String), String>,
+    /// Each channel's kind and redacted settings, for the API.
+    shown: HashMap<(i64, String), (String, serde_json::Value)>,
+    /// Channels that answered 410: sent nothing more until rebuilt.
+    gone: Mutex<BTreeSet<(i64, String)>>,
+}
+
+impl std::fmt::Debug for Routing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Routing")
+            .field("channels", &self.channels.keys().collect::<Vec<_>>())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Routing {
+    /// Builds workspace `ws`'s channels and routes from `config` (already
+    /// validated: a channel that cannot be built is an error of the load).
+    pub fn build(ws: i64, config: &Config, clients: &HttpClients) -> Result<Routing, Vec<String>> {
+        let mut r = Routing::default();
+        r.add(ws, config, clients)?;
+        Ok(r)
+    }
+
+    /// Adds workspace `ws`'s channels and routes.
+    pub fn add(
+        &mut self,
+        ws: i64,
+        config: &Config,
+        clients: &HttpClients,
+    ) -> Result<(), Vec<String>> {
+        let mut errors = Vec::new();
+        for (name, cfg) in &config.channels {
+            self.shown
+                .insert((ws, name.clone()), (cfg.kind().to_string(), cfg.redacted()));
+            match cfg.build(clients) {
+                Ok(c) => {
+                    self.channels.insert((ws, name.clone()), Arc::new(c));
+                }
+                Err(e) => errors.push(format!("channels.{name}.{e}")),
+            }
+        }
+        self.routes
+            .insert(ws, config.routes.iter().map(route).collect());
+        for t in &config.targets {
+            if let Some(g) = &t.group {
+                self.groups.insert((ws, t.name.clone()), g.clone());
+            }
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors)
+        }
+    }
+
+    /// The channel `name` of workspace `ws`, unless it is gone.
+    pub fn channel(&self, ws: i64, name: &str) -> Option<Arc<Channel>> {
+        let key = (ws, name.to_string());
+        if self.gone.lock().map(|g| g.contains(&key)).unwrap_or(false) {
+            return None;
+        }
+        self.channels.get(&key).cloned()
+    }
+
+    /// Workspace `ws`'s channel names.
+    pub fn names(&self, ws: i64) -> Vec<String> {
+        let mut v: Vec<String> = self
+            .channels
+            .keys()
+            .filter(|(w, _)| *w == ws)
+            .map(|(_, n)| n.clone())
+            .collect();
+        v.sort();
+        v
+    }
+
+    /// Workspace `ws`'s channels: name, kind and settings as they may be
+    /// shown (secrets redacted), by name.
+    pub fn configs(&self, ws: i64) -> Vec<(String, String, serde_json::Value)> {
+        let mut v: Vec<_> = self
+            .shown
+            .iter()
+            .filter(|((w, _), _)| *w == ws)
+            .map(|((_, n), (kind, cfg))| (n.clone(), kind.clone(), cfg.clone()))
+            .collect();
+        v.sort_by(|a, b| a.0.cmp(&b.0));
+        v
+    }
+
+    /// Marks a channel gone (it answered 410).
+    pub fn disable(&self, ws: i64, name: &str) {
+        if let Ok(mut g) = self.gone.lock() {
+            g.insert((ws, name.to_string()));
+        }
+    }
+
+    /// The channels a notification of `kind` about `target` goes to.
+    pub fn channels_for(&self, ws: i64, kind: &str, target: Option<&str>) -> Vec<String> {
+        let kind = MessageKind::ALL
+            .iter()
+            .copied()
+            .find(|k| k.as_str() == kind);
+        let usable = |name: &String| self.channel(ws, name).is_some();
+        let routes = self.routes.get(&ws).map(Vec::as_slice).unwrap_or_default();
+        let chosen: BTreeSet<String> = if routes.is_empty() {
+            self.names(ws).into_iter().collect()
+        } else {
+            let group = target.and_then(|t| self.groups.get(&(ws, t.to_string())));
+            routes
+                .iter()
+                .filter(|r| r.takes(kind, target, group.map(String::as_str)))
+                .flat_map(|r| r.channels.iter().cloned())
+                .collect()
+        };
+        chosen.into_iter().filter(usable).collect()
+    }
+}
+
+fn route(r: &RouteConfig) -> Route {
+    Route {
+        channels: r.channels.clone(),
+        events: r
+            .events
+            .iter()
+            .filter_map(|e| MessageKind::ALL.iter().copied().find(|k| k.as_str() == e))
+            .collect(),
+        targets: r.targets.iter().cloned().collect(),
+        groups: r.groups.iter().cloned().collect(),
+    }
+}

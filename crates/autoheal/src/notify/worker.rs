@@ -1,0 +1,283 @@
+//! The outbox's two loops: the router gives each new notification its
+//! deliveries (one per channel its workspace's routes choose), the sender
+//! claims due deliveries, makes one try each through its channel and
+//! records the outcome with the next try's time ([`super::schedule`]) or
+//! the dead letter.
+//!
+//! Both read the store only: a notification is in the store before any
+//! loop sees it (written with the state change that caused it), a claim is
+//! a lease, so a kill -9 mid-send loses nothing (the lease runs out and the
+//! delivery is tried again: at least once, deduped by receivers on the
+//! stable event id).
+
+use super::routes::Routing;
+use crate::telemetry::Metrics;
+use autoheal_plugins::channel::{Delivery, Message};
+use autoheal_store::outbox::{ClaimedDelivery, DeliveryResult, Recorded, TryOutcome};
+use autoheal_store::Store;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+use tokio::sync::{Notify, Semaphore};
+use tokio_util::sync::CancellationToken;
+
+/// How many deliveries are claimed at once.
+const CLAIM: u32 = 32;
+/// How many tries run at once.
+const PARALLEL: usize = 8;
+/// How often the loops look when nobody woke them.
+const IDLE: Duration = Duration::from_secs(1);
+
+/// The outbox's loops and what they share. Cheap to clone.
+#[derive(Clone)]
+pub struct Notifier {
+    store: Arc<dyn Store>,
+    routing: Arc<RwLock<Arc<Routing>>>,
+    wake: Arc<Notify>,
+    metrics: Metrics,
+    worker: String,
+}
+
+impl Notifier {
+    /// `wake` is what committed notifications poke
+    /// ([`crate::stream::Bus::outbox_wake`]).
+    pub fn new(
+        store: Arc<dyn Store>,
+        routing: Routing,
+        metrics: Metrics,
+        wake: Arc<Notify>,
+    ) -> Self {
+        Notifier {
+            store,
+            routing: Arc::new(RwLock::new(Arc::new(routing))),
+            wake,
+            metrics,
+            worker: format!("{}-{}", std::process::id(), rand::random::<u32>()),
+        }
+    }
+
+    /// Wakes the loops (a unit with notifications committed).
+    pub fn waker(&self) -> Arc<Notify> {
+        self.wake.clone()
+    }
+
+    /// The channels and routes in force now.
+    pub fn routing(&self) -> Arc<Routing> {
+        self.routing
+            .read()
+            .map(|r| r.clone())
+            .unwrap_or_else(|p| p.into_inner().clone())
+    }
+
+    /// Replaces the channels and routes (a reload).
+    pub fn set_routing(&self, routing: Routing) {
+        if let Ok(mut r) = self.routing.write() {
+            *r = Arc::new(routing);
+        }
+        self.wake.notify_one();
+    }
+
+    /// Runs both loops until `stop`.
+    pub async fn run(self, stop: CancellationToken) {
+        let limit = Arc::new(Semaphore::new(PARALLEL));
+        loop {
+            let routed = self.route_pending().await;
+            let sent = self.send_due(&limit).await;
+            if routed || sent {
+                continue;
+            }
+            tokio::select! {
+                _ = stop.cancelled() => break,
+                _ = self.wake.notified() => {}
+                _ = tokio::time::sleep(IDLE) => {}
+            }
+        }
+        // Tries under way finish (each within its channel's timeout).
+        let _ = limit.acquire_many(PARALLEL as u32).await;
+    }
+
+    /// Routes what is unrouted; true when it did some.
+    async fn route_pending(&self) -> bool {
+        let rows = match self.store.unrouted_notifications(100).await {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::warn!(error = %crate::error_chain(&e), "The outbox could not read new notifications; it tries again.");
+                return false;
+            }
+        };
+        let routing = self.routing();
+        let now = crate::supervisor::now_ms();
+        for n in &rows {
+            let mut channels = routing.channels_for(n.workspace_id, &n.kind, n.target.as_deref());
+            if n.kind == "dead_letter" {
+                // Not back to the channel that failed.
+                let failed = failed_channel(&n.payload);
+                channels.retain(|c| Some(c.as_str()) != failed.as_deref());
+            }
+            let names: Vec<&str> = channels.iter().map(String::as_str).collect();
+            if let Err(e) = self.store.route_notification(&n.id, &names, now).await {
+                tracing::warn!(error = %crate::error_chain(&e), notification = %n.id, "A notification could not be routed; it is tried again.");
+                return false;
+            }
+        }
+        !rows.is_empty()
+    }
+
+    /// Claims due deliveries and tries each; true when it claimed some.
+    async fn send_due(&self, limit: &Arc<Semaphore>) -> bool {
+        let now = crate::supervisor::now_ms();
+        let lease_ms = 2 * autoheal_plugins::channel::CHANNEL_TIMEOUT.max.as_millis() as i64;
+        let claimed = match self
+            .store
+            .claim_deliveries(&self.worker, now, lease_ms, CLAIM)
+            .await
+        {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(error = %crate::error_chain(&e), "The outbox could not claim deliveries; it tries again.");
+                return false;
+            }
+        };
+        let any = !claimed.is_empty();
+        let mut tries = tokio::task::JoinSet::new();
+        for c in claimed {
+            let permit = limit.clone().acquire_owned().await;
+            let this = self.clone();
+            tries.spawn(async move {
+                let _permit = permit;
+                this.try_one(c).await;
+            });
+        }
+        while tries.join_next().await.is_some() {}
+        any
+    }
+
+    /// One try of one delivery, recorded.
+    async fn try_one(&self, c: ClaimedDelivery) {
+        let routing = self.routing();
+        let ws = c.delivery.workspace_id;
+        let started = tokio::time::Instant::now();
+        let delivery = match routing.channel(ws, &c.delivery.channel) {
+            None => Delivery::Rejected {
+                why: format!(
+                    "the channel {:?} is no longer configured",
+                    c.delivery.channel
+                ),
+            },
+            Some(channel) => match message_of(&c) {
+                Ok(msg) => channel.send(&msg).await,
+                Err(why) => Delivery::Rejected { why },
+            },
+        };
+        let now = crate::supervisor::now_ms();
+        let duration_ms = started.elapsed().as_millis() as i64;
+        let tries = c.lease.try_no.max(1) as u32;
+        let since_first = Duration::from_millis((now - c.delivery.created_at).max(0) as u64);
+        let (outcome, detail, retry_at) = match &delivery {
+            Delivery::Sent => (TryOutcome::Sent, String::new(), None),
+            Delivery::Skipped { why } => (TryOutcome::Sent, format!("skipped: {why}"), None),
+            Delivery::Retry { after, why } => {
+                let delay = super::schedule::next_delay(tries, *after, since_first, rand::random());
+                (
+                    TryOutcome::Retry,
+                    why.clone(),
+                    delay.map(|d| now + d.as_millis() as i64),
+                )
+            }
+            Delivery::Gone { why } => (TryOutcome::Gone, why.clone(), None),
+            Delivery::Rejected { why } => (TryOutcome::Rejected, why.clone(), None),
+        };
+        let result = DeliveryResult {
+            outcome,
+            status: None,
+            detail,
+            duration_ms,
+            retry_at,
+        };
+        let recorded = match self.store.record_delivery_try(&c.lease, &result, now).await {
+            Ok(r) => r,
+            Err(e) => {
+                // The lease runs out and the delivery is tried again.
+                tracing::warn!(error = %crate::error_chain(&e), delivery = c.delivery.id, "A delivery's try could not be recorded; it will be tried again.");
+                return;
+            }
+        };
+        self.metrics
+            .notification(&c.delivery.channel, recorded_name(&recorded));
+        match recorded {
+            Recorded::Sent | Recorded::Retry { .. } | Recorded::LostLease => {}
+            Recorded::Dead => {
+                tracing::warn!(channel = %c.delivery.channel, delivery = c.delivery.id, reason = %result.detail, "A notification could not be delivered and was dead-lettered: {}", result.detail);
+                if matches!(delivery, Delivery::Gone { .. }) {
+                    self.channel_gone(&c, &result.detail, now).await;
+                }
+                if c.notification.kind != "dead_letter" {
+                    self.tell_dead_letter(&c, &result.detail, now).await;
+                }
+            }
+        }
+    }
+
+    /// A 410: the channel's pending deliveries are cancelled and it is
+    /// sent nothing more until the config changes.
+    async fn channel_gone(&self, c: &ClaimedDelivery, why: &str, now: i64) {
+        let ws = c.delivery.workspace_id;
+        self.routing().disable(ws, &c.delivery.channel);
+        let reason = format!("the receiver answered 410 Gone: {why}");
+        if let Err(e) = self
+            .store
+            .disable_channel_deliveries(ws, &c.delivery.channel, &reason, now)
+            .await
+        {
+            tracing::warn!(error = %crate::error_chain(&e), "The deliveries of a gone channel could not be cancelled.");
+        }
+        tracing::error!(channel = %c.delivery.channel, "The channel {} is gone (410) and is disabled until the config changes.", c.delivery.channel);
+    }
+
+    /// A dead letter is itself news, for the workspace's other channels.
+    async fn tell_dead_letter(&self, c: &ClaimedDelivery, why: &str, now: i64) {
+        let facts = super::facts::dead_letter(&c.delivery.channel, &c.notification.kind, why);
+        let mut unit = autoheal_store::Unit::default();
+        unit.notify(
+            super::facts::new_notification(
+                c.delivery.workspace_id,
+                c.notification.target.as_deref(),
+                c.notification.incident_id,
+                facts,
+                now,
+            ),
+            None,
+        );
+        if let Err(e) = self.store.commit(&unit).await {
+            tracing::warn!(error = %crate::error_chain(&e), "The dead letter could not be told.");
+        }
+    }
+}
+
+/// The message of a claimed delivery: its notification's payload, with the
+/// notification's id as the event id.
+fn message_of(c: &ClaimedDelivery) -> Result<Message, String> {
+    let mut msg: Message = serde_json::from_value(c.notification.payload.clone())
+        .map_err(|e| format!("the stored notification cannot be read: {e}"))?;
+    msg.event_id = c.notification.id.clone();
+    msg.incident_id = c.notification.incident_id.or(msg.incident_id);
+    Ok(msg)
+}
+
+/// The channel a dead-letter message is about.
+fn failed_channel(payload: &serde_json::Value) -> Option<String> {
+    payload["fields"]
+        .as_array()?
+        .iter()
+        .find(|f| f[0] == "channel")
+        .and_then(|f| f[1].as_str())
+        .map(str::to_string)
+}
+
+fn recorded_name(r: &Recorded) -> &'static str {
+    match r {
+        Recorded::Sent => "sent",
+        Recorded::Retry { .. } => "retry",
+        Recorded::Dead => "dead",
+        Recorded::LostLease => "lost_lease",
+    }
+}
