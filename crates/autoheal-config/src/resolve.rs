@@ -194,6 +194,12 @@ pub(crate) fn resolve_table(
     ) {
         let key = name_key("channels", name);
         check_name(name, &key, "a channel", &mut errs);
+        if name.starts_with("docker.") {
+            errs.push(
+                key.clone(),
+                "channel names starting with \"docker.\" are reserved for [docker] webhook_url and apprise_url; choose another name",
+            );
+        }
         let channel = parse_and_validate(
             |errs| crate::plugins::parse_channel(table, &key, &mut secrets, errs),
             |(c, _), clients| crate::plugins::validate_channel(c, clients),

@@ -403,6 +403,10 @@ impl Application {
                     self.dry_run,
                     self.handle.clone(),
                     self.docker_shared.clone(),
+                    crate::docker::Outbox {
+                        store: self.store.clone(),
+                        bus: self.bus.clone(),
+                    },
                     shutdown.clone(),
                 ),
             );

@@ -14,9 +14,8 @@
 use crate::supervisor::{ActionSlot, Handle, Source, TargetSpec};
 use autoheal_core::{Input, Policy, Rung};
 use autoheal_docker::{
-    apprise_payload, webhook_payload, ContainerAction, DockerClient, DockerHappening,
-    DockerSettings, DockerTarget, DockerWatcher, HealLedger, LabelOverrides, RestartAttempt,
-    RestartContainer,
+    ContainerAction, DockerClient, DockerHappening, DockerSettings, DockerTarget, DockerWatcher,
+    HealLedger, LabelOverrides, RestartAttempt, RestartContainer,
 };
 use std::sync::Arc;
 use std::time::Duration;
@@ -175,6 +174,7 @@ pub async fn run(
     global_dry_run: bool,
     handle: Handle,
     shared: DockerShared,
+    outbox: Outbox,
     stop: CancellationToken,
 ) {
     let configured = shared.subscribe();
@@ -193,7 +193,7 @@ pub async fn run(
     let ledger = watcher.ledger();
     let token = stop.clone();
     let (mut rx, task) = watcher.spawn(1024, async move { token.cancelled().await });
-    let notices = spawn_notifier(&settings);
+    let notices = spawn_notifier(&settings, outbox);
     let mut base = base_policy(&settings);
     base.dry_run = global_dry_run;
     while let Some(h) = rx.recv().await {
@@ -334,55 +334,75 @@ fn target_spec(
     }
 }
 
-/// docker-autoheal's notifications: one POST per restart attempt to
-/// `WEBHOOK_URL` (`{"<WEBHOOK_JSON_KEY>": text}`) and `APPRISE_URL`
-/// (`{"title":"Autoheal","body": text}`), each tried up to 3 times.
-fn spawn_notifier(settings: &DockerSettings) -> Option<mpsc::UnboundedSender<RestartAttempt>> {
+/// docker-autoheal's notifications: one per restart attempt, in its words,
+/// to `WEBHOOK_URL` (`{"<WEBHOOK_JSON_KEY>": text}`) and `APPRISE_URL`
+/// (`{"title":"Autoheal","body": text}`), through the outbox like every
+/// notification (written to the store, retried, dead-lettered, never
+/// dropped; the channels are made from those settings: `docker.webhook`,
+/// `docker.apprise`).
+fn spawn_notifier(
+    settings: &DockerSettings,
+    outbox: Outbox,
+) -> Option<mpsc::UnboundedSender<RestartAttempt>> {
     if settings.webhook_url.is_none() && settings.apprise_url.is_none() {
         return None;
     }
     let (tx, mut rx) = mpsc::unbounded_channel::<RestartAttempt>();
-    let webhook = settings.webhook_url.clone();
-    let apprise = settings.apprise_url.clone();
-    let key = settings.webhook_json_key.clone();
-    let timeout = settings.api_timeout;
     tokio::spawn(async move {
-        let client = match reqwest::Client::builder().timeout(timeout).build() {
-            Ok(c) => c,
-            Err(e) => {
-                tracing::error!(error = %e, "The notification client could not be built.");
-                return;
-            }
-        };
         while let Some(attempt) = rx.recv().await {
-            let text = attempt.message();
-            if let Some(url) = &webhook {
-                post(&client, url, webhook_payload(&key, &text)).await;
-            }
-            if let Some(url) = &apprise {
-                post(&client, url, apprise_payload(&text)).await;
+            use autoheal_plugins::channel::{Message, MessageKind};
+            let mut msg = Message::test(String::new());
+            msg.kind = if attempt.result.is_ok() {
+                MessageKind::HealStarted
+            } else {
+                MessageKind::HealFailed
+            };
+            msg.severity = if attempt.result.is_ok() {
+                autoheal_plugins::channel::Severity::Warning
+            } else {
+                autoheal_plugins::channel::Severity::Error
+            };
+            msg.title = "Autoheal".into();
+            msg.text = attempt.message();
+            // No fields or targets: the body is docker-autoheal's text alone.
+            msg.targets = Vec::new();
+            let now = crate::supervisor::now_ms();
+            let mut n = crate::notify::facts::new_notification(
+                autoheal_store::DEFAULT_WORKSPACE,
+                Some(&attempt.target),
+                None,
+                msg,
+                now,
+            );
+            n.kind = crate::notify::routes::COMPAT_KIND.into();
+            let mut unit = autoheal_store::Unit::default();
+            unit.notify(n, None);
+            // The store may be refusing writes for a while: keep trying
+            // (the notification is only in memory until it takes it).
+            let mut delay = Duration::from_millis(500);
+            loop {
+                match outbox.store.commit(&unit).await {
+                    Ok(_) => {
+                        outbox.bus.notifications_committed();
+                        break;
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %crate::error_chain(&e), "A docker-autoheal notification could not be written to the outbox yet; trying again.");
+                        tokio::time::sleep(delay).await;
+                        delay = (delay * 2).min(Duration::from_secs(30));
+                    }
+                }
             }
         }
     });
     Some(tx)
 }
 
-async fn post(client: &reqwest::Client, url: &autoheal_docker::SecretUrl, body: serde_json::Value) {
-    let mut delay = Duration::from_secs(1);
-    for attempt in 1..=3 {
-        match client.post(url.expose()).json(&body).send().await {
-            Ok(r) if r.status().is_success() => return,
-            Ok(r) => {
-                tracing::warn!(url = %url.redacted(), status = r.status().as_u16(), attempt, "A notification was refused.")
-            }
-            Err(e) => {
-                tracing::warn!(url = %url.redacted(), error = %crate::error_chain(&e), attempt, "A notification could not be sent.")
-            }
-        }
-        tokio::time::sleep(delay).await;
-        delay *= 4;
-    }
-    tracing::error!(url = %url.redacted(), "A notification was given up after 3 tries.");
+/// Where the Docker task writes its notifications.
+#[derive(Clone)]
+pub struct Outbox {
+    pub store: Arc<dyn autoheal_store::Store>,
+    pub bus: crate::stream::Bus,
 }
 
 #[cfg(test)]

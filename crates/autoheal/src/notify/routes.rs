@@ -68,6 +68,27 @@ impl Routing {
         clients: &HttpClients,
     ) -> Result<(), Vec<String>> {
         let mut errors = Vec::new();
+        if ws == autoheal_store::DEFAULT_WORKSPACE {
+            for (name, cfg) in compat_channels(&config.docker) {
+                let cfg = match cfg {
+                    Ok(c) => c,
+                    Err(e) => {
+                        errors.push(format!("docker.{name}: {e}"));
+                        continue;
+                    }
+                };
+                match cfg.build(clients) {
+                    Ok(c) => {
+                        self.shown.insert(
+                            (ws, name.to_string()),
+                            (cfg.kind().to_string(), cfg.redacted()),
+                        );
+                        self.channels.insert((ws, name.to_string()), Arc::new(c));
+                    }
+                    Err(e) => errors.push(format!("docker.{name}: {e}")),
+                }
+            }
+        }
         for (name, cfg) in &config.channels {
             self.shown
                 .insert((ws, name.clone()), (cfg.kind().to_string(), cfg.redacted()));
@@ -135,6 +156,15 @@ impl Routing {
 
     /// The channels a notification of `kind` about `target` goes to.
     pub fn channels_for(&self, ws: i64, kind: &str, target: Option<&str>) -> Vec<String> {
+        // docker-autoheal's own messages go to its WEBHOOK_URL and
+        // APPRISE_URL, and only there.
+        if kind == COMPAT_KIND {
+            return self
+                .names(ws)
+                .into_iter()
+                .filter(|n| n.starts_with(COMPAT_PREFIX) && self.channel(ws, n).is_some())
+                .collect();
+        }
         let kind = MessageKind::ALL
             .iter()
             .copied()
@@ -142,7 +172,10 @@ impl Routing {
         let usable = |name: &String| self.channel(ws, name).is_some();
         let routes = self.routes.get(&ws).map(Vec::as_slice).unwrap_or_default();
         let chosen: BTreeSet<String> = if routes.is_empty() {
-            self.names(ws).into_iter().collect()
+            self.names(ws)
+                .into_iter()
+                .filter(|n| !n.starts_with(COMPAT_PREFIX))
+                .collect()
         } else {
             let group = target.and_then(|t| self.groups.get(&(ws, t.to_string())));
             routes
@@ -155,6 +188,39 @@ impl Routing {
     }
 }
 
+/// The kind of docker-autoheal's own notifications (one per restart, its
+/// words), routed to the channels made from `WEBHOOK_URL` and `APPRISE_URL`.
+pub const COMPAT_KIND: &str = "docker_autoheal";
+/// Those channels' names begin so (a name no `[channels]` entry may take).
+pub const COMPAT_PREFIX: &str = "docker.";
+
+/// docker-autoheal's `WEBHOOK_URL` (`{"<WEBHOOK_JSON_KEY>": text}`) and
+/// `APPRISE_URL` (`{"title": "Autoheal", "body": text}`) as channels.
+type ChannelResult = Result<autoheal_plugins::channel::ChannelConfig, serde_json::Error>;
+
+fn compat_channels(docker: &autoheal_docker::DockerSettings) -> Vec<(&'static str, ChannelResult)> {
+    let timeout = humantime::format_duration(docker.api_timeout.clamp(
+        std::time::Duration::from_secs(1),
+        std::time::Duration::from_secs(30),
+    ))
+    .to_string();
+    let mut out = Vec::new();
+    if let Some(url) = &docker.webhook_url {
+        let c = serde_json::from_value(serde_json::json!({
+            "type": "webhook", "url": url.expose(), "preset": "docker_autoheal",
+            "key": docker.webhook_json_key, "timeout": timeout,
+        }));
+        out.push(("docker.webhook", c));
+    }
+    if let Some(url) = &docker.apprise_url {
+        let c = serde_json::from_value(serde_json::json!({
+            "type": "apprise", "url": url.expose(), "timeout": timeout,
+        }));
+        out.push(("docker.apprise", c));
+    }
+    out
+}
+
 fn route(r: &RouteConfig) -> Route {
     Route {
         channels: r.channels.clone(),
@@ -165,5 +231,52 @@ fn route(r: &RouteConfig) -> Route {
             .collect(),
         targets: r.targets.iter().cloned().collect(),
         groups: r.groups.iter().cloned().collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use autoheal_docker::actions::{apprise_payload, webhook_payload};
+    use autoheal_plugins::channel::{Message, Rendered};
+
+    #[test]
+    fn docker_autoheals_urls_get_its_own_messages_in_its_shapes_and_nothing_else() {
+        let docker = autoheal_docker::DockerSettings {
+            webhook_url: Some(autoheal_docker::SecretUrl::new("http://127.0.0.1:9/hook")),
+            apprise_url: Some(autoheal_docker::SecretUrl::new("http://127.0.0.1:9/notify/k")),
+            webhook_json_key: "content".into(),
+            ..Default::default()
+        };
+        let chans = compat_channels(&docker);
+        let clients = HttpClients::new().unwrap();
+        let mut r = Routing::default();
+        let mut msg = Message::test("e1");
+        msg.title = "Autoheal".into();
+        msg.text = "Container web (abc) found to be unhealthy. Restarted.".into();
+        for (name, cfg) in chans {
+            let c = cfg.unwrap().build(&clients).unwrap();
+            let Rendered::Json(body) = c.render(&msg) else {
+                panic!("{name} renders JSON");
+            };
+            let want = if name == "docker.webhook" {
+                webhook_payload("content", &msg.text)
+            } else {
+                apprise_payload(&msg.text)
+            };
+            for (k, v) in want.as_object().unwrap() {
+                assert_eq!(&body[k], v, "{name}: {body}");
+            }
+            r.channels.insert((1, name.to_string()), Arc::new(c));
+        }
+        let ws = autoheal_store::DEFAULT_WORKSPACE;
+        assert_eq!(
+            r.channels_for(ws, COMPAT_KIND, Some("web")),
+            ["docker.apprise", "docker.webhook"]
+        );
+        assert!(
+            r.channels_for(ws, "heal_started", Some("web")).is_empty(),
+            "autoheal's own notifications are not sent to docker-autoheal's URLs"
+        );
     }
 }
