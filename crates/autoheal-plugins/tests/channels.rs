@@ -762,3 +762,274 @@ mod formatters {
         }
     }
 }
+
+/// E-mail against a real SMTP server (exim, scripts/start-test-smtp.sh):
+/// `AUTOHEAL_TEST_SMTP=smtp://user:password@127.0.0.1:2525/?mail_dir=DIR`.
+mod email {
+    use super::*;
+
+    struct Smtp {
+        host: String,
+        port: u16,
+        user: String,
+        password: String,
+        mail_dir: std::path::PathBuf,
+    }
+
+    fn smtp() -> Option<Smtp> {
+        let Ok(raw) = std::env::var("AUTOHEAL_TEST_SMTP") else {
+            if std::env::var("AUTOHEAL_REQUIRE_SMTP").as_deref() == Ok("1") {
+                panic!("AUTOHEAL_REQUIRE_SMTP=1 but AUTOHEAL_TEST_SMTP is not set (run crates/autoheal-plugins/scripts/start-test-smtp.sh)");
+            }
+            eprintln!("skipping: AUTOHEAL_TEST_SMTP is not set (run crates/autoheal-plugins/scripts/start-test-smtp.sh)");
+            return None;
+        };
+        let u = url::Url::parse(&raw).expect("AUTOHEAL_TEST_SMTP is a URL");
+        let mail_dir = u
+            .query_pairs()
+            .find(|(k, _)| k == "mail_dir")
+            .map(|(_, v)| v.into_owned())
+            .expect("AUTOHEAL_TEST_SMTP has ?mail_dir=");
+        Some(Smtp {
+            host: u.host_str().unwrap().to_string(),
+            port: u.port().unwrap_or(25),
+            user: u.username().to_string(),
+            password: u.password().unwrap_or("").to_string(),
+            mail_dir: mail_dir.into(),
+        })
+    }
+
+    fn unique(local: &str) -> String {
+        format!(
+            "{local}-{}-{}@autoheal.test",
+            std::process::id(),
+            rand_suffix()
+        )
+    }
+
+    fn rand_suffix() -> u64 {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        static N: AtomicU64 = AtomicU64::new(0);
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos() as u64;
+        t ^ N.fetch_add(1, Ordering::Relaxed)
+    }
+
+    fn channel(s: &Smtp, to: &str, password: &str) -> Channel {
+        build(json!({
+            "type": "email", "host": s.host, "port": s.port, "security": "none",
+            "username": s.user, "password": password,
+            "from": "autoheal <autoheal@autoheal.test>", "to": [to], "timeout": "10s",
+        }))
+    }
+
+    /// The message delivered to `to` (the maildir file whose Envelope-to
+    /// names it), polled with a deadline: exim delivers right after
+    /// accepting, in another process.
+    fn delivered(s: &Smtp, to: &str) -> String {
+        let want = format!("Envelope-to: {}", to.to_ascii_lowercase());
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            for sub in ["new", "cur"] {
+                for e in std::fs::read_dir(s.mail_dir.join(sub))
+                    .into_iter()
+                    .flatten()
+                    .flatten()
+                {
+                    if let Ok(t) = std::fs::read_to_string(e.path()) {
+                        if t.lines().any(|l| l.eq_ignore_ascii_case(&want)) {
+                            return t;
+                        }
+                    }
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{} never got a message for {to}",
+                s.mail_dir.display()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn ascii_message() -> Message {
+        Message {
+            title: "web is down <b>@everyone</b>".into(),
+            text: "GET /health answered 503.\n<script>alert(1)</script> & more".into(),
+            ..message()
+        }
+    }
+
+    #[tokio::test]
+    async fn a_message_reaches_the_mailbox_with_text_and_escaped_html_parts() {
+        let Some(s) = smtp() else { return };
+        let to = unique("ops");
+        let ch = channel(&s, &to, &s.password);
+        assert_eq!(ch.send(&ascii_message()).await, Delivery::Sent);
+        let mbox = delivered(&s, &to);
+        let header = |name: &str| {
+            mbox.lines()
+                .find(|l| {
+                    l.to_ascii_lowercase()
+                        .starts_with(&format!("{}:", name.to_ascii_lowercase()))
+                })
+                .unwrap_or_else(|| panic!("no {name} header in {mbox}"))
+                .to_string()
+        };
+        assert_eq!(
+            header("Message-ID"),
+            format!("Message-ID: <{EVENT_ID}@autoheal>")
+        );
+        assert_eq!(header("Subject"), "Subject: web is down <b>@everyone</b>");
+        assert!(header("From").contains("autoheal@autoheal.test"));
+        assert!(header("To").contains(&to));
+        assert!(
+            header("Content-Type").contains("multipart/alternative"),
+            "{mbox}"
+        );
+        assert!(
+            mbox.contains("Content-Type: text/plain; charset=utf-8"),
+            "{mbox}"
+        );
+        assert!(
+            mbox.contains("Content-Type: text/html; charset=utf-8"),
+            "{mbox}"
+        );
+        // Authenticated as the test user (exim records it).
+        assert!(mbox.contains("Envelope-to: "), "{mbox}");
+        // Plain part as written, HTML part escaped.
+        assert!(mbox.contains("<script>alert(1)</script> & more"), "{mbox}");
+        assert!(
+            mbox.contains("&lt;script&gt;alert(1)&lt;/script&gt; &amp; more"),
+            "{mbox}"
+        );
+        assert!(mbox.contains("What failed: HTTP 503"), "{mbox}");
+        assert!(
+            mbox.contains("https://autoheal.example.com/incidents/42"),
+            "{mbox}"
+        );
+        assert_eq!(
+            mbox.matches("<script>").count(),
+            1,
+            "only in the plain part: {mbox}"
+        );
+    }
+
+    #[tokio::test]
+    async fn hostile_content_is_delivered_without_header_injection() {
+        let Some(s) = smtp() else { return };
+        let to = unique("hostile");
+        let mut m = hostile();
+        m.title = "down\r\nBcc: victim@example.com\r\nX-Evil: 1".into();
+        m.event_id = "evt\r\nBcc: x@example.com".into();
+        let ch = channel(&s, &to, &s.password);
+        assert_eq!(ch.send(&m).await, Delivery::Sent);
+        let mbox = delivered(&s, &to);
+        let headers = &mbox[..mbox.find("\n\n").unwrap()];
+        assert!(
+            !headers
+                .lines()
+                .any(|l| l.starts_with("Bcc:") || l.starts_with("X-Evil:")),
+            "{headers}"
+        );
+        assert!(
+            headers.contains("Subject: down Bcc: victim@example.com X-Evil: 1"),
+            "{headers}"
+        );
+        assert!(mbox.len() < 300_000, "{} bytes", mbox.len());
+    }
+
+    #[tokio::test]
+    async fn refusals_are_permanent_or_temporary_as_the_server_says_and_hold_no_password() {
+        let Some(s) = smtp() else { return };
+        let d = channel(&s, &unique("ops"), "CANARY-wrong-password")
+            .send(&message())
+            .await;
+        let Delivery::Rejected { why } = &d else {
+            panic!("{d:?}")
+        };
+        assert!(why.contains("535"), "{why}");
+        assert_clean("email", "an auth failure", why);
+        let d = channel(&s, "reject@autoheal.test", &s.password)
+            .send(&message())
+            .await;
+        let Delivery::Rejected { why } = &d else {
+            panic!("{d:?}")
+        };
+        assert!(why.contains("550") && why.contains("no such user"), "{why}");
+        let d = channel(&s, "defer@autoheal.test", &s.password)
+            .send(&message())
+            .await;
+        let Delivery::Retry { after: None, why } = &d else {
+            panic!("{d:?}")
+        };
+        assert!(
+            why.contains("451") && why.contains("try again later"),
+            "{why}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_silent_server_times_out_and_a_closed_port_is_retried() {
+        // These need no SMTP server.
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = l.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((sock, _)) = l.accept().await {
+                held.push(sock); // never greets
+            }
+        });
+        let ch = build(
+            json!({"type": "email", "host": "127.0.0.1", "port": port, "security": "none",
+            "from": "a@autoheal.test", "to": ["b@autoheal.test"], "timeout": "1s"}),
+        );
+        let t = Instant::now();
+        let d = ch.send(&message()).await;
+        assert!(matches!(d, Delivery::Retry { .. }), "{d:?}");
+        assert!(t.elapsed() < Duration::from_secs(3), "{:?}", t.elapsed());
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = closed.local_addr().unwrap().port();
+        drop(closed);
+        let ch = build(
+            json!({"type": "email", "host": "localhost", "port": port, "security": "none",
+            "from": "a@autoheal.test", "to": ["b@autoheal.test"], "password": "CANARY-pw", "username": "u"}),
+        );
+        let d = ch.send(&message()).await;
+        let Delivery::Retry { why, .. } = &d else {
+            panic!("{d:?}")
+        };
+        assert_clean("email", "a connection error", why);
+        assert_clean("email", "the channel's Debug", &format!("{ch:?}"));
+    }
+
+    #[test]
+    fn the_rendered_parts_are_bounded_and_escaped() {
+        let ch = build(
+            json!({"type": "email", "host": "smtp.example.com", "from": "a@example.com", "to": ["b@example.com"]}),
+        );
+        let Rendered::Email {
+            subject,
+            text,
+            html,
+        } = ch.render(&hostile())
+        else {
+            panic!()
+        };
+        assert!(
+            subject.chars().count() <= 200 && !subject.contains(['\r', '\n']),
+            "{subject}"
+        );
+        assert!(text.encode_utf16().count() <= 32_000 + 200);
+        assert!(html.len() <= 64_000 + 300, "{}", html.len());
+        assert_eq!(
+            html.matches("<table>").count(),
+            html.matches("</table>").count()
+        );
+        assert!(!html.contains("<script>") && !html.contains("<i>") && !html.contains("<b>x"));
+        assert!(html.contains("&lt;b&gt;x&lt;/b&gt;"), "the text is escaped");
+        assert!(!text.contains('\u{0}'));
+    }
+}

@@ -13,7 +13,8 @@
 //! SMTP reply (unknown recipient, authentication refused, message refused)
 //! → [`Delivery::Rejected`]; a 4xx reply (greylisting, mailbox busy),
 //! timeouts, connection, TLS and protocol errors → [`Delivery::Retry`].
-//! Subject ≤ 200 characters, text ≤ 64000.
+//! Subject ≤ 200 characters, the text part ≤ 32000, the HTML part ≤ 64000
+//! bytes (a whole message stays well under 300 KB once encoded).
 
 mod config;
 
@@ -26,12 +27,14 @@ use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 
-use super::text::{self, Unit};
+use super::text::{self, Fit, Unit};
 use super::{Delivery, Message, Rendered};
 use crate::{BuildError, HttpClients};
 
-/// The longest text part.
-pub const TEXT_MAX: usize = 64_000;
+/// The longest text part (UTF-16 units).
+pub const TEXT_MAX: usize = 32_000;
+/// The longest HTML part (bytes, after escaping).
+pub const HTML_MAX: usize = 64_000;
 
 /// A built e-mail channel.
 pub struct Email {
@@ -190,47 +193,54 @@ impl Email {
             msg.kind.as_str(),
             msg.occurred_at.to_rfc3339()
         ));
-        let mut html = String::from("<!DOCTYPE html><html><body style=\"font-family:sans-serif\">");
-        html.push_str(&format!(
-            "<h2>{}</h2>",
-            text::html(&text::fit(
-                &text::one_line(&msg.title, 256),
-                256,
-                Unit::Chars
-            ))
-        ));
+        // The HTML part: markup whole, user text escaped, HTML_MAX bytes in
+        // all (the closing markup is kept out of the budget).
+        let mut f = Fit::new(HTML_MAX, Unit::Bytes, &text::esc_html);
+        f.raw("<!DOCTYPE html><html><body style=\"font-family:sans-serif\">");
+        f.wrapped("<h2>", &text::one_line(&msg.title, 256), "</h2>", 1024);
         if !msg.text.trim().is_empty() {
-            html.push_str(&format!(
-                "<p style=\"white-space:pre-wrap\">{}</p>",
-                text::html(&text::fit(
-                    &text::plain(&msg.text),
-                    TEXT_MAX / 2,
-                    Unit::Chars
-                ))
-            ));
+            f.wrapped(
+                "<p style=\"white-space:pre-wrap\">",
+                &text::plain(&msg.text),
+                "</p>",
+                HTML_MAX / 2,
+            );
         }
-        if !msg.fields.is_empty() || !msg.targets.is_empty() {
-            html.push_str("<table>");
-            let targets = ("Targets".to_string(), msg.targets.join(", "));
-            for (k, v) in msg
-                .fields
-                .iter()
-                .take(50)
-                .chain((!msg.targets.is_empty()).then_some(&targets))
-            {
-                html.push_str(&format!(
-                    "<tr><th align=\"left\">{}</th><td>{}</td></tr>",
-                    text::html(&text::one_line(k, 100)),
-                    text::html(&text::fit(&text::plain(v), 2000, Unit::Chars))
-                ));
+        let targets = ("Targets".to_string(), msg.targets.join(", "));
+        let rows: Vec<&(String, String)> = msg
+            .fields
+            .iter()
+            .take(50)
+            .chain((!msg.targets.is_empty()).then_some(&targets))
+            .collect();
+        if !rows.is_empty() && f.raw("<table>") {
+            for (k, v) in rows {
+                // A row is added whole or not at all.
+                let mut row = Fit::new(f.left().min(8000), Unit::Bytes, &text::esc_html);
+                row.wrapped(
+                    "<tr><th align=\"left\">",
+                    &text::one_line(k, 100),
+                    "</th>",
+                    400,
+                );
+                if row.wrapped("<td>", &text::plain(v), "</td></tr>", 6000) && !f.raw(&row.finish())
+                {
+                    break;
+                }
             }
-            html.push_str("</table>");
+            f.raw("</table>");
         }
         if let Some(link) = msg.http_link() {
-            html.push_str(&format!(
-                "<p><a href=\"{}\">Open incident</a></p>",
-                text::html(link)
-            ));
+            f.wrapped(
+                &format!("<p><a href=\"{}\">", text::html(link)),
+                "Open incident",
+                "</a></p>",
+                20,
+            );
+        }
+        let mut html = f.finish();
+        if html.contains("<table>") && !html.ends_with("</table>") && !html.contains("</table>") {
+            html.push_str("</table>");
         }
         html.push_str(&format!(
             "<p style=\"color:#888\">autoheal · {} · {}</p></body></html>",
