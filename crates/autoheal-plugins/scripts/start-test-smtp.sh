@@ -6,8 +6,11 @@
 # missing, writes its own configuration (it never touches the system's), and
 # starts a daemon on 127.0.0.1:$SMTP_PORT unless one already answers there,
 # then waits for its greeting (with a deadline). The server:
-# - requires SMTP AUTH (PLAIN or LOGIN) as $SMTP_USER / $SMTP_PASSWORD, over
-#   the plain connection (loopback only);
+# - requires SMTP AUTH (PLAIN or LOGIN) as $SMTP_USER / $SMTP_PASSWORD
+#   (offered on the plain connection too: loopback only);
+# - offers STARTTLS on $SMTP_PORT and implicit TLS on $SMTP_TLS_PORT, with a
+#   certificate for localhost / 127.0.0.1 issued by a throwaway CA made here
+#   with openssl ($SMTP_DIR/tls/ca.pem, which the tests trust);
 # - refuses the local part `reject` with 550 and defers `defer` with 451
 #   (so the tests see a permanent and a temporary refusal);
 # - delivers every other message, whatever the domain, to one maildir,
@@ -21,6 +24,7 @@
 set -euo pipefail
 
 SMTP_PORT="${SMTP_PORT:-2525}"
+SMTP_TLS_PORT="${SMTP_TLS_PORT:-2465}"
 SMTP_DIR="${SMTP_DIR:-/tmp/autoheal-smtp}"
 SMTP_USER="${SMTP_USER:-autoheal}"
 SMTP_PASSWORD="${SMTP_PASSWORD:-autoheal-smtp-test}"
@@ -53,10 +57,33 @@ if [ -z "$EXIM" ]; then
   EXIM="$(command -v exim4)"
 fi
 EXIM_USER="$(id -un Debian-exim 2>/dev/null || echo mail)"
+if ! command -v openssl >/dev/null; then
+  log "installing the openssl Debian package (to make the test certificate)"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq openssl >/dev/null
+fi
 
 # 2. Directories and the configuration (rewritten each time: cheap, and a
 # changed port or password takes effect).
-mkdir -p "$SMTP_DIR/spool" "$SMTP_DIR/log" "$SMTP_DIR/mail"
+mkdir -p "$SMTP_DIR/spool" "$SMTP_DIR/log" "$SMTP_DIR/mail" "$SMTP_DIR/tls"
+# A CA and a server certificate signed by it (a self-signed server
+# certificate would be refused by rustls as a CA used as an end entity).
+TLS="$SMTP_DIR/tls"
+if [ ! -s "$TLS/cert.pem" ] || [ ! -s "$TLS/key.pem" ] || [ ! -s "$TLS/ca.pem" ]; then
+  log "making a test CA and a certificate for localhost in $TLS"
+  openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=autoheal test SMTP CA" \
+    -keyout "$TLS/ca-key.pem" -out "$TLS/ca.pem" \
+    -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" 2>/dev/null
+  openssl req -newkey rsa:2048 -nodes -subj "/CN=localhost" \
+    -keyout "$TLS/key.pem" -out "$TLS/server.csr" 2>/dev/null
+  printf 'basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\nsubjectAltName=DNS:localhost,IP:127.0.0.1\n' >"$TLS/server.ext"
+  openssl x509 -req -in "$TLS/server.csr" -CA "$TLS/ca.pem" -CAkey "$TLS/ca-key.pem" -CAcreateserial \
+    -days 3650 -extfile "$TLS/server.ext" -out "$TLS/cert.pem" 2>/dev/null
+fi
+chown "$EXIM_USER" "$TLS/key.pem" "$TLS/cert.pem"
+chmod 600 "$TLS/key.pem"
+chmod 644 "$TLS/ca.pem" "$TLS/cert.pem"
 chown -R "$EXIM_USER" "$SMTP_DIR/spool" "$SMTP_DIR/log"
 chown "$EXIM_USER" "$SMTP_DIR/mail"
 chmod 755 "$SMTP_DIR" "$SMTP_DIR/mail"
@@ -64,7 +91,8 @@ cat >"$CONF.new" <<EOF
 # Written by crates/autoheal-plugins/scripts/start-test-smtp.sh: a test SMTP
 # server on 127.0.0.1:$SMTP_PORT. Not for real mail.
 primary_hostname = autoheal-test-smtp.localhost
-daemon_smtp_ports = $SMTP_PORT
+daemon_smtp_ports = $SMTP_PORT : $SMTP_TLS_PORT
+tls_on_connect_ports = $SMTP_TLS_PORT
 local_interfaces = 127.0.0.1
 spool_directory = $SMTP_DIR/spool
 log_file_path = $SMTP_DIR/log/%slog
@@ -75,7 +103,9 @@ never_users = root
 host_lookup =
 keep_environment =
 rfc1413_hosts =
-tls_advertise_hosts =
+tls_advertise_hosts = *
+tls_certificate = $TLS/cert.pem
+tls_privatekey = $TLS/key.pem
 auth_advertise_hosts = *
 # Deliver at once, never queue.
 queue_only = false
@@ -176,4 +206,4 @@ until answers; do
 done
 
 log "ready"
-echo "export AUTOHEAL_TEST_SMTP=smtp://$SMTP_USER:$SMTP_PASSWORD@127.0.0.1:$SMTP_PORT/?mail_dir=$SMTP_DIR/mail"
+echo "export AUTOHEAL_TEST_SMTP=smtp://$SMTP_USER:$SMTP_PASSWORD@127.0.0.1:$SMTP_PORT/?mail_dir=$SMTP_DIR/mail&tls_port=$SMTP_TLS_PORT&ca=$TLS/ca.pem"

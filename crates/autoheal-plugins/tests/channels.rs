@@ -533,7 +533,8 @@ async fn server_errors_are_retried_gone_is_gone_and_4xx_is_rejected_with_a_bound
 
 #[tokio::test]
 async fn the_timeout_is_honoured() {
-    for c in cases() {
+    // All channels at once: each against a receiver that never answers.
+    let runs = cases().into_iter().map(|c| async move {
         let f = FakeReceiver::start(c.kind, Answer::hang()).await;
         let mut cfg = (c.config)(&f.base());
         cfg["timeout"] = json!("1s");
@@ -557,7 +558,8 @@ async fn the_timeout_is_honoured() {
             c.kind
         );
         assert_eq!(f.seen().len(), 1, "{}", c.kind);
-    }
+    });
+    futures::future::join_all(runs).await;
 }
 
 #[tokio::test]
@@ -785,6 +787,9 @@ mod email {
         user: String,
         password: String,
         mail_dir: std::path::PathBuf,
+        /// Implicit TLS port and the CA that issued the server's certificate.
+        tls_port: u16,
+        ca_pem: String,
     }
 
     fn smtp() -> Option<Smtp> {
@@ -801,12 +806,25 @@ mod email {
             .find(|(k, _)| k == "mail_dir")
             .map(|(_, v)| v.into_owned())
             .expect("AUTOHEAL_TEST_SMTP has ?mail_dir=");
+        let q = |k: &str| {
+            u.query_pairs()
+                .find(|(n, _)| n == k)
+                .map(|(_, v)| v.into_owned())
+        };
+        let tls_port = q("tls_port")
+            .expect("AUTOHEAL_TEST_SMTP has &tls_port=")
+            .parse()
+            .unwrap();
+        let ca_pem = std::fs::read_to_string(q("ca").expect("AUTOHEAL_TEST_SMTP has &ca="))
+            .expect("the CA file reads");
         Some(Smtp {
             host: u.host_str().unwrap().to_string(),
             port: u.port().unwrap_or(25),
             user: u.username().to_string(),
             password: u.password().unwrap_or("").to_string(),
             mail_dir: mail_dir.into(),
+            tls_port,
+            ca_pem,
         })
     }
 
@@ -926,6 +944,45 @@ mod email {
             1,
             "only in the plain part: {mbox}"
         );
+    }
+
+    #[tokio::test]
+    async fn starttls_and_implicit_tls_are_used_and_the_certificate_is_checked() {
+        let Some(s) = smtp() else { return };
+        for (security, port) in [("starttls", s.port), ("tls", s.tls_port)] {
+            let to = unique(security);
+            let cfg = |ca: Option<&str>| {
+                json!({"type": "email", "host": "localhost", "port": port, "security": security,
+                       "username": s.user, "password": s.password, "tls_ca_pem": ca,
+                       "from": "autoheal@autoheal.test", "to": [to], "timeout": "10s"})
+            };
+            assert_eq!(
+                build(cfg(Some(&s.ca_pem))).send(&message()).await,
+                Delivery::Sent,
+                "{security}"
+            );
+            let mail = delivered(&s, &to);
+            // exim's Received header: "esmtpsa" = ESMTP over TLS, authenticated.
+            assert!(
+                mail.contains("with esmtpsa ") && mail.contains("(TLS1."),
+                "{security}: {mail}"
+            );
+            // Without the test CA, only Mozilla's roots: the certificate is refused.
+            let d = build(cfg(None)).send(&message()).await;
+            let Delivery::Retry { why, .. } = &d else {
+                panic!("{security}: {d:?}")
+            };
+            assert!(
+                why.to_ascii_lowercase().contains("certificate") || why.contains("UnknownIssuer"),
+                "{security}: {why}"
+            );
+        }
+        // The certificate names localhost, not another host.
+        let d = build(json!({"type": "email", "host": "127.0.0.2", "port": s.port, "security": "starttls", "tls_ca_pem": s.ca_pem,
+                              "username": s.user, "password": s.password, "from": "a@autoheal.test", "to": ["b@autoheal.test"]}))
+        .send(&message())
+        .await;
+        assert!(matches!(d, Delivery::Retry { .. }), "{d:?}");
     }
 
     #[tokio::test]

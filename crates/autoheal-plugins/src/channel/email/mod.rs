@@ -44,6 +44,7 @@ pub struct Email {
     credentials: Option<(String, String)>,
     from: Mailbox,
     to: Vec<Mailbox>,
+    ca_pem: Option<String>,
     timeout: Duration,
 }
 
@@ -148,7 +149,30 @@ impl Email {
             })
             .collect::<Result<Vec<_>, _>>()?;
         // TLS parameters must build for the host name (done again per send).
-        tls_for(cfg.security, host).map_err(|e| BuildError::new("host", e))?;
+        if let Some(pem) = &cfg.tls_ca_pem {
+            if cfg.security == Security::None {
+                return Err(BuildError::new(
+                    "tls_ca_pem",
+                    "only with security = \"starttls\" or \"tls\"",
+                ));
+            }
+            if !pem.contains("-----BEGIN CERTIFICATE-----") {
+                return Err(BuildError::new(
+                    "tls_ca_pem",
+                    "expected a PEM certificate (-----BEGIN CERTIFICATE-----)",
+                ));
+            }
+        }
+        tls_for(cfg.security, host, cfg.tls_ca_pem.as_deref()).map_err(|e| {
+            BuildError::new(
+                if cfg.tls_ca_pem.is_some() {
+                    "tls_ca_pem"
+                } else {
+                    "host"
+                },
+                e,
+            )
+        })?;
         Ok(Email {
             host: host.to_string(),
             port: cfg.port.unwrap_or(default_port(cfg.security)),
@@ -156,6 +180,7 @@ impl Email {
             credentials,
             from,
             to,
+            ca_pem: cfg.tls_ca_pem.clone(),
             timeout: cfg.timeout,
         })
     }
@@ -304,7 +329,7 @@ impl Email {
             Ok(ip) => ip,
             Err(why) => return Delivery::Retry { after: None, why },
         };
-        let tls = match tls_for(self.security, &self.host) {
+        let tls = match tls_for(self.security, &self.host, self.ca_pem.as_deref()) {
             Ok(t) => t,
             Err(why) => return Delivery::Rejected { why },
         };
@@ -331,16 +356,21 @@ impl Email {
 }
 
 /// lettre's TLS setting for a protection mode, checking certificates
-/// against `host` with Mozilla's roots.
-pub(crate) fn tls_for(security: Security, host: &str) -> Result<Tls, String> {
+/// against `host` with Mozilla's roots (and `ca_pem`, when given).
+pub(crate) fn tls_for(security: Security, host: &str, ca_pem: Option<&str>) -> Result<Tls, String> {
+    use lettre::transport::smtp::client::Certificate;
     let params = || {
-        TlsParameters::builder(
+        let mut b = TlsParameters::builder(
             host.trim_start_matches('[')
                 .trim_end_matches(']')
                 .to_string(),
-        )
-        .build_rustls()
-        .map_err(|e| format!("TLS: {e}"))
+        );
+        if let Some(pem) = ca_pem {
+            let cert = Certificate::from_pem(pem.as_bytes())
+                .map_err(|e| format!("not a PEM certificate: {e}"))?;
+            b = b.add_root_certificate(cert);
+        }
+        b.build_rustls().map_err(|e| format!("TLS: {e}"))
     };
     Ok(match security {
         Security::Starttls => Tls::Required(params()?),
@@ -360,13 +390,13 @@ mod tests {
     #[test]
     fn tls_settings_follow_the_security_mode() {
         assert!(
-            matches!(tls_for(Security::Starttls, "smtp.example.com"), Ok(Tls::Required(p)) if p.domain() == "smtp.example.com")
+            matches!(tls_for(Security::Starttls, "smtp.example.com", None), Ok(Tls::Required(p)) if p.domain() == "smtp.example.com")
         );
         assert!(
-            matches!(tls_for(Security::Tls, "smtp.example.com"), Ok(Tls::Wrapper(p)) if p.domain() == "smtp.example.com")
+            matches!(tls_for(Security::Tls, "smtp.example.com", None), Ok(Tls::Wrapper(p)) if p.domain() == "smtp.example.com")
         );
         assert!(matches!(
-            tls_for(Security::None, "localhost"),
+            tls_for(Security::None, "localhost", None),
             Ok(Tls::None)
         ));
         let clients = HttpClients::new().unwrap();
