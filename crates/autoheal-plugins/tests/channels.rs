@@ -747,8 +747,28 @@ mod formatters {
         })
     }
 
+    fn email() -> &'static Channel {
+        static EMAIL: std::sync::OnceLock<Channel> = std::sync::OnceLock::new();
+        EMAIL.get_or_init(|| build(json!({"type": "email", "host": "smtp.example.com", "from": "a@example.com", "to": ["b@example.com"]})))
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
+
+        #[test]
+        fn the_email_formatter_is_bounded_and_escaped(m in message()) {
+            let Rendered::Email { subject, text, html } = email().render(&m) else { panic!() };
+            prop_assert!(!subject.is_empty() && subject.chars().count() <= 200 && !subject.contains(['\r', '\n']));
+            prop_assert!(text.encode_utf16().count() <= 32_000 + 200);
+            prop_assert!(html.len() <= 64_000 + 300);
+            // Only autoheal's own tags: every user character is escaped.
+            for tag in html.split('<').skip(1) {
+                let name: String = tag.trim_start_matches('/').chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '!').collect();
+                prop_assert!(["!DOCTYPE", "html", "body", "h2", "p", "table", "tr", "th", "td", "a"].contains(&name.as_str()), "tag {:?}", name);
+            }
+            prop_assert_eq!(html.matches("<table>").count(), html.matches("</table>").count());
+            prop_assert_eq!(html.matches("<tr>").count(), html.matches("</tr>").count());
+        }
 
         #[test]
         fn every_formatter_stays_within_its_receivers_limits(m in message()) {
@@ -1161,7 +1181,7 @@ mod shapes {
             .as_str()
             .unwrap()
             .contains("<https://autoheal.example.com/incidents/42|Open incident>"));
-        // Anything but "ok" in a 2xx is still a 2xx; a 404 no_service is refused.
+        // A removed webhook is gone; a missing channel is refused.
         let (d, _) = one(
             "slack",
             Answer::new(404, "no_service"),
@@ -1171,8 +1191,21 @@ mod shapes {
         .await;
         assert_eq!(
             d,
-            Delivery::Rejected {
+            Delivery::Gone {
                 why: "HTTP 404: no_service".into()
+            }
+        );
+        let (d, _) = one(
+            "slack",
+            Answer::new(404, "channel_not_found"),
+            |b| json!({"type": "slack", "url": format!("{b}/x")}),
+            &message(),
+        )
+        .await;
+        assert_eq!(
+            d,
+            Delivery::Rejected {
+                why: "HTTP 404: channel_not_found".into()
             }
         );
     }

@@ -238,22 +238,23 @@ impl Email {
             .take(50)
             .chain((!msg.targets.is_empty()).then_some(&targets))
             .collect();
-        if !rows.is_empty() && f.raw("<table>") {
+        if !rows.is_empty() {
+            // Rows are added whole, within what is left of the budget.
+            let mut table = String::from("<table>");
+            let room = f.left().saturating_sub("</table>".len());
             for (k, v) in rows {
-                // A row is added whole or not at all.
-                let mut row = Fit::new(f.left().min(8000), Unit::Bytes, &text::esc_html);
-                row.wrapped(
-                    "<tr><th align=\"left\">",
-                    &text::one_line(k, 100),
-                    "</th>",
-                    400,
+                let row = format!(
+                    "<tr><th align=\"left\">{}</th><td>{}</td></tr>",
+                    text::escape_fit(&text::one_line(k, 100), 400, Unit::Bytes, text::esc_html),
+                    text::escape_fit(&text::plain(v), 6000, Unit::Bytes, text::esc_html),
                 );
-                if row.wrapped("<td>", &text::plain(v), "</td></tr>", 6000) && !f.raw(&row.finish())
-                {
+                if table.len() + row.len() > room {
                     break;
                 }
+                table.push_str(&row);
             }
-            f.raw("</table>");
+            table.push_str("</table>");
+            f.raw(&table);
         }
         if let Some(link) = msg.http_link() {
             f.wrapped(
@@ -264,9 +265,6 @@ impl Email {
             );
         }
         let mut html = f.finish();
-        if html.contains("<table>") && !html.ends_with("</table>") && !html.contains("</table>") {
-            html.push_str("</table>");
-        }
         html.push_str(&format!(
             "<p style=\"color:#888\">autoheal · {} · {}</p></body></html>",
             msg.kind.as_str(),
