@@ -902,6 +902,26 @@ mod tests {
     }
 
     #[test]
+    fn channels_and_their_sends_can_cross_tasks() {
+        fn shared<T: Send + Sync + 'static>(_: &T) {}
+        fn spawnable<T: Send>(_: T) {}
+        let clients = HttpClients::new().unwrap();
+        let m = Message::test("e1");
+        for cfg in [
+            serde_json::json!({"type": "slack", "url": "https://hooks.example.com/x"}),
+            serde_json::json!({"type": "email", "host": "smtp.example.com", "from": "a@example.com", "to": ["b@example.com"]}),
+        ] {
+            let ch = serde_json::from_value::<ChannelConfig>(cfg)
+                .unwrap()
+                .build(&clients)
+                .unwrap();
+            shared(&ch);
+            // The future the worker spawns (created, never polled).
+            spawnable(ch.send(&m));
+        }
+    }
+
+    #[test]
     fn kinds_are_listed_once_and_round_trip() {
         assert_eq!(ChannelConfig::KINDS.len(), 14);
         for k in MessageKind::ALL {
