@@ -874,6 +874,54 @@ mod tests {
     }
 
     #[test]
+    fn deliveries_serialize_for_the_outbox() {
+        let d = Delivery::Retry {
+            after: Some(Duration::from_millis(1500)),
+            why: "HTTP 429".into(),
+        };
+        let v = serde_json::to_value(&d).unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({"outcome": "retry", "after": "1s 500ms", "why": "HTTP 429"})
+        );
+        assert_eq!(serde_json::from_value::<Delivery>(v).unwrap(), d);
+        assert_eq!(
+            serde_json::to_value(Delivery::Sent).unwrap(),
+            serde_json::json!({"outcome": "sent"})
+        );
+        let none: Delivery =
+            serde_json::from_value(serde_json::json!({"outcome": "retry", "why": "x"})).unwrap();
+        assert_eq!(
+            none,
+            Delivery::Retry {
+                after: None,
+                why: "x".into()
+            }
+        );
+        assert!(Delivery::Skipped { why: String::new() }.is_done() && !d.is_done());
+    }
+
+    #[test]
+    fn channels_and_their_sends_can_cross_tasks() {
+        fn shared<T: Send + Sync + 'static>(_: &T) {}
+        fn spawnable<T: Send>(_: T) {}
+        let clients = HttpClients::new().unwrap();
+        let m = Message::test("e1");
+        for cfg in [
+            serde_json::json!({"type": "slack", "url": "https://hooks.example.com/x"}),
+            serde_json::json!({"type": "email", "host": "smtp.example.com", "from": "a@example.com", "to": ["b@example.com"]}),
+        ] {
+            let ch = serde_json::from_value::<ChannelConfig>(cfg)
+                .unwrap()
+                .build(&clients)
+                .unwrap();
+            shared(&ch);
+            // The future the worker spawns (created, never polled).
+            spawnable(ch.send(&m));
+        }
+    }
+
+    #[test]
     fn kinds_are_listed_once_and_round_trip() {
         assert_eq!(ChannelConfig::KINDS.len(), 14);
         for k in MessageKind::ALL {

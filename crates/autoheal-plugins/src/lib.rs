@@ -19,6 +19,18 @@
 //! webhook into [`Alert`]s, and verifies webhook signatures
 //! ([`alert::signature`]); pure code, no I/O.
 //!
+//! [`channel`] holds the notification channels: how one
+//! [`channel::Message`] reaches Slack, Discord, Teams, e-mail (SMTP), ntfy,
+//! Telegram, Gotify, Pushover, Matrix, PagerDuty, Opsgenie, Twilio SMS, a
+//! generic JSON webhook or the Apprise API. One enum,
+//! [`channel::ChannelConfig`] (`type = "slack"`, ...), lists them all; its
+//! `build` validates once and gives a [`channel::Channel`] whose `send`
+//! makes exactly one try within the channel's timeout and answers a
+//! [`channel::Delivery`] (sent, skipped, retry after, gone, rejected) for the
+//! outbox to act on. Text is cut to each receiver's limits and escaped for
+//! its markup; secrets never reach `Debug`, logs or reasons. See
+//! docs/notifications.md.
+//!
 //! [`platform`] holds clients of hosting platforms' APIs (Render, Coolify),
 //! used by the `render_deploy`, `render_restart`, `coolify_restart`,
 //! `coolify_deploy` and `coolify_start` actions.
@@ -43,6 +55,7 @@ pub use action::render::{
 pub use action::webhook::{WebhookAction, WebhookActionConfig};
 pub use action::{Action, ActionContext};
 pub use alert::{Alert, AlertRequest, AlertSource, AlertState, GenericRule, Ignored, Unrecognised};
+pub use channel::{Channel, ChannelConfig, Delivery, Message, MessageKind, Severity};
 pub use check::exec::{ExecCheck, ExecCheckConfig};
 pub use check::http::{HttpCheck, HttpCheckConfig};
 pub use check::tcp::{TcpCheck, TcpCheckConfig};

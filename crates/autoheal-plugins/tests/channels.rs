@@ -533,7 +533,8 @@ async fn server_errors_are_retried_gone_is_gone_and_4xx_is_rejected_with_a_bound
 
 #[tokio::test]
 async fn the_timeout_is_honoured() {
-    for c in cases() {
+    // All channels at once: each against a receiver that never answers.
+    let runs = cases().into_iter().map(|c| async move {
         let f = FakeReceiver::start(c.kind, Answer::hang()).await;
         let mut cfg = (c.config)(&f.base());
         cfg["timeout"] = json!("1s");
@@ -557,7 +558,8 @@ async fn the_timeout_is_honoured() {
             c.kind
         );
         assert_eq!(f.seen().len(), 1, "{}", c.kind);
-    }
+    });
+    futures::future::join_all(runs).await;
 }
 
 #[tokio::test]
@@ -701,10 +703,10 @@ mod formatters {
             kind(),
             severity(),
             text(20),
-            text(300),
+            text(120),
             proptest::option::of(any::<i64>()),
             proptest::collection::vec(text(10), 0..30),
-            proptest::collection::vec((text(10), text(120)), 0..40),
+            proptest::collection::vec((text(10), text(40)), 0..40),
             proptest::option::of(prop_oneof![
                 Just("https://a.example/i/1".to_string()),
                 text(5)
@@ -728,19 +730,50 @@ mod formatters {
             )
     }
 
-    fn channels() -> Vec<(&'static str, Channel)> {
-        cases()
-            .into_iter()
-            .map(|c| (c.kind, build((c.config)("http://127.0.0.1:9"))))
-            .collect()
+    /// Built once: building a channel builds an HTTP client (TLS roots).
+    fn channels() -> &'static [(&'static str, Channel)] {
+        static CHANNELS: std::sync::OnceLock<Vec<(&'static str, Channel)>> =
+            std::sync::OnceLock::new();
+        CHANNELS.get_or_init(|| {
+            let clients = HttpClients::new().unwrap();
+            cases()
+                .into_iter()
+                .map(|c| {
+                    let cfg: ChannelConfig =
+                        serde_json::from_value((c.config)("http://127.0.0.1:9")).unwrap();
+                    (c.kind, cfg.build(&clients).unwrap())
+                })
+                .collect()
+        })
+    }
+
+    fn email() -> &'static Channel {
+        static EMAIL: std::sync::OnceLock<Channel> = std::sync::OnceLock::new();
+        EMAIL.get_or_init(|| build(json!({"type": "email", "host": "smtp.example.com", "from": "a@example.com", "to": ["b@example.com"]})))
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+        #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
+
+        #[test]
+        fn the_email_formatter_is_bounded_and_escaped(m in message()) {
+            let Rendered::Email { subject, text, html } = email().render(&m) else { panic!() };
+            prop_assert!(!subject.is_empty() && subject.chars().count() <= 200 && !subject.contains(['\r', '\n']));
+            prop_assert!(text.encode_utf16().count() <= 32_000 + 200);
+            prop_assert!(html.len() <= 64_000 + 300);
+            // Only autoheal's own tags: every user character is escaped.
+            for tag in html.split('<').skip(1) {
+                let name: String = tag.trim_start_matches('/').chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '!').collect();
+                prop_assert!(["!DOCTYPE", "html", "body", "h2", "p", "table", "tr", "th", "td", "a"].contains(&name.as_str()), "tag {:?}", name);
+            }
+            prop_assert_eq!(html.matches("<table>").count(), html.matches("</table>").count());
+            prop_assert_eq!(html.matches("<tr>").count(), html.matches("</tr>").count());
+        }
 
         #[test]
         fn every_formatter_stays_within_its_receivers_limits(m in message()) {
             for (kind, ch) in channels() {
+                let kind = *kind;
                 let body = match ch.render(&m) {
                     Rendered::Json(v) => Body::Json(v),
                     Rendered::Form(f) => Body::Form(f),
@@ -759,6 +792,1184 @@ mod formatters {
                     prop_assert_eq!(&again, v);
                 }
             }
+        }
+    }
+}
+
+/// E-mail against a real SMTP server (exim, scripts/start-test-smtp.sh):
+/// `AUTOHEAL_TEST_SMTP=smtp://user:password@127.0.0.1:2525/?mail_dir=DIR`.
+mod email {
+    use super::*;
+
+    struct Smtp {
+        host: String,
+        port: u16,
+        user: String,
+        password: String,
+        mail_dir: std::path::PathBuf,
+        /// Implicit TLS port and the CA that issued the server's certificate.
+        tls_port: u16,
+        ca_pem: String,
+    }
+
+    fn smtp() -> Option<Smtp> {
+        let Ok(raw) = std::env::var("AUTOHEAL_TEST_SMTP") else {
+            if std::env::var("AUTOHEAL_REQUIRE_SMTP").as_deref() == Ok("1") {
+                panic!("AUTOHEAL_REQUIRE_SMTP=1 but AUTOHEAL_TEST_SMTP is not set (run crates/autoheal-plugins/scripts/start-test-smtp.sh)");
+            }
+            eprintln!("skipping: AUTOHEAL_TEST_SMTP is not set (run crates/autoheal-plugins/scripts/start-test-smtp.sh)");
+            return None;
+        };
+        let u = url::Url::parse(&raw).expect("AUTOHEAL_TEST_SMTP is a URL");
+        let mail_dir = u
+            .query_pairs()
+            .find(|(k, _)| k == "mail_dir")
+            .map(|(_, v)| v.into_owned())
+            .expect("AUTOHEAL_TEST_SMTP has ?mail_dir=");
+        let q = |k: &str| {
+            u.query_pairs()
+                .find(|(n, _)| n == k)
+                .map(|(_, v)| v.into_owned())
+        };
+        let tls_port = q("tls_port")
+            .expect("AUTOHEAL_TEST_SMTP has &tls_port=")
+            .parse()
+            .unwrap();
+        let ca_pem = std::fs::read_to_string(q("ca").expect("AUTOHEAL_TEST_SMTP has &ca="))
+            .expect("the CA file reads");
+        Some(Smtp {
+            host: u.host_str().unwrap().to_string(),
+            port: u.port().unwrap_or(25),
+            user: u.username().to_string(),
+            password: u.password().unwrap_or("").to_string(),
+            mail_dir: mail_dir.into(),
+            tls_port,
+            ca_pem,
+        })
+    }
+
+    fn unique(local: &str) -> String {
+        format!(
+            "{local}-{}-{}@autoheal.test",
+            std::process::id(),
+            rand_suffix()
+        )
+    }
+
+    fn rand_suffix() -> u64 {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        static N: AtomicU64 = AtomicU64::new(0);
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos() as u64;
+        t ^ N.fetch_add(1, Ordering::Relaxed)
+    }
+
+    fn channel(s: &Smtp, to: &str, password: &str) -> Channel {
+        build(json!({
+            "type": "email", "host": s.host, "port": s.port, "security": "none",
+            "username": s.user, "password": password,
+            "from": "autoheal <autoheal@autoheal.test>", "to": [to], "timeout": "10s",
+        }))
+    }
+
+    /// The message delivered to `to` (the maildir file whose Envelope-to
+    /// names it), polled with a deadline: exim delivers right after
+    /// accepting, in another process.
+    fn delivered(s: &Smtp, to: &str) -> String {
+        let want = format!("Envelope-to: {}", to.to_ascii_lowercase());
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            for sub in ["new", "cur"] {
+                for e in std::fs::read_dir(s.mail_dir.join(sub))
+                    .into_iter()
+                    .flatten()
+                    .flatten()
+                {
+                    if let Ok(t) = std::fs::read_to_string(e.path()) {
+                        if t.lines().any(|l| l.eq_ignore_ascii_case(&want)) {
+                            return t;
+                        }
+                    }
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{} never got a message for {to}",
+                s.mail_dir.display()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn ascii_message() -> Message {
+        Message {
+            title: "web is down <b>@everyone</b>".into(),
+            text: "GET /health answered 503.\n<script>alert(1)</script> & more".into(),
+            ..message()
+        }
+    }
+
+    #[tokio::test]
+    async fn a_message_reaches_the_mailbox_with_text_and_escaped_html_parts() {
+        let Some(s) = smtp() else { return };
+        let to = unique("ops");
+        let ch = channel(&s, &to, &s.password);
+        assert_eq!(ch.send(&ascii_message()).await, Delivery::Sent);
+        let mbox = delivered(&s, &to);
+        let header = |name: &str| {
+            mbox.lines()
+                .find(|l| {
+                    l.to_ascii_lowercase()
+                        .starts_with(&format!("{}:", name.to_ascii_lowercase()))
+                })
+                .unwrap_or_else(|| panic!("no {name} header in {mbox}"))
+                .to_string()
+        };
+        assert_eq!(
+            header("Message-ID"),
+            format!("Message-ID: <{EVENT_ID}@autoheal>")
+        );
+        assert_eq!(header("Subject"), "Subject: web is down <b>@everyone</b>");
+        assert!(header("From").contains("autoheal@autoheal.test"));
+        assert!(header("To").contains(&to));
+        assert!(
+            header("Content-Type").contains("multipart/alternative"),
+            "{mbox}"
+        );
+        assert!(
+            mbox.contains("Content-Type: text/plain; charset=utf-8"),
+            "{mbox}"
+        );
+        assert!(
+            mbox.contains("Content-Type: text/html; charset=utf-8"),
+            "{mbox}"
+        );
+        // Authenticated as the test user (exim records it).
+        assert!(mbox.contains("Envelope-to: "), "{mbox}");
+        // Plain part as written, HTML part escaped.
+        assert!(mbox.contains("<script>alert(1)</script> & more"), "{mbox}");
+        assert!(
+            mbox.contains("&lt;script&gt;alert(1)&lt;/script&gt; &amp; more"),
+            "{mbox}"
+        );
+        assert!(mbox.contains("What failed: HTTP 503"), "{mbox}");
+        assert!(
+            mbox.contains("https://autoheal.example.com/incidents/42"),
+            "{mbox}"
+        );
+        assert_eq!(
+            mbox.matches("<script>").count(),
+            1,
+            "only in the plain part: {mbox}"
+        );
+    }
+
+    #[tokio::test]
+    async fn starttls_and_implicit_tls_are_used_and_the_certificate_is_checked() {
+        let Some(s) = smtp() else { return };
+        for (security, port) in [("starttls", s.port), ("tls", s.tls_port)] {
+            let to = unique(security);
+            let cfg = |ca: Option<&str>| {
+                json!({"type": "email", "host": "localhost", "port": port, "security": security,
+                       "username": s.user, "password": s.password, "tls_ca_pem": ca,
+                       "from": "autoheal@autoheal.test", "to": [to], "timeout": "10s"})
+            };
+            assert_eq!(
+                build(cfg(Some(&s.ca_pem))).send(&message()).await,
+                Delivery::Sent,
+                "{security}"
+            );
+            let mail = delivered(&s, &to);
+            // exim's Received header: "esmtpsa" = ESMTP over TLS, authenticated.
+            assert!(
+                mail.contains("with esmtpsa ") && mail.contains("(TLS1."),
+                "{security}: {mail}"
+            );
+            // Without the test CA, only Mozilla's roots: the certificate is refused.
+            let d = build(cfg(None)).send(&message()).await;
+            let Delivery::Retry { why, .. } = &d else {
+                panic!("{security}: {d:?}")
+            };
+            assert!(
+                why.to_ascii_lowercase().contains("certificate") || why.contains("UnknownIssuer"),
+                "{security}: {why}"
+            );
+        }
+        // The certificate names localhost, not another host.
+        let d = build(json!({"type": "email", "host": "127.0.0.2", "port": s.port, "security": "starttls", "tls_ca_pem": s.ca_pem,
+                              "username": s.user, "password": s.password, "from": "a@autoheal.test", "to": ["b@autoheal.test"]}))
+        .send(&message())
+        .await;
+        assert!(matches!(d, Delivery::Retry { .. }), "{d:?}");
+    }
+
+    #[tokio::test]
+    async fn hostile_content_is_delivered_without_header_injection() {
+        let Some(s) = smtp() else { return };
+        let to = unique("hostile");
+        let mut m = hostile();
+        m.title = "down\r\nBcc: victim@example.com\r\nX-Evil: 1".into();
+        m.event_id = "evt\r\nBcc: x@example.com".into();
+        let ch = channel(&s, &to, &s.password);
+        assert_eq!(ch.send(&m).await, Delivery::Sent);
+        let mbox = delivered(&s, &to);
+        let headers = &mbox[..mbox.find("\n\n").unwrap()];
+        assert!(
+            !headers
+                .lines()
+                .any(|l| l.starts_with("Bcc:") || l.starts_with("X-Evil:")),
+            "{headers}"
+        );
+        assert!(
+            headers.contains("Subject: down Bcc: victim@example.com X-Evil: 1"),
+            "{headers}"
+        );
+        assert!(mbox.len() < 300_000, "{} bytes", mbox.len());
+    }
+
+    #[tokio::test]
+    async fn refusals_are_permanent_or_temporary_as_the_server_says_and_hold_no_password() {
+        let Some(s) = smtp() else { return };
+        let d = channel(&s, &unique("ops"), "CANARY-wrong-password")
+            .send(&message())
+            .await;
+        let Delivery::Rejected { why } = &d else {
+            panic!("{d:?}")
+        };
+        assert!(why.contains("535"), "{why}");
+        assert_clean("email", "an auth failure", why);
+        let d = channel(&s, "reject@autoheal.test", &s.password)
+            .send(&message())
+            .await;
+        let Delivery::Rejected { why } = &d else {
+            panic!("{d:?}")
+        };
+        assert!(why.contains("550") && why.contains("no such user"), "{why}");
+        let d = channel(&s, "defer@autoheal.test", &s.password)
+            .send(&message())
+            .await;
+        let Delivery::Retry { after: None, why } = &d else {
+            panic!("{d:?}")
+        };
+        assert!(
+            why.contains("451") && why.contains("try again later"),
+            "{why}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_silent_server_times_out_and_a_closed_port_is_retried() {
+        // These need no SMTP server.
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = l.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((sock, _)) = l.accept().await {
+                held.push(sock); // never greets
+            }
+        });
+        let ch = build(
+            json!({"type": "email", "host": "127.0.0.1", "port": port, "security": "none",
+            "from": "a@autoheal.test", "to": ["b@autoheal.test"], "timeout": "1s"}),
+        );
+        let t = Instant::now();
+        let d = ch.send(&message()).await;
+        assert!(matches!(d, Delivery::Retry { .. }), "{d:?}");
+        assert!(t.elapsed() < Duration::from_secs(3), "{:?}", t.elapsed());
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = closed.local_addr().unwrap().port();
+        drop(closed);
+        let ch = build(
+            json!({"type": "email", "host": "localhost", "port": port, "security": "none",
+            "from": "a@autoheal.test", "to": ["b@autoheal.test"], "password": "CANARY-pw", "username": "u"}),
+        );
+        let d = ch.send(&message()).await;
+        let Delivery::Retry { why, .. } = &d else {
+            panic!("{d:?}")
+        };
+        assert_clean("email", "a connection error", why);
+        assert_clean("email", "the channel's Debug", &format!("{ch:?}"));
+    }
+
+    #[test]
+    fn the_rendered_parts_are_bounded_and_escaped() {
+        let ch = build(
+            json!({"type": "email", "host": "smtp.example.com", "from": "a@example.com", "to": ["b@example.com"]}),
+        );
+        let Rendered::Email {
+            subject,
+            text,
+            html,
+        } = ch.render(&hostile())
+        else {
+            panic!()
+        };
+        assert!(
+            subject.chars().count() <= 200 && !subject.contains(['\r', '\n']),
+            "{subject}"
+        );
+        assert!(text.encode_utf16().count() <= 32_000 + 200);
+        assert!(html.len() <= 64_000 + 300, "{}", html.len());
+        assert_eq!(
+            html.matches("<table>").count(),
+            html.matches("</table>").count()
+        );
+        assert!(!html.contains("<script>") && !html.contains("<i>") && !html.contains("<b>x"));
+        assert!(html.contains("&lt;b&gt;x&lt;/b&gt;"), "the text is escaped");
+        assert!(!text.contains('\u{0}'));
+    }
+}
+
+/// The exact request each receiver expects (field names from
+/// notifications-out.md and the receivers' public API docs).
+mod shapes {
+    use super::*;
+    use base64::Engine as _;
+
+    async fn one(
+        kind: &'static str,
+        ok: Answer,
+        cfg: impl Fn(&str) -> Value,
+        m: &Message,
+    ) -> (Delivery, Seen) {
+        let f = FakeReceiver::start(kind, ok).await;
+        let ch = build(cfg(&f.base()));
+        let d = ch.send(m).await;
+        (d, f.last())
+    }
+
+    fn recovered() -> Message {
+        Message {
+            kind: MessageKind::Recovered,
+            severity: Severity::Info,
+            title: "web recovered".into(),
+            ..message()
+        }
+    }
+
+    #[tokio::test]
+    async fn slack_text_and_blocks() {
+        let (d, s) = one(
+            "slack",
+            Answer::new(200, "ok"),
+            |b| json!({"type": "slack", "url": format!("{b}/services/T1/B2/xyz")}),
+            &message(),
+        )
+        .await;
+        assert_eq!(d, Delivery::Sent);
+        assert_eq!(
+            (s.method.as_str(), s.path()),
+            ("POST", "/services/T1/B2/xyz")
+        );
+        assert_eq!(s.header("content-type"), Some("application/json"));
+        let v = s.json();
+        assert_eq!(v["mrkdwn"], false);
+        assert!(v["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("web is down\nGET /health answered 503"));
+        assert_eq!(
+            v["blocks"][0],
+            json!({"type": "header", "text": {"type": "plain_text", "text": "web is down", "emoji": true}})
+        );
+        assert_eq!(v["blocks"][1]["text"]["type"], "plain_text");
+        assert_eq!(v["blocks"][2]["fields"][0]["text"], "What failed: HTTP 503");
+        assert_eq!(v["blocks"][2]["fields"][2]["text"], "Targets: web");
+        assert!(v["blocks"][3]["elements"][0]["text"]
+            .as_str()
+            .unwrap()
+            .contains("<https://autoheal.example.com/incidents/42|Open incident>"));
+        // A removed webhook is gone; a missing channel is refused.
+        let (d, _) = one(
+            "slack",
+            Answer::new(404, "no_service"),
+            |b| json!({"type": "slack", "url": format!("{b}/x")}),
+            &message(),
+        )
+        .await;
+        assert_eq!(
+            d,
+            Delivery::Gone {
+                why: "HTTP 404: no_service".into()
+            }
+        );
+        let (d, _) = one(
+            "slack",
+            Answer::new(404, "channel_not_found"),
+            |b| json!({"type": "slack", "url": format!("{b}/x")}),
+            &message(),
+        )
+        .await;
+        assert_eq!(
+            d,
+            Delivery::Rejected {
+                why: "HTTP 404: channel_not_found".into()
+            }
+        );
+    }
+
+    #[tokio::test]
+    async fn discord_content_embeds_and_unknown_webhook() {
+        let cfg = |b: &str| json!({"type": "discord", "url": format!("{b}/api/webhooks/1/tok?thread_id=9&wait=false"), "username": "autoheal", "avatar_url": "https://autoheal.example.com/a.png"});
+        let (d, s) = one(
+            "discord",
+            Answer::json(200, json!({"id": "1"})),
+            cfg,
+            &message(),
+        )
+        .await;
+        assert_eq!(d, Delivery::Sent);
+        assert_eq!(s.uri, "/api/webhooks/1/tok?thread_id=9&wait=true");
+        let v = s.json();
+        assert_eq!(v["content"], "web is down");
+        assert_eq!(v["username"], "autoheal");
+        assert_eq!(v["avatar_url"], "https://autoheal.example.com/a.png");
+        assert_eq!(v["allowed_mentions"], json!({"parse": []}));
+        let e = &v["embeds"][0];
+        assert_eq!(e["title"], "web is down");
+        assert_eq!(
+            e["description"],
+            "GET /health answered 503 three times in a row\\."
+        );
+        assert_eq!(e["color"], 0xe74c3c);
+        assert_eq!(e["url"], "https://autoheal.example.com/incidents/42");
+        assert_eq!(e["timestamp"], "2026-12-04T18:00:00Z");
+        assert_eq!(
+            e["fields"][0],
+            json!({"name": "What failed", "value": "HTTP 503", "inline": false})
+        );
+        assert_eq!(
+            e["fields"][2],
+            json!({"name": "Targets", "value": "web", "inline": false})
+        );
+        assert!(e["footer"]["text"].as_str().unwrap().contains(EVENT_ID));
+        let (d, _) = one(
+            "discord",
+            Answer::json(404, json!({"message": "Unknown Webhook", "code": 10015})),
+            cfg,
+            &message(),
+        )
+        .await;
+        assert_eq!(
+            d,
+            Delivery::Gone {
+                why: "HTTP 404: Unknown Webhook; code 10015".into()
+            }
+        );
+        let (d, _) = one(
+            "discord",
+            Answer::json(404, json!({"message": "Unknown Channel", "code": 10003})),
+            cfg,
+            &message(),
+        )
+        .await;
+        assert!(matches!(d, Delivery::Rejected { .. }), "{d:?}");
+    }
+
+    #[tokio::test]
+    async fn teams_adaptive_card() {
+        let (d, s) = one(
+            "teams",
+            Answer::new(202, ""),
+            |b| json!({"type": "teams", "url": format!("{b}/wf?sig=s")}),
+            &message(),
+        )
+        .await;
+        assert_eq!(d, Delivery::Sent);
+        let v = s.json();
+        assert_eq!(v["type"], "message");
+        let a = &v["attachments"][0];
+        assert_eq!(a["contentType"], "application/vnd.microsoft.card.adaptive");
+        assert_eq!(a["content"]["type"], "AdaptiveCard");
+        assert_eq!(a["content"]["version"], "1.4");
+        let body = a["content"]["body"].as_array().unwrap();
+        assert_eq!(body[0]["type"], "RichTextBlock");
+        assert_eq!(
+            body[0]["inlines"][0],
+            json!({"type": "TextRun", "text": "web is down", "weight": "Bolder", "size": "Medium", "color": "Attention"})
+        );
+        assert_eq!(body[2]["inlines"][1]["text"], "HTTP 503");
+        assert_eq!(
+            a["content"]["actions"][0],
+            json!({"type": "Action.OpenUrl", "title": "Open incident", "url": "https://autoheal.example.com/incidents/42"})
+        );
+    }
+
+    #[tokio::test]
+    async fn telegram_send_message() {
+        let cfg = |b: &str| json!({"type": "telegram", "api_url": b, "bot_token": "123:abc-DEF_g", "chat_id": "-1001", "message_thread_id": 5});
+        let (d, s) = one(
+            "telegram",
+            Answer::json(200, json!({"ok": true, "result": {}})),
+            cfg,
+            &message(),
+        )
+        .await;
+        assert_eq!(d, Delivery::Sent);
+        assert_eq!(s.path(), "/bot123:abc-DEF_g/sendMessage");
+        let v = s.json();
+        assert_eq!(v["chat_id"], -1001);
+        assert_eq!(v["parse_mode"], "HTML");
+        assert_eq!(v["message_thread_id"], 5);
+        assert_eq!(v["link_preview_options"], json!({"is_disabled": true}));
+        assert_eq!(
+            v["text"],
+            "<b>web is down</b>\nGET /health answered 503 three times in a row.\n<b>What failed:</b> HTTP 503\n<b>What autoheal did:</b> restart (rung 1, attempt 1)\n<b>Targets:</b> web\n<a href=\"https://autoheal.example.com/incidents/42\">Open incident</a>"
+        );
+        // A 200 that says no, and Telegram's error shapes.
+        let (d, _) = one(
+            "telegram",
+            Answer::json(
+                200,
+                json!({"ok": false, "description": "Bad Request: chat not found"}),
+            ),
+            cfg,
+            &message(),
+        )
+        .await;
+        assert_eq!(
+            d,
+            Delivery::Rejected {
+                why: "Bad Request: chat not found".into()
+            }
+        );
+        let (d, _) = one("telegram", Answer::json(403, json!({"ok": false, "error_code": 403, "description": "Forbidden: bot was blocked by the user"})), cfg, &message()).await;
+        assert_eq!(
+            d,
+            Delivery::Rejected {
+                why: "HTTP 403: Forbidden: bot was blocked by the user".into()
+            }
+        );
+        let (_, s) = one(
+            "telegram",
+            Answer::json(200, json!({"ok": true})),
+            |b| json!({"type": "telegram", "api_url": b, "bot_token": "1:a", "chat_id": "@ops"}),
+            &message(),
+        )
+        .await;
+        assert_eq!(s.json()["chat_id"], "@ops");
+    }
+
+    #[tokio::test]
+    async fn ntfy_json_publish_with_token_or_basic_auth() {
+        let (d, s) = one("ntfy", Answer::json(200, json!({"id": "1"})), |b| json!({"type": "ntfy", "server": format!("{b}/"), "topic": "ops", "token": "tk_abc", "tags": ["prod"]}), &message()).await;
+        assert_eq!(d, Delivery::Sent);
+        assert_eq!((s.method.as_str(), s.path()), ("POST", "/"));
+        assert_eq!(s.header("authorization"), Some("Bearer tk_abc"));
+        let v = s.json();
+        assert_eq!(v["topic"], "ops");
+        assert_eq!(v["title"], "web is down");
+        assert_eq!(v["priority"], 5);
+        assert_eq!(v["tags"], json!(["rotating_light", "prod"]));
+        assert_eq!(v["click"], "https://autoheal.example.com/incidents/42");
+        assert!(v["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("GET /health answered 503"));
+        let (_, s) = one("ntfy", Answer::json(200, json!({})), |b| json!({"type": "ntfy", "server": b, "topic": "ops", "username": "u", "password": "p", "priority": 2}), &recovered()).await;
+        let basic = base64::engine::general_purpose::STANDARD.encode("u:p");
+        assert_eq!(
+            s.header("authorization"),
+            Some(format!("Basic {basic}").as_str())
+        );
+        assert_eq!(s.json()["priority"], 2);
+        assert_eq!(s.json()["tags"][0], "white_check_mark");
+    }
+
+    #[tokio::test]
+    async fn gotify_message() {
+        let (d, s) = one(
+            "gotify",
+            Answer::json(200, json!({"id": 1})),
+            |b| json!({"type": "gotify", "server": format!("{b}/gotify"), "token": "AppTok"}),
+            &message(),
+        )
+        .await;
+        assert_eq!(d, Delivery::Sent);
+        assert_eq!(s.path(), "/gotify/message");
+        assert_eq!(s.header("x-gotify-key"), Some("AppTok"));
+        let v = s.json();
+        assert_eq!(v["title"], "web is down");
+        assert_eq!(v["priority"], 10);
+        assert_eq!(v["extras"]["client::display"]["contentType"], "text/plain");
+        assert_eq!(
+            v["extras"]["client::notification"]["click"]["url"],
+            "https://autoheal.example.com/incidents/42"
+        );
+    }
+
+    #[tokio::test]
+    async fn pushover_form() {
+        let cfg = |b: &str| json!({"type": "pushover", "api_url": b, "token": "apptoken", "user_key": "userkey", "sound": "siren"});
+        let (d, s) = one(
+            "pushover",
+            Answer::json(200, json!({"status": 1, "request": "r"})),
+            cfg,
+            &message(),
+        )
+        .await;
+        assert_eq!(d, Delivery::Sent);
+        assert_eq!(s.path(), "/1/messages.json");
+        assert_eq!(
+            s.header("content-type"),
+            Some("application/x-www-form-urlencoded")
+        );
+        let f: std::collections::BTreeMap<String, String> = s.form().into_iter().collect();
+        assert_eq!(f["token"], "apptoken");
+        assert_eq!(f["user"], "userkey");
+        assert_eq!(f["title"], "web is down");
+        assert_eq!(f["priority"], "1");
+        assert_eq!(f["sound"], "siren");
+        assert_eq!(f["url"], "https://autoheal.example.com/incidents/42");
+        assert_eq!(f["timestamp"], "1796407200");
+        assert!(f["message"].starts_with("GET /health"));
+        let (d, _) = one(
+            "pushover",
+            Answer::json(
+                200,
+                json!({"status": 0, "errors": ["user identifier is invalid"]}),
+            ),
+            cfg,
+            &message(),
+        )
+        .await;
+        assert!(
+            matches!(&d, Delivery::Rejected { why } if why.contains("user identifier is invalid")),
+            "{d:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn matrix_put_with_the_event_id_as_txn_id() {
+        let (d, s) = one("matrix", Answer::json(200, json!({"event_id": "$e"})), |b| json!({"type": "matrix", "homeserver": b, "room_id": "!room:example.org", "access_token": "syt_x"}), &message()).await;
+        assert_eq!(d, Delivery::Sent);
+        assert_eq!(s.method, "PUT");
+        assert_eq!(
+            s.path(),
+            format!("/_matrix/client/v3/rooms/!room:example.org/send/m.room.message/{EVENT_ID}")
+        );
+        assert_eq!(s.header("authorization"), Some("Bearer syt_x"));
+        let v = s.json();
+        assert_eq!(v["msgtype"], "m.notice");
+        assert_eq!(v["format"], "org.matrix.custom.html");
+        assert!(v["formatted_body"]
+            .as_str()
+            .unwrap()
+            .starts_with("<b>web is down</b><br>GET /health"));
+        assert!(v["body"]
+            .as_str()
+            .unwrap()
+            .starts_with("web is down\nGET /health"));
+        // A txn id with path characters stays one segment.
+        let m = Message {
+            event_id: "a/b?c#d".into(),
+            ..message()
+        };
+        let (_, s) = one(
+            "matrix",
+            Answer::json(200, json!({})),
+            |b| json!({"type": "matrix", "homeserver": b, "room_id": "!r:x", "access_token": "t"}),
+            &m,
+        )
+        .await;
+        assert_eq!(
+            s.path(),
+            "/_matrix/client/v3/rooms/!r:x/send/m.room.message/a%2Fb%3Fc%23d"
+        );
+    }
+
+    #[tokio::test]
+    async fn pagerduty_trigger_and_resolve_keyed_by_incident() {
+        let cfg = |b: &str| json!({"type": "pagerduty", "api_url": b, "routing_key": "R0123456789abcdef0123456789abcde", "source": "prod-autoheal"});
+        let (d, s) = one(
+            "pagerduty",
+            Answer::json(202, json!({"status": "success"})),
+            cfg,
+            &message(),
+        )
+        .await;
+        assert_eq!(d, Delivery::Sent);
+        assert_eq!(s.path(), "/v2/enqueue");
+        let v = s.json();
+        assert_eq!(v["routing_key"], "R0123456789abcdef0123456789abcde");
+        assert_eq!(v["event_action"], "trigger");
+        assert_eq!(v["dedup_key"], "autoheal-incident-42");
+        assert_eq!(v["payload"]["summary"], "web is down");
+        assert_eq!(v["payload"]["source"], "prod-autoheal");
+        assert_eq!(v["payload"]["severity"], "critical");
+        assert_eq!(v["payload"]["timestamp"], "2026-12-04T18:00:00.000Z");
+        assert_eq!(v["payload"]["component"], "web");
+        assert_eq!(v["payload"]["class"], "incident_opened");
+        assert_eq!(
+            v["payload"]["custom_details"]["fields"]["What failed"],
+            "HTTP 503"
+        );
+        assert_eq!(
+            v["links"][0]["href"],
+            "https://autoheal.example.com/incidents/42"
+        );
+        let (d, s) = one(
+            "pagerduty",
+            Answer::json(202, json!({"status": "success"})),
+            cfg,
+            &recovered(),
+        )
+        .await;
+        assert_eq!(d, Delivery::Sent);
+        assert_eq!(
+            s.json(),
+            json!({"routing_key": "R0123456789abcdef0123456789abcde", "event_action": "resolve", "dedup_key": "autoheal-incident-42"})
+        );
+        // Nothing to tell: no request at all.
+        let f = FakeReceiver::start("pagerduty", Answer::json(202, json!({}))).await;
+        let ch = build(cfg(&f.base()));
+        let started = Message {
+            kind: MessageKind::HealStarted,
+            ..message()
+        };
+        assert!(matches!(ch.send(&started).await, Delivery::Skipped { .. }));
+        let orphan = Message {
+            incident_id: None,
+            ..recovered()
+        };
+        assert!(matches!(ch.send(&orphan).await, Delivery::Skipped { .. }));
+        assert!(f.seen().is_empty());
+        let test = Message::test("t1");
+        assert_eq!(ch.send(&test).await, Delivery::Sent);
+        assert_eq!(f.last().json()["dedup_key"], "autoheal-event-t1");
+        let (d, _) = one("pagerduty", Answer::json(400, json!({"status": "invalid event", "message": "Event object is invalid", "errors": ["'payload.summary' is missing"]})), cfg, &message()).await;
+        assert_eq!(
+            d,
+            Delivery::Rejected {
+                why: "HTTP 400: Event object is invalid; 'payload.summary' is missing".into()
+            }
+        );
+    }
+
+    #[tokio::test]
+    async fn opsgenie_create_and_close_by_alias() {
+        let cfg =
+            |b: &str| json!({"type": "opsgenie", "api_url": b, "api_key": "gk", "tags": ["prod"]});
+        let ok = || {
+            Answer::json(
+                202,
+                json!({"result": "Request will be processed", "requestId": "r"}),
+            )
+        };
+        let (d, s) = one("opsgenie", ok(), cfg, &message()).await;
+        assert_eq!(d, Delivery::Sent);
+        assert_eq!((s.method.as_str(), s.path()), ("POST", "/v2/alerts"));
+        assert_eq!(s.header("authorization"), Some("GenieKey gk"));
+        let v = s.json();
+        assert_eq!(v["message"], "web is down");
+        assert_eq!(v["alias"], "autoheal-incident-42");
+        assert_eq!(v["priority"], "P1");
+        assert_eq!(v["tags"], json!(["autoheal", "incident_opened", "prod"]));
+        assert_eq!(v["entity"], "web");
+        assert_eq!(v["source"], "autoheal");
+        assert_eq!(v["details"]["What failed"], "HTTP 503");
+        assert!(v["description"].as_str().unwrap().contains("GET /health"));
+        let (d, s) = one("opsgenie", ok(), cfg, &recovered()).await;
+        assert_eq!(d, Delivery::Sent);
+        assert_eq!(
+            s.uri,
+            "/v2/alerts/autoheal-incident-42/close?identifierType=alias"
+        );
+        assert_eq!(s.json()["source"], "autoheal");
+        // The region picks the base URL.
+        let eu: ChannelConfig =
+            serde_json::from_value(json!({"type": "opsgenie", "api_key": "k", "region": "eu"}))
+                .unwrap();
+        let ch = eu.build(&HttpClients::new().unwrap()).unwrap();
+        assert!(
+            format!("{ch:?}").contains("https://api.eu.opsgenie.com"),
+            "{ch:?}"
+        );
+        let us: ChannelConfig =
+            serde_json::from_value(json!({"type": "opsgenie", "api_key": "k"})).unwrap();
+        assert!(
+            format!("{:?}", us.build(&HttpClients::new().unwrap()).unwrap())
+                .contains("https://api.opsgenie.com")
+        );
+    }
+
+    #[tokio::test]
+    async fn twilio_form_with_basic_auth() {
+        let sid = "AC0123456789abcdef0123456789abcdef";
+        let (d, s) = one("twilio", Answer::json(201, json!({"sid": "SM1"})), |b| json!({"type": "twilio", "api_url": b, "account_sid": "AC0123456789abcdef0123456789abcdef", "auth_token": "tok", "from": "+15005550006", "to": "+14155550100"}), &message()).await;
+        assert_eq!(d, Delivery::Sent);
+        assert_eq!(
+            s.path(),
+            format!("/2010-04-01/Accounts/{sid}/Messages.json")
+        );
+        let basic = base64::engine::general_purpose::STANDARD.encode(format!("{sid}:tok"));
+        assert_eq!(
+            s.header("authorization"),
+            Some(format!("Basic {basic}").as_str())
+        );
+        let f: std::collections::BTreeMap<String, String> = s.form().into_iter().collect();
+        assert_eq!(f["To"], "+14155550100");
+        assert_eq!(f["From"], "+15005550006");
+        assert!(f["Body"].starts_with("web is down\nGET /health"));
+        let (_, s) = one("twilio", Answer::json(201, json!({})), |b| json!({"type": "twilio", "api_url": b, "account_sid": "AC0123456789abcdef0123456789abcdef", "auth_token": "tok", "messaging_service_sid": "MG1", "to": "+14155550100"}), &hostile()).await;
+        let f: std::collections::BTreeMap<String, String> = s.form().into_iter().collect();
+        assert_eq!(f["MessagingServiceSid"], "MG1");
+        assert!(f["Body"].encode_utf16().count() <= 1600);
+        let (d, _) = one("twilio", Answer::json(400, json!({"code": 21211, "message": "The 'To' number is not a valid phone number.", "status": 400})), |b| json!({"type": "twilio", "api_url": b, "account_sid": "AC0123456789abcdef0123456789abcdef", "auth_token": "tok", "from": "+15005550006", "to": "+14155550100"}), &message()).await;
+        assert_eq!(
+            d,
+            Delivery::Rejected {
+                why: "HTTP 400: The 'To' number is not a valid phone number.; code 21211".into()
+            }
+        );
+    }
+
+    #[tokio::test]
+    async fn webhook_templates_and_presets() {
+        let m = Message {
+            text: "line \"1\"\nline 2".into(),
+            ..message()
+        };
+        let (d, s) = one("webhook", Answer::new(200, ""), |b| json!({"type": "webhook", "url": format!("{b}/h"), "method": "put", "headers": {"X-Token": "t"},
+            "body": r#"{"e": "{{ event_id }}", "k": "{{kind}}", "s": "{{severity}}", "t": "{{title}}", "x": "{{text}}", "g": "{{targets}}", "i": "{{incident_id}}", "at": "{{occurred_at}}", "l": "{{link}}", "f": "{{fields}}"}"#}), &m).await;
+        assert_eq!(d, Delivery::Sent);
+        assert_eq!(s.method, "PUT");
+        assert_eq!(s.header("x-token"), Some("t"));
+        assert_eq!(s.header("idempotency-key"), Some(EVENT_ID));
+        assert_eq!(s.header("content-type"), Some("application/json"));
+        assert_eq!(
+            s.json(),
+            json!({"e": EVENT_ID, "k": "incident_opened", "s": "critical", "t": "web is down", "x": "line \"1\"\nline 2", "g": "web", "i": "42",
+                   "at": "2026-12-04T18:00:00Z", "l": "https://autoheal.example.com/incidents/42", "f": "What failed: HTTP 503\nWhat autoheal did: restart (rung 1, attempt 1)"})
+        );
+        // docker-autoheal's WEBHOOK_URL message, with its key.
+        let (_, s) = one(
+            "webhook",
+            Answer::new(200, ""),
+            |b| json!({"type": "webhook", "url": b, "preset": "docker_autoheal", "key": "content"}),
+            &m,
+        )
+        .await;
+        assert_eq!(s.json(), json!({"content": "line \"1\"\nline 2"}));
+        let (_, s) = one(
+            "webhook",
+            Answer::new(200, ""),
+            |b| json!({"type": "webhook", "url": b, "preset": "docker_autoheal"}),
+            &m,
+        )
+        .await;
+        assert_eq!(s.json(), json!({"text": "line \"1\"\nline 2"}));
+        // No body given: the message itself.
+        let (_, s) = one(
+            "webhook",
+            Answer::new(200, ""),
+            |b| json!({"type": "webhook", "url": b}),
+            &m,
+        )
+        .await;
+        let back: Message = serde_json::from_value(s.json()).unwrap();
+        assert_eq!(back, m);
+    }
+
+    #[tokio::test]
+    async fn the_uptime_kuma_preset_reads_back_through_autoheals_own_kuma_parser() {
+        use autoheal_plugins::alert::{self, AlertRequest, AlertSource, AlertState, Ignored};
+        let f = FakeReceiver::start("webhook", Answer::new(200, "")).await;
+        let ch = build(json!({"type": "webhook", "url": f.base(), "preset": "uptime_kuma"}));
+        let read = |s: &Seen| {
+            let req = AlertRequest {
+                method: "POST",
+                content_type: Some("application/json"),
+                query: "",
+                body: &s.body,
+            };
+            assert_eq!(alert::recognise(&req), Some(AlertSource::UptimeKuma));
+            alert::parse(&AlertSource::UptimeKuma, &req)
+                .unwrap()
+                .remove(0)
+        };
+        assert_eq!(ch.send(&message()).await, Delivery::Sent);
+        let a = read(&f.last());
+        assert_eq!(a.state, Ok(AlertState::Down));
+        assert_eq!(a.subject.as_deref(), Some("web"));
+        assert!(
+            a.detail.contains("GET /health answered 503"),
+            "{}",
+            a.detail
+        );
+        ch.send(&recovered()).await;
+        assert_eq!(read(&f.last()).state, Ok(AlertState::Up));
+        ch.send(&Message::test("t")).await;
+        assert_eq!(read(&f.last()).state, Err(Ignored::Test));
+    }
+
+    #[tokio::test]
+    async fn apprise_stateful_stateless_and_a_full_notify_url() {
+        let (d, s) = one(
+            "apprise",
+            Answer::new(200, "OK"),
+            |b| json!({"type": "apprise", "url": b, "key": "mykey", "tag": "ops"}),
+            &message(),
+        )
+        .await;
+        assert_eq!(d, Delivery::Sent);
+        assert_eq!(s.path(), "/notify/mykey");
+        let v = s.json();
+        assert_eq!(
+            (
+                v["title"].as_str(),
+                v["type"].as_str(),
+                v["format"].as_str(),
+                v["tag"].as_str()
+            ),
+            (
+                Some("web is down"),
+                Some("failure"),
+                Some("text"),
+                Some("ops")
+            )
+        );
+        assert!(v["body"].as_str().unwrap().starts_with("GET /health"));
+        let (_, s) = one(
+            "apprise",
+            Answer::new(200, "OK"),
+            |b| json!({"type": "apprise", "url": b, "urls": "mailto://u:p@example.com"}),
+            &recovered(),
+        )
+        .await;
+        assert_eq!(s.path(), "/notify");
+        assert_eq!(s.json()["urls"], "mailto://u:p@example.com");
+        assert_eq!(s.json()["type"], "success");
+        // docker-autoheal's APPRISE_URL is the full endpoint.
+        let (_, s) = one(
+            "apprise",
+            Answer::new(200, "OK"),
+            |b| json!({"type": "apprise", "url": format!("{b}/notify/abc")}),
+            &message(),
+        )
+        .await;
+        assert_eq!(s.path(), "/notify/abc");
+        // 424: one of Apprise's services failed; try again.
+        let (d, _) = one(
+            "apprise",
+            Answer::new(424, "Failed Dependency"),
+            |b| json!({"type": "apprise", "url": b, "key": "k"}),
+            &message(),
+        )
+        .await;
+        assert_eq!(
+            d,
+            Delivery::Retry {
+                after: None,
+                why: "HTTP 424: Failed Dependency".into()
+            }
+        );
+    }
+}
+
+/// Settings are checked once, at build.
+mod configs {
+    use super::*;
+
+    fn err(v: Value) -> autoheal_plugins::BuildError {
+        let cfg: ChannelConfig = serde_json::from_value(v).unwrap();
+        cfg.build(&HttpClients::new().unwrap()).unwrap_err()
+    }
+
+    #[test]
+    fn unknown_keys_are_refused_for_every_channel() {
+        for c in cases() {
+            let mut v = (c.config)("http://127.0.0.1:1");
+            v["timeuot"] = json!("5s");
+            let e = serde_json::from_value::<ChannelConfig>(v)
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("timeuot"), "{}: {e}", c.kind);
+        }
+        let e = serde_json::from_value::<ChannelConfig>(json!({"type": "carrier_pigeon"}))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("carrier_pigeon"), "{e}");
+    }
+
+    #[test]
+    fn the_timeout_is_1_to_30_seconds_and_15_by_default() {
+        for c in cases() {
+            let v = (c.config)("http://127.0.0.1:1");
+            assert_eq!(
+                build(v.clone()).timeout(),
+                Duration::from_secs(15),
+                "{}",
+                c.kind
+            );
+            for bad in ["0s", "500ms", "31s"] {
+                let mut v = v.clone();
+                v["timeout"] = json!(bad);
+                assert_eq!(err(v).key, "timeout", "{} {bad}", c.kind);
+            }
+            let mut v = v.clone();
+            v["timeout"] = json!("30s");
+            assert_eq!(build(v).timeout(), Duration::from_secs(30));
+        }
+    }
+
+    #[test]
+    fn metadata_addresses_and_other_schemes_are_refused_for_every_channel() {
+        for c in cases() {
+            for base in ["http://169.254.169.254", "http://[fe80::1]", "file:///etc"] {
+                let v = (c.config)(base);
+                let cfg: ChannelConfig = serde_json::from_value(v).unwrap();
+                let e = cfg.build(&HttpClients::new().unwrap()).unwrap_err();
+                assert!(
+                    e.why.contains("link-local")
+                        || e.why.contains("scheme")
+                        || e.why.contains("host"),
+                    "{} {base}: {e}",
+                    c.kind
+                );
+                assert_clean(c.kind, "a build error", &e.to_string());
+            }
+        }
+        let e = err(
+            json!({"type": "email", "host": "169.254.169.254", "from": "a@b.c", "to": ["d@e.f"]}),
+        );
+        assert_eq!(e.key, "host");
+    }
+
+    #[test]
+    fn channel_specific_checks() {
+        let e = |v| err(v).key;
+        assert_eq!(
+            e(json!({"type": "telegram", "bot_token": "nope", "chat_id": "1"})),
+            "bot_token"
+        );
+        assert_eq!(
+            e(json!({"type": "telegram", "bot_token": "1:a", "chat_id": "ops"})),
+            "chat_id"
+        );
+        assert_eq!(e(json!({"type": "ntfy", "topic": "a/b"})), "topic");
+        assert_eq!(
+            e(json!({"type": "ntfy", "topic": "a", "priority": 6})),
+            "priority"
+        );
+        assert_eq!(
+            e(
+                json!({"type": "ntfy", "topic": "a", "token": "t", "username": "u", "password": "p"})
+            ),
+            "token"
+        );
+        assert_eq!(
+            e(json!({"type": "ntfy", "topic": "a", "username": "u"})),
+            "password"
+        );
+        assert_eq!(
+            e(json!({"type": "gotify", "server": "http://g", "token": " "})),
+            "token"
+        );
+        assert_eq!(
+            e(json!({"type": "gotify", "server": "http://g", "token": "t", "priority": 11})),
+            "priority"
+        );
+        assert_eq!(
+            e(json!({"type": "pushover", "token": "t", "user_key": "u", "priority": 2})),
+            "priority"
+        );
+        assert_eq!(
+            e(
+                json!({"type": "matrix", "homeserver": "http://m", "room_id": "#alias:m", "access_token": "t"})
+            ),
+            "room_id"
+        );
+        assert_eq!(
+            e(json!({"type": "pagerduty", "routing_key": "short"})),
+            "routing_key"
+        );
+        assert_eq!(
+            e(json!({"type": "opsgenie", "api_key": "k", "tags": ["x".repeat(51)]})),
+            "tags"
+        );
+        assert_eq!(
+            e(
+                json!({"type": "twilio", "account_sid": "nope", "auth_token": "t", "from": "+15005550006", "to": "+14155550100"})
+            ),
+            "account_sid"
+        );
+        assert_eq!(
+            e(
+                json!({"type": "twilio", "account_sid": "AC0123456789abcdef0123456789abcdef", "auth_token": "t", "from": "5550006", "to": "+14155550100"})
+            ),
+            "from"
+        );
+        assert_eq!(
+            e(
+                json!({"type": "twilio", "account_sid": "AC0123456789abcdef0123456789abcdef", "auth_token": "t", "to": "+14155550100"})
+            ),
+            "from"
+        );
+        assert_eq!(
+            e(
+                json!({"type": "webhook", "url": "http://h", "body": "{\"a\": \"{{secret_file}}\"}"})
+            ),
+            "body"
+        );
+        assert_eq!(
+            e(json!({"type": "webhook", "url": "http://h", "body": "plain {{text}}"})),
+            "body"
+        );
+        assert_eq!(
+            e(json!({"type": "webhook", "url": "http://h", "body": "{}", "preset": "uptime_kuma"})),
+            "body"
+        );
+        assert_eq!(
+            e(json!({"type": "webhook", "url": "http://h", "key": "k"})),
+            "key"
+        );
+        assert_eq!(
+            e(json!({"type": "webhook", "url": "http://h", "method": "DELETE"})),
+            "method"
+        );
+        assert_eq!(
+            e(json!({"type": "webhook", "url": "http://h", "headers": {"X": "a\nb"}})),
+            "headers.X"
+        );
+        assert_eq!(e(json!({"type": "apprise", "url": "http://a"})), "key");
+        assert_eq!(
+            e(json!({"type": "apprise", "url": "http://a", "key": "k", "urls": "x://"})),
+            "key"
+        );
+        assert_eq!(
+            e(
+                json!({"type": "email", "host": "smtp.example.com", "from": "nope", "to": ["a@b.c"]})
+            ),
+            "from"
+        );
+        assert_eq!(
+            e(json!({"type": "email", "host": "smtp.example.com", "from": "a@b.c", "to": []})),
+            "to"
+        );
+        assert_eq!(
+            e(json!({"type": "email", "host": "smtp.example.com", "from": "a@b.c", "to": ["x"]})),
+            "to[0]"
+        );
+        assert_eq!(
+            e(
+                json!({"type": "email", "host": "smtp.example.com", "from": "a@b.c", "to": ["a@b.c"], "username": "u"})
+            ),
+            "password"
+        );
+    }
+
+    #[test]
+    fn configs_round_trip_through_serde() {
+        for c in cases() {
+            let cfg: ChannelConfig =
+                serde_json::from_value((c.config)("http://127.0.0.1:1")).unwrap();
+            let again: ChannelConfig =
+                serde_json::from_value(serde_json::to_value(&cfg).unwrap()).unwrap();
+            assert_eq!(again, cfg, "{}", c.kind);
+            assert_eq!(serde_json::to_value(&cfg).unwrap()["type"], c.kind);
         }
     }
 }

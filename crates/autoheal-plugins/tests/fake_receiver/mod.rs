@@ -273,14 +273,14 @@ fn telegram_html(t: &str) -> Result<(), String> {
     let mut rest = t;
     while let Some(i) = rest.find(['<', '&']) {
         let tail = &rest[i..];
-        if tail.starts_with('&') {
-            let ok = ["&lt;", "&gt;", "&amp;", "&quot;", "&#39;"]
+        if let Some(after) = tail.strip_prefix('&') {
+            let ok = ["lt;", "gt;", "amp;", "quot;", "#39;"]
                 .iter()
-                .any(|e| tail.starts_with(e));
+                .any(|e| after.starts_with(e));
             if !ok {
                 return Err("can't parse entities: bad character reference".into());
             }
-            rest = &tail[1..];
+            rest = after;
             continue;
         }
         let end = tail.find('>').ok_or("can't parse entities: unclosed tag")?;

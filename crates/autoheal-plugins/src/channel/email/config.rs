@@ -41,6 +41,11 @@ pub struct EmailConfig {
     pub from: String,
     /// The recipients (1-50).
     pub to: Vec<String>,
+    /// An extra root certificate to trust (PEM text, not a path), for a
+    /// server whose certificate comes from a private CA. Mozilla's roots are
+    /// trusted either way.
+    #[serde(default)]
+    pub tls_ca_pem: Option<String>,
     /// The most one try (connect, TLS, auth, send) may take. Default
     /// `15s`, 1-30 s.
     #[serde(default = "super::super::default_timeout", with = "humantime_serde")]
@@ -57,6 +62,13 @@ impl std::fmt::Debug for EmailConfig {
             .field("password", &super::super::Hidden(self.password.as_deref()))
             .field("from", &self.from)
             .field("to", &self.to)
+            .field(
+                "tls_ca_pem",
+                &self
+                    .tls_ca_pem
+                    .as_ref()
+                    .map(|p| format!("<{} bytes>", p.len())),
+            )
             .field("timeout", &self.timeout)
             .finish()
     }

@@ -13,7 +13,8 @@
 //! SMTP reply (unknown recipient, authentication refused, message refused)
 //! → [`Delivery::Rejected`]; a 4xx reply (greylisting, mailbox busy),
 //! timeouts, connection, TLS and protocol errors → [`Delivery::Retry`].
-//! Subject ≤ 200 characters, text ≤ 64000.
+//! Subject ≤ 200 characters, the text part ≤ 32000, the HTML part ≤ 64000
+//! bytes (a whole message stays well under 300 KB once encoded).
 
 mod config;
 
@@ -26,12 +27,14 @@ use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 
-use super::text::{self, Unit};
+use super::text::{self, Fit, Unit};
 use super::{Delivery, Message, Rendered};
 use crate::{BuildError, HttpClients};
 
-/// The longest text part.
-pub const TEXT_MAX: usize = 64_000;
+/// The longest text part (UTF-16 units).
+pub const TEXT_MAX: usize = 32_000;
+/// The longest HTML part (bytes, after escaping).
+pub const HTML_MAX: usize = 64_000;
 
 /// A built e-mail channel.
 pub struct Email {
@@ -41,6 +44,7 @@ pub struct Email {
     credentials: Option<(String, String)>,
     from: Mailbox,
     to: Vec<Mailbox>,
+    ca_pem: Option<String>,
     timeout: Duration,
 }
 
@@ -145,7 +149,30 @@ impl Email {
             })
             .collect::<Result<Vec<_>, _>>()?;
         // TLS parameters must build for the host name (done again per send).
-        tls_for(cfg.security, host).map_err(|e| BuildError::new("host", e))?;
+        if let Some(pem) = &cfg.tls_ca_pem {
+            if cfg.security == Security::None {
+                return Err(BuildError::new(
+                    "tls_ca_pem",
+                    "only with security = \"starttls\" or \"tls\"",
+                ));
+            }
+            if !pem.contains("-----BEGIN CERTIFICATE-----") {
+                return Err(BuildError::new(
+                    "tls_ca_pem",
+                    "expected a PEM certificate (-----BEGIN CERTIFICATE-----)",
+                ));
+            }
+        }
+        tls_for(cfg.security, host, cfg.tls_ca_pem.as_deref()).map_err(|e| {
+            BuildError::new(
+                if cfg.tls_ca_pem.is_some() {
+                    "tls_ca_pem"
+                } else {
+                    "host"
+                },
+                e,
+            )
+        })?;
         Ok(Email {
             host: host.to_string(),
             port: cfg.port.unwrap_or(default_port(cfg.security)),
@@ -153,6 +180,7 @@ impl Email {
             credentials,
             from,
             to,
+            ca_pem: cfg.tls_ca_pem.clone(),
             timeout: cfg.timeout,
         })
     }
@@ -190,48 +218,53 @@ impl Email {
             msg.kind.as_str(),
             msg.occurred_at.to_rfc3339()
         ));
-        let mut html = String::from("<!DOCTYPE html><html><body style=\"font-family:sans-serif\">");
-        html.push_str(&format!(
-            "<h2>{}</h2>",
-            text::html(&text::fit(
-                &text::one_line(&msg.title, 256),
-                256,
-                Unit::Chars
-            ))
-        ));
+        // The HTML part: markup whole, user text escaped, HTML_MAX bytes in
+        // all (the closing markup is kept out of the budget).
+        let mut f = Fit::new(HTML_MAX, Unit::Bytes, &text::esc_html);
+        f.raw("<!DOCTYPE html><html><body style=\"font-family:sans-serif\">");
+        f.wrapped("<h2>", &text::one_line(&msg.title, 256), "</h2>", 1024);
         if !msg.text.trim().is_empty() {
-            html.push_str(&format!(
-                "<p style=\"white-space:pre-wrap\">{}</p>",
-                text::html(&text::fit(
-                    &text::plain(&msg.text),
-                    TEXT_MAX / 2,
-                    Unit::Chars
-                ))
-            ));
+            f.wrapped(
+                "<p style=\"white-space:pre-wrap\">",
+                &text::plain(&msg.text),
+                "</p>",
+                HTML_MAX / 2,
+            );
         }
-        if !msg.fields.is_empty() || !msg.targets.is_empty() {
-            html.push_str("<table>");
-            let targets = ("Targets".to_string(), msg.targets.join(", "));
-            for (k, v) in msg
-                .fields
-                .iter()
-                .take(50)
-                .chain((!msg.targets.is_empty()).then_some(&targets))
-            {
-                html.push_str(&format!(
+        let targets = ("Targets".to_string(), msg.targets.join(", "));
+        let rows: Vec<&(String, String)> = msg
+            .fields
+            .iter()
+            .take(50)
+            .chain((!msg.targets.is_empty()).then_some(&targets))
+            .collect();
+        if !rows.is_empty() {
+            // Rows are added whole, within what is left of the budget.
+            let mut table = String::from("<table>");
+            let room = f.left().saturating_sub("</table>".len());
+            for (k, v) in rows {
+                let row = format!(
                     "<tr><th align=\"left\">{}</th><td>{}</td></tr>",
-                    text::html(&text::one_line(k, 100)),
-                    text::html(&text::fit(&text::plain(v), 2000, Unit::Chars))
-                ));
+                    text::escape_fit(&text::one_line(k, 100), 400, Unit::Bytes, text::esc_html),
+                    text::escape_fit(&text::plain(v), 6000, Unit::Bytes, text::esc_html),
+                );
+                if table.len() + row.len() > room {
+                    break;
+                }
+                table.push_str(&row);
             }
-            html.push_str("</table>");
+            table.push_str("</table>");
+            f.raw(&table);
         }
         if let Some(link) = msg.http_link() {
-            html.push_str(&format!(
-                "<p><a href=\"{}\">Open incident</a></p>",
-                text::html(link)
-            ));
+            f.wrapped(
+                &format!("<p><a href=\"{}\">", text::html(link)),
+                "Open incident",
+                "</a></p>",
+                20,
+            );
         }
+        let mut html = f.finish();
         html.push_str(&format!(
             "<p style=\"color:#888\">autoheal · {} · {}</p></body></html>",
             msg.kind.as_str(),
@@ -294,7 +327,7 @@ impl Email {
             Ok(ip) => ip,
             Err(why) => return Delivery::Retry { after: None, why },
         };
-        let tls = match tls_for(self.security, &self.host) {
+        let tls = match tls_for(self.security, &self.host, self.ca_pem.as_deref()) {
             Ok(t) => t,
             Err(why) => return Delivery::Rejected { why },
         };
@@ -321,16 +354,21 @@ impl Email {
 }
 
 /// lettre's TLS setting for a protection mode, checking certificates
-/// against `host` with Mozilla's roots.
-pub(crate) fn tls_for(security: Security, host: &str) -> Result<Tls, String> {
+/// against `host` with Mozilla's roots (and `ca_pem`, when given).
+pub(crate) fn tls_for(security: Security, host: &str, ca_pem: Option<&str>) -> Result<Tls, String> {
+    use lettre::transport::smtp::client::Certificate;
     let params = || {
-        TlsParameters::builder(
+        let mut b = TlsParameters::builder(
             host.trim_start_matches('[')
                 .trim_end_matches(']')
                 .to_string(),
-        )
-        .build_rustls()
-        .map_err(|e| format!("TLS: {e}"))
+        );
+        if let Some(pem) = ca_pem {
+            let cert = Certificate::from_pem(pem.as_bytes())
+                .map_err(|e| format!("not a PEM certificate: {e}"))?;
+            b = b.add_root_certificate(cert);
+        }
+        b.build_rustls().map_err(|e| format!("TLS: {e}"))
     };
     Ok(match security {
         Security::Starttls => Tls::Required(params()?),
@@ -350,13 +388,13 @@ mod tests {
     #[test]
     fn tls_settings_follow_the_security_mode() {
         assert!(
-            matches!(tls_for(Security::Starttls, "smtp.example.com"), Ok(Tls::Required(p)) if p.domain() == "smtp.example.com")
+            matches!(tls_for(Security::Starttls, "smtp.example.com", None), Ok(Tls::Required(p)) if p.domain() == "smtp.example.com")
         );
         assert!(
-            matches!(tls_for(Security::Tls, "smtp.example.com"), Ok(Tls::Wrapper(p)) if p.domain() == "smtp.example.com")
+            matches!(tls_for(Security::Tls, "smtp.example.com", None), Ok(Tls::Wrapper(p)) if p.domain() == "smtp.example.com")
         );
         assert!(matches!(
-            tls_for(Security::None, "localhost"),
+            tls_for(Security::None, "localhost", None),
             Ok(Tls::None)
         ));
         let clients = HttpClients::new().unwrap();

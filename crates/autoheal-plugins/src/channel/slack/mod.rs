@@ -1,7 +1,9 @@
 //! Slack incoming webhook: `POST <url>` with `text` (the notification's
 //! fallback) and `blocks` (header, section, fields, context). Slack answers
 //! a plain `ok`; errors are 4xx with a short text (`invalid_payload`,
-//! `no_service`), 410 `channel_is_archived`; 429 with `Retry-After`.
+//! `channel_not_found`, ...), refused; 410 `channel_is_archived` and 404
+//! `no_service`/`no_team` (the webhook was removed) are
+//! [`Delivery::Gone`]; 429 with `Retry-After`.
 //!
 //! Limits: header 150 characters, a section's text 3000, at most 10 fields
 //! of 2000 each; `text` kept under 3000. User text goes in `plain_text`
@@ -104,6 +106,15 @@ impl Slack {
 
     pub async fn send(&self, msg: &Message) -> Delivery {
         let req = self.client.post(self.url.clone()).json(&self.payload(msg));
-        super::send_http(req, &msg.event_id).await
+        let receiver = super::Receiver {
+            gone: Some(removed),
+            ..Default::default()
+        };
+        super::send_http_with(req, &msg.event_id, &receiver).await
     }
+}
+
+/// 404 `no_service` / `no_team`: the webhook (or its workspace) was removed.
+fn removed(status: u16, body: &[u8]) -> bool {
+    status == 404 && matches!(body.trim_ascii(), b"no_service" | b"no_team")
 }
