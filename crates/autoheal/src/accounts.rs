@@ -4,7 +4,7 @@
 
 use crate::commands::{api_error, env_with, request, unreachable};
 use autoheal::auth::{normalise, Auth, AuthError, AuthSettings};
-use autoheal::cli::{ApiArgs, KeyCmd, SecretsCmd, StoreArgs, UserCmd, WorkspaceCmd};
+use autoheal::cli::{ApiArgs, KeyCmd, NotifyCmd, SecretsCmd, StoreArgs, UserCmd, WorkspaceCmd};
 use autoheal_store::{Role, Store};
 use std::io::{BufRead, IsTerminal};
 use std::process::ExitCode;
@@ -368,6 +368,77 @@ pub async fn key(cmd: KeyCmd, api: &ApiArgs) -> ExitCode {
             }
         }
         KeyCmd::Revoke { id } => println!("revoked API key {id}"),
+    }
+    ExitCode::SUCCESS
+}
+
+/// `autoheal notify ...`: through the API, like `key`.
+pub async fn notify(cmd: NotifyCmd, api: &ApiArgs) -> ExitCode {
+    let post = |path: String| {
+        request(api, reqwest::Method::POST, &path)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body("{}")
+    };
+    let req = match &cmd {
+        NotifyCmd::Channels => request(api, reqwest::Method::GET, "/api/v1/channels"),
+        NotifyCmd::Test { channel } => post(format!("/api/v1/channels/{channel}/test")),
+        NotifyCmd::Dead => request(
+            api,
+            reqwest::Method::GET,
+            "/api/v1/deliveries?state=dead&limit=500",
+        ),
+        NotifyCmd::Retry { id } => post(format!("/api/v1/deliveries/{id}/retry")),
+        NotifyCmd::Cancel { id } => post(format!("/api/v1/deliveries/{id}/cancel")),
+    };
+    let resp = match req.send().await {
+        Ok(r) => r,
+        Err(e) => return unreachable(api, &e),
+    };
+    if !resp.status().is_success() {
+        return api_error(resp).await;
+    }
+    let b: serde_json::Value = resp.json().await.unwrap_or_default();
+    let items = || b["items"].as_array().cloned().unwrap_or_default();
+    match cmd {
+        NotifyCmd::Channels => {
+            println!("{:<24} {:<10} STATE", "NAME", "KIND");
+            for c in items() {
+                let state = if c["enabled"] == true {
+                    "in force"
+                } else {
+                    "gone (410)"
+                };
+                println!(
+                    "{:<24} {:<10} {state}",
+                    c["name"].as_str().unwrap_or(""),
+                    c["kind"].as_str().unwrap_or("")
+                );
+            }
+        }
+        NotifyCmd::Test { channel } => {
+            let outcome = b["outcome"].as_str().unwrap_or("");
+            let detail = b["detail"].as_str().unwrap_or("");
+            if b["delivered"] == true {
+                println!("{channel}: {outcome}");
+            } else {
+                eprintln!("{channel}: {outcome}: {detail}");
+                return ExitCode::FAILURE;
+            }
+        }
+        NotifyCmd::Dead => {
+            println!("{:<8} {:<20} {:<6} LAST ERROR", "ID", "CHANNEL", "TRIES");
+            for d in items() {
+                println!(
+                    "{:<8} {:<20} {:<6} {}",
+                    d["id"].to_string(),
+                    d["channel"].as_str().unwrap_or(""),
+                    d["tries"].to_string(),
+                    d["last_error"].as_str().unwrap_or("")
+                );
+            }
+        }
+        NotifyCmd::Retry { id } => println!("delivery {id} is pending again"),
+        NotifyCmd::Cancel { id } => println!("delivery {id} is cancelled"),
     }
     ExitCode::SUCCESS
 }

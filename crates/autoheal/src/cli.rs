@@ -113,6 +113,14 @@ pub enum Cmd {
         #[command(flatten)]
         store: StoreArgs,
     },
+    /// Notifications: the channels, a test send, the dead letters (through
+    /// the API).
+    Notify {
+        #[command(subcommand)]
+        cmd: NotifyCmd,
+        #[command(flatten)]
+        api: ApiArgs,
+    },
     /// Workspaces: list, add, members. Works on the store directly.
     Workspace {
         #[command(subcommand)]
@@ -147,6 +155,20 @@ pub enum UserCmd {
     List,
     /// Remove a user with their sessions and keys.
     Remove { name: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum NotifyCmd {
+    /// The notification channels and whether each is in force.
+    Channels,
+    /// Send a test message to a channel now; exit 1 unless it was taken.
+    Test { channel: String },
+    /// The deliveries given up on (dead letters), newest first.
+    Dead,
+    /// Put a dead letter back to be tried now.
+    Retry { id: i64 },
+    /// Give a delivery up for good.
+    Cancel { id: i64 },
 }
 
 #[derive(Debug, Subcommand)]

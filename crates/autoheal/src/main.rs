@@ -36,6 +36,7 @@ fn main() -> ExitCode {
             Cmd::Resume { target, api } => commands::command(&api, &target, "resume").await,
             Cmd::User { cmd, store } => accounts::user(cmd, &store).await,
             Cmd::Key { cmd, api } => accounts::key(cmd, &api).await,
+            Cmd::Notify { cmd, api } => accounts::notify(cmd, &api).await,
             Cmd::Workspace { cmd, store } => accounts::workspace(cmd, &store).await,
             Cmd::Secrets { cmd, store } => accounts::secrets(cmd, &store).await,
             Cmd::Export { config, output } => commands::export(&config, output.as_deref()),

@@ -482,13 +482,21 @@ impl Managed {
         }
         let built = build_targets_with(&composed.config, &self.inner.runtime)?;
         let n = built.targets.len();
-        self.swap(DEFAULT_WORKSPACE, built)
-            .await
-            .map_err(|e| vec![e.to_string()])?;
-        state.layers = config.layers.clone();
-        if let Ok(mut f) = self.inner.file.write() {
-            *f = composed.file;
+        // What the file defines is known before its targets run, so no
+        // answer calls a file's object the API's.
+        let before = self
+            .inner
+            .file
+            .write()
+            .map(|mut f| std::mem::replace(&mut *f, composed.file))
+            .ok();
+        if let Err(e) = self.swap(DEFAULT_WORKSPACE, built).await {
+            if let (Some(old), Ok(mut f)) = (before, self.inner.file.write()) {
+                *f = old;
+            }
+            return Err(vec![e.to_string()]);
         }
+        state.layers = config.layers.clone();
         Ok(n)
     }
 

@@ -251,6 +251,35 @@ async fn what_autoheal_does_is_told_once_each_retried_with_its_id_and_dead_lette
         "no webhook path: {channels}"
     );
 
+    // The CLI says the same, and its test send reaches the receiver.
+    let cli = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_autoheal"))
+            .args(args)
+            .args(["--url", &app.base, "--token", &app.token])
+            .output()
+            .unwrap()
+    };
+    let out = cli(&["notify", "channels"]);
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("ops") && text.contains("slack") && text.contains("in force"),
+        "{text}"
+    );
+    let before = rx.texts("/pager").len();
+    let out = cli(&["notify", "test", "pager"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(rx.texts("/pager").len(), before + 1);
+    assert!(rx
+        .texts("/pager")
+        .last()
+        .unwrap()
+        .contains("autoheal test notification"));
+
     // A refusal is a dead letter; put back, it is delivered.
     rx.answer("/ops", 400, "invalid_payload");
     let (status, _, tested) = app
@@ -304,15 +333,18 @@ async fn what_autoheal_does_is_told_once_each_retried_with_its_id_and_dead_lette
         "{detail}"
     );
     let before = rx.got().len();
-    let (status, _, back) = app
-        .send(
-            Method::POST,
-            &format!("/api/v1/deliveries/{id}/retry"),
-            Some(json!({})),
-            &[],
-        )
-        .await;
-    assert_eq!(status, 200, "{back}");
+    let out = cli(&["notify", "dead"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains(&id.to_string()) && text.contains("invalid_payload"),
+        "{text}"
+    );
+    let out = cli(&["notify", "retry", &id.to_string()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     eventually(LONG, "the dead letter delivered", || async {
         let (_, _, d) = app
             .send(Method::GET, &format!("/api/v1/deliveries/{id}"), None, &[])
@@ -353,8 +385,21 @@ async fn a_notification_not_yet_delivered_survives_a_kill_9() {
     let cfg = config(dir.path(), port, closed);
     let data = dir.path().join("data");
     let mut app = Autoheal::start(&cfg, &data).await;
-    eventually(LONG, "a failed try", || async {
-        rx.got().into_iter().find(|g| g.path == "/ops").map(drop)
+    // A try failed and is recorded (no lease held): the delivery waits.
+    eventually(LONG, "a failed try recorded", || async {
+        let (_, _, page) = app
+            .send(
+                Method::GET,
+                "/api/v1/deliveries?channel=ops&state=pending",
+                None,
+                &[],
+            )
+            .await;
+        page["items"]
+            .as_array()?
+            .iter()
+            .any(|d| d["tries"].as_i64() >= Some(1) && d["leased_by"].is_null())
+            .then_some(())
     })
     .await;
     let first = rx
@@ -389,4 +434,44 @@ async fn a_notification_not_yet_delivered_survives_a_kill_9() {
         (!page["items"].as_array()?.is_empty()).then_some(())
     })
     .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn targets_failing_together_are_told_in_one_message() {
+    let rx = Receiver::default();
+    let port = rx.start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let closed = free_port();
+    let mut text = format!(
+        "[docker]\nenabled = false\n[channels.ops]\ntype = \"slack\"\nurl = \"http://127.0.0.1:{port}/ops\"\n[[routes]]\nchannels = [\"ops\"]\nevents = [\"incident_opened\"]\n"
+    );
+    for name in ["a", "b", "c", "d", "e"] {
+        text.push_str(&format!(
+            "[targets.{name}]\ncheck = {{ type = \"tcp\", address = \"127.0.0.1:{closed}\", interval = \"200ms\", timeout = \"1s\" }}\n"
+        ));
+    }
+    let app = Autoheal::start(
+        &write(&dir.path().join("autoheal.toml"), &text),
+        &dir.path().join("data"),
+    )
+    .await;
+    // All five open their incidents within a second or so.
+    eventually(LONG, "five incidents", || async {
+        let (_, _, v) = app.send(Method::GET, "/api/v1/incidents", None, &[]).await;
+        (v["items"].as_array()?.len() == 5).then_some(())
+    })
+    .await;
+    let got = eventually(LONG, "the message naming all five", || async {
+        let texts = rx.texts("/ops");
+        texts
+            .iter()
+            .find(|t| t.starts_with("5 targets are failing: "))
+            .cloned()
+    })
+    .await;
+    for name in ["a", "b", "c", "d", "e"] {
+        assert!(got.contains(&format!("Incident opened on {name}")), "{got}");
+    }
+    // One message, not five.
+    assert_eq!(rx.texts("/ops").len(), 1, "{:?}", rx.texts("/ops"));
 }

@@ -35,6 +35,7 @@ pub struct Notifier {
     wake: Arc<Notify>,
     metrics: Metrics,
     worker: String,
+    limits: Arc<std::sync::Mutex<super::limit::Limits>>,
 }
 
 impl Notifier {
@@ -52,6 +53,7 @@ impl Notifier {
             wake,
             metrics,
             worker: format!("{}-{}", std::process::id(), rand::random::<u32>()),
+            limits: Default::default(),
         }
     }
 
@@ -95,9 +97,10 @@ impl Notifier {
         let _ = limit.acquire_many(PARALLEL as u32).await;
     }
 
-    /// Routes what is unrouted; true when it did some.
+    /// Routes what is unrouted (grouping what came together, see
+    /// [`super::group`]); true when it did some.
     async fn route_pending(&self) -> bool {
-        let rows = match self.store.unrouted_notifications(100).await {
+        let rows = match self.store.unrouted_notifications(500).await {
             Ok(r) => r,
             Err(e) => {
                 tracing::warn!(error = %crate::error_chain(&e), "The outbox could not read new notifications; it tries again.");
@@ -106,20 +109,53 @@ impl Notifier {
         };
         let routing = self.routing();
         let now = crate::supervisor::now_ms();
-        for n in &rows {
+        let plan = super::group::plan(&rows, now, |n| {
             let mut channels = routing.channels_for(n.workspace_id, &n.kind, n.target.as_deref());
             if n.kind == "dead_letter" {
                 // Not back to the channel that failed.
                 let failed = failed_channel(&n.payload);
                 channels.retain(|c| Some(c.as_str()) != failed.as_deref());
             }
+            let (alone, groupable) = channels.into_iter().partition(|c| {
+                routing
+                    .channel(n.workspace_id, c)
+                    .is_some_and(|ch| matches!(ch.kind(), "pagerduty" | "opsgenie"))
+            });
+            super::group::Split { groupable, alone }
+        });
+        let did = !plan.route.is_empty() || !plan.groups.is_empty();
+        for g in plan.groups {
+            let n = super::facts::new_notification(g.workspace_id, None, None, g.message, now);
+            let id = n.id.clone().unwrap_or_default();
+            let mut unit = autoheal_store::Unit::default();
+            unit.notify(n, None);
+            let names: Vec<&str> = g.channels.iter().map(String::as_str).collect();
+            let done = match self.store.commit(&unit).await {
+                Ok(_) => self
+                    .store
+                    .route_notification(&id, &names, now)
+                    .await
+                    .map(drop),
+                Err(e) => Err(e),
+            };
+            if let Err(e) = done {
+                tracing::warn!(error = %crate::error_chain(&e), "A grouped notification could not be written; its notifications are tried again.");
+                return false;
+            }
+            tracing::info!(
+                notifications = g.members.len(),
+                "{} notifications of one kind are told as one message.",
+                g.members.len()
+            );
+        }
+        for (id, channels) in &plan.route {
             let names: Vec<&str> = channels.iter().map(String::as_str).collect();
-            if let Err(e) = self.store.route_notification(&n.id, &names, now).await {
-                tracing::warn!(error = %crate::error_chain(&e), notification = %n.id, "A notification could not be routed; it is tried again.");
+            if let Err(e) = self.store.route_notification(id, &names, now).await {
+                tracing::warn!(error = %crate::error_chain(&e), notification = %id, "A notification could not be routed; it is tried again.");
                 return false;
             }
         }
-        !rows.is_empty()
+        did
     }
 
     /// Claims due deliveries and tries each; true when it claimed some.
@@ -138,17 +174,99 @@ impl Notifier {
             }
         };
         let any = !claimed.is_empty();
-        let mut tries = tokio::task::JoinSet::new();
+        // Per channel, within its rate limit: one by one, the rest as one
+        // digest, or waiting for the next window.
+        let mut by_channel: std::collections::BTreeMap<(i64, String), Vec<ClaimedDelivery>> =
+            Default::default();
         for c in claimed {
-            let permit = limit.clone().acquire_owned().await;
-            let this = self.clone();
-            tries.spawn(async move {
-                let _permit = permit;
-                this.try_one(c).await;
-            });
+            by_channel
+                .entry((c.delivery.workspace_id, c.delivery.channel.clone()))
+                .or_default()
+                .push(c);
+        }
+        let mut tries = tokio::task::JoinSet::new();
+        for (key, mut due) in by_channel {
+            let share = self
+                .limits
+                .lock()
+                .map(|mut l| l.share(key.clone(), due.len(), now))
+                .unwrap_or(super::limit::Share {
+                    single: due.len(),
+                    digest: false,
+                    wait_until: None,
+                });
+            if let Some(at) = share.wait_until {
+                for c in due {
+                    self.wait_for_limit(&c, at).await;
+                }
+                continue;
+            }
+            let rest = due.split_off(share.single.min(due.len()));
+            for c in due {
+                let permit = limit.clone().acquire_owned().await;
+                let this = self.clone();
+                tries.spawn(async move {
+                    let _permit = permit;
+                    this.try_one(c).await;
+                });
+            }
+            if share.digest && !rest.is_empty() {
+                let permit = limit.clone().acquire_owned().await;
+                let this = self.clone();
+                tries.spawn(async move {
+                    let _permit = permit;
+                    this.try_digest(rest).await;
+                });
+            }
         }
         while tries.join_next().await.is_some() {}
         any
+    }
+
+    /// A delivery past its channel's limit waits for the next window (a
+    /// `retry` try that says why).
+    async fn wait_for_limit(&self, c: &ClaimedDelivery, at: i64) {
+        let now = crate::supervisor::now_ms();
+        let result = DeliveryResult {
+            outcome: TryOutcome::Retry,
+            status: None,
+            detail: format!(
+                "the channel's limit of {} messages a minute is reached; it waits for the next minute",
+                super::limit::PER_WINDOW
+            ),
+            duration_ms: 0,
+            retry_at: Some(at),
+        };
+        if let Err(e) = self.store.record_delivery_try(&c.lease, &result, now).await {
+            tracing::warn!(error = %crate::error_chain(&e), "A delivery held back by its channel's limit could not be recorded; its lease runs out and it is tried again.");
+        }
+    }
+
+    /// Deliveries of one channel told as one digest message, each recorded
+    /// with the digest's outcome.
+    async fn try_digest(&self, due: Vec<ClaimedDelivery>) {
+        let Some(first) = due.first() else { return };
+        let (ws, name) = (first.delivery.workspace_id, first.delivery.channel.clone());
+        let messages: Vec<Message> = due.iter().filter_map(|c| message_of(c).ok()).collect();
+        let digest = super::group::merge(&messages).map(|mut m| {
+            m.event_id = format!("digest-{}", first.notification.id);
+            m
+        });
+        let started = tokio::time::Instant::now();
+        let delivery = match (self.routing().channel(ws, &name), digest) {
+            (Some(channel), Some(msg)) => channel.send(&msg).await,
+            (None, _) => Delivery::Rejected {
+                why: format!("the channel {name:?} is no longer configured"),
+            },
+            (_, None) => Delivery::Rejected {
+                why: "the stored notifications cannot be read".into(),
+            },
+        };
+        let duration = started.elapsed();
+        let n = due.len();
+        for c in due {
+            self.record(c, &delivery, duration, Some(n)).await;
+        }
     }
 
     /// One try of one delivery, recorded.
@@ -168,11 +286,23 @@ impl Notifier {
                 Err(why) => Delivery::Rejected { why },
             },
         };
+        self.record(c, &delivery, started.elapsed(), None).await;
+    }
+
+    /// Records a try's outcome (with the next try's time, or the dead
+    /// letter and what follows it); `digest`: it went in a digest of so many.
+    async fn record(
+        &self,
+        c: ClaimedDelivery,
+        delivery: &Delivery,
+        took: Duration,
+        digest: Option<usize>,
+    ) {
         let now = crate::supervisor::now_ms();
-        let duration_ms = started.elapsed().as_millis() as i64;
+        let duration_ms = took.as_millis() as i64;
         let tries = c.lease.try_no.max(1) as u32;
         let since_first = Duration::from_millis((now - c.delivery.created_at).max(0) as u64);
-        let (outcome, detail, retry_at) = match &delivery {
+        let (outcome, mut detail, retry_at) = match delivery {
             Delivery::Sent => (TryOutcome::Sent, String::new(), None),
             Delivery::Skipped { why } => (TryOutcome::Sent, format!("skipped: {why}"), None),
             Delivery::Retry { after, why } => {
@@ -186,6 +316,14 @@ impl Notifier {
             Delivery::Gone { why } => (TryOutcome::Gone, why.clone(), None),
             Delivery::Rejected { why } => (TryOutcome::Rejected, why.clone(), None),
         };
+        if let Some(n) = digest {
+            let told = format!("in a digest of {n} (the channel's limit was reached)");
+            detail = if detail.is_empty() {
+                told
+            } else {
+                format!("{told}: {detail}")
+            };
+        }
         let result = DeliveryResult {
             outcome,
             status: None,
