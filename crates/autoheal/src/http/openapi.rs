@@ -54,13 +54,88 @@ impl Modify for Security {
     }
 }
 
+/// The examples ([`super::examples`]): one on every schema of the
+/// components (JSON Schema's `examples`, as OpenAPI 3.1 has it), one on
+/// every inline request body that has one, and one on every error answer
+/// (`ErrorBody`) by its status.
+struct Examples;
+
+impl Modify for Examples {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{schema::Schema, RefOr};
+        let components = doc.components.get_or_insert_with(Default::default);
+        for example in super::examples::schemas() {
+            let Some(RefOr::T(schema)) = components.schemas.get_mut(&example.name) else {
+                continue;
+            };
+            let examples = match schema {
+                Schema::Object(s) => &mut s.examples,
+                Schema::Array(s) => &mut s.examples,
+                Schema::AllOf(s) => &mut s.examples,
+                Schema::OneOf(s) => &mut s.examples,
+                Schema::AnyOf(s) => &mut s.examples,
+                // A kind of schema utoipa adds later: no example, and the
+                // test names it.
+                _ => continue,
+            };
+            *examples = vec![example.value];
+        }
+        let bodies = super::examples::bodies();
+        let errors = super::examples::errors();
+        let error_ref = format!(
+            "#/components/schemas/{}",
+            <super::error::ErrorBody as utoipa::ToSchema>::name()
+        );
+        for (path, item) in doc.paths.paths.iter_mut() {
+            let operations = [
+                ("get", item.get.as_mut()),
+                ("put", item.put.as_mut()),
+                ("post", item.post.as_mut()),
+                ("delete", item.delete.as_mut()),
+                ("patch", item.patch.as_mut()),
+            ];
+            for (method, op) in operations {
+                let Some(op) = op else { continue };
+                if let Some(RefOr::T(body)) = op.request_body.as_mut() {
+                    if let Some(example) = bodies
+                        .iter()
+                        .find(|b| b.method == method && b.path == path.as_str())
+                    {
+                        for content in body.content.values_mut() {
+                            if let RefOr::T(content) = content {
+                                content.example = Some(example.value.clone());
+                            }
+                        }
+                    }
+                }
+                for (status, response) in op.responses.responses.iter_mut() {
+                    let RefOr::T(response) = response else {
+                        continue;
+                    };
+                    let Some((_, value)) = errors.iter().find(|(s, _)| s.as_str() == status) else {
+                        continue;
+                    };
+                    for content in response.content.values_mut() {
+                        if let RefOr::T(content) = content {
+                            let is_error = matches!(&content.schema, Some(RefOr::Ref(r)) if r.ref_location == error_ref);
+                            if is_error {
+                                content.example = Some(value.clone());
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
 #[derive(OpenApi)]
 #[openapi(
     info(
         title = "autoheal API",
         description = "Targets and their state, incidents with every attempt, the audit log, operator commands, and accounts. Every route but the probes and login needs a credential: an API key as `Authorization: Bearer ah_key_...`, or the session cookie."
     ),
-    modifiers(&Security),
+    modifiers(&Security, &Examples),
     security(("api_key" = []), ("session" = [])),
     paths(
         super::health,

@@ -1,0 +1,832 @@
+//! The examples of the OpenAPI document (issue 10 item 8), made from real
+//! values of the real types so that they cannot drift from the code.
+//!
+//! - A schema the API answers with is shown as a value of its Rust type,
+//!   serialized (`serde_json::to_value`) when the document is built: what
+//!   the example says is what the API would send.
+//! - A request body is written as the JSON a client sends, together with a
+//!   check that takes it as its route does (the same `body` function into
+//!   the same type; a config object through the same composition as the
+//!   config file); `tests/openapi_examples.rs` runs every check.
+//! - An error is an [`ApiError`] made by the constructor (or conversion)
+//!   the handlers use, turned into its response: status and body are the
+//!   wire's.
+//!
+//! [`super::openapi`] lays them into the document. Every token, key and
+//! password here is an obvious placeholder, never shaped to pass a check.
+
+use super::accounts::{
+    CreatedInvite, CreatedKey, InviteRequest, KeyList, LoginRequest, Me, MemberList, MemberRole,
+    NewKeyRequest, PasswordChange, PasswordProof, RecoveryCodes, RegisterRequest, SessionInfo,
+    SetupRequest, TotpCode, TotpSetup, WorkspaceList, WorkspaceRole,
+};
+use super::api::{CommandAccepted, NoteRequest, TargetDetail, TargetList, Uptime24h};
+use super::containers::{Choice, Chosen, ContainerItem, ContainerList};
+use super::error::{ApiError, ErrorBody, ErrorDetail};
+use super::hooks::{
+    CreatedHook, Filter, HookInfo, HookList, NewHookRequest, Pinged, Received, SignatureRequest,
+};
+use super::manage::{ConfigObject, ConfigObjectList, Imported};
+use super::platforms::{DeployRequest, RenderAccount, RenderAccountRequest, ServiceList};
+use super::secrets::{SecretList, SetSecret};
+use crate::managed::{FieldError, ManageError};
+use crate::supervisor::{CommandError, TargetView};
+use autoheal_config::{compose, Layers, Overlay, Section};
+use autoheal_core::{AuditEvent, Phase, Status};
+use autoheal_plugins::alert::AlertSource;
+use autoheal_plugins::check::heartbeat::Ping;
+use autoheal_store::{
+    ApiKey, Attempt, CheckResultRow, Event, Incident, Member, Page, Role, SecretInfo, Workspace,
+};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use serde_json::{json, Value};
+use utoipa::ToSchema;
+
+/// A check that a request body is taken as its route takes it: `Err` says
+/// why not.
+pub type Accepts = fn(&Value) -> Result<(), String>;
+
+/// The example of one schema of `components.schemas`.
+pub struct SchemaExample {
+    /// The schema's name in the document.
+    pub name: String,
+    pub value: Value,
+    /// For a request body: its route's check.
+    pub accepts: Option<Accepts>,
+}
+
+/// The example of a request body the document writes inline (a config
+/// object: `type: object`), by route.
+pub struct BodyExample {
+    pub method: &'static str,
+    pub path: &'static str,
+    pub value: Value,
+    pub accepts: Accepts,
+}
+
+/// An answer of the API: its schema's name and its value.
+fn answer<T: ToSchema + Serialize>(value: T) -> SchemaExample {
+    SchemaExample {
+        name: T::name().into_owned(),
+        value: serde_json::to_value(&value).expect("an example serializes"),
+        accepts: None,
+    }
+}
+
+/// A generic answer (`Page<T>`): utoipa names it `Page_T`.
+fn generic_answer<P: ToSchema + Serialize, T: ToSchema>(value: P) -> SchemaExample {
+    SchemaExample {
+        name: format!("{}_{}", P::name(), T::name()),
+        ..answer(value)
+    }
+}
+
+/// A request body as the client writes it, checked as its route reads it.
+fn request<T: ToSchema + DeserializeOwned>(value: Value) -> SchemaExample {
+    SchemaExample {
+        name: T::name().into_owned(),
+        value,
+        accepts: Some(read_as::<T>),
+    }
+}
+
+/// A type the API both answers with and reads: the answer's value, and
+/// the check that it is read back.
+fn both<T: ToSchema + Serialize + DeserializeOwned>(value: T) -> SchemaExample {
+    SchemaExample {
+        accepts: Some(read_as::<T>),
+        ..answer(value)
+    }
+}
+
+/// What the handlers do with a JSON body ([`super::accounts::body`]).
+fn read_as<T: DeserializeOwned>(value: &Value) -> Result<(), String> {
+    let bytes = axum::body::Bytes::from(serde_json::to_vec(value).map_err(|e| e.to_string())?);
+    super::accounts::body::<T>(&bytes)
+        .map(drop)
+        .map_err(|e| describe(&e))
+}
+
+fn describe(e: &ApiError) -> String {
+    match &e.pointer {
+        Some(p) => format!("{} {} at {p}: {}", e.status.as_u16(), e.code, e.message),
+        None => format!("{} {}: {}", e.status.as_u16(), e.code, e.message),
+    }
+}
+
+// Unix milliseconds of the story the examples tell: `web` fails at 09:14
+// UTC and is healed by a restart.
+const T0: i64 = 1_796_116_440_000;
+const MINUTE: i64 = 60_000;
+
+/// A token of `kind`'s shape (`ah_<kind>_<30>_<6>`) that says what it is
+/// and fails the checksum.
+fn placeholder(kind: &str) -> String {
+    let random = format!("EXAMPLE{}", kind.to_uppercase());
+    format!("ah_{kind}_{random:0<30}_000000")
+}
+
+fn web_view(phase: Phase, incident: Option<i64>) -> TargetView {
+    TargetView {
+        name: "web".into(),
+        kind: "http".into(),
+        phase: phase.as_str(),
+        incident_id: incident,
+        depends_on: vec!["db".into()],
+        dry_run: false,
+        last_status: Some(if incident.is_some() {
+            Status::Down.as_str()
+        } else {
+            Status::Up.as_str()
+        }),
+        last_detail: Some(if incident.is_some() {
+            "GET http://web:8080/health: connection refused".into()
+        } else {
+            "HTTP 200".into()
+        }),
+        last_check_at: Some(T0 + 2 * MINUTE),
+        last_latency_ms: Some(if incident.is_some() { 3 } else { 41 }),
+        ladder: vec!["restart-web".into(), "page-oncall".into()],
+    }
+}
+
+fn attempt() -> Attempt {
+    Attempt {
+        id: 31,
+        incident_id: 7,
+        rung: 0,
+        attempt: 1,
+        action: "restart-web".into(),
+        started_at: T0 + MINUTE / 2,
+        finished_at: Some(T0 + MINUTE),
+        outcome: Some("succeeded".into()),
+        detail: Some(String::new()),
+        dry_run: false,
+    }
+}
+
+fn incident() -> Incident {
+    Incident {
+        id: 7,
+        target: "web".into(),
+        opened_at: T0,
+        closed_at: Some(T0 + 3 * MINUTE),
+        reason: "3 consecutive failures: GET http://web:8080/health: connection refused".into(),
+        resolution: Some(autoheal_core::Resolution::Recovered.as_str().into()),
+        quarantine_reason: None,
+        duration_ms: Some(3 * MINUTE),
+        acknowledged_by: Some("user:alice".into()),
+        acknowledged_at: Some(T0 + MINUTE),
+        attempts: vec![attempt()],
+    }
+}
+
+/// An audit-log entry as the one place that makes them makes it.
+fn event(id: i64, at: i64, incident: Option<i64>, e: &AuditEvent, actor: &str) -> Event {
+    let row = crate::telemetry::events::audit_row(
+        autoheal_store::DEFAULT_WORKSPACE,
+        Some("web"),
+        e,
+        actor,
+    );
+    Event {
+        id,
+        at,
+        target: row.target,
+        incident_id: incident,
+        kind: row.kind,
+        message: row.message,
+        actor: row.actor,
+        data: row.data,
+    }
+}
+
+fn events() -> Vec<Event> {
+    vec![
+        event(
+            120,
+            T0 + MINUTE,
+            Some(7),
+            &AuditEvent::ActionFinished {
+                action: "restart-web".into(),
+                outcome: "succeeded".into(),
+                detail: String::new(),
+            },
+            "autoheal",
+        ),
+        event(
+            119,
+            T0 + MINUTE / 2,
+            Some(7),
+            &AuditEvent::ActionStarted {
+                action: "restart-web".into(),
+                rung: 1,
+                attempt: 1,
+                dry_run: false,
+            },
+            "autoheal",
+        ),
+    ]
+}
+
+fn workspace() -> Workspace {
+    Workspace {
+        id: 1,
+        name: "default".into(),
+        created_at: T0 - 90 * 24 * 60 * MINUTE,
+    }
+}
+
+fn member() -> Member {
+    Member {
+        user_id: 2,
+        username: "bob".into(),
+        email: Some("bob@example.com".into()),
+        role: Role::Operator,
+        created_at: T0 - 30 * 24 * 60 * MINUTE,
+    }
+}
+
+fn api_key() -> ApiKey {
+    ApiKey {
+        id: 3,
+        workspace_id: 1,
+        user_id: Some(1),
+        name: "ci-deploy".into(),
+        hint: crate::auth::token::hint(&placeholder("key")),
+        role: Role::Operator,
+        created_at: T0 - 7 * 24 * 60 * MINUTE,
+        expires_at: Some(T0 + 83 * 24 * 60 * MINUTE),
+        last_used_at: Some(T0 - 5 * MINUTE),
+        revoked_at: None,
+    }
+}
+
+fn hook_info() -> HookInfo {
+    HookInfo {
+        id: 4,
+        target: "web".into(),
+        name: "uptimerobot".into(),
+        source: serde_json::to_value(AlertSource::UptimeRobot).expect("a source serializes"),
+        filter: Filter {
+            down: true,
+            up: true,
+        },
+        signature: None,
+        created_at: T0 - 24 * 60 * MINUTE,
+        created_by: "user:alice".into(),
+        expires_at: Some(T0 + 89 * 24 * 60 * MINUTE),
+        revoked_at: None,
+        last_used_at: Some(T0),
+    }
+}
+
+fn secret_info() -> SecretInfo {
+    SecretInfo {
+        name: "render".into(),
+        kind: "render_api_key".into(),
+        set: true,
+        key_id: "k1".into(),
+        created_at: T0 - 24 * 60 * MINUTE,
+        updated_at: T0 - 24 * 60 * MINUTE,
+    }
+}
+
+fn config_object() -> ConfigObject {
+    ConfigObject {
+        section: Section::Targets.as_str().into(),
+        name: "web".into(),
+        origin: "api",
+        config: target_body(),
+        version: Some(3),
+        created_at: Some(T0 - 24 * 60 * MINUTE),
+        updated_at: Some(T0 - 10 * MINUTE),
+        updated_by: Some("user:alice".into()),
+    }
+}
+
+fn container(name: &str, id: &str, health: &'static str, autoheal: Option<bool>) -> ContainerItem {
+    ContainerItem {
+        name: name.into(),
+        id: id.into(),
+        image: Some("ghcr.io/example/shop:1.4.2".into()),
+        state: Some("running".into()),
+        health: Some(health),
+        target: name.replace("-1", "").replace('-', "/"),
+        supervised: autoheal != Some(false),
+        autoheal,
+    }
+}
+
+/// The 422 of a target whose check interval is not a duration and whose
+/// threshold is 0, as the management API answers it: composed with the
+/// other examples over the embedded defaults, its errors as fields of the
+/// body.
+fn invalid_target() -> ApiError {
+    let mut body = target_body();
+    body["check"]["interval"] = json!("10 parsecs");
+    body["failure_threshold"] = json!(0);
+    let table = autoheal_config::table_from_json(&body).expect("a JSON object");
+    let overlay =
+        overlay_with(Section::Targets, "web", table.clone()).expect("the examples are tables");
+    let errors = match compose(&Layers::detached("<workspace 2>"), &overlay) {
+        Ok(_) => panic!("a target with a bad interval composes"),
+        Err(e) => e,
+    };
+    let change = crate::managed::Change {
+        section: Section::Targets,
+        name: "web".into(),
+        table: Some(table),
+        expect_version: None,
+    };
+    let fields: Vec<FieldError> = crate::managed::field_errors(&errors, &[change], false);
+    let first = fields
+        .first()
+        .map(|f| f.message.clone())
+        .unwrap_or_default();
+    ManageError::Invalid(first, fields).into()
+}
+
+/// An error as the API sends it: (status, body).
+fn wire(e: ApiError) -> (StatusCode, Value) {
+    use futures::FutureExt;
+    let response = e.into_response();
+    let status = response.status();
+    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+        .now_or_never()
+        .expect("a JSON error body is ready at once")
+        .expect("a JSON error body reads");
+    let value = serde_json::from_slice(&bytes).expect("an error body is JSON");
+    (status, value)
+}
+
+/// One example answer per error status the document names, each made as
+/// the handlers make it.
+pub fn errors() -> Vec<(StatusCode, Value)> {
+    [
+        ApiError::bad_request("limit must be between 1 and 500"),
+        ApiError::unauthorized("sign in, or send an API key as `Authorization: Bearer <key>`"),
+        ApiError::forbidden(format!(
+            "this needs the {} role; yours is {}",
+            Role::Admin,
+            Role::Operator
+        )),
+        CommandError::UnknownTarget("web".into()).into(),
+        ManageError::FileOwned {
+            noun: Section::Targets.noun(),
+            name: "web".into(),
+            origin: "/etc/autoheal/autoheal.toml".into(),
+        }
+        .into(),
+        ManageError::Conflict("targets \"web\" is at version 4, not 3".into()).into(),
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            "an alert body is at most 256 KiB",
+        ),
+        invalid_target(),
+        ApiError::too_many(
+            "too many requests; slow down (see Retry-After)",
+            std::time::Duration::from_secs(2),
+        ),
+        ApiError::new(
+            StatusCode::BAD_GATEWAY,
+            "platform_refused",
+            "Render refuses the stored API key; PUT a new one",
+        ),
+        ApiError::unavailable("the store is not answering; try again"),
+    ]
+    .into_iter()
+    .map(wire)
+    .collect()
+}
+
+/// `POST /api/v1/targets`'s body without its `name`: an http check, a
+/// two-rung ladder, a group and a dependency.
+fn target_body() -> Value {
+    json!({
+        "group": "web",
+        "check": {"type": "http", "url": "http://web:8080/health", "interval": "10s", "timeout": "3s"},
+        "failure_threshold": 3,
+        "ladder": [
+            {"action": "restart-web", "verify": "30s", "repeat": 2},
+            {"action": "page-oncall", "verify": "0s"}
+        ],
+        "depends_on": ["db"]
+    })
+}
+
+fn with_name(name: &str, mut body: Value) -> Value {
+    body.as_object_mut()
+        .expect("an object")
+        .insert("name".into(), json!(name));
+    body
+}
+
+/// The config objects of the inline bodies, (section, name, keys): they
+/// refer to one another (the target to its group, actions and dependency),
+/// as a user would make them.
+fn config_objects() -> Vec<(Section, &'static str, Value)> {
+    vec![
+        (Section::Targets, "web", target_body()),
+        (
+            Section::Targets,
+            "db",
+            json!({"check": {"type": "tcp", "address": "db:5432", "interval": "10s"}}),
+        ),
+        (
+            Section::Actions,
+            "restart-web",
+            json!({"type": "command", "argv": ["systemctl", "restart", "web"], "timeout": "60s"}),
+        ),
+        (
+            Section::Actions,
+            "page-oncall",
+            json!({
+                "type": "webhook",
+                "url": "https://hooks.example.com/page",
+                "body": "{\"text\": \"{{target}} is {{state}}: {{detail}}\"}"
+            }),
+        ),
+        (
+            Section::Groups,
+            "web",
+            json!({"cooldown": "2m", "backoff": {"max": "2m"}}),
+        ),
+        (
+            Section::Defaults,
+            "defaults",
+            json!({"cooldown": "7m", "failure_threshold": 3}),
+        ),
+    ]
+}
+
+fn config_object_of(section: Section, name: &str) -> Value {
+    config_objects()
+        .into_iter()
+        .find(|(s, n, _)| *s == section && *n == name)
+        .map(|(_, _, v)| v)
+        .expect("a config example of that name")
+}
+
+/// Every config example, with `table` as object `name` of `section`.
+fn overlay_with(section: Section, name: &str, table: toml::Table) -> Result<Overlay, String> {
+    let mut overlay = Overlay::default();
+    for (s, n, v) in config_objects() {
+        let t = autoheal_config::table_from_json(&v).map_err(|(p, m)| format!("{p}: {m}"))?;
+        overlay.set(s, n, Some(t));
+    }
+    overlay.set(section, name, Some(table));
+    Ok(overlay)
+}
+
+/// Takes `keys` as object `name` of `section`, as the management API does:
+/// JSON to a table, laid with the other examples over the embedded
+/// defaults, composed as the config file would be.
+fn composes(section: Section, name: &str, keys: &Value) -> Result<(), String> {
+    let t = autoheal_config::table_from_json(keys).map_err(|(p, m)| format!("{p}: {m}"))?;
+    let overlay = overlay_with(section, name, t)?;
+    compose(&Layers::detached("<workspace 2>"), &overlay)
+        .map(drop)
+        .map_err(|e| e.to_string())
+}
+
+/// A `POST` body: its `name` taken out as the route does, then composed.
+fn composes_named(section: Section, body: &Value) -> Result<(), String> {
+    let mut keys = body.clone();
+    let name = keys
+        .as_object_mut()
+        .and_then(|m| m.remove("name"))
+        .and_then(|n| n.as_str().map(str::to_string))
+        .ok_or("a POST body names its object in `name`")?;
+    if !autoheal_config::is_valid_name(&name) {
+        return Err(format!("{name:?} is not a valid name"));
+    }
+    composes(section, &name, &keys)
+}
+
+/// The examples of the request bodies the document writes inline.
+pub fn bodies() -> Vec<BodyExample> {
+    vec![
+        BodyExample {
+            method: "post",
+            path: "/api/v1/targets",
+            value: with_name("web", target_body()),
+            accepts: |v| composes_named(Section::Targets, v),
+        },
+        BodyExample {
+            method: "put",
+            path: "/api/v1/targets/{name}",
+            value: target_body(),
+            accepts: |v| composes(Section::Targets, "web", v),
+        },
+        BodyExample {
+            method: "post",
+            path: "/api/v1/actions",
+            value: with_name(
+                "restart-web",
+                config_object_of(Section::Actions, "restart-web"),
+            ),
+            accepts: |v| composes_named(Section::Actions, v),
+        },
+        BodyExample {
+            method: "put",
+            path: "/api/v1/actions/{name}",
+            value: config_object_of(Section::Actions, "page-oncall"),
+            accepts: |v| composes(Section::Actions, "page-oncall", v),
+        },
+        BodyExample {
+            method: "post",
+            path: "/api/v1/groups",
+            value: with_name("web", config_object_of(Section::Groups, "web")),
+            accepts: |v| composes_named(Section::Groups, v),
+        },
+        BodyExample {
+            method: "put",
+            path: "/api/v1/groups/{name}",
+            value: config_object_of(Section::Groups, "web"),
+            accepts: |v| composes(Section::Groups, "web", v),
+        },
+        BodyExample {
+            method: "put",
+            path: "/api/v1/defaults",
+            value: config_object_of(Section::Defaults, "defaults"),
+            accepts: |v| composes(Section::Defaults, "defaults", v),
+        },
+    ]
+}
+
+/// One example for every schema of `components.schemas`.
+pub fn schemas() -> Vec<SchemaExample> {
+    let password = "an example passphrase";
+    let (_, error_body) = wire(invalid_target());
+    let detail = error_body["error"].clone();
+    vec![
+        // Targets and their state.
+        answer(web_view(Phase::Healthy, None)),
+        answer(TargetList {
+            items: vec![web_view(Phase::Healthy, None)],
+            next_after: Some("web".into()),
+        }),
+        answer(TargetDetail {
+            target: web_view(Phase::Healing, Some(7)),
+            spec: Some(target_body()),
+            recent_checks: vec![CheckResultRow {
+                target: "web".into(),
+                at: T0 + 2 * MINUTE,
+                status: Status::Down.as_str().into(),
+                latency_ms: Some(3),
+                detail: "GET http://web:8080/health: connection refused".into(),
+            }],
+            uptime_24h: Uptime24h {
+                up: 8_610,
+                degraded: 2,
+                down: 28,
+                ratio: Some(0.9965),
+            },
+        }),
+        both(CheckResultRow {
+            target: "web".into(),
+            at: T0,
+            status: Status::Up.as_str().into(),
+            latency_ms: Some(41),
+            detail: "HTTP 200".into(),
+        }),
+        answer(Uptime24h {
+            up: 8_610,
+            degraded: 2,
+            down: 28,
+            ratio: Some(0.9965),
+        }),
+        answer(CommandAccepted {
+            accepted: true,
+            command: "heal".into(),
+            target: Some(web_view(Phase::Healing, Some(7))),
+        }),
+        // Incidents and the audit log.
+        both(incident()),
+        both(attempt()),
+        generic_answer::<Page<Incident>, Incident>(Page {
+            items: vec![incident()],
+            next_before: Some(7),
+        }),
+        both(events().remove(0)),
+        generic_answer::<Page<Event>, Event>(Page {
+            items: events(),
+            next_before: Some(119),
+        }),
+        request::<NoteRequest>(json!({
+            "text": "The restart fixed it; the cause was the DB failover at 09:12."
+        })),
+        // Errors.
+        SchemaExample {
+            name: ErrorBody::name().into_owned(),
+            value: error_body.clone(),
+            accepts: None,
+        },
+        SchemaExample {
+            name: ErrorDetail::name().into_owned(),
+            value: detail.clone(),
+            accepts: None,
+        },
+        SchemaExample {
+            name: FieldError::name().into_owned(),
+            value: detail["errors"][0].clone(),
+            accepts: None,
+        },
+        // Accounts.
+        request::<SetupRequest>(json!({
+            "setup_token": placeholder("setup"),
+            "username": "alice",
+            "email": "alice@example.com",
+            "password": password
+        })),
+        request::<RegisterRequest>(json!({
+            "username": "bob",
+            "email": "bob@example.com",
+            "password": password,
+            "invite": placeholder("inv")
+        })),
+        request::<LoginRequest>(json!({
+            "login": "alice",
+            "password": password,
+            "totp": "123456"
+        })),
+        answer(SessionInfo {
+            user_id: 1,
+            workspace_id: 1,
+            role: Role::Owner,
+            expires_at: T0 + 12 * 60 * MINUTE,
+        }),
+        answer(Me {
+            actor: "user:alice".into(),
+            user_id: Some(1),
+            username: Some("alice".into()),
+            email: Some("alice@example.com".into()),
+            workspace_id: 1,
+            role: Role::Owner,
+            credential: "session".into(),
+            totp_enabled: true,
+            recovery_codes_left: 9,
+        }),
+        request::<PasswordChange>(json!({
+            "current_password": password,
+            "new_password": "another example passphrase"
+        })),
+        answer(TotpSetup {
+            secret: "EXAMPLEEXAMPLEEXAMPLEEXAMPLE2345".into(),
+            otpauth_url: "otpauth://totp/autoheal:alice?secret=EXAMPLEEXAMPLEEXAMPLEEXAMPLE2345&issuer=autoheal".into(),
+        }),
+        request::<TotpCode>(json!({"code": "123456"})),
+        answer(RecoveryCodes {
+            recovery_codes: vec!["exam-ple0-0001".into(), "exam-ple0-0002".into()],
+        }),
+        request::<PasswordProof>(json!({"password": password})),
+        answer(workspace()),
+        answer(WorkspaceRole {
+            workspace: workspace(),
+            role: Role::Owner,
+            current: true,
+        }),
+        answer(WorkspaceList {
+            items: vec![WorkspaceRole {
+                workspace: workspace(),
+                role: Role::Owner,
+                current: true,
+            }],
+        }),
+        answer(Role::Operator),
+        // Keys.
+        answer(api_key()),
+        answer(KeyList {
+            items: vec![api_key()],
+        }),
+        request::<NewKeyRequest>(json!({
+            "name": "ci-deploy",
+            "role": "operator",
+            "expires_in": "90d"
+        })),
+        answer(CreatedKey {
+            key: placeholder("key"),
+            info: api_key(),
+        }),
+        // Members.
+        request::<InviteRequest>(json!({"role": "operator"})),
+        answer(CreatedInvite {
+            invite: placeholder("inv"),
+            role: Role::Operator,
+            expires_at: T0 + 7 * 24 * 60 * MINUTE,
+        }),
+        answer(member()),
+        answer(MemberList {
+            items: vec![member()],
+        }),
+        request::<MemberRole>(json!({"role": "admin"})),
+        // Config objects.
+        answer(config_object()),
+        answer(ConfigObjectList {
+            items: vec![config_object()],
+        }),
+        answer(Imported {
+            defaults: 1,
+            groups: 1,
+            actions: 2,
+            targets: 2,
+        }),
+        // Containers.
+        answer(container("shop-web-1", "4f2a9c1d7e3b", "unhealthy", None)),
+        answer(ContainerList {
+            docker: true,
+            items: vec![
+                container("shop-web-1", "4f2a9c1d7e3b", "unhealthy", None),
+                container("shop-worker-1", "9b1e0a6c2d4f", "healthy", Some(false)),
+            ],
+        }),
+        request::<Choice>(json!({"enabled": false})),
+        answer(Chosen {
+            container: "shop-worker-1".into(),
+            autoheal: Some(false),
+        }),
+        // Alert webhooks and heartbeats.
+        both(Filter {
+            down: true,
+            up: true,
+        }),
+        request::<NewHookRequest>(json!({
+            "name": "uptimerobot",
+            "source": {"type": "uptimerobot"},
+            "filter": {"down": true, "up": true},
+            "expires_in": "90d",
+            "signature": {"scheme": "standard_webhooks", "secret": "whsec_EXAMPLEplaceholderSECRET"}
+        })),
+        request::<SignatureRequest>(json!({
+            "scheme": "github",
+            "secret": "an example shared secret"
+        })),
+        answer(hook_info()),
+        answer(HookList {
+            items: vec![hook_info()],
+        }),
+        answer(CreatedHook {
+            url: format!(
+                "https://autoheal.example.com/hooks/{}",
+                placeholder("hook")
+            ),
+            path: format!("/hooks/{}", placeholder("hook")),
+            token: placeholder("hook"),
+            info: hook_info(),
+        }),
+        answer(Received {
+            accepted: true,
+            target: "web".into(),
+            decision: "heal_started: restart-web".into(),
+            alerts: vec![json!({
+                "source": AlertSource::UptimeRobot.name(),
+                "state": "down",
+                "subject": "web",
+                "fingerprint": "784512367",
+                "decision": "heal_started: restart-web"
+            })],
+            phase: Phase::Healing.as_str().into(),
+            incident_id: Some(7),
+        }),
+        answer(Pinged {
+            ok: true,
+            target: "nightly-backup".into(),
+            ping: Ping::Success,
+        }),
+        // Platforms.
+        request::<RenderAccountRequest>(json!({"api_key": "rnd_EXAMPLEplaceholderKEY"})),
+        answer(RenderAccount {
+            platform: "render",
+            set: true,
+            base_url: Some("https://api.render.com/v1".into()),
+        }),
+        answer(ServiceList {
+            items: vec![json!({
+                "service": autoheal_plugins::platform::render::Service {
+                    id: "srv-example0001".into(),
+                    name: "web".into(),
+                    kind: "web_service".into(),
+                    suspended: "not_suspended".into(),
+                    url: Some("https://web-example.onrender.com".into()),
+                    created_at: Some("2026-09-01T08:00:00Z".into()),
+                    updated_at: Some("2026-11-30T09:10:00Z".into()),
+                }
+            })],
+        }),
+        request::<DeployRequest>(json!({"clear_cache": true})),
+        // Secrets.
+        answer(secret_info()),
+        answer(SecretList {
+            items: vec![secret_info()],
+        }),
+        request::<SetSecret>(json!({
+            "kind": "smtp_password",
+            "value": "an example SMTP password"
+        })),
+    ]
+}
