@@ -74,7 +74,12 @@ fn examples_of(doc: &Value) -> Vec<(String, Value, Value)> {
         }
         for (place, content) in contents {
             if let Some(example) = content.get("example") {
-                found.push((place, content["schema"].clone(), example.clone()));
+                // No schema (the event stream, metrics): any value.
+                let schema = match &content["schema"] {
+                    Value::Null => Value::Bool(true),
+                    s => s.clone(),
+                };
+                found.push((place, schema, example.clone()));
             }
         }
     }
@@ -129,9 +134,6 @@ fn refused_request_examples(doc: &Value) -> Vec<String> {
             continue;
         };
         for (media, c) in content {
-            if media != "application/json" {
-                continue;
-            }
             let (example, accepts) = match c["schema"]["$ref"].as_str() {
                 Some(r) => {
                     let name = r.trim_start_matches("#/components/schemas/");
@@ -157,7 +159,9 @@ fn refused_request_examples(doc: &Value) -> Vec<String> {
                     {
                         Some(b) => {
                             if c.get("example") != Some(&b.value) {
-                                wrong.push(format!("{op_name}: the document lacks its example"));
+                                wrong.push(format!(
+                                    "{op_name}: the document lacks its example ({media})"
+                                ));
                             }
                             (b.value.clone(), b.accepts)
                         }
@@ -170,6 +174,21 @@ fn refused_request_examples(doc: &Value) -> Vec<String> {
             };
             if let Err(why) = accepts(&example) {
                 wrong.push(format!("{op_name}: the route refuses its example: {why}"));
+            }
+        }
+    }
+    wrong
+}
+
+/// Answers the document writes inline (no `$ref`) without an example.
+fn inline_answers_without_example(doc: &Value) -> Vec<String> {
+    let mut wrong = Vec::new();
+    for (op_name, op) in operations(doc) {
+        for (status, response) in op["responses"].as_object().into_iter().flatten() {
+            for (media, c) in response["content"].as_object().into_iter().flatten() {
+                if c["schema"]["$ref"].is_null() && c.get("example").is_none() {
+                    wrong.push(format!("{op_name} {status} {media}"));
+                }
             }
         }
     }
@@ -238,14 +257,43 @@ fn every_example_names_a_schema_of_the_document_once() {
             b.path
         );
     }
+    for a in examples::responses() {
+        let response = &doc["paths"][a.path][a.method]["responses"][a.status];
+        assert!(
+            response["content"].is_object(),
+            "an answer example for {} {} {}, which has no such answer",
+            a.method,
+            a.path,
+            a.status
+        );
+    }
+}
+
+#[test]
+fn every_answer_written_inline_has_an_example() {
+    let doc = document();
+    let missing = inline_answers_without_example(&doc);
+    assert!(
+        missing.is_empty(),
+        "inline answers without an example (add one to examples::responses): {missing:#?}"
+    );
+    let mut doc = doc;
+    doc["paths"]["/api/v1/export"]["get"]["responses"]["200"]["content"]["application/toml"]
+        .as_object_mut()
+        .unwrap()
+        .remove("example");
+    assert_eq!(
+        inline_answers_without_example(&doc),
+        vec!["GET /api/v1/export 200 application/toml".to_string()]
+    );
 }
 
 #[test]
 fn every_example_validates_against_its_own_schema() {
     let doc = document();
     let found = examples_of(&doc);
-    // The components', the inline bodies' and the error answers'.
-    assert!(found.len() >= 60 + 7 + 100, "{} examples", found.len());
+    // The components', the inline bodies' and answers', the errors'.
+    assert!(found.len() >= 60 + 10 + 6 + 100, "{} examples", found.len());
     let wrong = invalid_examples(&doc);
     assert!(
         wrong.is_empty(),

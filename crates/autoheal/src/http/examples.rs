@@ -67,6 +67,15 @@ pub struct BodyExample {
     pub accepts: Accepts,
 }
 
+/// The example of an answer the document writes inline (a platform's
+/// object, TOML, the event stream, metrics), by route and status.
+pub struct ResponseExample {
+    pub method: &'static str,
+    pub path: &'static str,
+    pub status: &'static str,
+    pub value: Value,
+}
+
 /// An answer of the API: its schema's name and its value.
 fn answer<T: ToSchema + Serialize>(value: T) -> SchemaExample {
     SchemaExample {
@@ -332,7 +341,7 @@ fn invalid_target() -> ApiError {
     let table = autoheal_config::table_from_json(&body).expect("a JSON object");
     let overlay =
         overlay_with(Section::Targets, "web", table.clone()).expect("the examples are tables");
-    let errors = match compose(&Layers::detached("<workspace 2>"), &overlay) {
+    let errors = match compose(&layers(), &overlay) {
         Ok(_) => panic!("a target with a bad interval composes"),
         Err(e) => e,
     };
@@ -352,14 +361,9 @@ fn invalid_target() -> ApiError {
 
 /// An error as the API sends it: (status, body).
 fn wire(e: ApiError) -> (StatusCode, Value) {
-    use futures::FutureExt;
     let response = e.into_response();
     let status = response.status();
-    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
-        .now_or_never()
-        .expect("a JSON error body is ready at once")
-        .expect("a JSON error body reads");
-    let value = serde_json::from_slice(&bytes).expect("an error body is JSON");
+    let value = serde_json::from_str(&text_of(response)).expect("an error body is JSON");
     (status, value)
 }
 
@@ -472,6 +476,12 @@ fn config_object_of(section: Section, name: &str) -> Value {
         .expect("a config example of that name")
 }
 
+/// What the examples' objects are laid over: the embedded defaults, as for
+/// the default workspace of an install without a config file.
+fn layers() -> Layers {
+    Layers::detached("<embedded defaults>")
+}
+
 /// Every config example, with `table` as object `name` of `section`.
 fn overlay_with(section: Section, name: &str, table: toml::Table) -> Result<Overlay, String> {
     let mut overlay = Overlay::default();
@@ -489,7 +499,7 @@ fn overlay_with(section: Section, name: &str, table: toml::Table) -> Result<Over
 fn composes(section: Section, name: &str, keys: &Value) -> Result<(), String> {
     let t = autoheal_config::table_from_json(keys).map_err(|(p, m)| format!("{p}: {m}"))?;
     let overlay = overlay_with(section, name, t)?;
-    compose(&Layers::detached("<workspace 2>"), &overlay)
+    compose(&layers(), &overlay)
         .map(drop)
         .map_err(|e| e.to_string())
 }
@@ -551,10 +561,280 @@ pub fn bodies() -> Vec<BodyExample> {
             accepts: |v| composes(Section::Groups, "web", v),
         },
         BodyExample {
+            method: "post",
+            path: "/api/v1/import",
+            value: Value::String(import_text()),
+            accepts: |v| imported(v.as_str().ok_or("expected TOML text")?).map(drop),
+        },
+        BodyExample {
+            method: "post",
+            path: "/hooks/{token}",
+            value: Value::String(uptimerobot_alert()),
+            accepts: alert_acts,
+        },
+        BodyExample {
+            method: "put",
+            path: "/hooks/{token}",
+            value: Value::String(uptimerobot_alert()),
+            accepts: alert_acts,
+        },
+        BodyExample {
             method: "put",
             path: "/api/v1/defaults",
             value: config_object_of(Section::Defaults, "defaults"),
             accepts: |v| composes(Section::Defaults, "defaults", v),
+        },
+    ]
+}
+
+/// The composed configuration of the config examples.
+fn composed() -> autoheal_config::Config {
+    let overlay = overlay_with(
+        Section::Defaults,
+        "defaults",
+        autoheal_config::table_from_json(&config_object_of(Section::Defaults, "defaults"))
+            .expect("a table"),
+    )
+    .expect("the examples are tables");
+    compose(&layers(), &overlay)
+        .expect("the config examples compose")
+        .config
+}
+
+/// `GET /api/v1/export` of the examples' workspace, as the route writes
+/// it: every object of the composed configuration, redacted, as TOML.
+fn export_text() -> String {
+    let file = composed().to_targets_file().expect("the examples export");
+    let mut value = serde_json::to_value(&file).expect("an export serializes");
+    autoheal_plugins::redact::redact_json(&mut value);
+    let table = autoheal_config::table_from_json(&value).expect("an export is a table");
+    toml::to_string_pretty(&table).expect("an export is TOML")
+}
+
+/// The config examples as one TOML text, as a config file would hold them
+/// (an export names every key; this is what a user writes).
+fn import_text() -> String {
+    let mut root = toml::Table::new();
+    for (section, name, keys) in config_objects() {
+        let t = autoheal_config::table_from_json(&keys).expect("a table");
+        if section == Section::Defaults {
+            root.insert("defaults".into(), toml::Value::Table(t));
+            continue;
+        }
+        root.entry(section.as_str())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()))
+            .as_table_mut()
+            .expect("a section is a table")
+            .insert(name.into(), toml::Value::Table(t));
+    }
+    toml::to_string_pretty(&root).expect("the examples are TOML")
+}
+
+/// `POST /api/v1/import` of a TOML text, as the route reads it: every
+/// object of the four sections, composed; how many of each.
+fn imported(text: &str) -> Result<Imported, String> {
+    let root: toml::Table = text
+        .parse()
+        .map_err(|e: toml::de::Error| format!("400: not TOML: {}", e.message()))?;
+    let mut counts = Imported {
+        defaults: 0,
+        groups: 0,
+        actions: 0,
+        targets: 0,
+    };
+    let mut overlay = Overlay::default();
+    for (key, value) in root {
+        let section = Section::parse(&key).ok_or(format!("422 at /{key}: not a section"))?;
+        let toml::Value::Table(t) = value else {
+            return Err(format!("422 at /{key}: expected a table"));
+        };
+        if section == Section::Defaults {
+            counts.defaults = 1;
+            overlay.set(section, "defaults", Some(t));
+            continue;
+        }
+        for (name, v) in t {
+            let toml::Value::Table(obj) = v else {
+                return Err(format!("422 at /{key}/{name}: expected a table"));
+            };
+            if !autoheal_config::is_valid_name(&name) {
+                return Err(format!("422 at /name: {name:?}"));
+            }
+            match section {
+                Section::Groups => counts.groups += 1,
+                Section::Actions => counts.actions += 1,
+                _ => counts.targets += 1,
+            }
+            overlay.set(section, &name, Some(obj));
+        }
+    }
+    if overlay.is_empty() {
+        return Err("400: nothing to import".into());
+    }
+    compose(&layers(), &overlay).map_err(|e| format!("422: {e}"))?;
+    Ok(counts)
+}
+
+/// What UptimeRobot sends for `web` going down, with the body autoheal's
+/// docs recommend for its alert contact.
+fn uptimerobot_alert() -> String {
+    json!({
+        "monitorID": "784512367",
+        "monitorURL": "https://shop.example.com/health",
+        "monitorFriendlyName": "web",
+        "alertType": "1",
+        "alertTypeFriendlyName": "Down",
+        "alertDetails": "Connection Timeout",
+        "alertDuration": "",
+        "alertDateTime": (T0 / 1000).to_string()
+    })
+    .to_string()
+}
+
+/// The alerts a webhook of source `uptimerobot` reads from `body`.
+fn alerts_in(body: &str) -> Result<Vec<autoheal_plugins::alert::Alert>, String> {
+    let request = autoheal_plugins::alert::AlertRequest {
+        method: "POST",
+        content_type: Some("application/json"),
+        query: "",
+        body: body.as_bytes(),
+    };
+    autoheal_plugins::alert::parse(&AlertSource::UptimeRobot, &request)
+        .map_err(|e| format!("422 unrecognised_alert: {e}"))
+}
+
+/// A call on a webhook URL whose alerts act (down or up, none ignored).
+fn alert_acts(v: &Value) -> Result<(), String> {
+    let alerts = alerts_in(v.as_str().ok_or("expected the monitor's text")?)?;
+    if alerts.is_empty() || alerts.iter().any(|a| a.state.is_err()) {
+        return Err(format!("alerts that do not act: {alerts:?}"));
+    }
+    Ok(())
+}
+
+/// The answer to [`uptimerobot_alert`]: each alert as the route lists it.
+fn received() -> Received {
+    let decision = "heal_started: restart-web".to_string();
+    let alerts = alerts_in(&uptimerobot_alert())
+        .expect("the UptimeRobot example is read")
+        .into_iter()
+        .map(|a| {
+            json!({
+                "source": a.source,
+                "state": if a.state == Ok(autoheal_plugins::alert::AlertState::Down) { "down" } else { "up" },
+                "subject": a.subject,
+                "fingerprint": a.fingerprint,
+                "decision": decision,
+            })
+        })
+        .collect();
+    Received {
+        accepted: true,
+        target: "web".into(),
+        decision,
+        alerts,
+        phase: Phase::Healing.as_str().into(),
+        incident_id: Some(7),
+    }
+}
+
+fn render_service() -> autoheal_plugins::platform::render::Service {
+    autoheal_plugins::platform::render::Service {
+        id: "srv-example0001".into(),
+        name: "web".into(),
+        kind: "web_service".into(),
+        suspended: "not_suspended".into(),
+        url: Some("https://web-example.onrender.com".into()),
+        created_at: Some("2026-09-01T08:00:00Z".into()),
+        updated_at: Some("2026-11-30T09:10:00Z".into()),
+    }
+}
+
+fn render_deploy(status: autoheal_plugins::platform::render::DeployStatus) -> Value {
+    serde_json::to_value(autoheal_plugins::platform::render::Deploy {
+        id: "dep-example0001".into(),
+        status,
+        trigger: Some("api".into()),
+        created_at: Some("2026-12-01T09:15:00Z".into()),
+        finished_at: None,
+    })
+    .expect("a deploy serializes")
+}
+
+/// The live stream's text for `web` failing, then its restart starting.
+fn stream_text() -> String {
+    use axum::response::sse::{Event as Sse, Sse as Stream};
+    let change = crate::stream::TargetChange {
+        workspace_id: autoheal_store::DEFAULT_WORKSPACE,
+        target: "web".into(),
+        from: Phase::Healthy.as_str().into(),
+        to: Phase::Failing.as_str().into(),
+        at: T0,
+    };
+    let started = events().remove(1);
+    let items = vec![
+        Sse::default()
+            .event("target")
+            .data(serde_json::to_string(&change).expect("a change serializes")),
+        Sse::default()
+            .event("audit")
+            .id(started.id.to_string())
+            .data(serde_json::to_string(&started).expect("an event serializes")),
+    ];
+    let stream = futures::stream::iter(items.into_iter().map(Ok::<_, std::convert::Infallible>));
+    text_of(Stream::new(stream).into_response())
+}
+
+fn text_of(response: axum::response::Response) -> String {
+    use futures::FutureExt;
+    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+        .now_or_never()
+        .expect("an example body is ready at once")
+        .expect("an example body reads");
+    String::from_utf8(bytes.to_vec()).expect("an example body is text")
+}
+
+/// The examples of the answers the document writes inline.
+pub fn responses() -> Vec<ResponseExample> {
+    use autoheal_plugins::platform::render::DeployStatus;
+    let metrics = crate::telemetry::metrics::Metrics::new();
+    metrics.alert(AlertSource::UptimeRobot.name(), "heal_started: restart-web");
+    vec![
+        ResponseExample {
+            method: "get",
+            path: "/api/v1/export",
+            status: "200",
+            value: Value::String(export_text()),
+        },
+        ResponseExample {
+            method: "get",
+            path: "/api/v1/platforms/render/services/{service}",
+            status: "200",
+            value: json!({"service": render_service(), "latest_deploy": render_deploy(DeployStatus::Live)}),
+        },
+        ResponseExample {
+            method: "post",
+            path: "/api/v1/platforms/render/services/{service}/deploy",
+            status: "202",
+            value: json!({"service": render_service(), "deploy": render_deploy(DeployStatus::Created)}),
+        },
+        ResponseExample {
+            method: "post",
+            path: "/api/v1/platforms/render/services/{service}/restart",
+            status: "202",
+            value: json!({"service": render_service(), "restarting": true}),
+        },
+        ResponseExample {
+            method: "get",
+            path: "/api/v1/stream",
+            status: "200",
+            value: Value::String(stream_text()),
+        },
+        ResponseExample {
+            method: "get",
+            path: "/metrics",
+            status: "200",
+            value: Value::String(metrics.render()),
         },
     ]
 }
@@ -730,12 +1010,7 @@ pub fn schemas() -> Vec<SchemaExample> {
         answer(ConfigObjectList {
             items: vec![config_object()],
         }),
-        answer(Imported {
-            defaults: 1,
-            groups: 1,
-            actions: 2,
-            targets: 2,
-        }),
+        answer(imported(&import_text()).expect("the import example imports")),
         // Containers.
         answer(container("shop-web-1", "4f2a9c1d7e3b", "unhealthy", None)),
         answer(ContainerList {
@@ -779,20 +1054,7 @@ pub fn schemas() -> Vec<SchemaExample> {
             token: placeholder("hook"),
             info: hook_info(),
         }),
-        answer(Received {
-            accepted: true,
-            target: "web".into(),
-            decision: "heal_started: restart-web".into(),
-            alerts: vec![json!({
-                "source": AlertSource::UptimeRobot.name(),
-                "state": "down",
-                "subject": "web",
-                "fingerprint": "784512367",
-                "decision": "heal_started: restart-web"
-            })],
-            phase: Phase::Healing.as_str().into(),
-            incident_id: Some(7),
-        }),
+        answer(received()),
         answer(Pinged {
             ok: true,
             target: "nightly-backup".into(),
@@ -807,15 +1069,7 @@ pub fn schemas() -> Vec<SchemaExample> {
         }),
         answer(ServiceList {
             items: vec![json!({
-                "service": autoheal_plugins::platform::render::Service {
-                    id: "srv-example0001".into(),
-                    name: "web".into(),
-                    kind: "web_service".into(),
-                    suspended: "not_suspended".into(),
-                    url: Some("https://web-example.onrender.com".into()),
-                    created_at: Some("2026-09-01T08:00:00Z".into()),
-                    updated_at: Some("2026-11-30T09:10:00Z".into()),
-                }
+                "service": render_service()
             })],
         }),
         request::<DeployRequest>(json!({"clear_cache": true})),

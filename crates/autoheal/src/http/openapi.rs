@@ -56,8 +56,8 @@ impl Modify for Security {
 
 /// The examples ([`super::examples`]): one on every schema of the
 /// components (JSON Schema's `examples`, as OpenAPI 3.1 has it), one on
-/// every inline request body that has one, and one on every error answer
-/// (`ErrorBody`) by its status.
+/// every request body and answer the document writes inline, and one on
+/// every error answer (`ErrorBody`) by its status.
 struct Examples;
 
 impl Modify for Examples {
@@ -82,6 +82,7 @@ impl Modify for Examples {
         }
         let bodies = super::examples::bodies();
         let errors = super::examples::errors();
+        let answers = super::examples::responses();
         let error_ref = format!(
             "#/components/schemas/{}",
             <super::error::ErrorBody as utoipa::ToSchema>::name()
@@ -112,15 +113,25 @@ impl Modify for Examples {
                     let RefOr::T(response) = response else {
                         continue;
                     };
-                    let Some((_, value)) = errors.iter().find(|(s, _)| s.as_str() == status) else {
-                        continue;
-                    };
+                    let answer = answers
+                        .iter()
+                        .find(|a| {
+                            a.method == method && a.path == path.as_str() && a.status == status
+                        })
+                        .map(|a| &a.value);
+                    let error = errors
+                        .iter()
+                        .find(|(s, _)| s.as_str() == status)
+                        .map(|(_, v)| v);
                     for content in response.content.values_mut() {
-                        if let RefOr::T(content) = content {
-                            let is_error = matches!(&content.schema, Some(RefOr::Ref(r)) if r.ref_location == error_ref);
-                            if is_error {
-                                content.example = Some(value.clone());
-                            }
+                        let RefOr::T(content) = content else {
+                            continue;
+                        };
+                        let is_error = matches!(&content.schema,
+                            Some(RefOr::Ref(r)) if r.ref_location == error_ref);
+                        let example = if is_error { error } else { answer };
+                        if let Some(value) = example {
+                            content.example = Some(value.clone());
                         }
                     }
                 }
