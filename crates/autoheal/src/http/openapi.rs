@@ -241,6 +241,9 @@ impl Modify for Examples {
 )]
 pub struct ApiDoc;
 
+/// The document. Built once (its examples compose configurations and
+/// render answers, tens of milliseconds), then the same for the process.
 pub fn document() -> utoipa::openapi::OpenApi {
-    ApiDoc::openapi()
+    static DOCUMENT: std::sync::OnceLock<utoipa::openapi::OpenApi> = std::sync::OnceLock::new();
+    DOCUMENT.get_or_init(ApiDoc::openapi).clone()
 }
