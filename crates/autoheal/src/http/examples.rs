@@ -3,17 +3,27 @@
 //!
 //! - A schema the API answers with is shown as a value of its Rust type,
 //!   serialized (`serde_json::to_value`) when the document is built: what
-//!   the example says is what the API would send.
-//! - A request body is written as the JSON a client sends, together with a
-//!   check that takes it as its route does (the same `body` function into
-//!   the same type; a config object through the same composition as the
-//!   config file); `tests/openapi_examples.rs` runs every check.
+//!   the example says is what the API would send. Where autoheal makes the
+//!   value itself, the example is made by the same code: `web`'s view and
+//!   spec come from building the config examples as the supervisor does,
+//!   audit events from [`crate::telemetry::events::audit_row`], a webhook's
+//!   alerts from the UptimeRobot parser, the export from composing the
+//!   config examples, metrics from a fresh registry.
+//! - A request body is written as the JSON (or text) a client sends,
+//!   together with a check that takes it as its route does: the handlers'
+//!   own [`super::accounts::body`] into the same type; a config object
+//!   through the same composition as the config file; an alert through the
+//!   same parser. `tests/openapi_examples.rs` runs every check.
 //! - An error is an [`ApiError`] made by the constructor (or conversion)
 //!   the handlers use, turned into its response: status and body are the
-//!   wire's.
+//!   wire's. The 422 is the composition's own answer to a bad target.
 //!
 //! [`super::openapi`] lays them into the document. Every token, key and
 //! password here is an obvious placeholder, never shaped to pass a check.
+//! What is copied from a handler rather than shared with it: the messages
+//! of the simple errors, the keys of the objects some handlers build with
+//! `json!` (a webhook call's per-alert list, the Render answers), the live
+//! stream's event names, and the import route's walk over the sections.
 
 use super::accounts::{
     CreatedInvite, CreatedKey, InviteRequest, KeyList, LoginRequest, Me, MemberList, MemberRole,
@@ -59,7 +69,7 @@ pub struct SchemaExample {
 }
 
 /// The example of a request body the document writes inline (a config
-/// object: `type: object`), by route.
+/// object, an import's TOML, a monitor's call), by route.
 pub struct BodyExample {
     pub method: &'static str,
     pub path: &'static str,
@@ -138,14 +148,49 @@ fn placeholder(kind: &str) -> String {
     format!("ah_{kind}_{random:0<30}_000000")
 }
 
+/// What the API shows of `web` as autoheal builds it from the config
+/// examples (the target the supervisor runs): its view's fields and its
+/// spec as the store and API keep it. Built once.
+struct BuiltWeb {
+    kind: String,
+    depends_on: Vec<String>,
+    dry_run: bool,
+    ladder: Vec<String>,
+    spec: Value,
+}
+
+fn built_web() -> &'static BuiltWeb {
+    static WEB: std::sync::OnceLock<BuiltWeb> = std::sync::OnceLock::new();
+    WEB.get_or_init(|| {
+        let config = composed();
+        let runtime = crate::build::Runtime::new(&config);
+        let web = crate::build::build_targets_with(&config, &runtime)
+            .expect("the config examples build")
+            .targets
+            .into_iter()
+            .find(|t| t.name == "web")
+            .expect("the examples have web");
+        BuiltWeb {
+            // As the supervisor fills a view from a spec.
+            ladder: web.policy.ladder.iter().map(|r| r.action.clone()).collect(),
+            kind: web.kind,
+            depends_on: web.depends_on,
+            dry_run: web.policy.dry_run,
+            spec: web.spec,
+        }
+    })
+}
+
+/// `web`'s view in `phase`.
 fn web_view(phase: Phase, incident: Option<i64>) -> TargetView {
+    let web = built_web();
     TargetView {
         name: "web".into(),
-        kind: "http".into(),
+        kind: web.kind.clone(),
         phase: phase.as_str(),
         incident_id: incident,
-        depends_on: vec!["db".into()],
-        dry_run: false,
+        depends_on: web.depends_on.clone(),
+        dry_run: web.dry_run,
         last_status: Some(if incident.is_some() {
             Status::Down.as_str()
         } else {
@@ -158,7 +203,7 @@ fn web_view(phase: Phase, incident: Option<i64>) -> TargetView {
         }),
         last_check_at: Some(T0 + 2 * MINUTE),
         last_latency_ms: Some(if incident.is_some() { 3 } else { 41 }),
-        ladder: vec!["restart-web".into(), "page-oncall".into()],
+        ladder: web.ladder.clone(),
     }
 }
 
@@ -853,7 +898,7 @@ pub fn schemas() -> Vec<SchemaExample> {
         }),
         answer(TargetDetail {
             target: web_view(Phase::Healing, Some(7)),
-            spec: Some(target_body()),
+            spec: Some(built_web().spec.clone()),
             recent_checks: vec![CheckResultRow {
                 target: "web".into(),
                 at: T0 + 2 * MINUTE,
