@@ -386,44 +386,53 @@ fn the_routes_checks_refuse_what_the_route_would() {
     );
 }
 
+/// The codes an error answer of each status may carry.
+const CODES: [(&str, &[&str]); 11] = [
+    ("400", &["bad_request"]),
+    (
+        "401",
+        &["unauthorized", "second_factor_required", "bad_signature"],
+    ),
+    ("403", &["forbidden", "not_set_up"]),
+    ("404", &["not_found"]),
+    ("409", &["conflict", "defined_in_file"]),
+    ("412", &["version_mismatch"]),
+    ("413", &["payload_too_large"]),
+    ("422", &["unprocessable", "unrecognised_alert"]),
+    ("429", &["too_many_requests"]),
+    ("502", &["platform_refused", "platform_error"]),
+    ("503", &["unavailable"]),
+];
+
 #[test]
 fn every_error_answer_has_an_example_of_its_status() {
     let doc = document();
     let missing = errors_without_example(&doc);
     assert!(
         missing.is_empty(),
-        "error answers without an example (add their status to examples::errors): {missing:#?}"
+        "error answers without an example (add one to examples::errors): {missing:#?}"
     );
-    // Each is the answer of its own status: the code a handler gives it.
-    let want = [
-        ("400", "bad_request"),
-        ("401", "unauthorized"),
-        ("403", "forbidden"),
-        ("404", "not_found"),
-        ("409", "defined_in_file"),
-        ("412", "version_mismatch"),
-        ("413", "payload_too_large"),
-        ("422", "unprocessable"),
-        ("429", "too_many_requests"),
-        ("502", "platform_refused"),
-        ("503", "unavailable"),
-    ];
-    let mut seen = BTreeSet::new();
-    for (_, op) in operations(&doc) {
+    // Each carries a code of its status.
+    let mut statuses = BTreeSet::new();
+    for (op_name, op) in operations(&doc) {
         for (status, response) in op["responses"].as_object().into_iter().flatten() {
             let c = &response["content"]["application/json"];
-            if c["schema"]["$ref"] == ERROR_BODY {
-                let code = c["example"]["error"]["code"].as_str().unwrap();
-                let (_, expected) = want
-                    .iter()
-                    .find(|(s, _)| s == status)
-                    .unwrap_or_else(|| panic!("status {status} is new here"));
-                assert_eq!(code, *expected, "the example of {status}");
-                seen.insert(status.clone());
+            if c["schema"]["$ref"] != ERROR_BODY {
+                continue;
             }
+            let code = c["example"]["error"]["code"].as_str().unwrap();
+            let (_, codes) = CODES
+                .iter()
+                .find(|(s, _)| s == status)
+                .unwrap_or_else(|| panic!("{op_name}: status {status} is new; add it to CODES"));
+            assert!(
+                codes.contains(&code),
+                "{op_name} {status}: the example's code is {code}"
+            );
+            statuses.insert(status.clone());
         }
     }
-    assert_eq!(seen.len(), want.len(), "{seen:?}");
+    assert_eq!(statuses.len(), CODES.len(), "{statuses:?}");
     // A new error status without an example is named.
     let mut doc = doc;
     doc["paths"]["/api/v1/targets"]["get"]["responses"]["405"] = json!({"description": "", "content": {"application/json": {"schema": {"$ref": ERROR_BODY}}}});
@@ -431,6 +440,59 @@ fn every_error_answer_has_an_example_of_its_status() {
         errors_without_example(&doc),
         vec!["GET /api/v1/targets 405 application/json".to_string()]
     );
+}
+
+#[test]
+fn every_error_example_is_the_answer_of_some_route() {
+    // None is shadowed by an earlier one of its status, nor written for a
+    // route that is gone.
+    let doc = document();
+    let used: Vec<(u16, &Value)> = operations(&doc)
+        .into_iter()
+        .flat_map(|(_, op)| {
+            op["responses"]
+                .as_object()
+                .into_iter()
+                .flatten()
+                .filter_map(|(status, r)| {
+                    let example = r["content"]["application/json"].get("example")?;
+                    Some((status.parse().ok()?, example))
+                })
+        })
+        .collect();
+    let dead: Vec<String> = examples::errors()
+        .iter()
+        .filter(|e| e.applies.is_some())
+        .filter(|e| {
+            !used
+                .iter()
+                .any(|(s, v)| *s == e.status.as_u16() && **v == e.value)
+        })
+        .map(|e| format!("{} {}", e.status, e.value))
+        .collect();
+    assert!(
+        dead.is_empty(),
+        "error examples no route answers: {dead:#?}"
+    );
+    // Every status has one for every route, the last of its status.
+    let errors = examples::errors();
+    for (status, _) in CODES {
+        let of: Vec<_> = errors
+            .iter()
+            .filter(|e| e.status.as_str() == status)
+            .collect();
+        assert!(
+            of.last().is_some_and(|e| e.applies.is_none())
+                && of.iter().filter(|e| e.applies.is_none()).count() == 1,
+            "{status}: one example for every route, and it last"
+        );
+    }
+    // Each is its status's: as the wire says.
+    for e in examples::errors() {
+        let code = e.value["error"]["code"].as_str().unwrap();
+        let (_, codes) = CODES.iter().find(|(s, _)| *s == e.status.as_str()).unwrap();
+        assert!(codes.contains(&code), "{} {code}", e.status);
+    }
 }
 
 #[test]

@@ -57,7 +57,7 @@ impl Modify for Security {
 /// The examples ([`super::examples`]): one on every schema of the
 /// components (JSON Schema's `examples`, as OpenAPI 3.1 has it), one on
 /// every request body and answer the document writes inline, and one on
-/// every error answer (`ErrorBody`) by its status.
+/// every error answer (`ErrorBody`): its route's, else its status's.
 struct Examples;
 
 impl Modify for Examples {
@@ -121,8 +121,10 @@ impl Modify for Examples {
                         .map(|a| &a.value);
                     let error = errors
                         .iter()
-                        .find(|(s, _)| s.as_str() == status)
-                        .map(|(_, v)| v);
+                        .find(|e| {
+                            e.status.as_str() == status && e.applies.is_none_or(|f| f(method, path))
+                        })
+                        .map(|e| &e.value);
                     for content in response.content.values_mut() {
                         let RefOr::T(content) = content else {
                             continue;
