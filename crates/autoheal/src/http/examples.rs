@@ -210,6 +210,18 @@ fn web_view(phase: Phase, incident: Option<i64>) -> TargetView {
     }
 }
 
+/// A day of 10 s checks with 28 down and 2 degraded, its ratio as the
+/// route computes it (up / all).
+fn uptime() -> Uptime24h {
+    let (up, degraded, down) = (8_610u64, 2, 28);
+    Uptime24h {
+        up,
+        degraded,
+        down,
+        ratio: Some(up as f64 / (up + degraded + down) as f64),
+    }
+}
+
 fn attempt() -> Attempt {
     Attempt {
         id: 31,
@@ -1298,12 +1310,7 @@ pub fn schemas() -> Vec<SchemaExample> {
                 latency_ms: Some(3),
                 detail: "GET http://web:8080/health: connection refused".into(),
             }],
-            uptime_24h: Uptime24h {
-                up: 8_610,
-                degraded: 2,
-                down: 28,
-                ratio: Some(0.9965),
-            },
+            uptime_24h: uptime(),
         }),
         both(CheckResultRow {
             target: "web".into(),
@@ -1312,12 +1319,7 @@ pub fn schemas() -> Vec<SchemaExample> {
             latency_ms: Some(41),
             detail: "HTTP 200".into(),
         }),
-        answer(Uptime24h {
-            up: 8_610,
-            degraded: 2,
-            down: 28,
-            ratio: Some(0.9965),
-        }),
+        answer(uptime()),
         answer(CommandAccepted {
             accepted: true,
             command: "heal".into(),
