@@ -12,6 +12,7 @@ pub mod api;
 pub mod containers;
 pub mod docs;
 pub mod error;
+pub mod examples;
 pub mod guard;
 pub mod hooks;
 pub mod idempotency;

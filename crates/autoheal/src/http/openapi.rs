@@ -54,13 +54,101 @@ impl Modify for Security {
     }
 }
 
+/// The examples ([`super::examples`]): one on every schema of the
+/// components (JSON Schema's `examples`, as OpenAPI 3.1 has it), one on
+/// every request body and answer the document writes inline, and one on
+/// every error answer (`ErrorBody`): its route's, else its status's.
+struct Examples;
+
+impl Modify for Examples {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{schema::Schema, RefOr};
+        let components = doc.components.get_or_insert_with(Default::default);
+        for example in super::examples::schemas() {
+            let Some(RefOr::T(schema)) = components.schemas.get_mut(&example.name) else {
+                continue;
+            };
+            let examples = match schema {
+                Schema::Object(s) => &mut s.examples,
+                Schema::Array(s) => &mut s.examples,
+                Schema::AllOf(s) => &mut s.examples,
+                Schema::OneOf(s) => &mut s.examples,
+                Schema::AnyOf(s) => &mut s.examples,
+                // A kind of schema utoipa adds later: no example, and the
+                // test names it.
+                _ => continue,
+            };
+            *examples = vec![example.value];
+        }
+        let bodies = super::examples::bodies();
+        let errors = super::examples::errors();
+        let answers = super::examples::responses();
+        let error_ref = format!(
+            "#/components/schemas/{}",
+            <super::error::ErrorBody as utoipa::ToSchema>::name()
+        );
+        for (path, item) in doc.paths.paths.iter_mut() {
+            let operations = [
+                ("get", item.get.as_mut()),
+                ("put", item.put.as_mut()),
+                ("post", item.post.as_mut()),
+                ("delete", item.delete.as_mut()),
+                ("patch", item.patch.as_mut()),
+            ];
+            for (method, op) in operations {
+                let Some(op) = op else { continue };
+                if let Some(RefOr::T(body)) = op.request_body.as_mut() {
+                    if let Some(example) = bodies
+                        .iter()
+                        .find(|b| b.method == method && b.path == path.as_str())
+                    {
+                        for content in body.content.values_mut() {
+                            if let RefOr::T(content) = content {
+                                content.example = Some(example.value.clone());
+                            }
+                        }
+                    }
+                }
+                for (status, response) in op.responses.responses.iter_mut() {
+                    let RefOr::T(response) = response else {
+                        continue;
+                    };
+                    let answer = answers
+                        .iter()
+                        .find(|a| {
+                            a.method == method && a.path == path.as_str() && a.status == status
+                        })
+                        .map(|a| &a.value);
+                    let error = errors
+                        .iter()
+                        .find(|e| {
+                            e.status.as_str() == status && e.applies.is_none_or(|f| f(method, path))
+                        })
+                        .map(|e| &e.value);
+                    for content in response.content.values_mut() {
+                        let RefOr::T(content) = content else {
+                            continue;
+                        };
+                        let is_error = matches!(&content.schema,
+                            Some(RefOr::Ref(r)) if r.ref_location == error_ref);
+                        let example = if is_error { error } else { answer };
+                        if let Some(value) = example {
+                            content.example = Some(value.clone());
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
 #[derive(OpenApi)]
 #[openapi(
     info(
         title = "autoheal API",
         description = "Targets and their state, incidents with every attempt, the audit log, operator commands, and accounts. Every route but the probes and login needs a credential: an API key as `Authorization: Bearer ah_key_...`, or the session cookie."
     ),
-    modifiers(&Security),
+    modifiers(&Security, &Examples),
     security(("api_key" = []), ("session" = [])),
     paths(
         super::health,
@@ -162,6 +250,9 @@ impl Modify for Security {
 )]
 pub struct ApiDoc;
 
+/// The document. Built once (its examples compose configurations and
+/// render answers, tens of milliseconds), then the same for the process.
 pub fn document() -> utoipa::openapi::OpenApi {
-    ApiDoc::openapi()
+    static DOCUMENT: std::sync::OnceLock<utoipa::openapi::OpenApi> = std::sync::OnceLock::new();
+    DOCUMENT.get_or_init(ApiDoc::openapi).clone()
 }
