@@ -40,6 +40,7 @@ use super::hooks::{
     CreatedHook, Filter, HookInfo, HookList, NewHookRequest, Pinged, Received, SignatureRequest,
 };
 use super::manage::{ConfigObject, ConfigObjectList, Imported};
+use super::notify::{ChannelList, ChannelView, Tested};
 use super::platforms::{DeployRequest, RenderAccount, RenderAccountRequest, ServiceList};
 use super::secrets::{SecretList, SetSecret};
 use crate::managed::{FieldError, ManageError};
@@ -48,6 +49,9 @@ use autoheal_config::{compose, Layers, Overlay, Section};
 use autoheal_core::{AuditEvent, Phase, Status};
 use autoheal_plugins::alert::AlertSource;
 use autoheal_plugins::check::heartbeat::Ping;
+use autoheal_store::outbox::{
+    Delivery, DeliveryDetail, DeliveryState, DeliveryTry, Notification, TryOutcome,
+};
 use autoheal_store::{
     ApiKey, Attempt, CheckResultRow, Event, Incident, Member, Page, Role, SecretInfo, Workspace,
 };
@@ -1521,5 +1525,102 @@ pub fn schemas() -> Vec<SchemaExample> {
             "kind": "smtp_password",
             "value": "an example SMTP password"
         })),
+        // Notifications.
+        answer(channel_view()),
+        answer(ChannelList {
+            items: vec![channel_view()],
+        }),
+        answer(Tested {
+            channel: "ops".into(),
+            delivered: false,
+            outcome: "rejected".into(),
+            detail: "HTTP 400: invalid_payload".into(),
+        }),
+        both(notification()),
+        both(delivery()),
+        both(DeliveryState::Dead),
+        both(delivery_try()),
+        both(TryOutcome::Rejected),
+        both(DeliveryDetail {
+            delivery: delivery(),
+            notification: notification(),
+            tries: vec![delivery_try()],
+        }),
+        generic_answer::<Page<Delivery>, Delivery>(Page {
+            items: vec![delivery()],
+            next_before: Some(12),
+        }),
     ]
+}
+
+/// The example channel: a Slack webhook, as the API shows it (redacted by
+/// the channel's own redaction).
+fn channel_view() -> ChannelView {
+    let config: autoheal_plugins::channel::ChannelConfig = serde_json::from_value(json!({
+        "type": "slack",
+        "url": "https://hooks.slack.com/services/T000/B000/EXAMPLE"
+    }))
+    .expect("an example channel");
+    ChannelView {
+        name: "ops".into(),
+        kind: config.kind().into(),
+        config: config.redacted(),
+        enabled: true,
+    }
+}
+
+/// The notification autoheal writes when `web`'s incident opens.
+fn notification() -> Notification {
+    let event = AuditEvent::IncidentOpened {
+        reason: "3 failures within 1m (last: connection refused)".into(),
+    };
+    let text = event.message("web", "autoheal");
+    let msg = crate::notify::facts::of(&event, "web", &text).expect("told");
+    let n = crate::notify::facts::new_notification(1, Some("web"), Some(7), msg, T0 + MINUTE);
+    let mut payload = n.payload;
+    let id = "01a24268-ec88-7715-8d0f-072aa7b773a6".to_string();
+    payload["event_id"] = json!(id);
+    Notification {
+        id,
+        workspace_id: n.workspace_id,
+        kind: n.kind,
+        target: n.target,
+        incident_id: n.incident_id,
+        severity: n.severity,
+        payload,
+        created_at: T0 + MINUTE,
+        routed_at: Some(T0 + MINUTE + 5_000),
+    }
+}
+
+/// Its delivery to `ops`, dead-lettered after the receiver refused it.
+fn delivery() -> Delivery {
+    Delivery {
+        id: 12,
+        workspace_id: 1,
+        notification_id: notification().id,
+        channel: "ops".into(),
+        state: DeliveryState::Dead,
+        tries: 1,
+        next_at: T0 + MINUTE + 5_000,
+        lease_until: None,
+        leased_by: None,
+        last_error: Some("HTTP 400: invalid_payload".into()),
+        created_at: T0 + MINUTE + 5_000,
+        sent_at: None,
+        ended_at: Some(T0 + MINUTE + 5_200),
+    }
+}
+
+fn delivery_try() -> DeliveryTry {
+    DeliveryTry {
+        delivery_id: 12,
+        try_no: 1,
+        at: T0 + MINUTE + 5_200,
+        worker: "4242-17".into(),
+        outcome: TryOutcome::Rejected,
+        status: None,
+        detail: "HTTP 400: invalid_payload".into(),
+        duration_ms: Some(180),
+    }
 }
