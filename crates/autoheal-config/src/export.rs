@@ -32,6 +32,12 @@ impl Config {
             write_back(&mut table, self.secret_refs.actions.get(name));
             file.actions.insert(name.clone(), table);
         }
+        for (name, channel) in &self.channels {
+            let mut table = to_table(channel)?;
+            write_back(&mut table, self.secret_refs.channels.get(name));
+            file.channels.insert(name.clone(), table);
+        }
+        file.routes = self.routes.clone();
         for t in &self.targets {
             let p = &t.policy;
             let d = |d: std::time::Duration| Some(HumanDuration(d));

@@ -79,9 +79,9 @@ pub struct Config {
     pub targets: Vec<TargetConfig>,
     /// `[channels.<name>]`: where notifications go (Slack, e-mail, ...).
     pub channels: BTreeMap<String, autoheal_plugins::channel::ChannelConfig>,
-    /// `[[routes]]`: which notifications go to which channels; none: every
-    /// notification to every channel.
-    pub routes: Vec<RouteConfig>,
+    /// `[routes.<name>]`: which notifications go to which channels; none:
+    /// every notification to every channel.
+    pub routes: BTreeMap<String, RouteConfig>,
     /// Where it came from (the file's path, or the text), to compose it
     /// again with the API's objects ([`compose`]).
     pub layers: Layers,
@@ -312,7 +312,7 @@ pub struct EngineSettings {
     pub max_concurrent_actions: usize,
 }
 
-/// One `[[routes]]` entry: notifications of these kinds about these
+/// One `[routes.<name>]`: notifications of these kinds about these
 /// targets (or targets of these groups) go to these channels. An empty
 /// list means every kind, every target.
 #[derive(Debug, Clone, PartialEq, Eq, Default, serde::Deserialize, serde::Serialize)]

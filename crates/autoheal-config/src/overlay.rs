@@ -26,6 +26,8 @@ pub struct Overlay {
     pub groups: BTreeMap<String, toml::Table>,
     pub actions: BTreeMap<String, toml::Table>,
     pub targets: BTreeMap<String, toml::Table>,
+    pub channels: BTreeMap<String, toml::Table>,
+    pub routes: BTreeMap<String, toml::Table>,
 }
 
 impl Overlay {
@@ -34,6 +36,8 @@ impl Overlay {
             && self.groups.is_empty()
             && self.actions.is_empty()
             && self.targets.is_empty()
+            && self.channels.is_empty()
+            && self.routes.is_empty()
     }
 
     /// The object `name` of `section` (`defaults` ignores the name).
@@ -43,6 +47,8 @@ impl Overlay {
             Section::Groups => self.groups.get(name),
             Section::Actions => self.actions.get(name),
             Section::Targets => self.targets.get(name),
+            Section::Channels => self.channels.get(name),
+            Section::Routes => self.routes.get(name),
         }
     }
 
@@ -58,6 +64,8 @@ impl Overlay {
             Section::Groups => &mut self.groups,
             Section::Actions => &mut self.actions,
             Section::Targets => &mut self.targets,
+            Section::Channels => &mut self.channels,
+            Section::Routes => &mut self.routes,
         };
         match table {
             Some(t) => map.insert(name.to_string(), t),
@@ -84,6 +92,16 @@ impl Overlay {
                 self.targets
                     .iter()
                     .map(|(n, t)| (Section::Targets, n.as_str(), t)),
+            )
+            .chain(
+                self.channels
+                    .iter()
+                    .map(|(n, t)| (Section::Channels, n.as_str(), t)),
+            )
+            .chain(
+                self.routes
+                    .iter()
+                    .map(|(n, t)| (Section::Routes, n.as_str(), t)),
             )
     }
 }

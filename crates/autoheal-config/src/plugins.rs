@@ -290,11 +290,12 @@ pub(crate) fn parse_channel(
     table: &toml::Table,
     key: &str,
     secrets: &mut Sources,
+    refs_allowed: bool,
     errs: &mut Errors,
 ) -> Option<(ChannelConfig, Located)> {
     let (_, _) = split_type(table, key, ChannelConfig::KINDS, errs)?;
     let mut table = table.clone();
-    let refs = secrets.resolve(&mut table, secrets::CHANNEL, key, true, errs)?;
+    let refs = secrets.resolve(&mut table, secrets::CHANNEL, key, refs_allowed, errs)?;
     deserialize_table::<ChannelConfig>(table, key, errs).map(|c| (c, refs))
 }
 

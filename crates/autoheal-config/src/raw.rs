@@ -279,6 +279,11 @@ pub struct TargetsFile {
     pub actions: BTreeMap<String, toml::Table>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub targets: BTreeMap<String, TargetKeys>,
+    /// Each channel as its TOML table (`type = "slack"`, ...).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub channels: BTreeMap<String, toml::Table>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub routes: BTreeMap<String, crate::RouteConfig>,
 }
 
 fn is_default<T: Default + PartialEq>(v: &T) -> bool {

@@ -200,14 +200,19 @@ pub(crate) fn resolve_table(
                 "channel names starting with \"docker.\" are reserved for [docker] webhook_url and apprise_url; choose another name",
             );
         }
+        // References to autoheal's environment and files: the file's only.
+        let allowed = file.channels.contains(name);
         let channel = parse_and_validate(
-            |errs| crate::plugins::parse_channel(table, &key, &mut secrets, errs),
+            |errs| crate::plugins::parse_channel(table, &key, &mut secrets, allowed, errs),
             |(c, _), clients| crate::plugins::validate_channel(c, clients),
             &key,
             &mut clients,
             &mut errs,
         );
-        if let Some((c, _refs)) = channel {
+        if let Some((c, refs)) = channel {
+            if !refs.is_empty() {
+                secret_refs.channels.insert(name.to_string(), refs);
+            }
             channels.insert(name.to_string(), c);
         }
     }
@@ -632,36 +637,26 @@ pub(crate) fn resolve_table(
     })
 }
 
-/// `[[routes]]`: each names channels that exist, kinds of notification
-/// that exist, groups that exist (targets may be Docker's, so any name).
+/// `[routes.<name>]`: each names channels that exist, kinds of
+/// notification that exist, groups that exist (targets may be Docker's, so
+/// any name).
 fn resolve_routes<G>(
     root: &toml::Table,
     channels: &BTreeMap<String, autoheal_plugins::channel::ChannelConfig>,
     groups: &BTreeMap<String, G>,
     errs: &mut Errors,
-) -> Vec<crate::RouteConfig> {
-    let Some(v) = root.get("routes") else {
-        return Vec::new();
-    };
-    let Some(items) = v.as_array() else {
-        errs.push(
-            "routes",
-            format!(
-                "expected an array of tables like [[routes]] with channels = [\"ops\"], found {}",
-                v.type_str()
-            ),
-        );
-        return Vec::new();
-    };
+) -> BTreeMap<String, crate::RouteConfig> {
     let kinds = autoheal_plugins::channel::MessageKind::ALL;
-    let mut routes = Vec::new();
-    for (i, item) in items.iter().enumerate() {
-        let key = format!("routes[{i}]");
-        let Some(t) = item.as_table() else {
-            errs.push(key, format!("expected a table, found {}", item.type_str()));
-            continue;
-        };
-        let Some(r) = deserialize_table::<crate::RouteConfig>(t.clone(), &key, errs) else {
+    let mut routes = BTreeMap::new();
+    for (name, table) in named_tables(
+        root,
+        "routes",
+        r#"a table like { channels = ["ops"], events = ["heal_failed"] }"#,
+        errs,
+    ) {
+        let key = name_key("routes", name);
+        check_name(name, &key, "a route", errs);
+        let Some(r) = deserialize_table::<crate::RouteConfig>(table.clone(), &key, errs) else {
             continue;
         };
         if r.channels.is_empty() {
@@ -692,7 +687,7 @@ fn resolve_routes<G>(
                 );
             }
         }
-        routes.push(r);
+        routes.insert(name.to_string(), r);
     }
     routes
 }

@@ -83,6 +83,8 @@ pub struct SecretRefs {
     pub actions: BTreeMap<String, Located>,
     /// `targets.<name>.check`: paths within the check's table.
     pub checks: BTreeMap<String, Located>,
+    /// `[channels.<name>]`: paths within the channel's table.
+    pub channels: BTreeMap<String, Located>,
 }
 
 /// Puts each reference back at its path in `table` (a plugin's config

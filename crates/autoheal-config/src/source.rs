@@ -14,14 +14,20 @@ pub enum Section {
     Groups,
     Actions,
     Targets,
+    /// `[channels.<name>]`: where notifications go.
+    Channels,
+    /// `[routes.<name>]`: which notifications go to which channels.
+    Routes,
 }
 
 impl Section {
-    pub const ALL: [Section; 4] = [
+    pub const ALL: [Section; 6] = [
         Section::Defaults,
         Section::Groups,
         Section::Actions,
         Section::Targets,
+        Section::Channels,
+        Section::Routes,
     ];
 
     /// The section's name in the file (and in the store).
@@ -31,6 +37,8 @@ impl Section {
             Section::Groups => "groups",
             Section::Actions => "actions",
             Section::Targets => "targets",
+            Section::Channels => "channels",
+            Section::Routes => "routes",
         }
     }
 
@@ -45,6 +53,8 @@ impl Section {
             Section::Groups => "group",
             Section::Actions => "action",
             Section::Targets => "target",
+            Section::Channels => "channel",
+            Section::Routes => "route",
         }
     }
 }
@@ -118,6 +128,8 @@ pub struct FileObjects {
     pub groups: BTreeSet<String>,
     pub actions: BTreeSet<String>,
     pub targets: BTreeSet<String>,
+    pub channels: BTreeSet<String>,
+    pub routes: BTreeSet<String>,
 }
 
 impl FileObjects {
@@ -136,6 +148,8 @@ impl FileObjects {
             groups: names("groups"),
             actions: names("actions"),
             targets: names("targets"),
+            channels: names("channels"),
+            routes: names("routes"),
         }
     }
 
@@ -147,6 +161,8 @@ impl FileObjects {
             Section::Groups => self.groups.contains(name),
             Section::Actions => self.actions.contains(name),
             Section::Targets => self.targets.contains(name),
+            Section::Channels => self.channels.contains(name),
+            Section::Routes => self.routes.contains(name),
         }
     }
 }

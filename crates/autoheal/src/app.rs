@@ -25,7 +25,6 @@ use tokio_util::sync::CancellationToken;
 pub struct Reloader {
     managed: crate::managed::Managed,
     tls: Option<http::tls::TlsReloader>,
-    notifier: crate::notify::Notifier,
 }
 
 impl Reloader {
@@ -33,25 +32,7 @@ impl Reloader {
     /// builds it and swaps it in; the count of targets, or every problem
     /// (nothing changed then).
     pub async fn reload(&self, config: &Config) -> Result<usize, Vec<String>> {
-        let n = self.managed.reload_file(config).await?;
-        // The channels and routes of the file as it is now (checked with
-        // the rest of it: they build).
-        match self
-            .managed
-            .composed(autoheal_store::DEFAULT_WORKSPACE)
-            .await
-        {
-            Ok(composed) => match notify_routing(&composed) {
-                Ok(routing) => self.notifier.set_routing(routing),
-                Err(e) => {
-                    tracing::error!(error = %e, "The notification channels could not be rebuilt; the old ones stay: {e}")
-                }
-            },
-            Err(e) => {
-                tracing::error!(error = %e, "The notification channels could not be rebuilt; the old ones stay: {e}")
-            }
-        }
-        Ok(n)
+        self.managed.reload_file(config).await
     }
 
     /// Reads the TLS certificate and key again (SIGHUP): from `files`, a
@@ -180,6 +161,9 @@ impl Application {
                 errors.join("\n")
             )
         })?;
+        let mut routing = notify_routing(config)?;
+        let clients = autoheal_plugins::http_client::HttpClients::new()
+            .context("building the HTTP client of the notification channels")?;
         // The other workspaces' objects (no file under them): one that no
         // longer builds is left out, with the reason in the log, and kept.
         for (ws, space) in loaded
@@ -187,7 +171,10 @@ impl Application {
             .filter(|(ws, _)| **ws != autoheal_store::DEFAULT_WORKSPACE)
         {
             match crate::managed::build_stored_workspace(*ws, space, &runtime) {
-                Ok(built) => {
+                Ok((built, composed)) => {
+                    if let Err(e) = routing.add(*ws, &composed, &clients) {
+                        tracing::error!(workspace = ws, errors = %e.join("; "), "The notification channels of workspace {ws} could not be built.");
+                    }
                     targets.extend(built.targets);
                     actions.extend(
                         built
@@ -201,7 +188,6 @@ impl Application {
                 }
             }
         }
-        let routing = notify_routing(config)?;
         let tls = match &config.server.tls {
             Some(files) => Some(http::tls::TlsReloader::load(files)?),
             None => None,
@@ -259,8 +245,11 @@ impl Application {
         let managed = crate::managed::Managed::new(
             store.clone(),
             vault.keyring(),
-            handle.clone(),
-            runtime.clone(),
+            crate::managed::Running {
+                handle: handle.clone(),
+                runtime: runtime.clone(),
+                notifier: notifier.clone(),
+            },
             config.layers.clone(),
             loaded,
             file_objects,
@@ -332,7 +321,6 @@ impl Application {
         Reloader {
             managed: self.managed.clone(),
             tls: self.tls.clone(),
-            notifier: self.notifier.clone(),
         }
     }
 

@@ -398,7 +398,7 @@ pub fn export(config: &Path, output: Option<&Path>) -> ExitCode {
 
 /// The sections `import` merges, entry by entry (an entry of the imported
 /// file replaces the one of the same name).
-const IMPORTED_SECTIONS: [&str; 3] = ["groups", "actions", "targets"];
+const IMPORTED_SECTIONS: [&str; 5] = ["groups", "actions", "targets", "channels", "routes"];
 
 pub fn import(file: &Path, config: &Path) -> ExitCode {
     let env: BTreeMap<String, String> = std::env::vars().collect();

@@ -127,10 +127,20 @@ struct Inner {
     keys: Arc<Keyring>,
     handle: Handle,
     runtime: Runtime,
+    /// The notification channels and routes in force.
+    notifier: crate::notify::Notifier,
     /// One change at a time.
     state: tokio::sync::Mutex<State>,
     /// What the file defines, read without waiting on a change.
     file: RwLock<FileObjects>,
+}
+
+/// What a change is applied to: the supervisor, what built targets share,
+/// the notification channels in force.
+pub struct Running {
+    pub handle: Handle,
+    pub runtime: Runtime,
+    pub notifier: crate::notify::Notifier,
 }
 
 /// The API's config objects and the file, composed. Cheap to clone.
@@ -231,12 +241,16 @@ impl Managed {
     pub fn new(
         store: Arc<dyn Store>,
         keys: Arc<Keyring>,
-        handle: Handle,
-        runtime: Runtime,
+        running: Running,
         layers: Layers,
         loaded: BTreeMap<i64, Loaded>,
         file: FileObjects,
     ) -> Self {
+        let Running {
+            handle,
+            runtime,
+            notifier,
+        } = running;
         let spaces = loaded
             .into_iter()
             .map(|(ws, Loaded { overlay, meta })| (ws, Space { overlay, meta }))
@@ -247,6 +261,7 @@ impl Managed {
                 keys,
                 handle,
                 runtime,
+                notifier,
                 state: tokio::sync::Mutex::new(State { layers, spaces }),
                 file: RwLock::new(file),
             }),
@@ -425,6 +440,7 @@ impl Managed {
             Err(e) => return Err(e.into()),
         };
         self.swap(workspace_id, built).await?;
+        self.channels_of(workspace_id, &composed.config);
         let space = state.spaces.entry(workspace_id).or_default();
         for ((c, w), _) in changes.iter().zip(&written).zip(&befores) {
             let key = (c.section, c.name.clone());
@@ -497,7 +513,16 @@ impl Managed {
             return Err(vec![e.to_string()]);
         }
         state.layers = config.layers.clone();
+        self.channels_of(DEFAULT_WORKSPACE, &composed.config);
         Ok(n)
+    }
+
+    /// Workspace `ws`'s notification channels and routes as `config` has
+    /// them (they built when it was composed).
+    fn channels_of(&self, ws: i64, config: &Config) {
+        if let Err(e) = self.inner.notifier.set_workspace(ws, config) {
+            tracing::error!(workspace = ws, errors = %e.join("; "), "The notification channels could not be rebuilt; the old ones stay.");
+        }
     }
 
     async fn swap(&self, ws: i64, built: Built) -> Result<(), ManageError> {
@@ -521,11 +546,16 @@ impl Managed {
 /// Workspace `ws`'s objects, composed over no file and built for the
 /// supervisor (targets keyed for the workspace), at start. The default
 /// workspace is built with the file instead ([`crate::app`]).
-pub fn build_stored_workspace(ws: i64, loaded: &Loaded, rt: &Runtime) -> Result<Built, String> {
+pub fn build_stored_workspace(
+    ws: i64,
+    loaded: &Loaded,
+    rt: &Runtime,
+) -> Result<(Built, Config), String> {
     let layers = workspace_layers(ws);
     let composed = compose(&layers, &loaded.overlay).map_err(|e| e.to_string())?;
     host_reaching(&composed.config, layers.origin()).map_err(|e| e.to_string())?;
-    build_workspace(ws, &composed.config, rt).map_err(|e| e.join("; "))
+    let built = build_workspace(ws, &composed.config, rt).map_err(|e| e.join("; "))?;
+    Ok((built, composed.config))
 }
 
 /// What a workspace other than the default may not hold: what runs on (or
@@ -601,6 +631,34 @@ fn build_workspace(ws: i64, config: &Config, rt: &Runtime) -> Result<Built, Vec<
 }
 
 /// An object as the API answers it: JSON, secrets redacted.
-pub fn redacted(table: &toml::Table) -> serde_json::Value {
-    autoheal_plugins::redact::redacted_json(&table_to_json(table))
+pub fn redacted(section: Section, table: &toml::Table) -> serde_json::Value {
+    shown(section, &table_to_json(table))
+}
+
+/// An object of `section` as it may be shown: secrets redacted; a
+/// channel's by the channel itself (its URL's path is the secret of a Slack
+/// or Discord webhook), every URL as scheme and host when it does not read.
+pub fn shown(section: Section, value: &serde_json::Value) -> serde_json::Value {
+    if section != Section::Channels {
+        return autoheal_plugins::redact::redacted_json(value);
+    }
+    match serde_json::from_value::<autoheal_plugins::channel::ChannelConfig>(value.clone()) {
+        Ok(c) => c.redacted(),
+        Err(_) => {
+            let mut v = autoheal_plugins::redact::redacted_json(value);
+            urls_to_hosts(&mut v);
+            v
+        }
+    }
+}
+
+fn urls_to_hosts(v: &mut serde_json::Value) {
+    match v {
+        serde_json::Value::String(s) if s.contains("://") => {
+            *s = autoheal_plugins::redact_url(s);
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(urls_to_hosts),
+        serde_json::Value::Object(map) => map.values_mut().for_each(urls_to_hosts),
+        _ => {}
+    }
 }

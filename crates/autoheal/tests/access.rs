@@ -283,9 +283,15 @@ async fn every_route_answers_anonymous_401_too_low_a_role_403_and_another_worksp
                 continue;
             }
             if e.method == Method::PUT
-                && ["/api/v1/targets/", "/api/v1/actions/", "/api/v1/groups/"]
-                    .iter()
-                    .any(|p| e.path.starts_with(p))
+                && [
+                    "/api/v1/targets/",
+                    "/api/v1/actions/",
+                    "/api/v1/groups/",
+                    "/api/v1/channels/",
+                    "/api/v1/routes/",
+                ]
+                .iter()
+                .any(|p| e.path.starts_with(p))
             {
                 // Names are per workspace: a PUT makes (or here, with a bad
                 // body, refuses) the outsider's own object, checked against

@@ -156,10 +156,10 @@ url = "http://127.0.0.1:{port}/ops"
 type = "slack"
 url = "http://127.0.0.1:{port}/pager"
 
-[[routes]]
+[routes.everything]
 channels = ["ops"]
 
-[[routes]]
+[routes.heals]
 channels = ["pager"]
 events = ["heal_started"]
 "#
@@ -443,7 +443,7 @@ async fn targets_failing_together_are_told_in_one_message() {
     let dir = tempfile::tempdir().unwrap();
     let closed = free_port();
     let mut text = format!(
-        "[docker]\nenabled = false\n[channels.ops]\ntype = \"slack\"\nurl = \"http://127.0.0.1:{port}/ops\"\n[[routes]]\nchannels = [\"ops\"]\nevents = [\"incident_opened\"]\n"
+        "[docker]\nenabled = false\n[channels.ops]\ntype = \"slack\"\nurl = \"http://127.0.0.1:{port}/ops\"\n[routes.opened]\nchannels = [\"ops\"]\nevents = [\"incident_opened\"]\n"
     );
     for name in ["a", "b", "c", "d", "e"] {
         text.push_str(&format!(
@@ -474,4 +474,105 @@ async fn targets_failing_together_are_told_in_one_message() {
     }
     // One message, not five.
     assert_eq!(rx.texts("/ops").len(), 1, "{:?}", rx.texts("/ops"));
+}
+
+/// Issue 12 item 3 and 6: channels and routes made through the API belong
+/// to the workspace that made them: its notifications go there and nowhere
+/// else, their secrets are sealed and never answered.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_workspaces_channels_made_through_the_api_get_its_notifications_only() {
+    let rx = Receiver::default();
+    let port = rx.start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let closed = free_port();
+    let cfg = write(
+        &dir.path().join("autoheal.toml"),
+        &format!(
+            "[docker]\nenabled = false\n[channels.ours]\ntype = \"slack\"\nurl = \"http://127.0.0.1:{port}/ours\"\n"
+        ),
+    );
+    common::cli(&["workspace", "add", "team"], &data, "");
+    common::cli(
+        &[
+            "user",
+            "add",
+            "bob",
+            "--role",
+            "owner",
+            "--workspace",
+            "team",
+        ],
+        &data,
+        "correct horse battery\n",
+    );
+    let app = Autoheal::start(&cfg, &data).await;
+    let team = app.sign_in_key("bob", "correct horse battery").await;
+    let send = |method: Method, path: &'static str, body: Value| {
+        let (app, team) = (&app, team.clone());
+        async move { app.send_as(&team, method, path, Some(body), &[]).await }
+    };
+    let (status, _, v) = send(
+        Method::POST,
+        "/api/v1/channels",
+        json!({"name": "theirs", "type": "slack", "url": format!("http://127.0.0.1:{port}/theirs/SECRET-PATH")}),
+    )
+    .await;
+    assert_eq!(status, 201, "{v}");
+    assert!(
+        !v.to_string().contains("SECRET-PATH"),
+        "sealed, never answered: {v}"
+    );
+    // A route naming a channel that does not exist is the file's error.
+    let (status, _, v) = send(
+        Method::POST,
+        "/api/v1/routes",
+        json!({"name": "page", "channels": ["nosuch"]}),
+    )
+    .await;
+    assert_eq!(status, 422, "{v}");
+    assert_eq!(v["error"]["pointer"], "/channels/0", "{v}");
+    let (status, _, v) = send(
+        Method::POST,
+        "/api/v1/routes",
+        json!({"name": "page", "channels": ["theirs"], "events": ["incident_opened"]}),
+    )
+    .await;
+    assert_eq!(status, 201, "{v}");
+    let (status, _, v) = send(
+        Method::POST,
+        "/api/v1/targets",
+        json!({"name": "web", "check": {"type": "tcp", "address": format!("127.0.0.1:{closed}"), "interval": "200ms", "timeout": "1s"}}),
+    )
+    .await;
+    assert_eq!(status, 201, "{v}");
+    eventually(
+        LONG,
+        "the team's channel to hear of its incident",
+        || async {
+            rx.texts("/theirs/SECRET-PATH")
+                .iter()
+                .find(|t| t.contains("web is failing"))
+                .cloned()
+        },
+    )
+    .await;
+    // Its channels are its own: listed for it, not for the default.
+    let (_, _, mine) = app
+        .send_as(&team, Method::GET, "/api/v1/channels", None, &[])
+        .await;
+    let names: Vec<&str> = mine["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["theirs"], "{mine}");
+    let (_, _, ours) = app.send(Method::GET, "/api/v1/channels", None, &[]).await;
+    assert!(!ours.to_string().contains("theirs"), "{ours}");
+    assert!(
+        rx.texts("/ours").is_empty(),
+        "the default workspace's channel hears nothing of the team: {:?}",
+        rx.texts("/ours")
+    );
 }

@@ -918,6 +918,16 @@ fn config_objects() -> Vec<(Section, &'static str, Value)> {
             "defaults",
             json!({"cooldown": "7m", "failure_threshold": 3}),
         ),
+        (
+            Section::Channels,
+            "ops",
+            json!({"type": "slack", "url": "https://hooks.slack.com/services/T000/B000/EXAMPLE"}),
+        ),
+        (
+            Section::Routes,
+            "page",
+            json!({"channels": ["ops"], "events": ["heal_failed", "quarantined", "recovered"], "groups": ["web"]}),
+        ),
     ]
 }
 
@@ -1015,6 +1025,30 @@ pub fn bodies() -> Vec<BodyExample> {
         },
         BodyExample {
             method: "post",
+            path: "/api/v1/channels",
+            value: with_name("ops", config_object_of(Section::Channels, "ops")),
+            accepts: |v| composes_named(Section::Channels, v),
+        },
+        BodyExample {
+            method: "put",
+            path: "/api/v1/channels/{name}",
+            value: config_object_of(Section::Channels, "ops"),
+            accepts: |v| composes(Section::Channels, "ops", v),
+        },
+        BodyExample {
+            method: "post",
+            path: "/api/v1/routes",
+            value: with_name("page", config_object_of(Section::Routes, "page")),
+            accepts: |v| composes_named(Section::Routes, v),
+        },
+        BodyExample {
+            method: "put",
+            path: "/api/v1/routes/{name}",
+            value: config_object_of(Section::Routes, "page"),
+            accepts: |v| composes(Section::Routes, "page", v),
+        },
+        BodyExample {
+            method: "post",
             path: "/api/v1/import",
             value: Value::String(import_text()),
             accepts: |v| imported(v.as_str().ok_or("expected TOML text")?).map(drop),
@@ -1089,37 +1123,10 @@ fn imported(text: &str) -> Result<Imported, String> {
     let root: toml::Table = text
         .parse()
         .map_err(|e: toml::de::Error| format!("400: not TOML: {}", e.message()))?;
-    let mut counts = Imported {
-        defaults: 0,
-        groups: 0,
-        actions: 0,
-        targets: 0,
-    };
+    let (changes, counts) = super::manage::import_changes(root).map_err(|e| describe(&e))?;
     let mut overlay = Overlay::default();
-    for (key, value) in root {
-        let section = Section::parse(&key).ok_or(format!("422 at /{key}: not a section"))?;
-        let toml::Value::Table(t) = value else {
-            return Err(format!("422 at /{key}: expected a table"));
-        };
-        if section == Section::Defaults {
-            counts.defaults = 1;
-            overlay.set(section, "defaults", Some(t));
-            continue;
-        }
-        for (name, v) in t {
-            let toml::Value::Table(obj) = v else {
-                return Err(format!("422 at /{key}/{name}: expected a table"));
-            };
-            if !autoheal_config::is_valid_name(&name) {
-                return Err(format!("422 at /name: {name:?}"));
-            }
-            match section {
-                Section::Groups => counts.groups += 1,
-                Section::Actions => counts.actions += 1,
-                _ => counts.targets += 1,
-            }
-            overlay.set(section, &name, Some(obj));
-        }
+    for c in changes {
+        overlay.set(c.section, &c.name, c.table);
     }
     if overlay.is_empty() {
         return Err("400: nothing to import".into());

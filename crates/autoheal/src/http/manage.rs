@@ -76,6 +76,25 @@ pub fn endpoints() -> Vec<Endpoint> {
             a,
             delete(delete_defaults),
         ),
+        endpoint(Method::POST, "/api/v1/channels", a, post(create_channel)),
+        endpoint(Method::GET, "/api/v1/channels/{name}", v, get(get_channel)),
+        endpoint(Method::PUT, "/api/v1/channels/{name}", a, put(put_channel)),
+        endpoint(
+            Method::DELETE,
+            "/api/v1/channels/{name}",
+            a,
+            delete(delete_channel),
+        ),
+        endpoint(Method::GET, "/api/v1/routes", v, get(list_routes)),
+        endpoint(Method::POST, "/api/v1/routes", a, post(create_route)),
+        endpoint(Method::GET, "/api/v1/routes/{name}", v, get(get_route)),
+        endpoint(Method::PUT, "/api/v1/routes/{name}", a, put(put_route)),
+        endpoint(
+            Method::DELETE,
+            "/api/v1/routes/{name}",
+            a,
+            delete(delete_route),
+        ),
         endpoint(Method::GET, "/api/v1/export", a, get(export)),
         endpoint(Method::POST, "/api/v1/import", a, post(import)),
     ]
@@ -111,7 +130,7 @@ fn api_object(section: Section, name: &str, table: &toml::Table, meta: &Meta) ->
         section: section.as_str().into(),
         name: name.to_string(),
         origin: "api",
-        config: redacted(table),
+        config: redacted(section, table),
         version: Some(meta.version),
         created_at: Some(meta.created_at),
         updated_at: Some(meta.updated_at),
@@ -142,7 +161,7 @@ async fn file_object(
         section: section.as_str().into(),
         name: name.to_string(),
         origin: "file",
-        config: autoheal_plugins::redact::redacted_json(&v),
+        config: crate::managed::shown(section, &v),
         version: None,
         created_at: None,
         updated_at: None,
@@ -255,8 +274,8 @@ async fn apply(
                 name: a.name.clone(),
                 change: change.into(),
                 version,
-                before: a.before.as_ref().map(redacted),
-                after: a.after.as_ref().map(redacted),
+                before: a.before.as_ref().map(|t| redacted(a.section, t)),
+                after: a.after.as_ref().map(|t| redacted(a.section, t)),
                 from: from(who.ip),
             },
         )
@@ -396,7 +415,7 @@ async fn list_objects(
                     section: section.as_str().into(),
                     name: name.clone(),
                     origin: "file",
-                    config: autoheal_plugins::redact::redacted_json(v),
+                    config: crate::managed::shown(section, v),
                     version: None,
                     created_at: None,
                     updated_at: None,
@@ -416,6 +435,23 @@ fn name_of(p: Result<Path<String>, PathRejection>) -> Result<String, ApiError> {
 macro_rules! section_handlers {
     ($section:expr, $tag:literal, $plural:literal,
      $create:ident, $put:ident, $delete:ident, $get:ident, $list:ident) => {
+        object_handlers!($section, $tag, $plural, $create, $put, $delete, $get);
+
+        #[utoipa::path(get, path = concat!("/api/v1/", $plural), tag = $tag,
+            responses((status = 200, description = "The file's and the API's, by name", body = ConfigObjectList)))]
+        async fn $list(
+            State(s): State<AppState>,
+            Extension(who): Extension<Principal>,
+        ) -> Result<Json<ConfigObjectList>, ApiError> {
+            list_objects(&s, &who, $section).await
+        }
+    };
+}
+
+/// Create, replace, delete and read one object of a section.
+macro_rules! object_handlers {
+    ($section:expr, $tag:literal, $plural:literal,
+     $create:ident, $put:ident, $delete:ident, $get:ident) => {
         #[utoipa::path(post, path = concat!("/api/v1/", $plural), tag = $tag,
             request_body(content = Object, description = "`name` and the object's keys, as the config file would hold them"),
             responses((status = 201, body = ConfigObject),
@@ -472,15 +508,6 @@ macro_rules! section_handlers {
         ) -> Result<Response, ApiError> {
             get_object(&s, &who, $section, &name_of(name)?).await
         }
-
-        #[utoipa::path(get, path = concat!("/api/v1/", $plural), tag = $tag,
-            responses((status = 200, description = "The file's and the API's, by name", body = ConfigObjectList)))]
-        async fn $list(
-            State(s): State<AppState>,
-            Extension(who): Extension<Principal>,
-        ) -> Result<Json<ConfigObjectList>, ApiError> {
-            list_objects(&s, &who, $section).await
-        }
     };
 }
 
@@ -493,6 +520,26 @@ section_handlers!(
     delete_action,
     get_action,
     list_actions
+);
+section_handlers!(
+    Section::Routes,
+    "notifications",
+    "routes",
+    create_route,
+    put_route,
+    delete_route,
+    get_route,
+    list_routes
+);
+// Channels: the list is the channels in force (notify.rs).
+object_handlers!(
+    Section::Channels,
+    "notifications",
+    "channels",
+    create_channel,
+    put_channel,
+    delete_channel,
+    get_channel
 );
 section_handlers!(
     Section::Groups,
@@ -631,6 +678,11 @@ async fn export(
         .map_err(|e| ApiError::internal(format!("the config cannot be written out: {e}")))?;
     let mut value = serde_json::to_value(&file).unwrap_or_default();
     autoheal_plugins::redact::redact_json(&mut value);
+    if let Some(channels) = value.get_mut("channels").and_then(|c| c.as_object_mut()) {
+        for c in channels.values_mut() {
+            *c = crate::managed::shown(Section::Channels, c);
+        }
+    }
     match q.format.as_deref().unwrap_or("toml") {
         "json" => Ok(Json(value).into_response()),
         "toml" => {
@@ -654,6 +706,8 @@ pub struct Imported {
     pub groups: usize,
     pub actions: usize,
     pub targets: usize,
+    pub channels: usize,
+    pub routes: usize,
 }
 
 #[utoipa::path(post, path = "/api/v1/import", tag = "defaults",
@@ -680,18 +734,32 @@ async fn import(
             ApiError::bad_request(format!("the body is not valid TOML: {}", e.message()))
         })?
     };
+    let (changes, counts) = import_changes(root)?;
+    if changes.is_empty() {
+        return Err(ApiError::bad_request("nothing to import"));
+    }
+    apply(&s, &who, changes).await?;
+    Ok(Json(counts).into_response())
+}
+
+/// An import's objects as changes (each replaces the API's object of its
+/// name), counted per section; a key that is no section, or an object that
+/// is no table or has a bad name, is refused with its pointer.
+pub(crate) fn import_changes(root: toml::Table) -> Result<(Vec<Change>, Imported), ApiError> {
     let mut changes = Vec::new();
     let mut counts = Imported {
         defaults: 0,
         groups: 0,
         actions: 0,
         targets: 0,
+        channels: 0,
+        routes: 0,
     };
     for (key, value) in root {
         let Some(section) = Section::parse(&key) else {
             return Err(ApiError::field(
                 &format!("/{key}"),
-                "expected only defaults, groups, actions and targets",
+                "expected only defaults, groups, actions, targets, channels and routes",
             ));
         };
         let toml::Value::Table(t) = value else {
@@ -718,6 +786,8 @@ async fn import(
             match section {
                 Section::Groups => counts.groups += 1,
                 Section::Actions => counts.actions += 1,
+                Section::Channels => counts.channels += 1,
+                Section::Routes => counts.routes += 1,
                 _ => counts.targets += 1,
             }
             changes.push(Change {
@@ -728,9 +798,5 @@ async fn import(
             });
         }
     }
-    if changes.is_empty() {
-        return Err(ApiError::bad_request("nothing to import"));
-    }
-    apply(&s, &who, changes).await?;
-    Ok(Json(counts).into_response())
+    Ok((changes, counts))
 }

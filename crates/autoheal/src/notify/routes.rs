@@ -100,7 +100,7 @@ impl Routing {
             }
         }
         self.routes
-            .insert(ws, config.routes.iter().map(route).collect());
+            .insert(ws, config.routes.values().map(route).collect());
         for t in &config.targets {
             if let Some(g) = &t.group {
                 self.groups.insert((ws, t.name.clone()), g.clone());
@@ -111,6 +111,51 @@ impl Routing {
         } else {
             Err(errors)
         }
+    }
+
+    /// These channels and routes with workspace `ws`'s rebuilt from
+    /// `config` (the others' kept as they are, gone ones still gone).
+    pub fn replaced(
+        &self,
+        ws: i64,
+        config: &Config,
+        clients: &HttpClients,
+    ) -> Result<Routing, Vec<String>> {
+        let keep = |k: &(i64, String)| k.0 != ws;
+        let mut next = Routing {
+            channels: self
+                .channels
+                .iter()
+                .filter(|(k, _)| keep(k))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            routes: self
+                .routes
+                .iter()
+                .filter(|(w, _)| **w != ws)
+                .map(|(k, v)| (*k, v.clone()))
+                .collect(),
+            groups: self
+                .groups
+                .iter()
+                .filter(|(k, _)| keep(k))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            shown: self
+                .shown
+                .iter()
+                .filter(|(k, _)| keep(k))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            gone: Mutex::new(
+                self.gone
+                    .lock()
+                    .map(|g| g.iter().filter(|k| keep(k)).cloned().collect())
+                    .unwrap_or_default(),
+            ),
+        };
+        next.add(ws, config, clients)?;
+        Ok(next)
     }
 
     /// The channel `name` of workspace `ws`, unless it is gone.

@@ -70,6 +70,20 @@ impl Notifier {
             .unwrap_or_else(|p| p.into_inner().clone())
     }
 
+    /// Rebuilds workspace `ws`'s channels and routes from its config as it
+    /// is now (a reload, a change through the API).
+    pub fn set_workspace(
+        &self,
+        ws: i64,
+        config: &autoheal_config::Config,
+    ) -> Result<(), Vec<String>> {
+        let clients = autoheal_plugins::http_client::HttpClients::new()
+            .map_err(|e| vec![format!("the HTTP client could not be built: {e}")])?;
+        let next = self.routing().replaced(ws, config, &clients)?;
+        self.set_routing(next);
+        Ok(())
+    }
+
     /// Replaces the channels and routes (a reload).
     pub fn set_routing(&self, routing: Routing) {
         if let Ok(mut r) = self.routing.write() {
