@@ -79,6 +79,8 @@ pub struct Config {
     pub targets: Vec<TargetConfig>,
     /// `[channels.<name>]`: where notifications go (Slack, e-mail, ...).
     pub channels: BTreeMap<String, autoheal_plugins::channel::ChannelConfig>,
+    /// `[notify]`: grouping and flood control.
+    pub notify: NotifySettings,
     /// `[routes.<name>]`: which notifications go to which channels; none:
     /// every notification to every channel.
     pub routes: BTreeMap<String, RouteConfig>,
@@ -125,6 +127,9 @@ pub struct ServerSettings {
     /// `/metrics`, login and setup) until a user exists: the container
     /// image listens on every interface and sets this. Default false.
     pub loopback_until_admin: bool,
+    /// The address people reach autoheal at (`https://autoheal.example.com`),
+    /// for links in notifications. Default none (no links).
+    pub public_url: Option<String>,
 }
 
 /// `server.tls_cert` and `server.tls_key`: where the certificate chain and
@@ -310,6 +315,25 @@ pub struct EngineSettings {
     pub max_concurrent_checks: usize,
     /// Bound on actions running at once. Default 8.
     pub max_concurrent_actions: usize,
+}
+
+/// `[notify]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NotifySettings {
+    /// How long a notification waits for others of its kind (one message
+    /// for many). Default 5s; 0 sends each at once.
+    pub group_window: std::time::Duration,
+    /// Messages per minute and channel; past it, one digest. Default 20.
+    pub rate_limit: u32,
+}
+
+impl Default for NotifySettings {
+    fn default() -> Self {
+        NotifySettings {
+            group_window: std::time::Duration::from_secs(5),
+            rate_limit: 20,
+        }
+    }
 }
 
 /// One `[routes.<name>]`: notifications of these kinds about these

@@ -60,6 +60,15 @@ pub struct ServerKeys {
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
     pub loopback_until_admin: Option<bool>,
+    pub public_url: Option<String>,
+}
+
+/// `[notify]`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NotifyKeys {
+    pub group_window: Option<HumanDuration>,
+    pub rate_limit: Option<u32>,
 }
 
 /// `[auth]`.

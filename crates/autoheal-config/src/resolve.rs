@@ -37,7 +37,7 @@ use std::time::Duration;
 /// The top-level sections a file may have.
 pub const SECTIONS: &[&str] = &[
     "server", "auth", "store", "log", "engine", "docker", "defaults", "groups", "actions",
-    "targets", "channels", "routes",
+    "targets", "channels", "routes", "notify",
 ];
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -139,6 +139,39 @@ pub(crate) fn resolve_table(
     let store: StoreKeys = section(root, "store", &mut errs);
     let log: LogKeys = section(root, "log", &mut errs);
     let engine: EngineKeys = section(root, "engine", &mut errs);
+    let notify_keys: crate::raw::NotifyKeys = section(root, "notify", &mut errs);
+    let mut notify = crate::NotifySettings::default();
+    if let Some(w) = ranged(
+        notify_keys.group_window,
+        &autoheal_core::policy::limits::GROUP_WINDOW,
+        "notify.group_window",
+        &mut errs,
+    ) {
+        notify.group_window = w;
+    }
+    match notify_keys.rate_limit {
+        None => {}
+        Some(n @ 1..=10_000) => notify.rate_limit = n,
+        Some(n) => errs.push(
+            "notify.rate_limit",
+            format!("expected messages per minute from 1 to 10000, found {n}"),
+        ),
+    }
+    let public_url = match server.public_url.as_deref() {
+        None => None,
+        Some(u) => match url::Url::parse(u) {
+            Ok(p) if matches!(p.scheme(), "http" | "https") && p.host().is_some() => {
+                Some(u.trim_end_matches('/').to_string())
+            }
+            _ => {
+                errs.push(
+                    "server.public_url",
+                    format!("expected an http(s) URL like \"https://autoheal.example.com\", found {u:?}"),
+                );
+                None
+            }
+        },
+    };
     let docker: DockerSettings = match root.get("docker") {
         None => DockerSettings::default(),
         Some(v) => expect_table(v, "docker", "a table", &mut errs)
@@ -615,6 +648,7 @@ pub(crate) fn resolve_table(
                 .or(server.loopback_until_admin)
                 .unwrap_or(false),
             tls,
+            public_url,
         },
         auth,
         store: StoreSettings {
@@ -634,6 +668,7 @@ pub(crate) fn resolve_table(
         targets,
         channels,
         routes,
+        notify,
     })
 }
 

@@ -441,3 +441,67 @@ fn the_coolify_preset_of_the_docs_loads_with_the_seeds_defaults() {
     assert_eq!(p.ladder[0].verify, Duration::from_secs(90));
     assert_eq!(p.ladder[1].action, "redeploy");
 }
+
+/// Issue 12: channels, routes and `[notify]` are read and checked like the
+/// rest of the file, each error at its key.
+#[test]
+fn channels_routes_and_notify_settings_are_read_and_checked() {
+    let ok = r#"
+[server]
+public_url = "https://autoheal.example.com/"
+[notify]
+group_window = "0s"
+rate_limit = 60
+[groups.web]
+[channels.ops]
+type = "slack"
+url = "https://hooks.slack.com/services/T0/B0/X"
+[routes.page]
+channels = ["ops"]
+events = ["heal_failed"]
+groups = ["web"]
+"#;
+    let c = parse_str(ok, "autoheal.toml", &no_env()).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(c.notify.group_window, Duration::ZERO);
+    assert_eq!(c.notify.rate_limit, 60);
+    assert_eq!(
+        c.server.public_url.as_deref(),
+        Some("https://autoheal.example.com")
+    );
+    assert_eq!(c.channels["ops"].kind(), "slack");
+    assert_eq!(c.routes["page"].events, ["heal_failed"]);
+    let defaults = parse_str("", "autoheal.toml", &no_env()).unwrap();
+    assert_eq!(defaults.notify.group_window, Duration::from_secs(5));
+    assert_eq!(defaults.notify.rate_limit, 20);
+
+    let bad = r#"
+[server]
+public_url = "ftp://x"
+[notify]
+group_window = "1h"
+rate_limit = 0
+[channels.ops]
+type = "slak"
+[channels."docker.x"]
+type = "slack"
+url = "https://hooks.slack.com/services/T0/B0/X"
+[routes.page]
+channels = ["nosuch"]
+events = ["everything"]
+groups = ["nosuch"]
+"#;
+    let e = parse_str(bad, "autoheal.toml", &no_env()).unwrap_err();
+    let keys: Vec<&str> = e.iter().map(|e| e.key.as_str()).collect();
+    for want in [
+        "server.public_url",
+        "notify.group_window",
+        "notify.rate_limit",
+        "channels.ops.type",
+        "channels.\"docker.x\"",
+        "routes.page.channels[0]",
+        "routes.page.events[0]",
+        "routes.page.groups[0]",
+    ] {
+        assert!(keys.contains(&want), "{want} in {keys:?}");
+    }
+}

@@ -140,6 +140,9 @@ fn config(dir: &std::path::Path, port: u16, closed: u16) -> std::path::PathBuf {
 [docker]
 enabled = false
 
+[server]
+public_url = "https://autoheal.example.com"
+
 [actions.fix]
 type = "command"
 argv = ["true"]
@@ -194,6 +197,15 @@ async fn what_autoheal_does_is_told_once_each_retried_with_its_id_and_dead_lette
         },
     )
     .await;
+    // With server.public_url, the incident's page is linked.
+    assert!(
+        rx.got().iter().any(|g| g
+            .body
+            .to_string()
+            .contains("https://autoheal.example.com/incidents/")),
+        "{:?}",
+        rx.got()
+    );
     let pager = rx.texts("/pager");
     assert!(
         !pager.is_empty() && pager.iter().all(|t| t.contains("healing with fix")),

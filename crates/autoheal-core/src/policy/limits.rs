@@ -224,6 +224,15 @@ pub const DOCKER_API_TIMEOUT: Limit = Limit {
     max: secs(HOUR),
 };
 
+/// How long a notification waits for others of its kind to be told with
+/// it (`notify.group_window`; 0 tells each at once).
+pub const GROUP_WINDOW: Limit = Limit {
+    what: "notification group window",
+    keys: &["notify.group_window"],
+    min: Duration::ZERO,
+    max: secs(600),
+};
+
 /// Every limit, in the order of the docs' table.
 pub const ALL: &[Limit] = &[
     FLAP_WINDOW,
@@ -244,6 +253,7 @@ pub const ALL: &[Limit] = &[
     RETENTION,
     STOP_TIMEOUT,
     DOCKER_API_TIMEOUT,
+    GROUP_WINDOW,
 ];
 
 /// A duration the way config files write it, in its largest whole unit:

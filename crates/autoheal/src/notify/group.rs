@@ -15,7 +15,8 @@ use autoheal_store::outbox::Notification;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-/// How long a notification waits for others of its kind.
+/// How long a notification waits for others of its kind, by default
+/// (`notify.group_window`).
 pub const WINDOW: Duration = Duration::from_secs(5);
 
 /// The most targets one grouped message names.
@@ -53,9 +54,14 @@ fn groupable_kind(kind: &str) -> bool {
 }
 
 /// The plan for `rows` at `now` (Unix ms): `split` tells each one's
-/// channels. Notifications still inside their window are left for later.
-pub fn plan(rows: &[Notification], now: i64, split: impl Fn(&Notification) -> Split) -> Plan {
-    let window = WINDOW.as_millis() as i64;
+/// channels. Notifications still inside their `window` are left for later.
+pub fn plan(
+    rows: &[Notification],
+    now: i64,
+    window: Duration,
+    split: impl Fn(&Notification) -> Split,
+) -> Plan {
+    let window = window.as_millis() as i64;
     let mut plan = Plan::default();
     // Oldest of each (workspace, kind): the window runs from it.
     let mut oldest: BTreeMap<(i64, &str), i64> = BTreeMap::new();
@@ -240,8 +246,13 @@ mod tests {
             })
             .collect();
         // Inside the window: nothing yet.
-        assert_eq!(plan(&rows, 2_000, |_| to(&["ops"])), Plan::default());
-        let p = plan(&rows, 1_000 + WINDOW.as_millis() as i64, |_| to(&["ops"]));
+        assert_eq!(
+            plan(&rows, 2_000, WINDOW, |_| to(&["ops"])),
+            Plan::default()
+        );
+        let p = plan(&rows, 1_000 + WINDOW.as_millis() as i64, WINDOW, |_| {
+            to(&["ops"])
+        });
         assert_eq!(p.groups.len(), 1);
         let g = &p.groups[0];
         assert_eq!(g.members.len(), 40);
@@ -267,7 +278,7 @@ mod tests {
             row("c", "released", "api", 2),
         ];
         let now = 10_000;
-        let p = plan(&rows, now, |n| Split {
+        let p = plan(&rows, now, WINDOW, |n| Split {
             groupable: vec!["ops".into()],
             alone: if n.id == "a" || n.id == "b" {
                 vec!["pager".into()]
@@ -282,7 +293,7 @@ mod tests {
         assert_eq!(routed["b"], ["pager"]);
         assert_eq!(routed["c"], ["ops"], "alone of its kind: as it is");
         // Bound for different channels: not grouped.
-        let p = plan(&rows[..2], now, |n| {
+        let p = plan(&rows[..2], now, WINDOW, |n| {
             to(&[if n.id == "a" { "x" } else { "y" }])
         });
         assert!(p.groups.is_empty());
@@ -293,7 +304,7 @@ mod tests {
     fn docker_autoheals_own_and_tests_go_at_once_one_each() {
         let mut r = row("d", "incident_opened", "web", 0);
         r.kind = "docker_autoheal".into();
-        let p = plan(&[r.clone(), r], 1, |_| to(&["docker.webhook"]));
+        let p = plan(&[r.clone(), r], 1, WINDOW, |_| to(&["docker.webhook"]));
         assert!(p.groups.is_empty());
         assert_eq!(p.route.len(), 2);
     }

@@ -10,8 +10,8 @@ use std::time::Duration;
 
 /// The window the limit counts in.
 pub const WINDOW: Duration = Duration::from_secs(60);
-/// Messages per window and channel (Slack takes about one a second; a
-/// person reads fewer).
+/// Messages per window and channel by default (`notify.rate_limit`; Slack
+/// takes about one a second; a person reads fewer).
 pub const PER_WINDOW: u32 = 20;
 
 /// What to do with `n` deliveries due on one channel now.
@@ -34,14 +34,14 @@ pub struct Limits {
 impl Limits {
     /// Shares `n` due deliveries of channel `key` at `now` (ms) and counts
     /// what it lets through.
-    pub fn share(&mut self, key: (i64, String), n: usize, now: i64) -> Share {
+    pub fn share(&mut self, key: (i64, String), n: usize, now: i64, per_window: u32) -> Share {
         let window = WINDOW.as_millis() as i64;
         let (start, used) = self.used.entry(key).or_insert((now, 0));
         if now - *start >= window {
             *start = now;
             *used = 0;
         }
-        let left = PER_WINDOW.saturating_sub(*used) as usize;
+        let left = per_window.saturating_sub(*used) as usize;
         let share = if n == 0 {
             Share {
                 single: 0,
@@ -84,22 +84,22 @@ mod tests {
     #[test]
     fn within_the_limit_one_by_one_past_it_a_digest_then_wait() {
         let mut l = Limits::default();
-        let s = l.share(key(), 5, 0);
+        let s = l.share(key(), 5, 0, PER_WINDOW);
         assert_eq!((s.single, s.digest, s.wait_until), (5, false, None));
         // 15 left: 40 due → 14 alone and one digest of 26.
-        let s = l.share(key(), 40, 1_000);
+        let s = l.share(key(), 40, 1_000, PER_WINDOW);
         assert_eq!((s.single, s.digest, s.wait_until), (14, true, None));
         // Spent: wait for the window to open again.
-        let s = l.share(key(), 3, 2_000);
+        let s = l.share(key(), 3, 2_000, PER_WINDOW);
         assert_eq!(s.wait_until, Some(WINDOW.as_millis() as i64));
         assert_eq!(s.single, 0);
         // A new window.
-        let s = l.share(key(), 3, WINDOW.as_millis() as i64);
+        let s = l.share(key(), 3, WINDOW.as_millis() as i64, PER_WINDOW);
         assert_eq!((s.single, s.digest), (3, false));
         // Other channels count apart.
-        let s = l.share((1, "pager".into()), 20, 0);
+        let s = l.share((1, "pager".into()), 20, 0, PER_WINDOW);
         assert_eq!(s.single, 20);
-        let s = l.share((2, "ops".into()), 1, 0);
+        let s = l.share((2, "ops".into()), 1, 0, PER_WINDOW);
         assert_eq!(s.single, 1);
     }
 
@@ -108,7 +108,7 @@ mod tests {
         let mut l = Limits::default();
         let mut sent = 0;
         for i in 0..100 {
-            let s = l.share(key(), (i % 7) + 1, i as i64 * 100);
+            let s = l.share(key(), (i % 7) + 1, i as i64 * 100, PER_WINDOW);
             sent += s.single + usize::from(s.digest);
         }
         // 100 rounds within 10 s: one window.

@@ -39,6 +39,9 @@ pub struct Routing {
     groups: HashMap<(i64, String), String>,
     /// Each channel's kind and redacted settings, for the API.
     shown: HashMap<(i64, String), (String, serde_json::Value)>,
+    /// `[notify]` and `server.public_url`, the default workspace's file's.
+    pub settings: autoheal_config::NotifySettings,
+    pub public_url: Option<String>,
     /// Channels that answered 410: sent nothing more until rebuilt.
     gone: Mutex<BTreeSet<(i64, String)>>,
 }
@@ -69,6 +72,8 @@ impl Routing {
     ) -> Result<(), Vec<String>> {
         let mut errors = Vec::new();
         if ws == autoheal_store::DEFAULT_WORKSPACE {
+            self.settings = config.notify;
+            self.public_url = config.server.public_url.clone();
             for (name, cfg) in compat_channels(&config.docker) {
                 let cfg = match cfg {
                     Ok(c) => c,
@@ -147,6 +152,8 @@ impl Routing {
                 .filter(|(k, _)| keep(k))
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect(),
+            settings: self.settings,
+            public_url: self.public_url.clone(),
             gone: Mutex::new(
                 self.gone
                     .lock()

@@ -123,7 +123,7 @@ impl Notifier {
         };
         let routing = self.routing();
         let now = crate::supervisor::now_ms();
-        let plan = super::group::plan(&rows, now, |n| {
+        let plan = super::group::plan(&rows, now, routing.settings.group_window, |n| {
             let mut channels = routing.channels_for(n.workspace_id, &n.kind, n.target.as_deref());
             if n.kind == "dead_letter" {
                 // Not back to the channel that failed.
@@ -198,12 +198,13 @@ impl Notifier {
                 .or_default()
                 .push(c);
         }
+        let per_window = self.routing().settings.rate_limit;
         let mut tries = tokio::task::JoinSet::new();
         for (key, mut due) in by_channel {
             let share = self
                 .limits
                 .lock()
-                .map(|mut l| l.share(key.clone(), due.len(), now))
+                .map(|mut l| l.share(key.clone(), due.len(), now, per_window))
                 .unwrap_or(super::limit::Share {
                     single: due.len(),
                     digest: false,
@@ -246,7 +247,7 @@ impl Notifier {
             status: None,
             detail: format!(
                 "the channel's limit of {} messages a minute is reached; it waits for the next minute",
-                super::limit::PER_WINDOW
+                self.routing().settings.rate_limit
             ),
             duration_ms: 0,
             retry_at: Some(at),
@@ -261,7 +262,10 @@ impl Notifier {
     async fn try_digest(&self, due: Vec<ClaimedDelivery>) {
         let Some(first) = due.first() else { return };
         let (ws, name) = (first.delivery.workspace_id, first.delivery.channel.clone());
-        let messages: Vec<Message> = due.iter().filter_map(|c| message_of(c).ok()).collect();
+        let messages: Vec<Message> = due
+            .iter()
+            .filter_map(|c| message_of(c, None).ok())
+            .collect();
         let digest = super::group::merge(&messages).map(|mut m| {
             m.event_id = format!("digest-{}", first.notification.id);
             m
@@ -295,7 +299,7 @@ impl Notifier {
                     c.delivery.channel
                 ),
             },
-            Some(channel) => match message_of(&c) {
+            Some(channel) => match message_of(&c, routing.public_url.as_deref()) {
                 Ok(msg) => channel.send(&msg).await,
                 Err(why) => Delivery::Rejected { why },
             },
@@ -407,11 +411,14 @@ impl Notifier {
 
 /// The message of a claimed delivery: its notification's payload, with the
 /// notification's id as the event id.
-fn message_of(c: &ClaimedDelivery) -> Result<Message, String> {
+fn message_of(c: &ClaimedDelivery, public_url: Option<&str>) -> Result<Message, String> {
     let mut msg: Message = serde_json::from_value(c.notification.payload.clone())
         .map_err(|e| format!("the stored notification cannot be read: {e}"))?;
     msg.event_id = c.notification.id.clone();
     msg.incident_id = c.notification.incident_id.or(msg.incident_id);
+    if let (Some(base), Some(id)) = (public_url, msg.incident_id) {
+        msg.link = Some(format!("{base}/incidents/{id}"));
+    }
     Ok(msg)
 }
 
