@@ -151,10 +151,10 @@ pub(crate) fn resolve_table(
     }
     match notify_keys.rate_limit {
         None => {}
-        Some(n @ 1..=10_000) => notify.rate_limit = n,
+        Some(n @ 1..=1_000_000) => notify.rate_limit = n,
         Some(n) => errs.push(
             "notify.rate_limit",
-            format!("expected messages per minute from 1 to 10000, found {n}"),
+            format!("expected messages per minute from 1 to 1000000, found {n}"),
         ),
     }
     let public_url = match server.public_url.as_deref() {

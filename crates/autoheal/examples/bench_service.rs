@@ -10,6 +10,11 @@
 //! target/release/examples/bench_service api 1000 1000 10
 //!   # api TARGETS RATE SECONDS: p50/p99 of GET /api/v1/targets at RATE req/s,
 //!   # each with the service's local token as `Authorization: Bearer`
+//! target/release/examples/bench_service notify 100
+//!   # N targets fail together: incident opened -> a local receiver got the
+//!   # message (p50/p99), through the outbox, group_window 0
+//! target/release/examples/bench_service queue 10000
+//!   # N notifications already in the outbox at start: deliveries per second
 //! ```
 //! The binary is `target/release/autoheal`, or `$AUTOHEAL_BIN`. Figures go to
 //! docs/benchmarks.md with the command that produced them.
@@ -241,6 +246,231 @@ async fn main() {
                 p(1.0)
             );
         }
-        _ => eprintln!("usage: bench_service idle | targets N | api TARGETS RATE SECONDS"),
+        Some("notify") => {
+            let n: usize = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(100);
+            bench_notify(n, dir.path()).await;
+        }
+        Some("queue") => {
+            let n: usize = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(10_000);
+            bench_queue(n, dir.path()).await;
+        }
+        _ => eprintln!(
+            "usage: bench_service idle | targets N | api TARGETS RATE SECONDS | notify N | queue N"
+        ),
     }
+}
+
+/// A local receiver: answers 200 to every POST at once and keeps, for
+/// each, when it arrived and its JSON body (the generic webhook channel
+/// sends the message itself).
+async fn receiver() -> (
+    u16,
+    std::sync::Arc<std::sync::Mutex<Vec<(Instant, serde_json::Value)>>>,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let got = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let keep = got.clone();
+    tokio::spawn(async move {
+        while let Ok((mut conn, _)) = listener.accept().await {
+            let keep = keep.clone();
+            tokio::spawn(async move {
+                let mut seen = Vec::new();
+                let mut buf = vec![0u8; 64 * 1024];
+                // Keep-alive: one request after another on the connection.
+                loop {
+                    let body = loop {
+                        if let Some(end) = seen.windows(4).position(|w| w == b"\r\n\r\n") {
+                            let head = String::from_utf8_lossy(&seen[..end]).to_lowercase();
+                            let len = head
+                                .lines()
+                                .find_map(|l| l.strip_prefix("content-length:"))
+                                .and_then(|v| v.trim().parse::<usize>().ok())
+                                .unwrap_or(0);
+                            if seen.len() >= end + 4 + len {
+                                let body = seen[end + 4..end + 4 + len].to_vec();
+                                seen.drain(..end + 4 + len);
+                                break body;
+                            }
+                        }
+                        match conn.read(&mut buf).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => seen.extend_from_slice(&buf[..n]),
+                        }
+                    };
+                    let at = Instant::now();
+                    let v = serde_json::from_slice(&body).unwrap_or_default();
+                    keep.lock().unwrap().push((at, v));
+                    if conn
+                        .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n")
+                        .await
+                        .is_err()
+                    {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (port, got)
+}
+
+fn channel_config(port: u16) -> String {
+    format!(
+        "[notify]\ngroup_window = \"0s\"\nrate_limit = 1000000\n\n[channels.bench]\ntype = \"webhook\"\nurl = \"http://127.0.0.1:{port}/hook\"\n\n[routes.opened]\nchannels = [\"bench\"]\nevents = [\"incident_opened\"]\n\n"
+    )
+}
+
+fn start(cfg: &Path, dir: &Path, port: u16) -> Child {
+    Command::new(binary())
+        .arg("serve")
+        .arg("--config")
+        .arg(cfg)
+        .arg("--data-dir")
+        .arg(dir.join("data"))
+        .arg("--listen")
+        .arg(format!("127.0.0.1:{port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{}: {e} (build it first)", binary().display()))
+}
+
+fn percentile(sorted: &[f64], q: f64) -> f64 {
+    sorted[((sorted.len() as f64 * q) as usize).min(sorted.len() - 1)]
+}
+
+/// `n` targets fail together; for each, the time from its incident's
+/// opening (as recorded) to the receiver getting the message.
+async fn bench_notify(n: usize, dir: &Path) {
+    let (rport, got) = receiver().await;
+    let closed = free_port();
+    let mut cfg = String::from("[docker]\nenabled = false\n\n[log]\nlevel = \"warn\"\n\n");
+    cfg.push_str(&channel_config(rport));
+    for i in 0..n {
+        let _ = writeln!(
+            cfg,
+            "[targets.t{i}]\ncheck = {{ type = \"tcp\", address = \"127.0.0.1:{closed}\", interval = \"200ms\", timeout = \"1s\" }}\n"
+        );
+    }
+    let path = dir.join("bench.toml");
+    std::fs::write(&path, cfg).unwrap();
+    let port = free_port();
+    let wall = std::time::SystemTime::now();
+    let origin = Instant::now();
+    let mut child = start(&path, dir, port);
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while got.lock().unwrap().len() < n {
+        assert!(Instant::now() < deadline, "not every message arrived");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Arrival times in Unix ms, by target.
+    let epoch_ms = |at: Instant| {
+        let since = at.duration_since(origin);
+        (wall + since)
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs_f64()
+            * 1000.0
+    };
+    let arrivals: std::collections::HashMap<String, f64> = got
+        .lock()
+        .unwrap()
+        .iter()
+        .filter_map(|(at, v)| Some((v["targets"][0].as_str()?.to_string(), epoch_ms(*at))))
+        .collect();
+    let token = std::fs::read_to_string(dir.join("data/local-token")).unwrap();
+    let incidents: serde_json::Value = reqwest::Client::new()
+        .get(format!(
+            "http://127.0.0.1:{port}/api/v1/incidents?limit=500"
+        ))
+        .bearer_auth(token.trim())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let mut lat: Vec<f64> = incidents["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|i| {
+            let opened = i["opened_at"].as_f64()?;
+            Some(arrivals.get(i["target"].as_str()?)? - opened)
+        })
+        .collect();
+    let _ = child.kill();
+    let _ = child.wait();
+    lat.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    println!(
+        "incident opened -> receiver got it: targets={n} messages={} p50_ms={:.1} p99_ms={:.1} max_ms={:.1}",
+        lat.len(),
+        percentile(&lat, 0.5),
+        percentile(&lat, 0.99),
+        percentile(&lat, 1.0)
+    );
+}
+
+/// `n` notifications already in the outbox when autoheal starts (written
+/// through the store, as the supervisor writes them): how fast they go.
+async fn bench_queue(n: usize, dir: &Path) {
+    let (rport, got) = receiver().await;
+    let mut cfg = String::from("[docker]\nenabled = false\n\n[log]\nlevel = \"warn\"\n\n");
+    cfg.push_str(&channel_config(rport));
+    let path = dir.join("bench.toml");
+    std::fs::write(&path, cfg).unwrap();
+    // First start: the store and its schema; then stop.
+    let port = free_port();
+    let mut child = start(&path, dir, port);
+    let token_file = dir.join("data/local-token");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !token_file.exists() {
+        assert!(Instant::now() < deadline, "autoheal did not start");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let _ = child.kill();
+    let _ = child.wait();
+    let url = format!("sqlite://{}", dir.join("data/autoheal.db").display());
+    let store = autoheal_store::open(&url).await.unwrap();
+    let now = autoheal::supervisor::now_ms();
+    for chunk in (0..n).collect::<Vec<_>>().chunks(500) {
+        let mut unit = autoheal_store::Unit::default();
+        for i in chunk {
+            let event = autoheal_core::AuditEvent::IncidentOpened {
+                reason: "3 failures within 1m".into(),
+            };
+            let target = format!("t{i}");
+            let msg = autoheal::notify::facts::of(&event, &target, "down").unwrap();
+            unit.notify(
+                autoheal::notify::facts::new_notification(1, Some(&target), None, msg, now),
+                None,
+            );
+        }
+        store.commit(&unit).await.unwrap();
+    }
+    drop(store);
+    let started = Instant::now();
+    let mut child = start(&path, dir, free_port());
+    let deadline = Instant::now() + Duration::from_secs(600);
+    while got.lock().unwrap().len() < n {
+        assert!(Instant::now() < deadline, "not every delivery arrived");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let all = started.elapsed();
+    let (first, last) = {
+        let g = got.lock().unwrap();
+        (g[0].0, g[g.len() - 1].0)
+    };
+    let _ = child.kill();
+    let _ = child.wait();
+    let span = last.duration_since(first).as_secs_f64().max(1e-9);
+    println!(
+        "queued={n} delivered={} start_to_last_s={:.2} first_to_last_s={span:.2} deliveries_per_s={:.0}",
+        got.lock().unwrap().len(),
+        all.as_secs_f64(),
+        n as f64 / span
+    );
 }

@@ -61,8 +61,18 @@ pub fn plan(
     window: Duration,
     split: impl Fn(&Notification) -> Split,
 ) -> Plan {
-    let window = window.as_millis() as i64;
     let mut plan = Plan::default();
+    if window.is_zero() {
+        // No grouping: each as it is, at once.
+        for n in rows {
+            let s = split(n);
+            let mut all = s.groupable;
+            all.extend(s.alone);
+            plan.route.push((n.id.clone(), all));
+        }
+        return plan;
+    }
+    let window = window.as_millis() as i64;
     // Oldest of each (workspace, kind): the window runs from it.
     let mut oldest: BTreeMap<(i64, &str), i64> = BTreeMap::new();
     for n in rows {
@@ -298,6 +308,17 @@ mod tests {
         });
         assert!(p.groups.is_empty());
         assert_eq!(p.route.len(), 2);
+    }
+
+    #[test]
+    fn a_zero_window_groups_nothing() {
+        let rows: Vec<Notification> = (0..3)
+            .map(|i| row(&format!("n{i}"), "incident_opened", &format!("c{i}"), 0))
+            .collect();
+        let p = plan(&rows, 0, Duration::ZERO, |_| to(&["ops"]));
+        assert!(p.groups.is_empty());
+        assert_eq!(p.route.len(), 3);
+        assert!(p.route.iter().all(|(_, c)| c == &["ops"]));
     }
 
     #[test]
