@@ -244,7 +244,9 @@ mod tests {
     fn docker_autoheals_urls_get_its_own_messages_in_its_shapes_and_nothing_else() {
         let docker = autoheal_docker::DockerSettings {
             webhook_url: Some(autoheal_docker::SecretUrl::new("http://127.0.0.1:9/hook")),
-            apprise_url: Some(autoheal_docker::SecretUrl::new("http://127.0.0.1:9/notify/k")),
+            apprise_url: Some(autoheal_docker::SecretUrl::new(
+                "http://127.0.0.1:9/notify/k",
+            )),
             webhook_json_key: "content".into(),
             ..Default::default()
         };
