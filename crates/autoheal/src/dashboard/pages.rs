@@ -264,7 +264,7 @@ async fn login_page(
 ) -> Response {
     let (token, cookie) = form_token(s, headers);
     page.form_token = token;
-    page.no_users = !s.auth.has_users().await;
+    page.no_users = s.store.count_users().await.is_ok_and(|n| n == 0);
     with_cookie(render(status, &page), cookie)
 }
 
@@ -399,7 +399,7 @@ async fn setup_page(
 ) -> Response {
     let (token, cookie) = form_token(s, headers);
     page.form_token = token;
-    page.set_up = s.auth.has_users().await;
+    page.set_up = s.store.count_users().await.map_or(true, |n| n > 0);
     with_cookie(render(status, &page), cookie)
 }
 

@@ -105,9 +105,10 @@
     if (el) el.textContent = text;
   }
 
+  var lastId = null;
   function live() {
     if (document.body.getAttribute("data-live") !== "on" || !window.EventSource) return;
-    var es = new EventSource("/api/v1/stream");
+    var es = new EventSource(lastId ? "/api/v1/stream?after=" + encodeURIComponent(lastId) : "/api/v1/stream");
     status("connecting", "connecting");
     es.addEventListener("open", function () { status("open", "live"); });
     es.addEventListener("error", function () {
@@ -123,6 +124,7 @@
       document.body.setAttribute("data-changes", String((parseInt(document.body.getAttribute("data-changes"), 10) || 0) + 1));
     });
     es.addEventListener("audit", function (m) {
+      if (m.lastEventId) lastId = m.lastEventId;
       try { addEvent(JSON.parse(m.data)); } catch (err) { /* not ours to show */ }
     });
     es.addEventListener("lagged", function () {
@@ -133,10 +135,18 @@
       es.close();
       status("ended", "signed out");
     });
+    // A page left (or kept in the back/forward cache) lets its stream go:
+    // browsers allow only a few connections per server, and a stream
+    // held by a hidden page would starve the next one. Coming back opens
+    // a new one, which starts after the last event this page saw.
+    window.addEventListener("pagehide", function () { es.close(); }, { once: true });
   }
 
   document.addEventListener("DOMContentLoaded", function () {
     localTimes(document);
     live();
+  });
+  window.addEventListener("pageshow", function (e) {
+    if (e.persisted) live();
   });
 })();
