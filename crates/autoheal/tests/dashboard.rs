@@ -742,9 +742,10 @@ async fn a_thousand_targets_are_listed_a_page_at_a_time_quickly() {
         assert!(html.contains("href=\"/targets?page=2\""));
     }
     eprintln!("GET /targets with 1002 targets (50 a page, 30 checks each): {best:?}");
-    // Generous for a debug build on a shared machine; the release binary
-    // is several times faster (noted in docs/dashboard.md).
-    assert!(best < Duration::from_secs(2), "{best:?}");
+    // The bound, here on a debug build (about 20 ms on the
+    // development machine), measured at the client, so the server's share
+    // is less.
+    assert!(best < Duration::from_millis(300), "{best:?}");
     let t = Instant::now();
     let (_, html, _) = app
         .get(Some(&me.cookie), "/targets?kind=exec&q=svc-09&page=2")
