@@ -1236,3 +1236,44 @@ check = { type = \"tcp\", address = \"127.0.0.1:1\", interval = \"1h\" }
         .is_empty());
     b.quit().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn before_the_first_admin_another_hosts_browser_is_sent_to_setup() {
+    let app = spawn(&format!(
+        "[server]\nloopback_until_admin = true\ntrusted_proxies = [\"127.0.0.1\"]\n{TWO_TARGETS}"
+    ))
+    .await;
+    let from = |ip: &'static str, path: &str| {
+        app.http
+            .get(format!("{}{path}", app.base))
+            .header("x-forwarded-for", ip)
+            .send()
+    };
+    let r = from("203.0.113.7", "/targets").await.unwrap();
+    assert_eq!(r.status(), 303);
+    assert_eq!(r.headers()["location"], "/setup");
+    let r = from("203.0.113.7", "/setup").await.unwrap();
+    assert_eq!(r.status(), 200, "the setup page answers another host");
+    // This host is sent to sign in, as ever.
+    let r = from("127.0.0.1", "/targets").await.unwrap();
+    assert_eq!(r.status(), 303);
+    assert!(r.headers()["location"]
+        .to_str()
+        .unwrap()
+        .starts_with("/login"));
+    // Once a user exists, another host is treated as this one.
+    app.user("root", Role::Owner).await;
+    eventually(
+        Duration::from_secs(5),
+        "setup no longer offered",
+        || async {
+            let r = from("203.0.113.7", "/targets").await.ok()?;
+            r.headers()["location"]
+                .to_str()
+                .ok()?
+                .starts_with("/login")
+                .then_some(())
+        },
+    )
+    .await;
+}

@@ -121,7 +121,6 @@
       count(c.from, -1);
       count(c.to, +1);
       refreshRow(c.target);
-      document.body.setAttribute("data-changes", String((parseInt(document.body.getAttribute("data-changes"), 10) || 0) + 1));
     });
     es.addEventListener("audit", function (m) {
       if (m.lastEventId) lastId = m.lastEventId;
