@@ -1062,6 +1062,18 @@ fn browser_tools() -> Option<(PathBuf, PathBuf)> {
     }
 }
 
+/// Waits until the page's live stream is open.
+async fn wait_stream(b: &Browser) {
+    eventually(
+        Duration::from_secs(10),
+        "the live stream to open",
+        || async {
+            (b.script("return document.body.dataset.stream").await == "open").then_some(())
+        },
+    )
+    .await;
+}
+
 async fn sign_in_browser(b: &Browser, app: &App, name: &str) {
     b.goto(&format!("{}/", app.base)).await;
     eventually(Duration::from_secs(10), "the sign-in page", || async {
@@ -1117,14 +1129,7 @@ check = { type = \"tcp\", address = \"127.0.0.1:1\", interval = \"1h\" }
 
     // The targets page, live: break web and watch it heal without a reload.
     b.goto(&format!("{}/targets", app.base)).await;
-    eventually(
-        Duration::from_secs(10),
-        "the live stream to open",
-        || async {
-            (b.script("return document.body.dataset.stream").await == "open").then_some(())
-        },
-    )
-    .await;
+    wait_stream(&b).await;
     b.script("window.__sameDocument = 'yes'; return null").await;
     let phase_css = "span[data-phase-of=\"web\"]";
     assert_eq!(b.text(phase_css).await, "healthy");
@@ -1215,6 +1220,40 @@ check = { type = \"tcp\", address = \"127.0.0.1:1\", interval = \"1h\" }
     let log = b.text("#live-events").await;
     assert!(log.contains("operator_command"), "{log}");
     b.screenshot("events").await;
+
+    // The audit log and the overview's counts follow along live too.
+    b.goto(&format!("{}/events", app.base)).await;
+    wait_stream(&b).await;
+    b.script("window.__sameDocument = 'events'; return null")
+        .await;
+    app.handle
+        .command("db", autoheal_core::Command::Pause, "local")
+        .await
+        .unwrap();
+    b.wait_text("#live-events", "the pause in the log, live", |t| {
+        t.contains("local asked to pause db")
+    })
+    .await;
+    assert_eq!(
+        b.script("return window.__sameDocument || 'reloaded'").await,
+        "events"
+    );
+    b.goto(&format!("{}/", app.base)).await;
+    wait_stream(&b).await;
+    b.script("window.__sameDocument = 'overview'; return null")
+        .await;
+    let paused = "[data-phase-count=\"paused\"]";
+    assert_eq!(b.text(paused).await, "1");
+    app.handle
+        .command("db", autoheal_core::Command::Resume, "local")
+        .await
+        .unwrap();
+    b.wait_text(paused, "no paused target on the overview", |t| t == "0")
+        .await;
+    assert_eq!(
+        b.script("return window.__sameDocument || 'reloaded'").await,
+        "overview"
+    );
 
     // A viewer sees no buttons.
     b.click("button.link").await;
