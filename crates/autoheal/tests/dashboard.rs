@@ -1316,3 +1316,102 @@ async fn before_the_first_admin_another_hosts_browser_is_sent_to_setup() {
     )
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_overview_shows_what_needs_a_human_now() {
+    use autoheal_store::{DeliveryResult, NewNotification, Routed, TryOutcome, Unit};
+    let app = spawn(TWO_TARGETS).await;
+    app.user("alice", Role::Viewer).await;
+    let me = app.sign_in("alice").await;
+    let (_, html, _) = app.get(Some(&me.cookie), "/").await;
+    assert!(
+        html.contains("Nothing: no target is quarantined"),
+        "calm at first"
+    );
+    // A quarantined target...
+    app.handle
+        .command("web", autoheal_core::Command::Quarantine, "local")
+        .await
+        .unwrap();
+    // ...and a dead letter, refused by its receiver with markup in the answer.
+    let now = autoheal::supervisor::now_ms();
+    let mut unit = Unit::new();
+    unit.notify(
+        NewNotification {
+            workspace_id: DEFAULT_WORKSPACE,
+            id: None,
+            kind: "quarantined".into(),
+            target: Some("web".into()),
+            incident_id: None,
+            severity: "critical".into(),
+            payload: serde_json::json!({}),
+            at: now,
+        },
+        None,
+    );
+    let id = app
+        .store
+        .commit(&unit)
+        .await
+        .unwrap()
+        .notifications
+        .remove(0);
+    let Routed::Now(_) = app
+        .store
+        .route_notification(&id, &["ops-hook"], now)
+        .await
+        .unwrap()
+    else {
+        panic!("routed before")
+    };
+    let refusal = "<b>400</b> bad payload";
+    eventually(Duration::from_secs(10), "a dead letter", || async {
+        // The app's own worker may take it first (no such channel here);
+        // either way it ends dead.
+        for c in app
+            .store
+            .claim_deliveries("test", now, 60_000, 10)
+            .await
+            .ok()?
+        {
+            let r = DeliveryResult {
+                outcome: TryOutcome::Rejected,
+                status: Some(400),
+                detail: refusal.into(),
+                duration_ms: 1,
+                retry_at: None,
+            };
+            app.store
+                .record_delivery_try(&c.lease, &r, now)
+                .await
+                .ok()?;
+        }
+        let dead = app
+            .store
+            .list_deliveries(
+                DEFAULT_WORKSPACE,
+                &autoheal_store::DeliveryFilter {
+                    state: Some(autoheal_store::DeliveryState::Dead),
+                    ..Default::default()
+                },
+            )
+            .await
+            .ok()?;
+        (!dead.items.is_empty()).then_some(())
+    })
+    .await;
+    let (s, html, _) = app.get(Some(&me.cookie), "/").await;
+    assert_eq!(s, 200);
+    let needs = &html[html.find("id=\"needs-human\"").unwrap()..];
+    let needs = &needs[..needs.find("</section>").unwrap()];
+    assert!(
+        needs.contains("Quarantined targets") && needs.contains("href=\"/targets/web\""),
+        "{needs}"
+    );
+    assert!(
+        needs.contains("Dead-lettered notifications") && needs.contains("ops-hook"),
+        "{needs}"
+    );
+    assert!(!needs.contains(refusal), "the receiver's answer is escaped");
+    assert!(html.contains("data-phase-count=\"quarantined\">1<"));
+}
