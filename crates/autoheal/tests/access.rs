@@ -111,6 +111,32 @@ impl App {
         (status, resp.json().await.unwrap_or_default())
     }
 
+    /// A request that does not follow redirects: its status and `Location`.
+    async fn page(&self, token: Option<&str>, method: Method, path: &str) -> (StatusCode, String) {
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        let form = method == Method::POST;
+        let mut r = client.request(method, format!("{}{path}", self.base));
+        if form {
+            // As a browser sends a form.
+            r = r
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body("");
+        }
+        if let Some(t) = token {
+            r = r.bearer_auth(t);
+        }
+        let resp = r.send().await.unwrap();
+        let location = resp
+            .headers()
+            .get("location")
+            .map(|l| l.to_str().unwrap().to_string())
+            .unwrap_or_default();
+        (resp.status(), location)
+    }
+
     /// A user of `workspace` with `role`, and an API key of theirs with the
     /// same role.
     async fn member(&self, name: &str, workspace: i64, role: Role) -> (i64, String) {
@@ -212,8 +238,23 @@ async fn every_route_answers_anonymous_401_too_low_a_role_403_and_another_worksp
         };
         let method = Method::from_bytes(e.method.as_str().as_bytes()).unwrap();
         // Anonymous.
+        if let Access::Page(_) = e.access {
+            // A dashboard page sends a browser without a credential (or
+            // with one that is no good) to sign in, and shows nothing.
+            for token in [None, Some("ah_key_bogus")] {
+                let (status, location) = app.page(token, method.clone(), &harmless_path).await;
+                assert_eq!(
+                    (status.as_u16(), location.starts_with("/login")),
+                    (303, true),
+                    "{} {}: anonymous ({token:?}) got {status} to {location:?}",
+                    e.method,
+                    e.path
+                );
+            }
+        }
         let (status, body) = app.call(None, method.clone(), &harmless_path, None).await;
         match e.access {
+            Access::Page(_) => {}
             Access::Anyone => assert!(
                 status != 401 && status != 403,
                 "{} {}: anonymous got {status} {body}",
@@ -226,7 +267,7 @@ async fn every_route_answers_anonymous_401_too_low_a_role_403_and_another_worksp
             }
         }
         // A garbage credential is refused like none.
-        if e.access != Access::Anyone {
+        if !matches!(e.access, Access::Anyone | Access::Page(_)) {
             let (status, _) = app
                 .call(Some("ah_key_bogus"), method.clone(), &harmless_path, None)
                 .await;
@@ -241,7 +282,7 @@ async fn every_route_answers_anonymous_401_too_low_a_role_403_and_another_worksp
                 Access::Anyone | Access::Signed => true,
                 // These principals are API keys.
                 Access::Session => false,
-                Access::Role(need) => role >= need,
+                Access::Role(need) | Access::Page(need) => role >= need,
             };
             if allowed {
                 assert!(
@@ -743,10 +784,16 @@ async fn passwords_and_tokens_are_never_stored_in_plain_text() {
 fn the_openapi_document_names_every_route_of_the_router() {
     let doc = serde_json::to_value(autoheal::http::openapi::document()).unwrap();
     let paths = doc["paths"].as_object().unwrap();
-    // Swagger UI's page and files are the document's viewer, not the API.
+    // Swagger UI's page and files are the document's viewer, not the API;
+    // the dashboard's pages and forms are a client of it, not the API.
     let viewer = |path: &str| path == "/docs" || path.starts_with("/docs/");
+    let dashboard: Vec<(String, &str)> = autoheal::dashboard::endpoints()
+        .iter()
+        .map(|e| (e.method.to_string(), e.path))
+        .collect();
+    assert!(dashboard.iter().all(|(_, p)| !p.starts_with("/api/")));
     for e in autoheal::http::endpoints(true) {
-        if viewer(e.path) {
+        if viewer(e.path) || dashboard.contains(&(e.method.to_string(), e.path)) {
             continue;
         }
         let method = e.method.as_str().to_lowercase();

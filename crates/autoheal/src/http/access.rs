@@ -41,6 +41,10 @@ pub enum Access {
     Session,
     /// At least this role in the caller's workspace.
     Role(Role),
+    /// A dashboard page or form ([`crate::dashboard`]): at least this role,
+    /// like [`Access::Role`], but a browser without a valid credential is
+    /// sent to the sign-in page (303) instead of answered 401.
+    Page(Role),
 }
 
 /// One route: method, full path (axum syntax), access, and its handler.
@@ -260,7 +264,7 @@ pub async fn authorize(
                     }
                     Some(p)
                 }
-                Ok(None) if access == Access::Anyone => None,
+                Ok(None) if matches!(access, Access::Anyone | Access::Page(_)) => None,
                 Ok(None) => {
                     return unauthorized("the credential is unknown, expired or revoked");
                 }
@@ -292,6 +296,9 @@ pub async fn authorize(
         && ip.is_some_and(|ip| !ip.is_loopback())
         && !state.auth.has_users().await
     {
+        if matches!(access, Access::Page(_)) {
+            return crate::dashboard::see_other("/setup");
+        }
         return ApiError::new(
             axum::http::StatusCode::FORBIDDEN,
             "not_set_up",
@@ -301,6 +308,7 @@ pub async fn authorize(
     }
     match (access, &principal) {
         (Access::Anyone, _) => {}
+        (Access::Page(_), None) => return crate::dashboard::to_sign_in(req.method(), req.uri()),
         (_, None) => {
             return unauthorized("sign in, or send an API key as `Authorization: Bearer <key>`")
         }
@@ -313,7 +321,7 @@ pub async fn authorize(
                 .into_response();
             }
         }
-        (Access::Role(need), Some(p)) => {
+        (Access::Role(need) | Access::Page(need), Some(p)) => {
             if !p.can(need) {
                 return ApiError::forbidden(format!(
                     "this needs the {need} role; yours is {}",

@@ -162,7 +162,7 @@ pub(crate) fn from(ip: Option<IpAddr>) -> Option<String> {
     ip.map(|i| i.to_string())
 }
 
-fn cookie(s: &AppState, value: &str, max_age_s: i64) -> HeaderValue {
+pub(crate) fn cookie(s: &AppState, value: &str, max_age_s: i64) -> HeaderValue {
     let secure = if s.auth.settings().secure_cookies {
         "; Secure"
     } else {

@@ -19,6 +19,9 @@
 //!   page cannot send cross-origin without a preflight that autoheal never
 //!   grants; otherwise 415 `unsupported_media_type`. A DELETE needs no
 //!   type: it is never sent cross-origin without that preflight either.
+//!   The dashboard's forms (outside `/api/`, [`crate::dashboard`]) may post
+//!   `application/x-www-form-urlencoded`: each carries a CSRF token bound
+//!   to the session that its handler checks, besides the `Origin` rules.
 //!
 //! It also gives every error answer without a body (axum's 405 with its
 //! `Allow`, a timeout's 408, ...) the API's JSON error shape.
@@ -139,6 +142,17 @@ fn is_json(headers: &HeaderMap) -> bool {
         || essence.eq_ignore_ascii_case("application/toml")
 }
 
+fn is_form(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|ct| ct.split(';').next())
+        .is_some_and(|e| {
+            e.trim()
+                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        })
+}
+
 fn error(status: StatusCode, code: &'static str, message: String) -> Response {
     ApiError::new(status, code, message).into_response()
 }
@@ -193,7 +207,12 @@ fn refuse(policy: &HostPolicy, req: &Request) -> Option<Response> {
         }
     }
     let write = matches!(*req.method(), Method::POST | Method::PUT | Method::PATCH);
-    if write && !is_json(req.headers()) {
+    // The dashboard's own forms (never under /api/) post as browsers do;
+    // each carries a CSRF token its handler checks.
+    let dashboard_form = req.method() == Method::POST
+        && is_form(req.headers())
+        && crate::dashboard::is_page(req.uri().path());
+    if write && !is_json(req.headers()) && !dashboard_form {
         return Some(error(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "unsupported_media_type",

@@ -96,6 +96,7 @@ pub fn endpoints(metrics_public: bool) -> Vec<Endpoint> {
     all.extend(stream::endpoints());
     all.extend(openapi::endpoints());
     all.extend(docs::endpoints());
+    all.extend(crate::dashboard::endpoints());
     all
 }
 

@@ -98,6 +98,10 @@ pub struct TargetView {
     pub last_latency_ms: Option<u64>,
     /// Ladder action names, in order.
     pub ladder: Vec<String>,
+    /// The whole policy, for the dashboard's "policy in words"; not part
+    /// of the API's answers.
+    #[serde(skip)]
+    pub policy: Option<Arc<Policy>>,
 }
 
 /// The shared, read-mostly picture of all targets.

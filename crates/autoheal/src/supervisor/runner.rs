@@ -598,7 +598,11 @@ impl Supervisor {
                 },
             );
         }
-        self.update_view(id, |_| {});
+        let policy = self
+            .targets
+            .get(&id)
+            .map(|rt| std::sync::Arc::new(rt.spec.policy.clone()));
+        self.update_view(id, |v| v.policy = policy);
         if let Some(check) = check {
             self.checks.add(name, check, cancel);
         }
@@ -1550,6 +1554,7 @@ impl Supervisor {
                 last_check_at: None,
                 last_latency_ms: None,
                 ladder: Vec::new(),
+                policy: None,
             });
         entry.kind = rt.spec.kind.clone();
         entry.depends_on = rt.spec.depends_on.clone();
