@@ -211,6 +211,7 @@ fn web_view(phase: Phase, incident: Option<i64>) -> TargetView {
         last_check_at: Some(T0 + 2 * MINUTE),
         last_latency_ms: Some(if incident.is_some() { 3 } else { 41 }),
         ladder: web.ladder.clone(),
+        policy: None,
     }
 }
 
