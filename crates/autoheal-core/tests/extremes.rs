@@ -148,8 +148,93 @@ fn advance() -> impl Strategy<Value = Option<i64>> {
     ]
 }
 
+/// One case of `extreme_durations_never_panic_the_engine`.
+fn run_extremes(seed: u64, policy: Policy, start: i64, ops: Vec<(Option<i64>, Step)>) {
+    let id = TargetId(0);
+    let mut engine = Engine::new(seed);
+    let mut now = start;
+    engine
+        .add_target(id, policy.clone(), Timestamp(now), None)
+        .unwrap();
+    for (adv, step) in ops {
+        now = match adv {
+            Some(ms) => now.saturating_add(ms),
+            // Jump to the next timer, wherever it is.
+            None => engine.poll_timeout().map_or(now, |t| t.as_millis()),
+        };
+        let at = Timestamp(now);
+        let input = match step {
+            Step::Up => Some(Input::Observation(Observation::up())),
+            Step::Down => Some(Input::Observation(Observation::down("x"))),
+            Step::Finished(n) => Some(Input::ActionFinished(match n % 3 {
+                0 => ActionOutcome::Succeeded,
+                1 => ActionOutcome::TimedOut,
+                _ => ActionOutcome::Failed { detail: "x".into() },
+            })),
+            Step::Command(n) => Some(Input::Command {
+                command: [
+                    Command::HealNow,
+                    Command::Quarantine,
+                    Command::Release,
+                    Command::Pause,
+                    Command::Resume,
+                ][n as usize % 5],
+                actor: "t".into(),
+            }),
+            Step::Started => Some(Input::Started),
+            Step::Deploy(b) => Some(Input::DeployRunning(b)),
+            Step::Timeout => {
+                engine.handle_timeout(at);
+                None
+            }
+            Step::Snapshot => {
+                // A restart: the snapshot restores under the same policy.
+                let snap: TargetSnapshot = engine.snapshot(id).unwrap();
+                let json = serde_json::to_string(&snap).unwrap();
+                let snap: TargetSnapshot = serde_json::from_str(&json).unwrap();
+                engine = Engine::new(seed);
+                engine
+                    .add_target(id, policy.clone(), at, Some(snap))
+                    .unwrap();
+                None
+            }
+        };
+        if let Some(input) = input {
+            engine.handle(id, at, input).unwrap();
+        }
+        while engine.poll().is_some() {}
+    }
+}
+
+/// Runs `f` on its own thread and fails when it has not returned within
+/// `limit`: a livelocked engine (a timer that fires and reschedules itself
+/// for ever) fails the case instead of hanging the test run.
+fn within<T: Send + 'static>(
+    limit: std::time::Duration,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> T {
+    let h = std::thread::spawn(f);
+    let deadline = std::time::Instant::now() + limit;
+    while !h.is_finished() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the engine did not return within {limit:?}: a livelock"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    match h.join() {
+        Ok(v) => v,
+        Err(p) => std::panic::resume_unwind(p),
+    }
+}
+
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 16, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig {
+        cases: 16,
+        // A livelock makes every shrink step wait out its limit: bounded.
+        max_shrink_time: 60_000,
+        ..ProptestConfig::default()
+    })]
 
     #[test]
     fn extreme_durations_never_panic_the_engine(
@@ -158,58 +243,8 @@ proptest! {
         start in time(),
         ops in prop::collection::vec((advance(), step()), 1..80),
     ) {
-        let id = TargetId(0);
-        let mut engine = Engine::new(seed);
-        let mut now = start;
-        engine.add_target(id, policy.clone(), Timestamp(now), None).unwrap();
-        for (adv, step) in ops {
-            now = match adv {
-                Some(ms) => now.saturating_add(ms),
-                // Jump to the next timer, wherever it is.
-                None => engine.poll_timeout().map_or(now, |t| t.as_millis()),
-            };
-            let at = Timestamp(now);
-            let input = match step {
-                Step::Up => Some(Input::Observation(Observation::up())),
-                Step::Down => Some(Input::Observation(Observation::down("x"))),
-                Step::Finished(n) => Some(Input::ActionFinished(match n % 3 {
-                    0 => ActionOutcome::Succeeded,
-                    1 => ActionOutcome::TimedOut,
-                    _ => ActionOutcome::Failed { detail: "x".into() },
-                })),
-                Step::Command(n) => Some(Input::Command {
-                    command: [
-                        Command::HealNow,
-                        Command::Quarantine,
-                        Command::Release,
-                        Command::Pause,
-                        Command::Resume,
-                    ][n as usize % 5],
-                    actor: "t".into(),
-                }),
-                Step::Started => Some(Input::Started),
-                Step::Deploy(b) => Some(Input::DeployRunning(b)),
-                Step::Timeout => {
-                    engine.handle_timeout(at);
-                    None
-                }
-                Step::Snapshot => {
-                    // A restart: the snapshot restores under the same policy.
-                    let snap: TargetSnapshot = engine.snapshot(id).unwrap();
-                    let json = serde_json::to_string(&snap).unwrap();
-                    let snap: TargetSnapshot = serde_json::from_str(&json).unwrap();
-                    engine = Engine::new(seed);
-                    engine.add_target(id, policy.clone(), at, Some(snap)).unwrap();
-                    None
-                }
-            };
-            if let Some(input) = input {
-                engine.handle(id, at, input).unwrap();
-            }
-            while engine.poll().is_some() {}
-        }
+        within(std::time::Duration::from_secs(20), move || run_extremes(seed, policy, start, ops));
     }
-
     #[test]
     fn backoff_gaps_never_panic_and_never_pass_the_cap(
         initial in duration(),

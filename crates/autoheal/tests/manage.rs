@@ -831,14 +831,20 @@ async fn another_workspace_holds_its_own_targets_healed_and_recorded_apart() {
         .await;
     assert_eq!(status, 201, "{v}");
 
-    // After a restart the team's objects run again, still apart.
+    // After a restart the team's objects run again, still apart, in the
+    // state they were left in.
+    let (_, _, before) = app
+        .send_as(&team, Method::GET, "/api/v1/targets/web", None, &[])
+        .await;
+    let phase = before["target"]["phase"].clone();
     assert!(app.terminate().success());
     let app = Autoheal::start(&config, &data).await;
     let (_, _, mine) = app
         .send_as(&team, Method::GET, "/api/v1/targets", None, &[])
         .await;
     assert_eq!(mine["items"][0]["name"], "web", "{mine}");
-    assert_eq!(mine["items"][0]["phase"], "paused", "{mine}");
+    assert_eq!(mine["items"][0]["ladder"], json!(["hook"]), "{mine}");
+    assert_eq!(mine["items"][0]["phase"], phase, "{mine}");
     let (_, _, exported) = app
         .send_as(&team, Method::GET, "/api/v1/export?format=json", None, &[])
         .await;

@@ -36,6 +36,8 @@ pub struct Notifier {
     metrics: Metrics,
     worker: String,
     limits: Arc<std::sync::Mutex<super::limit::Limits>>,
+    /// Unix ms now: the wall clock, or a test's.
+    clock: Arc<dyn Fn() -> i64 + Send + Sync>,
 }
 
 impl Notifier {
@@ -54,7 +56,23 @@ impl Notifier {
             metrics,
             worker: format!("{}-{}", std::process::id(), rand::random::<u32>()),
             limits: Default::default(),
+            clock: Arc::new(crate::supervisor::now_ms),
         }
+    }
+
+    /// The same, on the clock `clock` (tests drive it).
+    pub fn with_clock(mut self, clock: Arc<dyn Fn() -> i64 + Send + Sync>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// One round of both loops: routes what is unrouted and makes one try
+    /// of each due delivery; true when it did something.
+    pub async fn step(&self) -> bool {
+        let limit = Arc::new(Semaphore::new(PARALLEL));
+        let routed = self.route_pending().await;
+        let sent = self.send_due(&limit).await;
+        routed || sent
     }
 
     /// Wakes the loops (a unit with notifications committed).
@@ -122,7 +140,7 @@ impl Notifier {
             }
         };
         let routing = self.routing();
-        let now = crate::supervisor::now_ms();
+        let now = (self.clock)();
         let plan = super::group::plan(&rows, now, routing.settings.group_window, |n| {
             let mut channels = routing.channels_for(n.workspace_id, &n.kind, n.target.as_deref());
             if n.kind == "dead_letter" {
@@ -174,7 +192,7 @@ impl Notifier {
 
     /// Claims due deliveries and tries each; true when it claimed some.
     async fn send_due(&self, limit: &Arc<Semaphore>) -> bool {
-        let now = crate::supervisor::now_ms();
+        let now = (self.clock)();
         let lease_ms = 2 * autoheal_plugins::channel::CHANNEL_TIMEOUT.max.as_millis() as i64;
         let claimed = match self
             .store
@@ -241,7 +259,7 @@ impl Notifier {
     /// A delivery past its channel's limit waits for the next window (a
     /// `retry` try that says why).
     async fn wait_for_limit(&self, c: &ClaimedDelivery, at: i64) {
-        let now = crate::supervisor::now_ms();
+        let now = (self.clock)();
         let result = DeliveryResult {
             outcome: TryOutcome::Retry,
             status: None,
@@ -316,7 +334,7 @@ impl Notifier {
         took: Duration,
         digest: Option<usize>,
     ) {
-        let now = crate::supervisor::now_ms();
+        let now = (self.clock)();
         let duration_ms = took.as_millis() as i64;
         let tries = c.lease.try_no.max(1) as u32;
         let since_first = Duration::from_millis((now - c.delivery.created_at).max(0) as u64);
@@ -438,5 +456,118 @@ fn recorded_name(r: &Recorded) -> &'static str {
         Recorded::Retry { .. } => "retry",
         Recorded::Dead => "dead",
         Recorded::LostLease => "lost_lease",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use autoheal_store::outbox::{DeliveryFilter, DeliveryState};
+    use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
+
+    /// A receiver that answers every request `503`, counting them.
+    async fn down() -> (u16, Arc<AtomicUsize>) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let calls = Arc::new(AtomicUsize::new(0));
+        let counted = calls.clone();
+        tokio::spawn(async move {
+            while let Ok((mut conn, _)) = listener.accept().await {
+                let counted = counted.clone();
+                tokio::spawn(async move {
+                    let mut buf = vec![0u8; 16 * 1024];
+                    if conn.read(&mut buf).await.unwrap_or(0) > 0 {
+                        counted.fetch_add(1, Ordering::SeqCst);
+                        let _ = conn
+                            .write_all(b"HTTP/1.1 503 Service Unavailable\r\ncontent-length: 4\r\nconnection: close\r\n\r\ndown")
+                            .await;
+                    }
+                });
+            }
+        });
+        (port, calls)
+    }
+
+    /// Issue 12 item 7: a receiver down for a day, on a virtual clock: the
+    /// delivery is tried on the schedule (each try one request), then
+    /// dead-lettered, with nothing lost or sent more than tried.
+    #[tokio::test]
+    async fn a_receiver_down_for_a_day_ends_in_a_dead_letter_after_the_schedules_tries() {
+        let (port, calls) = down().await;
+        let store = autoheal_store::open("sqlite::memory:").await.unwrap();
+        let cfg = autoheal_config::parse_str(
+            &format!(
+                "[notify]\ngroup_window = \"0s\"\n[channels.ops]\ntype = \"webhook\"\nurl = \"http://127.0.0.1:{port}/x\"\ntimeout = \"2s\"\n"
+            ),
+            "t.toml",
+            &Default::default(),
+        )
+        .unwrap();
+        let clients = autoheal_plugins::http_client::HttpClients::new().unwrap();
+        let routing = Routing::build(1, &cfg, &clients).unwrap();
+        let start = 1_796_000_000_000;
+        let clock = Arc::new(AtomicI64::new(start));
+        let read = clock.clone();
+        let notifier = Notifier::new(
+            store.clone(),
+            routing,
+            Metrics::new(),
+            Arc::new(Notify::new()),
+        )
+        .with_clock(Arc::new(move || read.load(Ordering::SeqCst)));
+        let event = autoheal_core::AuditEvent::IncidentOpened {
+            reason: "down".into(),
+        };
+        let msg = super::super::facts::of(&event, "web", "Incident opened on web.").unwrap();
+        let mut unit = autoheal_store::Unit::default();
+        unit.notify(
+            super::super::facts::new_notification(1, Some("web"), None, msg, start),
+            None,
+        );
+        store.commit(&unit).await.unwrap();
+        let delivery = |store: Arc<dyn Store>| async move {
+            let page = store
+                .list_deliveries(
+                    1,
+                    &DeliveryFilter {
+                        channel: Some("ops".into()),
+                        limit: 10,
+                        ..Default::default()
+                    },
+                )
+                .await
+                .unwrap();
+            page.items.into_iter().next()
+        };
+        let mut rounds = 0;
+        let dead = loop {
+            notifier.step().await;
+            let d = delivery(store.clone()).await.expect("routed to ops");
+            if d.state == DeliveryState::Dead {
+                break d;
+            }
+            assert_eq!(d.state, DeliveryState::Pending, "{d:?}");
+            // Jump to its next try.
+            clock.fetch_max(d.next_at, Ordering::SeqCst);
+            rounds += 1;
+            assert!(rounds < 100, "never given up: {d:?}");
+        };
+        let elapsed = Duration::from_millis((clock.load(Ordering::SeqCst) - start) as u64);
+        assert!(
+            elapsed <= super::super::schedule::GIVE_UP_AFTER
+                && elapsed >= Duration::from_secs(12 * 3600),
+            "given up after {elapsed:?}"
+        );
+        // Every try was one request, and nothing more went out.
+        assert_eq!(calls.load(Ordering::SeqCst) as i64, dead.tries, "{dead:?}");
+        assert!((9..=14).contains(&dead.tries), "{dead:?}");
+        assert!(
+            dead.last_error
+                .as_deref()
+                .unwrap_or_default()
+                .contains("503"),
+            "{dead:?}"
+        );
     }
 }
