@@ -8,7 +8,6 @@ pub mod app;
 pub mod auth;
 pub mod build;
 pub mod cli;
-pub mod dashboard;
 pub mod docker;
 pub mod files;
 pub mod http;

@@ -787,7 +787,7 @@ fn the_openapi_document_names_every_route_of_the_router() {
     // Swagger UI's page and files are the document's viewer, not the API;
     // the dashboard's pages and forms are a client of it, not the API.
     let viewer = |path: &str| path == "/docs" || path.starts_with("/docs/");
-    let dashboard: Vec<(String, &str)> = autoheal::dashboard::endpoints()
+    let dashboard: Vec<(String, &str)> = autoheal::http::dashboard::endpoints()
         .iter()
         .map(|e| (e.method.to_string(), e.path))
         .collect();

@@ -41,7 +41,7 @@ pub enum Access {
     Session,
     /// At least this role in the caller's workspace.
     Role(Role),
-    /// A dashboard page or form ([`crate::dashboard`]): at least this role,
+    /// A dashboard page or form ([`crate::http::dashboard`]): at least this role,
     /// like [`Access::Role`], but a browser without a valid credential is
     /// sent to the sign-in page (303) instead of answered 401.
     Page(Role),
@@ -297,7 +297,7 @@ pub async fn authorize(
         && !state.auth.has_users().await
     {
         if matches!(access, Access::Page(_)) {
-            return crate::dashboard::see_other("/setup");
+            return crate::http::dashboard::redirect::see_other("/setup");
         }
         return ApiError::new(
             axum::http::StatusCode::FORBIDDEN,
@@ -308,7 +308,9 @@ pub async fn authorize(
     }
     match (access, &principal) {
         (Access::Anyone, _) => {}
-        (Access::Page(_), None) => return crate::dashboard::to_sign_in(req.method(), req.uri()),
+        (Access::Page(_), None) => {
+            return crate::http::dashboard::redirect::to_sign_in(req.method(), req.uri())
+        }
         (_, None) => {
             return unauthorized("sign in, or send an API key as `Authorization: Bearer <key>`")
         }

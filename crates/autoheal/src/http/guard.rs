@@ -19,7 +19,7 @@
 //!   page cannot send cross-origin without a preflight that autoheal never
 //!   grants; otherwise 415 `unsupported_media_type`. A DELETE needs no
 //!   type: it is never sent cross-origin without that preflight either.
-//!   The dashboard's forms (outside `/api/`, [`crate::dashboard`]) may post
+//!   The dashboard's forms (outside `/api/`, [`crate::http::dashboard`]) may post
 //!   `application/x-www-form-urlencoded`: each carries a CSRF token bound
 //!   to the session that its handler checks, besides the `Origin` rules.
 //!
@@ -211,7 +211,7 @@ fn refuse(policy: &HostPolicy, req: &Request) -> Option<Response> {
     // each carries a CSRF token its handler checks.
     let dashboard_form = req.method() == Method::POST
         && is_form(req.headers())
-        && crate::dashboard::is_page(req.uri().path());
+        && crate::http::dashboard::is_page(req.uri().path());
     if write && !is_json(req.headers()) && !dashboard_form {
         return Some(error(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,

@@ -10,6 +10,7 @@ pub mod access;
 pub mod accounts;
 pub mod api;
 pub mod containers;
+pub mod dashboard;
 pub mod docs;
 pub mod error;
 pub mod examples;
@@ -96,7 +97,7 @@ pub fn endpoints(metrics_public: bool) -> Vec<Endpoint> {
     all.extend(stream::endpoints());
     all.extend(openapi::endpoints());
     all.extend(docs::endpoints());
-    all.extend(crate::dashboard::endpoints());
+    all.extend(crate::http::dashboard::endpoints());
     all
 }
 

@@ -45,7 +45,7 @@ pub fn heartbeat(checks: &[CheckResultRow], slots: usize) -> Heartbeat {
                 class: status_class(&c.status),
                 title: format!(
                     "{} {}{}{}",
-                    super::pages::utc(c.at),
+                    utc(c.at),
                     c.status,
                     c.latency_ms
                         .map(|l| format!(", {l} ms"))
@@ -134,7 +134,7 @@ pub fn latency(checks: &[CheckResultRow]) -> Chart {
             marks.push(Mark {
                 x: format!("{:.1}", x_of(i)),
                 y: format!("{:.1}", y_of(c.latency_ms.unwrap_or(0))),
-                title: format!("{} {}: {}", super::pages::utc(c.at), c.status, c.detail),
+                title: format!("{} {}: {}", utc(c.at), c.status, c.detail),
             });
         }
     }
@@ -148,6 +148,13 @@ pub fn latency(checks: &[CheckResultRow]) -> Chart {
         bottom: height - pad,
         empty: n == 0,
     }
+}
+
+/// A time as UTC text (the page's script shows it in the browser's zone).
+pub fn utc(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
+        .unwrap_or_default()
 }
 
 #[cfg(test)]

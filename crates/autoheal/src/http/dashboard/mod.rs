@@ -24,21 +24,17 @@
 
 mod pages;
 mod policy;
+pub mod redirect;
 mod svg;
 
 use crate::http::access::{credential, endpoint, Access, Endpoint};
 use autoheal_store::Role;
-use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use redirect::secure;
+pub use redirect::{see_other, to_sign_in, CONTENT_SECURITY_POLICY};
 use sha2::{Digest, Sha256};
-
-/// What a page may load and where it may send: this server only; no
-/// inline script or style anywhere (the charts are SVG elements styled by
-/// the stylesheet).
-pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; \
-     style-src 'self'; img-src 'self' data:; connect-src 'self'; object-src 'none'; \
-     base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
 /// The embedded files: (route, content type, bytes).
 pub const ASSETS: [(&str, &str, &str); 2] = [
@@ -126,31 +122,6 @@ pub fn is_page(path: &str) -> bool {
         .any(|p| path.starts_with(p))
 }
 
-/// `303 See Other` to `location` (a path of ours).
-pub fn see_other(location: &str) -> Response {
-    let mut r = StatusCode::SEE_OTHER.into_response();
-    if let Ok(v) = HeaderValue::from_str(location) {
-        r.headers_mut().insert(header::LOCATION, v);
-    }
-    secure(&mut r);
-    r
-}
-
-/// An anonymous browser asking for `uri`: to the sign-in page, which sends
-/// it back there afterwards (after a GET only; a form sent without a
-/// session is not sent again).
-pub fn to_sign_in(method: &Method, uri: &Uri) -> Response {
-    if method != Method::GET {
-        return see_other("/login");
-    }
-    let back = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
-    if back == "/" {
-        return see_other("/login");
-    }
-    let next: String = url::form_urlencoded::byte_serialize(back.as_bytes()).collect();
-    see_other(&format!("/login?next={next}"))
-}
-
 /// Where to go after signing in: a path of this server only (never
 /// `//host`, `/\host` or a scheme), else the overview.
 pub(crate) fn safe_next(next: Option<&str>) -> String {
@@ -213,24 +184,6 @@ pub(crate) fn form_cookie(headers: &HeaderMap) -> Option<String> {
 pub(crate) fn same(a: &str, b: &str) -> bool {
     use subtle::ConstantTimeEq;
     a.len() == b.len() && bool::from(a.as_bytes().ct_eq(b.as_bytes()))
-}
-
-/// The headers every dashboard answer carries.
-fn secure(r: &mut Response) {
-    let h = r.headers_mut();
-    h.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(CONTENT_SECURITY_POLICY),
-    );
-    h.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    h.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("same-origin"),
-    );
-    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
 }
 
 /// A rendered page with `status`.

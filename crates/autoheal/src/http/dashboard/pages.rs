@@ -40,12 +40,7 @@ pub const PAGE_SIZE: usize = 50;
 /// Checks in a row's heartbeat bar.
 const ROW_BEATS: usize = 30;
 
-/// A time as UTC text (the page's script shows it in the browser's zone).
-pub fn utc(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
-        .unwrap_or_default()
-}
+pub use super::svg::utc;
 
 /// A `<time>`: machine-readable and as text.
 pub struct Time {
