@@ -339,7 +339,7 @@ impl Default for NotifySettings {
 /// One `[routes.<name>]`: notifications of these kinds about these
 /// targets (or targets of these groups) go to these channels. An empty
 /// list means every kind, every target.
-#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Deserialize, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, serde::Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RouteConfig {
     pub channels: Vec<String>,
@@ -349,6 +349,14 @@ pub struct RouteConfig {
     pub targets: Vec<String>,
     #[serde(default)]
     pub groups: Vec<String>,
+    /// Quiet hours: windows shaped like `maintenance` entries (`{ cron,
+    /// timezone, duration }` or `{ start, end }`) during which this route's
+    /// channels are sent nothing; what comes waits for the window's end.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub quiet: Vec<crate::raw::MaintenanceKeys>,
+    /// `quiet`, resolved (filled in by the loader).
+    #[serde(skip)]
+    pub quiet_windows: Vec<autoheal_core::MaintenanceWindow>,
 }
 
 /// One target, its policy merged (defaults → group → target).

@@ -691,9 +691,15 @@ fn resolve_routes<G>(
     ) {
         let key = name_key("routes", name);
         check_name(name, &key, "a route", errs);
-        let Some(r) = deserialize_table::<crate::RouteConfig>(table.clone(), &key, errs) else {
+        let Some(mut r) = deserialize_table::<crate::RouteConfig>(table.clone(), &key, errs) else {
             continue;
         };
+        r.quiet_windows = r
+            .quiet
+            .iter()
+            .enumerate()
+            .filter_map(|(j, w)| maintenance_window(w, &format!("{key}.quiet[{j}]"), errs))
+            .collect();
         if r.channels.is_empty() {
             errs.push(join(&key, "channels"), "expected at least one channel");
         }

@@ -460,6 +460,7 @@ url = "https://hooks.slack.com/services/T0/B0/X"
 channels = ["ops"]
 events = ["heal_failed"]
 groups = ["web"]
+quiet = [{ cron = "0 0 22 * * *", timezone = "Europe/Berlin", duration = "9h" }]
 "#;
     let c = parse_str(ok, "autoheal.toml", &no_env()).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(c.notify.group_window, Duration::ZERO);
@@ -470,6 +471,7 @@ groups = ["web"]
     );
     assert_eq!(c.channels["ops"].kind(), "slack");
     assert_eq!(c.routes["page"].events, ["heal_failed"]);
+    assert_eq!(c.routes["page"].quiet_windows.len(), 1);
     let defaults = parse_str("", "autoheal.toml", &no_env()).unwrap();
     assert_eq!(defaults.notify.group_window, Duration::from_secs(5));
     assert_eq!(defaults.notify.rate_limit, 20);
@@ -489,6 +491,7 @@ url = "https://hooks.slack.com/services/T0/B0/X"
 channels = ["nosuch"]
 events = ["everything"]
 groups = ["nosuch"]
+quiet = [{ cron = "0 0 22 * * *", duration = "9h", timezone = "Mars/Olympus" }]
 "#;
     let e = parse_str(bad, "autoheal.toml", &no_env()).unwrap_err();
     let keys: Vec<&str> = e.iter().map(|e| e.key.as_str()).collect();
@@ -504,4 +507,8 @@ groups = ["nosuch"]
     ] {
         assert!(keys.contains(&want), "{want} in {keys:?}");
     }
+    assert!(
+        keys.iter().any(|k| k.starts_with("routes.page.quiet[0]")),
+        "a bad quiet window is named: {keys:?}"
+    );
 }

@@ -17,6 +17,8 @@ struct Route {
     /// Empty (with `groups` empty): every target.
     targets: BTreeSet<String>,
     groups: BTreeSet<String>,
+    /// Quiet hours: its channels are sent nothing inside these.
+    quiet: Vec<autoheal_core::MaintenanceWindow>,
 }
 
 impl Route {
@@ -199,6 +201,33 @@ impl Routing {
         v
     }
 
+    /// If channel `name` of workspace `ws` is in its quiet hours at `now`
+    /// (every route of the workspace that names it is inside one of its
+    /// quiet windows), when they end (Unix ms).
+    pub fn quiet_until(&self, ws: i64, name: &str, now: i64) -> Option<i64> {
+        let routes: Vec<&Route> = self
+            .routes
+            .get(&ws)?
+            .iter()
+            .filter(|r| r.channels.iter().any(|c| c == name))
+            .collect();
+        if routes.is_empty() {
+            return None;
+        }
+        let at = autoheal_core::Timestamp(now);
+        let mut until = i64::MIN;
+        for r in routes {
+            let end = r
+                .quiet
+                .iter()
+                .filter_map(|w| w.active_until(at))
+                .map(|t| t.0)
+                .max()?;
+            until = until.max(end);
+        }
+        Some(until)
+    }
+
     /// Marks a channel gone (it answered 410).
     pub fn disable(&self, ws: i64, name: &str) {
         if let Ok(mut g) = self.gone.lock() {
@@ -283,6 +312,7 @@ fn route(r: &RouteConfig) -> Route {
             .collect(),
         targets: r.targets.iter().cloned().collect(),
         groups: r.groups.iter().cloned().collect(),
+        quiet: r.quiet_windows.clone(),
     }
 }
 

@@ -219,6 +219,12 @@ impl Notifier {
         let per_window = self.routing().settings.rate_limit;
         let mut tries = tokio::task::JoinSet::new();
         for (key, mut due) in by_channel {
+            if let Some(until) = self.routing().quiet_until(key.0, &key.1, now) {
+                for c in due {
+                    self.wait(&c, until, "the channel's quiet hours").await;
+                }
+                continue;
+            }
             let share = self
                 .limits
                 .lock()
@@ -229,8 +235,12 @@ impl Notifier {
                     wait_until: None,
                 });
             if let Some(at) = share.wait_until {
+                let why = format!(
+                    "the channel's limit of {} messages a minute is reached",
+                    per_window
+                );
                 for c in due {
-                    self.wait_for_limit(&c, at).await;
+                    self.wait(&c, at, &why).await;
                 }
                 continue;
             }
@@ -256,17 +266,17 @@ impl Notifier {
         any
     }
 
-    /// A delivery past its channel's limit waits for the next window (a
-    /// `retry` try that says why).
-    async fn wait_for_limit(&self, c: &ClaimedDelivery, at: i64) {
+    /// A delivery held back (its channel's limit, its quiet hours) waits
+    /// until `at`: a `retry` try that says why.
+    async fn wait(&self, c: &ClaimedDelivery, at: i64, why: &str) {
         let now = (self.clock)();
+        let until = chrono::DateTime::from_timestamp_millis(at)
+            .map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
+            .unwrap_or_default();
         let result = DeliveryResult {
             outcome: TryOutcome::Retry,
             status: None,
-            detail: format!(
-                "the channel's limit of {} messages a minute is reached; it waits for the next minute",
-                self.routing().settings.rate_limit
-            ),
+            detail: format!("{why}; it waits until {until}"),
             duration_ms: 0,
             retry_at: Some(at),
         };
@@ -487,6 +497,116 @@ mod tests {
             }
         });
         (port, calls)
+    }
+
+    /// A receiver that answers every request `200`, counting them.
+    async fn up() -> (u16, Arc<AtomicUsize>) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let calls = Arc::new(AtomicUsize::new(0));
+        let counted = calls.clone();
+        tokio::spawn(async move {
+            while let Ok((mut conn, _)) = listener.accept().await {
+                let counted = counted.clone();
+                tokio::spawn(async move {
+                    let mut buf = vec![0u8; 16 * 1024];
+                    if conn.read(&mut buf).await.unwrap_or(0) > 0 {
+                        counted.fetch_add(1, Ordering::SeqCst);
+                        let _ = conn
+                            .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+                            .await;
+                    }
+                });
+            }
+        });
+        (port, calls)
+    }
+
+    /// Issue 12 item 3: inside a route's quiet hours its channel is sent
+    /// nothing; what came waits and goes when they end.
+    #[tokio::test]
+    async fn nothing_is_sent_in_quiet_hours_and_it_all_goes_when_they_end() {
+        let (port, calls) = up().await;
+        let store = autoheal_store::open("sqlite::memory:").await.unwrap();
+        let cfg = autoheal_config::parse_str(
+            &format!(
+                "[notify]\ngroup_window = \"0s\"\n[channels.ops]\ntype = \"webhook\"\nurl = \"http://127.0.0.1:{port}/x\"\n[routes.night]\nchannels = [\"ops\"]\nquiet = [{{ start = \"2026-12-01T22:00:00Z\", end = \"2026-12-02T07:00:00Z\" }}]\n"
+            ),
+            "t.toml",
+            &Default::default(),
+        )
+        .unwrap();
+        let clients = autoheal_plugins::http_client::HttpClients::new().unwrap();
+        let routing = Routing::build(1, &cfg, &clients).unwrap();
+        let at = |text: &str| {
+            chrono::DateTime::parse_from_rfc3339(text)
+                .unwrap()
+                .timestamp_millis()
+        };
+        let clock = Arc::new(AtomicI64::new(at("2026-12-02T03:00:00Z")));
+        let read = clock.clone();
+        let notifier = Notifier::new(
+            store.clone(),
+            routing,
+            Metrics::new(),
+            Arc::new(Notify::new()),
+        )
+        .with_clock(Arc::new(move || read.load(Ordering::SeqCst)));
+        let event = autoheal_core::AuditEvent::Quarantined {
+            reason: "every rung ran".into(),
+        };
+        let msg = super::super::facts::of(&event, "web", "web is quarantined.").unwrap();
+        let mut unit = autoheal_store::Unit::default();
+        unit.notify(
+            super::super::facts::new_notification(
+                1,
+                Some("web"),
+                None,
+                msg,
+                clock.load(Ordering::SeqCst),
+            ),
+            None,
+        );
+        store.commit(&unit).await.unwrap();
+        notifier.step().await;
+        notifier.step().await;
+        assert_eq!(calls.load(Ordering::SeqCst), 0, "nothing in quiet hours");
+        let page = store
+            .list_deliveries(
+                1,
+                &DeliveryFilter {
+                    limit: 10,
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        let d = &page.items[0];
+        assert_eq!(d.state, DeliveryState::Pending);
+        assert_eq!(d.next_at, at("2026-12-02T07:00:00Z"), "{d:?}");
+        assert!(
+            d.last_error
+                .as_deref()
+                .unwrap_or_default()
+                .contains("quiet hours"),
+            "{d:?}"
+        );
+        // The window ends: it goes, once.
+        clock.store(at("2026-12-02T07:00:00Z"), Ordering::SeqCst);
+        notifier.step().await;
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+        let page = store
+            .list_deliveries(
+                1,
+                &DeliveryFilter {
+                    limit: 10,
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(page.items[0].state, DeliveryState::Sent);
     }
 
     /// Issue 12 item 7: a receiver down for a day, on a virtual clock: the
