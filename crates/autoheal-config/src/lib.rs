@@ -325,6 +325,9 @@ pub struct NotifySettings {
     pub group_window: std::time::Duration,
     /// Messages per minute and channel; past it, one digest. Default 20.
     pub rate_limit: u32,
+    /// A reminder while a target stays quarantined, this often. Default
+    /// 4h; 0 never.
+    pub remind_every: std::time::Duration,
 }
 
 impl Default for NotifySettings {
@@ -332,6 +335,7 @@ impl Default for NotifySettings {
         NotifySettings {
             group_window: std::time::Duration::from_secs(5),
             rate_limit: 20,
+            remind_every: std::time::Duration::from_secs(4 * 3600),
         }
     }
 }

@@ -69,6 +69,7 @@ pub struct ServerKeys {
 pub struct NotifyKeys {
     pub group_window: Option<HumanDuration>,
     pub rate_limit: Option<u32>,
+    pub remind_every: Option<HumanDuration>,
 }
 
 /// `[auth]`.

@@ -149,6 +149,14 @@ pub(crate) fn resolve_table(
     ) {
         notify.group_window = w;
     }
+    if let Some(w) = ranged(
+        notify_keys.remind_every,
+        &autoheal_core::policy::limits::REMIND_EVERY,
+        "notify.remind_every",
+        &mut errs,
+    ) {
+        notify.remind_every = w;
+    }
     match notify_keys.rate_limit {
         None => {}
         Some(n @ 1..=1_000_000) => notify.rate_limit = n,

@@ -206,12 +206,20 @@ impl Application {
         supervisor.set_check_history(config.store.check_history);
         let bus = crate::stream::Bus::new();
         supervisor.set_bus(bus.clone());
+        let view = handle.clone();
         let notifier = crate::notify::Notifier::new(
             store.clone(),
             routing,
             metrics.clone(),
             bus.outbox_wake(),
-        );
+        )
+        .with_quarantined(Arc::new(move || {
+            view.targets()
+                .into_iter()
+                .filter(|t| t.phase == "quarantined")
+                .map(|t| (t.name, t.incident_id))
+                .collect()
+        }));
         let vitals = Vitals::new();
         supervisor.set_vitals(vitals.clone());
         let retention = Retention {

@@ -233,6 +233,15 @@ pub const GROUP_WINDOW: Limit = Limit {
     max: secs(600),
 };
 
+/// How often a target still quarantined is reminded of
+/// (`notify.remind_every`; 0 never).
+pub const REMIND_EVERY: Limit = Limit {
+    what: "quarantine reminder period",
+    keys: &["notify.remind_every"],
+    min: Duration::ZERO,
+    max: secs(DAY * 30),
+};
+
 /// Every limit, in the order of the docs' table.
 pub const ALL: &[Limit] = &[
     FLAP_WINDOW,
@@ -254,6 +263,7 @@ pub const ALL: &[Limit] = &[
     STOP_TIMEOUT,
     DOCKER_API_TIMEOUT,
     GROUP_WINDOW,
+    REMIND_EVERY,
 ];
 
 /// A duration the way config files write it, in its largest whole unit:

@@ -117,6 +117,18 @@ pub fn of(event: &AuditEvent, target: &str, text: &str) -> Option<Message> {
     Some(message(kind, title, text, vec![target.to_string()], fields))
 }
 
+/// A target still quarantined, `every` after it was last told of.
+pub fn reminder(target: &str, every: std::time::Duration) -> Message {
+    let every = humantime::format_duration(every).to_string();
+    message(
+        MessageKind::Quarantined,
+        format!("{target} is still quarantined: a human is needed"),
+        &format!("{target} has been quarantined for at least {every} more; autoheal does nothing to it until it is released (POST /api/v1/targets/{target}/release, autoheal release {target})."),
+        vec![target.to_string()],
+        vec![("reminder", format!("every {every}"))],
+    )
+}
+
 /// A delivery that was given up on, told to the workspace's channels.
 pub fn dead_letter(channel: &str, kind: &str, why: &str) -> Message {
     message(

@@ -38,7 +38,14 @@ pub struct Notifier {
     limits: Arc<std::sync::Mutex<super::limit::Limits>>,
     /// Unix ms now: the wall clock, or a test's.
     clock: Arc<dyn Fn() -> i64 + Send + Sync>,
+    /// The targets quarantined now (key, incident), for the reminders.
+    quarantined: Arc<dyn Fn() -> Vec<(String, Option<i64>)> + Send + Sync>,
+    /// Since when each quarantined target was last told of (Unix ms).
+    reminded: Arc<std::sync::Mutex<std::collections::HashMap<String, i64>>>,
 }
+
+/// The targets quarantined now: a key and its open incident each.
+pub type Quarantined = Arc<dyn Fn() -> Vec<(String, Option<i64>)> + Send + Sync>;
 
 impl Notifier {
     /// `wake` is what committed notifications poke
@@ -57,6 +64,8 @@ impl Notifier {
             worker: format!("{}-{}", std::process::id(), rand::random::<u32>()),
             limits: Default::default(),
             clock: Arc::new(crate::supervisor::now_ms),
+            quarantined: Arc::new(Vec::new),
+            reminded: Default::default(),
         }
     }
 
@@ -66,9 +75,59 @@ impl Notifier {
         self
     }
 
+    /// Where the reminders learn which targets are quarantined.
+    pub fn with_quarantined(mut self, quarantined: Quarantined) -> Self {
+        self.quarantined = quarantined;
+        self
+    }
+
+    /// A reminder for each target quarantined for `notify.remind_every`
+    /// since it was last told of (a target first seen quarantined is told
+    /// by its own `quarantined` notification; after a restart the period
+    /// starts again).
+    pub async fn remind(&self) {
+        let every = self.routing().settings.remind_every;
+        if every.is_zero() {
+            return;
+        }
+        let now = (self.clock)();
+        let quarantined = (self.quarantined)();
+        let due: Vec<(String, Option<i64>, i64)> = {
+            let Ok(mut seen) = self.reminded.lock() else {
+                return;
+            };
+            seen.retain(|k, _| quarantined.iter().any(|(q, _)| q == k));
+            let mut due = Vec::new();
+            for (key, incident) in quarantined {
+                let since = seen.entry(key.clone()).or_insert(now);
+                if now - *since >= every.as_millis() as i64 {
+                    due.push((key, incident, *since));
+                    *since = now;
+                }
+            }
+            due
+        };
+        if due.is_empty() {
+            return;
+        }
+        let mut unit = autoheal_store::Unit::default();
+        for (key, incident, _) in &due {
+            let (ws, name) = autoheal_store::scope::split(key);
+            let msg = super::facts::reminder(name, every);
+            unit.notify(
+                super::facts::new_notification(ws, Some(name), *incident, msg, now),
+                None,
+            );
+        }
+        if let Err(e) = self.store.commit(&unit).await {
+            tracing::warn!(error = %crate::error_chain(&e), "Quarantine reminders could not be written; they come at the next period.");
+        }
+    }
+
     /// One round of both loops: routes what is unrouted and makes one try
     /// of each due delivery; true when it did something.
     pub async fn step(&self) -> bool {
+        self.remind().await;
         let limit = Arc::new(Semaphore::new(PARALLEL));
         let routed = self.route_pending().await;
         let sent = self.send_due(&limit).await;
@@ -113,7 +172,13 @@ impl Notifier {
     /// Runs both loops until `stop`.
     pub async fn run(self, stop: CancellationToken) {
         let limit = Arc::new(Semaphore::new(PARALLEL));
+        let mut last_remind = i64::MIN;
         loop {
+            let now = (self.clock)();
+            if now.saturating_sub(last_remind) >= 10_000 {
+                last_remind = now;
+                self.remind().await;
+            }
             let routed = self.route_pending().await;
             let sent = self.send_due(&limit).await;
             if routed || sent {
@@ -607,6 +672,94 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(page.items[0].state, DeliveryState::Sent);
+    }
+
+    /// Issue 12 item 3: while a target stays quarantined a reminder comes
+    /// every `notify.remind_every`, and none once it is released.
+    #[tokio::test]
+    async fn a_quarantined_target_is_reminded_of_every_period_until_released() {
+        let (port, calls) = up().await;
+        let store = autoheal_store::open("sqlite::memory:").await.unwrap();
+        let cfg = autoheal_config::parse_str(
+            &format!(
+                "[notify]\ngroup_window = \"0s\"\nremind_every = \"4h\"\n[channels.ops]\ntype = \"webhook\"\nurl = \"http://127.0.0.1:{port}/x\"\n"
+            ),
+            "t.toml",
+            &Default::default(),
+        )
+        .unwrap();
+        let clients = autoheal_plugins::http_client::HttpClients::new().unwrap();
+        let routing = Routing::build(1, &cfg, &clients).unwrap();
+        let hour = 3_600_000;
+        let start = 1_796_000_000_000;
+        let clock = Arc::new(AtomicI64::new(start));
+        let read = clock.clone();
+        let released = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let gone = released.clone();
+        let notifier = Notifier::new(
+            store.clone(),
+            routing,
+            Metrics::new(),
+            Arc::new(Notify::new()),
+        )
+        .with_clock(Arc::new(move || read.load(Ordering::SeqCst)))
+        .with_quarantined(Arc::new(move || {
+            if gone.load(Ordering::SeqCst) {
+                Vec::new()
+            } else {
+                vec![("web".to_string(), Some(3))]
+            }
+        }));
+        let at = |h: i64| {
+            clock.store(start + h * hour, Ordering::SeqCst);
+        };
+        notifier.step().await;
+        assert_eq!(
+            calls.load(Ordering::SeqCst),
+            0,
+            "first seen: no reminder yet"
+        );
+        at(3);
+        notifier.step().await;
+        assert_eq!(calls.load(Ordering::SeqCst), 0);
+        at(4);
+        notifier.step().await;
+        assert_eq!(calls.load(Ordering::SeqCst), 1, "after 4 h");
+        at(5);
+        notifier.step().await;
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+        at(8);
+        notifier.step().await;
+        assert_eq!(calls.load(Ordering::SeqCst), 2, "and every 4 h");
+        let page = store
+            .list_deliveries(
+                1,
+                &DeliveryFilter {
+                    limit: 10,
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        let detail = store
+            .get_delivery(1, page.items[0].id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(detail.notification.kind, "quarantined");
+        assert_eq!(detail.notification.incident_id, Some(3));
+        assert!(
+            detail.notification.payload["title"]
+                .as_str()
+                .unwrap()
+                .contains("still quarantined"),
+            "{:?}",
+            detail.notification
+        );
+        released.store(true, Ordering::SeqCst);
+        at(20);
+        notifier.step().await;
+        assert_eq!(calls.load(Ordering::SeqCst), 2, "none once released");
     }
 
     /// Issue 12 item 7: a receiver down for a day, on a virtual clock: the
