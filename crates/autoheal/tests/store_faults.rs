@@ -121,6 +121,17 @@ async fn no_heal_runs_while_its_healing_snapshot_cannot_be_saved_and_healing_res
     assert!(kinds.contains(&"action_failed"), "{events}");
     let open = app.get("/api/v1/incidents?target=web&state=open").await;
     assert!(open["items"].as_array().unwrap().is_empty(), "{open}");
+    // And people are told autoheal could not write for a while.
+    let told: Vec<(String, String)> =
+        sqlx::query_as("SELECT kind, payload FROM notifications WHERE kind = 'autoheal_degraded'")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert_eq!(told.len(), 1, "{told:?}");
+    assert!(
+        told[0].1.contains("could not write to its store"),
+        "{told:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

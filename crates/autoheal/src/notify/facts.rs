@@ -129,6 +129,31 @@ pub fn reminder(target: &str, every: std::time::Duration) -> Message {
     )
 }
 
+/// The store refused autoheal's writes from `since` to `until` (Unix ms),
+/// `units` units of work; it takes them again.
+pub fn store_refused(since: i64, until: i64, units: usize) -> Message {
+    let at = |ms: i64| {
+        chrono::DateTime::from_timestamp_millis(ms)
+            .map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
+            .unwrap_or_default()
+    };
+    let took = humantime::format_duration(std::time::Duration::from_secs(
+        ((until - since).max(0) / 1000) as u64,
+    ))
+    .to_string();
+    message(
+        MessageKind::AutohealDegraded,
+        "autoheal could not write to its store".into(),
+        &format!("From {} to {} ({took}) the store refused autoheal's writes ({units} times): what it decided was kept in memory and is written now; no action ran without its record, and heals that could not be recorded were held.", at(since), at(until)),
+        Vec::new(),
+        vec![
+            ("since", at(since)),
+            ("until", at(until)),
+            ("refused", units.to_string()),
+        ],
+    )
+}
+
 /// A delivery that was given up on, told to the workspace's channels.
 pub fn dead_letter(channel: &str, kind: &str, why: &str) -> Message {
     message(

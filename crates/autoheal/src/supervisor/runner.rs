@@ -97,6 +97,9 @@ pub struct Supervisor {
     pending: Pending,
     /// Units the store refused, retried in order before the next.
     carried: VecDeque<Pending>,
+    /// Since when the store has refused units, and how many: told (as
+    /// `autoheal_degraded`) once it takes writes again.
+    refused_since: Option<(i64, usize)>,
     /// While answering an alert: the events recorded for it.
     capture: Option<Vec<(String, String)>>,
     /// Where check results go (group commit off this task).
@@ -161,6 +164,7 @@ impl Supervisor {
             checks_cancel,
             pending: Pending::default(),
             carried: VecDeque::new(),
+            refused_since: None,
             capture: None,
             vitals: None,
             bus: None,
@@ -1406,7 +1410,10 @@ impl Supervisor {
             }
         }
         match self.store.commit(&pending.unit).await {
-            Ok(done) => self.committed(pending, done).await,
+            Ok(done) => {
+                self.committed(pending, done).await;
+                self.tell_store_back().await;
+            }
             Err(e) => {
                 events::StoreWriteFailed {
                     what: "a unit of work",
@@ -1418,9 +1425,38 @@ impl Supervisor {
         }
     }
 
+    /// The store takes writes again after refusing some: people are told
+    /// (autoheal's own trouble, to the default workspace's channels).
+    async fn tell_store_back(&mut self) {
+        let Some((since, refused)) = self.refused_since else {
+            return;
+        };
+        let now = super::now_ms();
+        let msg = crate::notify::facts::store_refused(since, now, refused);
+        let mut unit = Unit::default();
+        unit.notify(
+            crate::notify::facts::new_notification(
+                autoheal_store::DEFAULT_WORKSPACE,
+                None,
+                None,
+                msg,
+                now,
+            ),
+            None,
+        );
+        if self.store.commit(&unit).await.is_ok() {
+            self.refused_since = None;
+            if let Some(bus) = &self.bus {
+                bus.notifications_committed();
+            }
+        }
+    }
+
     /// Keeps a unit the store refused, without its actions: an action runs
     /// only once its attempt is durable, so these are reported failed.
     async fn carry(&mut self, mut pending: Pending) {
+        let (_, refused) = self.refused_since.get_or_insert((super::now_ms(), 0));
+        *refused += 1;
         let launches = std::mem::take(&mut pending.launches);
         // The attempts (and a dry run's finish) go with their actions.
         pending.unit.writes.retain(|w| {
