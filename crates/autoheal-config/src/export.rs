@@ -54,6 +54,7 @@ impl Config {
                     .transpose()?,
                 depends_on: Some(t.depends_on.clone()),
                 enabled: Some(t.enabled),
+                tags: (!t.tags.is_empty()).then(|| t.tags.clone()),
                 container: t.container.as_ref().map(container_keys),
                 failure_threshold: Some(p.failure_threshold),
                 failure_window: d(p.failure_window),

@@ -353,6 +353,9 @@ pub struct RouteConfig {
     pub targets: Vec<String>,
     #[serde(default)]
     pub groups: Vec<String>,
+    /// Or about targets with any of these tags.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
     /// Quiet hours: windows shaped like `maintenance` entries (`{ cron,
     /// timezone, duration }` or `{ start, end }`) during which this route's
     /// channels are sent nothing; what comes waits for the window's end.
@@ -380,6 +383,8 @@ pub struct TargetConfig {
     /// A disabled target is kept in the config and not supervised. Default
     /// true.
     pub enabled: bool,
+    /// `tags = ["prod", "team-a"]`: labels routes can choose by.
+    pub tags: Vec<String>,
     /// `container = { ... }`: the Docker containers this target is (Docker
     /// reports on it, `container.*` actions act on it).
     pub container: Option<autoheal_docker::ConfiguredTarget>,

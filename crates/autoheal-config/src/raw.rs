@@ -248,6 +248,8 @@ policy_keys_struct!(
         check: toml::Table,
         depends_on: Vec<String>,
         enabled: bool,
+        /// Free labels for routing notifications (and, later, filters).
+        tags: Vec<String>,
         /// `{ name = ".." }`, `{ labels = [..] }` or `{ compose_project,
         /// compose_service }`, plus `mode`: the Docker containers this
         /// target is.

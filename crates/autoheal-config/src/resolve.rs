@@ -609,6 +609,13 @@ pub(crate) fn resolve_table(
             policy,
             depends_on,
             enabled: keys.enabled.unwrap_or(true),
+            tags: {
+                let tags = keys.tags.clone().unwrap_or_default();
+                for (j, tag) in tags.iter().enumerate() {
+                    check_name(tag, &format!("{key}.tags[{j}]"), "a tag", &mut errs);
+                }
+                tags
+            },
             container,
         });
     }

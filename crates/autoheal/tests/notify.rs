@@ -97,6 +97,12 @@ impl Receiver {
                         .get_mut(&path)
                         .and_then(|q| q.pop_front())
                         .unwrap_or((200, "ok"));
+                    if status == 0 {
+                        // Never answers: the try is under way until the
+                        // sender gives up (or is killed).
+                        tokio::time::sleep(Duration::from_secs(60)).await;
+                        return;
+                    }
                     let answer = format!(
                         "HTTP/1.1 {status} X\r\ncontent-type: text/plain\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{text}",
                         text.len()
@@ -586,5 +592,73 @@ async fn a_workspaces_channels_made_through_the_api_get_its_notifications_only()
         rx.texts("/ours").is_empty(),
         "the default workspace's channel hears nothing of the team: {:?}",
         rx.texts("/ours")
+    );
+}
+
+/// Issue 12 item 7: autoheal killed (-9) while a try is under way: after
+/// the restart the delivery is taken over once its lease runs out (twice
+/// the channel's timeout) and delivered, with the same event id; the lost
+/// try is recorded as `expired`.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_try_cut_by_kill_9_is_taken_over_after_its_lease_and_delivered() {
+    let rx = Receiver::default();
+    rx.answer("/ops", 0, "");
+    let port = rx.start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let closed = free_port();
+    let cfg = write(
+        &dir.path().join("autoheal.toml"),
+        &format!(
+            "[docker]\nenabled = false\n[notify]\ngroup_window = \"0s\"\n[channels.ops]\ntype = \"slack\"\nurl = \"http://127.0.0.1:{port}/ops\"\ntimeout = \"2s\"\n[routes.opened]\nchannels = [\"ops\"]\nevents = [\"incident_opened\"]\n[targets.web]\ncheck = {{ type = \"tcp\", address = \"127.0.0.1:{closed}\", interval = \"200ms\", timeout = \"1s\" }}\n"
+        ),
+    );
+    let data = dir.path().join("data");
+    let mut app = Autoheal::start(&cfg, &data).await;
+    // The receiver holds the first try open: autoheal is mid-try.
+    let first = eventually(LONG, "a try under way", || async {
+        rx.got()
+            .into_iter()
+            .find(|g| g.path == "/ops")
+            .map(|g| g.event_id)
+    })
+    .await;
+    app.kill9();
+    let app = Autoheal::start(&cfg, &data).await;
+    eventually(
+        LONG,
+        "the same notification delivered after the restart",
+        || async {
+            let n = rx.got().iter().filter(|g| g.event_id == first).count();
+            (n >= 2).then_some(())
+        },
+    )
+    .await;
+    let d = eventually(LONG, "its delivery recorded as sent", || async {
+        let (_, _, page) = app
+            .send(
+                Method::GET,
+                "/api/v1/deliveries?channel=ops&state=sent",
+                None,
+                &[],
+            )
+            .await;
+        let id = page["items"].as_array()?.first()?["id"].as_i64()?;
+        let (_, _, d) = app
+            .send(Method::GET, &format!("/api/v1/deliveries/{id}"), None, &[])
+            .await;
+        Some(d)
+    })
+    .await;
+    let outcomes: Vec<&str> = d["tries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["outcome"].as_str().unwrap())
+        .collect();
+    assert_eq!(outcomes, ["expired", "sent"], "{d}");
+    assert_eq!(
+        rx.got().iter().filter(|g| g.event_id == first).count(),
+        2,
+        "sent again once, not more"
     );
 }

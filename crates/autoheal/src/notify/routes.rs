@@ -17,17 +17,25 @@ struct Route {
     /// Empty (with `groups` empty): every target.
     targets: BTreeSet<String>,
     groups: BTreeSet<String>,
+    tags: BTreeSet<String>,
     /// Quiet hours: its channels are sent nothing inside these.
     quiet: Vec<autoheal_core::MaintenanceWindow>,
 }
 
 impl Route {
-    fn takes(&self, kind: Option<MessageKind>, target: Option<&str>, group: Option<&str>) -> bool {
+    fn takes(
+        &self,
+        kind: Option<MessageKind>,
+        target: Option<&str>,
+        group: Option<&str>,
+        tags: &[String],
+    ) -> bool {
         let kind_ok = self.events.is_empty() || kind.is_some_and(|k| self.events.contains(&k));
-        let everyone = self.targets.is_empty() && self.groups.is_empty();
+        let everyone = self.targets.is_empty() && self.groups.is_empty() && self.tags.is_empty();
         let target_ok = everyone
             || target.is_some_and(|t| self.targets.contains(t))
-            || group.is_some_and(|g| self.groups.contains(g));
+            || group.is_some_and(|g| self.groups.contains(g))
+            || tags.iter().any(|t| self.tags.contains(t));
         kind_ok && target_ok
     }
 }
@@ -39,6 +47,8 @@ pub struct Routing {
     routes: HashMap<i64, Vec<Route>>,
     /// Target name → group, per workspace.
     groups: HashMap<(i64, String), String>,
+    /// Target name → tags, per workspace.
+    tags: HashMap<(i64, String), Vec<String>>,
     /// Each channel's kind and redacted settings, for the API.
     shown: HashMap<(i64, String), (String, serde_json::Value)>,
     /// `[notify]` and `server.public_url`, the default workspace's file's.
@@ -112,6 +122,9 @@ impl Routing {
             if let Some(g) = &t.group {
                 self.groups.insert((ws, t.name.clone()), g.clone());
             }
+            if !t.tags.is_empty() {
+                self.tags.insert((ws, t.name.clone()), t.tags.clone());
+            }
         }
         if errors.is_empty() {
             Ok(())
@@ -144,6 +157,12 @@ impl Routing {
                 .collect(),
             groups: self
                 .groups
+                .iter()
+                .filter(|(k, _)| keep(k))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            tags: self
+                .tags
                 .iter()
                 .filter(|(k, _)| keep(k))
                 .map(|(k, v)| (k.clone(), v.clone()))
@@ -228,6 +247,17 @@ impl Routing {
         Some(until)
     }
 
+    /// The longest one try of any channel in force may take (its
+    /// timeout); at least a second.
+    pub fn longest_try(&self) -> std::time::Duration {
+        self.channels
+            .values()
+            .map(|c| c.timeout())
+            .max()
+            .unwrap_or_default()
+            .max(std::time::Duration::from_secs(1))
+    }
+
     /// Marks a channel gone (it answered 410).
     pub fn disable(&self, ws: i64, name: &str) {
         if let Ok(mut g) = self.gone.lock() {
@@ -259,9 +289,13 @@ impl Routing {
                 .collect()
         } else {
             let group = target.and_then(|t| self.groups.get(&(ws, t.to_string())));
+            let no_tags = Vec::new();
+            let tags = target
+                .and_then(|t| self.tags.get(&(ws, t.to_string())))
+                .unwrap_or(&no_tags);
             routes
                 .iter()
-                .filter(|r| r.takes(kind, target, group.map(String::as_str)))
+                .filter(|r| r.takes(kind, target, group.map(String::as_str), tags))
                 .flat_map(|r| r.channels.iter().cloned())
                 .collect()
         };
@@ -312,6 +346,7 @@ fn route(r: &RouteConfig) -> Route {
             .collect(),
         targets: r.targets.iter().cloned().collect(),
         groups: r.groups.iter().cloned().collect(),
+        tags: r.tags.iter().cloned().collect(),
         quiet: r.quiet_windows.clone(),
     }
 }
@@ -362,5 +397,51 @@ mod tests {
             r.channels_for(ws, "heal_started", Some("web")).is_empty(),
             "autoheal's own notifications are not sent to docker-autoheal's URLs"
         );
+    }
+
+    #[test]
+    fn routes_choose_by_kind_target_group_and_tag() {
+        let cfg = autoheal_config::parse_str(
+            r#"
+[groups.front]
+[channels.all]
+type = "slack"
+url = "https://hooks.slack.com/services/T/B/1"
+[channels.pager]
+type = "slack"
+url = "https://hooks.slack.com/services/T/B/2"
+[channels.team]
+type = "slack"
+url = "https://hooks.slack.com/services/T/B/3"
+[routes.everything]
+channels = ["all"]
+[routes.page]
+channels = ["pager"]
+events = ["quarantined"]
+tags = ["prod"]
+[routes.team]
+channels = ["team"]
+groups = ["front"]
+[targets.web]
+group = "front"
+tags = ["prod"]
+[targets.db]
+tags = ["staging"]
+"#,
+            "t.toml",
+            &Default::default(),
+        )
+        .unwrap();
+        let r = Routing::build(1, &cfg, &HttpClients::new().unwrap()).unwrap();
+        assert_eq!(
+            r.channels_for(1, "quarantined", Some("web")),
+            ["all", "pager", "team"]
+        );
+        assert_eq!(
+            r.channels_for(1, "heal_started", Some("web")),
+            ["all", "team"]
+        );
+        assert_eq!(r.channels_for(1, "quarantined", Some("db")), ["all"]);
+        assert_eq!(r.channels_for(1, "quarantined", None), ["all"]);
     }
 }

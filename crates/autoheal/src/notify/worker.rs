@@ -258,7 +258,10 @@ impl Notifier {
     /// Claims due deliveries and tries each; true when it claimed some.
     async fn send_due(&self, limit: &Arc<Semaphore>) -> bool {
         let now = (self.clock)();
-        let lease_ms = 2 * autoheal_plugins::channel::CHANNEL_TIMEOUT.max.as_millis() as i64;
+        // Twice the longest try of the channels in force (a try is cut at
+        // its channel's timeout), so a sender killed mid-try holds its
+        // deliveries no longer than that.
+        let lease_ms = 2 * self.routing().longest_try().as_millis() as i64 + 1_000;
         let claimed = match self
             .store
             .claim_deliveries(&self.worker, now, lease_ms, CLAIM)
