@@ -350,22 +350,8 @@ fn spawn_notifier(
     let (tx, mut rx) = mpsc::unbounded_channel::<RestartAttempt>();
     tokio::spawn(async move {
         while let Some(attempt) = rx.recv().await {
-            use autoheal_plugins::channel::{Message, MessageKind};
-            let mut msg = Message::test(String::new());
-            msg.kind = if attempt.result.is_ok() {
-                MessageKind::HealStarted
-            } else {
-                MessageKind::HealFailed
-            };
-            msg.severity = if attempt.result.is_ok() {
-                autoheal_plugins::channel::Severity::Warning
-            } else {
-                autoheal_plugins::channel::Severity::Error
-            };
-            msg.title = "Autoheal".into();
-            msg.text = attempt.message();
-            // No fields or targets: the body is docker-autoheal's text alone.
-            msg.targets = Vec::new();
+            let msg =
+                crate::notify::facts::docker_autoheal(&attempt.message(), attempt.result.is_ok());
             let now = crate::supervisor::now_ms();
             let mut n = crate::notify::facts::new_notification(
                 autoheal_store::DEFAULT_WORKSPACE,

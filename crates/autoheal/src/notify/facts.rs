@@ -154,6 +154,18 @@ pub fn store_refused(since: i64, until: i64, units: usize) -> Message {
     )
 }
 
+/// docker-autoheal's own message after a restart (`WEBHOOK_URL`,
+/// `APPRISE_URL`): titled `Autoheal`, its text alone (no fields, no
+/// targets), so the channels' bodies are docker-autoheal's.
+pub fn docker_autoheal(text: &str, restarted: bool) -> Message {
+    let kind = if restarted {
+        MessageKind::HealStarted
+    } else {
+        MessageKind::HealFailed
+    };
+    message(kind, "Autoheal".into(), text, Vec::new(), Vec::new())
+}
+
 /// A delivery that was given up on, told to the workspace's channels.
 pub fn dead_letter(channel: &str, kind: &str, why: &str) -> Message {
     message(

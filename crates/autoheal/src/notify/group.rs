@@ -2,7 +2,7 @@
 //! one message naming all of them, not one each.
 //!
 //! Pure: the unrouted notifications, the time and which channels each would
-//! go to in; the plan out. A notification waits up to [`WINDOW`] after the
+//! go to in; the plan out. A notification waits up to `notify.group_window` after the
 //! oldest of its kind in its workspace; then the ones of the same kind bound
 //! for the same channels become one message (its targets and what each was
 //! told, in order). Incident-keyed receivers (PagerDuty, Opsgenie) keep one
@@ -15,10 +15,6 @@ use autoheal_store::outbox::Notification;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-/// How long a notification waits for others of its kind, by default
-/// (`notify.group_window`).
-pub const WINDOW: Duration = Duration::from_secs(5);
-
 /// The most targets one grouped message names.
 const MAX_NAMED: usize = 50;
 
@@ -28,6 +24,15 @@ const MAX_NAMED: usize = 50;
 pub struct Split {
     pub groupable: Vec<String>,
     pub alone: Vec<String>,
+}
+
+impl Split {
+    /// Every channel, for a notification routed as it is.
+    pub fn all(self) -> Vec<String> {
+        let mut all = self.groupable;
+        all.extend(self.alone);
+        all
+    }
 }
 
 /// A message made of several notifications.
@@ -65,10 +70,7 @@ pub fn plan(
     if window.is_zero() {
         // No grouping: each as it is, at once.
         for n in rows {
-            let s = split(n);
-            let mut all = s.groupable;
-            all.extend(s.alone);
-            plan.route.push((n.id.clone(), all));
+            plan.route.push((n.id.clone(), split(n).all()));
         }
         return plan;
     }
@@ -85,10 +87,7 @@ pub fn plan(
     let mut bins: BTreeMap<(i64, String, Vec<String>), Vec<&Notification>> = BTreeMap::new();
     for n in rows {
         if !groupable_kind(&n.kind) {
-            let s = split(n);
-            let mut all = s.groupable;
-            all.extend(s.alone);
-            plan.route.push((n.id.clone(), all));
+            plan.route.push((n.id.clone(), split(n).all()));
             continue;
         }
         if now - oldest[&(n.workspace_id, n.kind.as_str())] < window {
@@ -103,10 +102,7 @@ pub fn plan(
     for ((ws, _, channels), members) in bins {
         if members.len() == 1 || channels.is_empty() {
             for n in members {
-                let s = split(n);
-                let mut all = s.groupable;
-                all.extend(s.alone);
-                plan.route.push((n.id.clone(), all));
+                plan.route.push((n.id.clone(), split(n).all()));
             }
             continue;
         }
@@ -214,6 +210,11 @@ mod tests {
     use super::*;
     use autoheal_core::AuditEvent;
 
+    /// The default `notify.group_window`.
+    fn window() -> Duration {
+        autoheal_config::NotifySettings::default().group_window
+    }
+
     fn row(id: &str, kind: &str, target: &str, at: i64) -> Notification {
         let ev = match kind {
             "incident_opened" => AuditEvent::IncidentOpened {
@@ -257,10 +258,10 @@ mod tests {
             .collect();
         // Inside the window: nothing yet.
         assert_eq!(
-            plan(&rows, 2_000, WINDOW, |_| to(&["ops"])),
+            plan(&rows, 2_000, window(), |_| to(&["ops"])),
             Plan::default()
         );
-        let p = plan(&rows, 1_000 + WINDOW.as_millis() as i64, WINDOW, |_| {
+        let p = plan(&rows, 1_000 + window().as_millis() as i64, window(), |_| {
             to(&["ops"])
         });
         assert_eq!(p.groups.len(), 1);
@@ -288,7 +289,7 @@ mod tests {
             row("c", "released", "api", 2),
         ];
         let now = 10_000;
-        let p = plan(&rows, now, WINDOW, |n| Split {
+        let p = plan(&rows, now, window(), |n| Split {
             groupable: vec!["ops".into()],
             alone: if n.id == "a" || n.id == "b" {
                 vec!["pager".into()]
@@ -303,7 +304,7 @@ mod tests {
         assert_eq!(routed["b"], ["pager"]);
         assert_eq!(routed["c"], ["ops"], "alone of its kind: as it is");
         // Bound for different channels: not grouped.
-        let p = plan(&rows[..2], now, WINDOW, |n| {
+        let p = plan(&rows[..2], now, window(), |n| {
             to(&[if n.id == "a" { "x" } else { "y" }])
         });
         assert!(p.groups.is_empty());
@@ -325,7 +326,7 @@ mod tests {
     fn docker_autoheals_own_and_tests_go_at_once_one_each() {
         let mut r = row("d", "incident_opened", "web", 0);
         r.kind = "docker_autoheal".into();
-        let p = plan(&[r.clone(), r], 1, WINDOW, |_| to(&["docker.webhook"]));
+        let p = plan(&[r.clone(), r], 1, window(), |_| to(&["docker.webhook"]));
         assert!(p.groups.is_empty());
         assert_eq!(p.route.len(), 2);
     }

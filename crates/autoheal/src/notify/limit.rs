@@ -1,4 +1,4 @@
-//! Per-channel rate limits: at most [`PER_WINDOW`] messages to one channel
+//! Per-channel rate limits: at most `notify.rate_limit` messages to one channel
 //! in [`WINDOW`]. Deliveries past the limit that are due together become
 //! one digest message; when the window is spent they wait for the next.
 //!
@@ -10,9 +10,6 @@ use std::time::Duration;
 
 /// The window the limit counts in.
 pub const WINDOW: Duration = Duration::from_secs(60);
-/// Messages per window and channel by default (`notify.rate_limit`; Slack
-/// takes about one a second; a person reads fewer).
-pub const PER_WINDOW: u32 = 20;
 
 /// What to do with `n` deliveries due on one channel now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,6 +74,11 @@ impl Limits {
 mod tests {
     use super::*;
 
+    /// The default `notify.rate_limit` (20 a minute).
+    fn per() -> u32 {
+        autoheal_config::NotifySettings::default().rate_limit
+    }
+
     fn key() -> (i64, String) {
         (1, "ops".into())
     }
@@ -84,22 +86,22 @@ mod tests {
     #[test]
     fn within_the_limit_one_by_one_past_it_a_digest_then_wait() {
         let mut l = Limits::default();
-        let s = l.share(key(), 5, 0, PER_WINDOW);
+        let s = l.share(key(), 5, 0, per());
         assert_eq!((s.single, s.digest, s.wait_until), (5, false, None));
         // 15 left: 40 due → 14 alone and one digest of 26.
-        let s = l.share(key(), 40, 1_000, PER_WINDOW);
+        let s = l.share(key(), 40, 1_000, per());
         assert_eq!((s.single, s.digest, s.wait_until), (14, true, None));
         // Spent: wait for the window to open again.
-        let s = l.share(key(), 3, 2_000, PER_WINDOW);
+        let s = l.share(key(), 3, 2_000, per());
         assert_eq!(s.wait_until, Some(WINDOW.as_millis() as i64));
         assert_eq!(s.single, 0);
         // A new window.
-        let s = l.share(key(), 3, WINDOW.as_millis() as i64, PER_WINDOW);
+        let s = l.share(key(), 3, WINDOW.as_millis() as i64, per());
         assert_eq!((s.single, s.digest), (3, false));
         // Other channels count apart.
-        let s = l.share((1, "pager".into()), 20, 0, PER_WINDOW);
+        let s = l.share((1, "pager".into()), 20, 0, per());
         assert_eq!(s.single, 20);
-        let s = l.share((2, "ops".into()), 1, 0, PER_WINDOW);
+        let s = l.share((2, "ops".into()), 1, 0, per());
         assert_eq!(s.single, 1);
     }
 
@@ -108,10 +110,10 @@ mod tests {
         let mut l = Limits::default();
         let mut sent = 0;
         for i in 0..100 {
-            let s = l.share(key(), (i % 7) + 1, i as i64 * 100, PER_WINDOW);
+            let s = l.share(key(), (i % 7) + 1, i as i64 * 100, per());
             sent += s.single + usize::from(s.digest);
         }
         // 100 rounds within 10 s: one window.
-        assert!(sent <= PER_WINDOW as usize, "{sent}");
+        assert!(sent <= per() as usize, "{sent}");
     }
 }

@@ -143,36 +143,16 @@ impl Routing {
     ) -> Result<Routing, Vec<String>> {
         let keep = |k: &(i64, String)| k.0 != ws;
         let mut next = Routing {
-            channels: self
-                .channels
-                .iter()
-                .filter(|(k, _)| keep(k))
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect(),
+            channels: others(&self.channels, ws),
             routes: self
                 .routes
                 .iter()
                 .filter(|(w, _)| **w != ws)
                 .map(|(k, v)| (*k, v.clone()))
                 .collect(),
-            groups: self
-                .groups
-                .iter()
-                .filter(|(k, _)| keep(k))
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect(),
-            tags: self
-                .tags
-                .iter()
-                .filter(|(k, _)| keep(k))
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect(),
-            shown: self
-                .shown
-                .iter()
-                .filter(|(k, _)| keep(k))
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect(),
+            groups: others(&self.groups, ws),
+            tags: others(&self.tags, ws),
+            shown: others(&self.shown, ws),
             settings: self.settings,
             public_url: self.public_url.clone(),
             gone: Mutex::new(
@@ -301,6 +281,14 @@ impl Routing {
         };
         chosen.into_iter().filter(usable).collect()
     }
+}
+
+/// The entries of `map` that are not workspace `ws`'s.
+fn others<V: Clone>(map: &HashMap<(i64, String), V>, ws: i64) -> HashMap<(i64, String), V> {
+    map.iter()
+        .filter(|(k, _)| k.0 != ws)
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
 }
 
 /// The kind of docker-autoheal's own notifications (one per restart, its

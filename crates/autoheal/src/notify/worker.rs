@@ -543,8 +543,8 @@ mod tests {
     use autoheal_store::outbox::{DeliveryFilter, DeliveryState};
     use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
 
-    /// A receiver that answers every request `503`, counting them.
-    async fn down() -> (u16, Arc<AtomicUsize>) {
+    /// A receiver that gives every request `answer`, counting them.
+    async fn receiver(answer: &'static [u8]) -> (u16, Arc<AtomicUsize>) {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
@@ -557,9 +557,7 @@ mod tests {
                     let mut buf = vec![0u8; 16 * 1024];
                     if conn.read(&mut buf).await.unwrap_or(0) > 0 {
                         counted.fetch_add(1, Ordering::SeqCst);
-                        let _ = conn
-                            .write_all(b"HTTP/1.1 503 Service Unavailable\r\ncontent-length: 4\r\nconnection: close\r\n\r\ndown")
-                            .await;
+                        let _ = conn.write_all(answer).await;
                     }
                 });
             }
@@ -567,28 +565,14 @@ mod tests {
         (port, calls)
     }
 
-    /// A receiver that answers every request `200`, counting them.
+    /// Every request answered `503`.
+    async fn down() -> (u16, Arc<AtomicUsize>) {
+        receiver(b"HTTP/1.1 503 Service Unavailable\r\ncontent-length: 4\r\nconnection: close\r\n\r\ndown").await
+    }
+
+    /// Every request answered `200`.
     async fn up() -> (u16, Arc<AtomicUsize>) {
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let calls = Arc::new(AtomicUsize::new(0));
-        let counted = calls.clone();
-        tokio::spawn(async move {
-            while let Ok((mut conn, _)) = listener.accept().await {
-                let counted = counted.clone();
-                tokio::spawn(async move {
-                    let mut buf = vec![0u8; 16 * 1024];
-                    if conn.read(&mut buf).await.unwrap_or(0) > 0 {
-                        counted.fetch_add(1, Ordering::SeqCst);
-                        let _ = conn
-                            .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
-                            .await;
-                    }
-                });
-            }
-        });
-        (port, calls)
+        receiver(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n").await
     }
 
     /// Issue 12 item 3: inside a route's quiet hours its channel is sent
