@@ -1146,6 +1146,7 @@ mod sqlite_only {
 
 // --- backends ---------------------------------------------------------------------
 
+#[macro_use]
 mod harness;
 
 async fn a_batch_of_checks_commits_like_one_by_one_and_counts_rollup_only_rows(
@@ -2159,32 +2160,7 @@ async fn container_choices_and_webhooks_are_kept_per_workspace(store: Arc<dyn St
     );
 }
 
-macro_rules! contract {
-    (store: [$($store:ident),* $(,)?], url: [$($url:ident),* $(,)?] $(,)?) => {
-        mod sqlite {
-            $(#[tokio::test]
-            async fn $store() {
-                crate::harness::sqlite(super::$store).await;
-            })*
-            $(#[tokio::test]
-            async fn $url() {
-                crate::harness::sqlite_url(super::$url).await;
-            })*
-        }
-        mod postgres {
-            $(#[tokio::test]
-            async fn $store() {
-                crate::harness::postgres(super::$store).await;
-            })*
-            $(#[tokio::test]
-            async fn $url() {
-                crate::harness::postgres_url(super::$url).await;
-            })*
-        }
-    };
-}
-
-contract! {
+both_backends! {
     store: [
         the_store_answers_pings_and_names_its_backend,
         targets_are_upserted_listed_fetched_and_deleted,

@@ -14,6 +14,7 @@ use autoheal_store::{
 };
 use serde_json::json;
 
+#[macro_use]
 mod harness;
 
 const SEC: i64 = 1_000;
@@ -1286,32 +1287,7 @@ mod model {
 
 // --- every scenario on both backends ---------------------------------------------
 
-macro_rules! outbox {
-    (store: [$($store:ident),* $(,)?], url: [$($url:ident),* $(,)?] $(,)?) => {
-        mod sqlite {
-            $(#[tokio::test]
-            async fn $store() {
-                crate::harness::sqlite(super::$store).await;
-            })*
-            $(#[tokio::test]
-            async fn $url() {
-                crate::harness::sqlite_url(super::$url).await;
-            })*
-        }
-        mod postgres {
-            $(#[tokio::test]
-            async fn $store() {
-                crate::harness::postgres(super::$store).await;
-            })*
-            $(#[tokio::test]
-            async fn $url() {
-                crate::harness::postgres_url(super::$url).await;
-            })*
-        }
-    };
-}
-
-outbox! {
+both_backends! {
     store: [
         a_notification_commits_with_the_incident_it_names_or_not_at_all,
         routing_makes_one_delivery_per_channel_once,

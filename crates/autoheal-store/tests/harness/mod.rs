@@ -151,3 +151,30 @@ fn the_database_name_is_replaced_in_the_admin_url() {
         "postgres://h:5432/x"
     );
 }
+
+/// Every scenario named, as a test on SQLite and one on PostgreSQL: `store`
+/// scenarios take an opened store, `url` ones its URL (they reopen it).
+macro_rules! both_backends {
+    (store: [$($store:ident),* $(,)?], url: [$($url:ident),* $(,)?] $(,)?) => {
+        mod sqlite {
+            $(#[tokio::test]
+            async fn $store() {
+                crate::harness::sqlite(super::$store).await;
+            })*
+            $(#[tokio::test]
+            async fn $url() {
+                crate::harness::sqlite_url(super::$url).await;
+            })*
+        }
+        mod postgres {
+            $(#[tokio::test]
+            async fn $store() {
+                crate::harness::postgres(super::$store).await;
+            })*
+            $(#[tokio::test]
+            async fn $url() {
+                crate::harness::postgres_url(super::$url).await;
+            })*
+        }
+    };
+}
